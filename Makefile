@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test` (README).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test lint unit integration bench services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: set up, migrate, seed the synthetic demo on first start, serve on 127.0.0.1:8000
+run: install
+	$(BIN)/tiers serve --seed-demo
+
+## make test: set up and run every quality gate (ruff, mypy strict, import-linter, pytest on SQLite and PostgreSQL)
+test: install services lint
+	TIERS_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+# PostgreSQL is expected on 127.0.0.1:5432; start the local cluster if it is installed and down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start) || \
+	  echo "PostgreSQL not reachable on 127.0.0.1:5432 (the PostgreSQL suite will fail in CI, skip locally)"
+
+## make bench: rights-check and claim-flow throughput against the trivial endpoint (bench/RESULTS.md)
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/http_bench.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

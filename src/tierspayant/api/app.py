@@ -1,0 +1,77 @@
+"""The HTTP app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from tierspayant import __version__
+from tierspayant.api import problems
+from tierspayant.api.routers import care, core, payments, reference
+from tierspayant.bootstrap import Platform
+
+Scope = dict[str, Any]
+
+
+class BodyLimit:
+    """Refuse request bodies above ``limit`` bytes with 413, whether or not Content-Length is
+    sent (a streamed body is counted as it arrives)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._too_large(send)
+                return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Any) -> None:
+        body = b'{"type":"about:blank","title":"Request body too large","status":413,' \
+               b'"errors":[{"field":"body","message":"body too large"}]}'
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/problem+json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="tierspayant",
+        version=__version__,
+        description="Breach-resistant tiers payant: rights check (IDB), calculation and PEC (CLC), "
+                    "invoices (DRE), adjudication and payment runs. Errors are RFC 9457 problem details.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    problems.install(app)
+    for module in (core, care, payments, reference):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
+    return app

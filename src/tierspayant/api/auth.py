@@ -1,0 +1,52 @@
+"""Route policies. Every route declares one (``public`` or ``requires(...)``); a test walks the
+route table and fails on any route without one (THREATS.md, authorisation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tierspayant.security.policy import Principal, Role
+from tierspayant.services.errors import Forbidden, Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/sessions")
+
+
+def public() -> None:
+    """Policy marker: no sign-in needed (health, sign-in itself)."""
+
+
+public.__policy__ = "public"  # type: ignore[attr-defined]
+
+
+def requires(*roles: Role) -> Callable[..., Principal]:
+    """A dependency giving the signed-in ``Principal`` if their role is one of ``roles`` (any
+    role when none is given)."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        if credentials is None or not credentials.credentials:
+            raise Unauthenticated()
+        principal: Principal = request.app.state.platform.accounts.authenticate(credentials.credentials)
+        if roles and principal.role not in roles:
+            raise Forbidden()
+        return principal
+
+    dependency.__policy__ = tuple(r.value for r in roles) or "authenticated"  # type: ignore[attr-defined]
+    return dependency
+
+
+def policy_of(dependency: Any) -> Any:
+    return getattr(dependency, "__policy__", None)
+
+
+PROFESSIONAL = Depends(requires(Role.PROFESSIONAL))
+INSURER_SIDE = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
+ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
+ANY_ACCOUNT = Depends(requires())
+QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
+PUBLIC = Depends(public)

@@ -1,0 +1,106 @@
+"""RFC 9457 problem details, each naming the field at fault when there is one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tierspayant.domain.errors import DomainError
+from tierspayant.security.policy import NotFound
+from tierspayant.services.errors import Forbidden, Unauthenticated
+from tierspayant.services.ports import Conflict
+
+log = logging.getLogger("tierspayant.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, errors: list[dict[str, str]] | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'lines', 0, 'price') -> 'lines[0].price'; ('query', 'at') -> 'at'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        # Pydantic's union branches add type names to the location (e.g. 'decimal'); drop them.
+        clean = [p for p in loc if p not in ("function-after[parse(), str]", "decimal", "str", "float", "int")]
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "json_invalid":
+            message = "malformed JSON"
+        errors.append({"field": field_path(clean), "message": message})
+    return problem(422, "Invalid request", f"{len(errors)} invalid field(s)", errors)
+
+
+def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    entry = {"field": exc.field, "message": exc.message, "code": exc.code}
+    rule = getattr(exc, "rule", None)
+    if rule:
+        entry["rule"] = rule
+    return problem(422, "Invalid request", exc.message, [entry])
+
+
+def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Conflict)
+    return problem(409, "Conflict", exc.message, [{"field": exc.field, "message": exc.message}])
+
+
+def _not_found(_: Request, __: Exception) -> JSONResponse:
+    # Same answer whether the object is absent or belongs to someone else (THREATS.md T10).
+    return problem(404, "Not found")
+
+
+def _unauthenticated(_: Request, __: Exception) -> JSONResponse:
+    return problem(401, "Authentication required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _forbidden(_: Request, __: Exception) -> JSONResponse:
+    return problem(403, "Forbidden", "your role may not use this function")
+
+
+def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Log the type and route only: the exception text may hold personal data.
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem(500, "Internal error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

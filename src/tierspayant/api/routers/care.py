@@ -1,0 +1,106 @@
+"""The professional's flow: rights check (IDB), quote or PEC (CLC), invoice (DRE)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from tierspayant.api.auth import PROFESSIONAL, QUOTE_READERS
+from tierspayant.api.deps import platform
+from tierspayant.api.responses import NOT_FOUND
+from tierspayant.api.schemas import (
+    CareFactsIn,
+    FindingOut,
+    InvoiceLineOut,
+    InvoiceRequest,
+    InvoiceResponse,
+    Line,
+    LineOut,
+    QuoteRequest,
+    QuoteResponse,
+    RightsCheckRequest,
+    RightsCheckResponse,
+)
+from tierspayant.domain.calculation import QuoteLine
+from tierspayant.domain.optics import RenewalGrounds
+from tierspayant.security.policy import Principal
+from tierspayant.services import calculation, claims, rights
+from tierspayant.services.ports import Invoice, Quote
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/rights-checks", response_model=RightsCheckResponse, tags=["care"])
+def rights_check(body: RightsCheckRequest, request: Request, principal: Principal = PROFESSIONAL) -> RightsCheckResponse:
+    """Is the patient covered for this care on this date? Unknown, wrong birth date and not
+    covered give the same answer."""
+    answer = platform(request).rights.check(principal, rights.RightsRequest(
+        body.amc_number, body.member_number, body.nir, body.birth_date, body.date_of_care, body.category,
+    ))
+    return RightsCheckResponse(covered=answer.covered, engagement_number=answer.engagement_number,
+                               valid_until=answer.valid_until)
+
+
+def _line(line: Line) -> QuoteLine:
+    return QuoteLine(line.code, line.price, line.quantity, line.lens_type, line.sph, line.cyl)
+
+
+def _facts(facts: CareFactsIn) -> calculation.CareFacts:
+    return calculation.CareFacts(
+        renewal=RenewalGrounds(facts.vision_change_documented, facts.medical_condition, facts.frame_no_longer_fits),
+        pathway=facts.pathway,
+    )
+
+
+def _quote_out(quote: Quote) -> QuoteResponse:
+    r = quote.result
+    return QuoteResponse(
+        number=quote.number, kind=quote.kind, binding=bool(r["binding"]), valid_until=quote.valid_until,
+        date_of_care=quote.date_of_care, lines=[LineOut(**line) for line in r["lines"]], amo=r["amo"], amc=r["amc"],
+        patient=r["patient"], price=r["price"], equipment_category=r["equipment_category"],
+        renewal_eligible_from=r["renewal_eligible_from"],
+    )
+
+
+@router.post("/quotes", response_model=QuoteResponse, status_code=201, tags=["care"], responses=NOT_FOUND)
+def create_quote(body: QuoteRequest, request: Request, principal: Principal = PROFESSIONAL) -> QuoteResponse:
+    """AMO/AMC/patient split of a quote: a simulation, or a binding optical pre-authorisation."""
+    quote = platform(request).calculation.quote(principal, calculation.QuoteRequest(
+        body.engagement_number, body.kind, tuple(_line(x) for x in body.lines), _facts(body.facts),
+    ))
+    return _quote_out(quote)
+
+
+@router.get("/quotes/{number}", response_model=QuoteResponse, tags=["care"], responses=NOT_FOUND)
+def get_quote(number: str, request: Request, principal: Principal = QUOTE_READERS) -> QuoteResponse:
+    return _quote_out(platform(request).calculation.get(principal, number))
+
+
+def _invoice_out(invoice: Invoice) -> InvoiceResponse:
+    return InvoiceResponse(
+        invoice_number=invoice.invoice_number, status=invoice.status, date_of_care=invoice.date_of_care,
+        claimed_amc=str(invoice.claimed_amc), approved_amc=str(invoice.approved_amc),
+        lines=[InvoiceLineOut(**line) for line in invoice.lines],
+        findings=[FindingOut(**f) for f in invoice.findings], paid=invoice.payment_order_id is not None,
+    )
+
+
+@router.post("/invoices", response_model=InvoiceResponse, status_code=201, tags=["care"],
+             responses={200: {"description": "The same invoice was already received (idempotent replay)"},
+                        409: {"description": "Invoice number already used for different content"}})
+def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
+                   principal: Principal = PROFESSIONAL) -> InvoiceResponse:
+    """Submit an invoice referencing an engagement or a PEC; it is adjudicated at once.
+    Idempotent on (professional, invoice number)."""
+    result = platform(request).claims.submit(principal, claims.InvoiceRequest(
+        invoice_number=body.invoice_number, date_of_care=body.date_of_care,
+        lines=tuple(claims.InvoiceLine(_line(x), x.amc_claimed) for x in body.lines),
+        engagement_number=body.engagement_number, pec_number=body.pec_number, facts=_facts(body.facts),
+    ))
+    if result.replayed:
+        response.status_code = 200
+    return _invoice_out(result.invoice)
+
+
+@router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
+def get_invoice(invoice_number: str, request: Request, principal: Principal = PROFESSIONAL) -> InvoiceResponse:
+    return _invoice_out(platform(request).claims.get(principal, invoice_number))

@@ -1,0 +1,242 @@
+"""Request and response bodies. Strict: unknown fields are refused, amounts are decimals with at
+most two places, identifiers are checked by the domain (errors name the field)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tierspayant.domain.calculation import Pathway
+from tierspayant.domain.optics import LensType
+from tierspayant.domain.reference import CareCategory
+
+Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), max_digits=9, decimal_places=2,
+                                  description="Euros, at most two decimals, e.g. \"30.00\"")]
+Diopters = Annotated[Decimal, Field(ge=-30, le=30, max_digits=5, decimal_places=2)]
+Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
+CareDate = Annotated[date, Field(description="ISO date; within two years back and 31 days ahead")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignInRequest(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    totp: Annotated[str, Field(min_length=6, max_length=6, pattern=r"^\d{6}$")]
+
+
+class SignInResponse(BaseModel):
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_at: datetime
+    role: str
+
+
+class RightsCheckRequest(Strict):
+    amc_number: Annotated[str, Field(min_length=1, max_length=20, description="Insurer (AMC) number, 9 digits")]
+    member_number: Annotated[str, Field(min_length=1, max_length=20)]
+    nir: Annotated[str, Field(min_length=1, max_length=20, description="NIR, 15 characters with its key")]
+    birth_date: date
+    date_of_care: CareDate
+    category: CareCategory
+
+
+class RightsCheckResponse(BaseModel):
+    """Minimal by design: no name, no contract, no family (PRODUCT.md promise 2)."""
+
+    covered: bool
+    engagement_number: str | None
+    valid_until: date | None
+
+
+class Line(Strict):
+    code: Code
+    price: Amount
+    quantity: Annotated[int, Field(ge=1, le=99)] = 1
+    lens_type: LensType | None = None
+    sph: Diopters | None = None
+    cyl: Diopters | None = None
+
+
+class CareFactsIn(Strict):
+    vision_change_documented: bool = False
+    medical_condition: bool = False
+    frame_no_longer_fits: bool = False
+    pathway: Pathway = Pathway.COORDINATED
+
+
+class QuoteRequest(Strict):
+    engagement_number: Annotated[str, Field(min_length=1, max_length=24)]
+    kind: Literal["simulation", "pec"]
+    lines: Annotated[list[Line], Field(min_length=1, max_length=20)]
+    facts: CareFactsIn = CareFactsIn()
+
+
+class LineOut(BaseModel):
+    code: str
+    price: str
+    amo: str
+    amc: str
+    patient: str
+    limits: list[str]
+
+
+class QuoteResponse(BaseModel):
+    number: str
+    kind: str
+    binding: bool
+    valid_until: date | None
+    date_of_care: date
+    lines: list[LineOut]
+    amo: str
+    amc: str
+    patient: str
+    price: str
+    equipment_category: str | None
+    renewal_eligible_from: date | None
+
+
+class InvoiceLineIn(Line):
+    amc_claimed: Amount
+
+
+class InvoiceRequest(Strict):
+    invoice_number: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9-]+$")]
+    engagement_number: Annotated[str | None, Field(max_length=24)] = None
+    pec_number: Annotated[str | None, Field(max_length=24)] = None
+    date_of_care: CareDate
+    lines: Annotated[list[InvoiceLineIn], Field(min_length=1, max_length=20)]
+    facts: CareFactsIn = CareFactsIn()
+
+
+class InvoiceLineOut(BaseModel):
+    code: str
+    price: str
+    quantity: int
+    amc_claimed: str
+    amo: str
+    amc_computed: str
+    amc_approved: str
+    reasons: list[str]
+
+
+class FindingOut(BaseModel):
+    code: str
+    reason: str
+    line: int | None
+
+
+class InvoiceResponse(BaseModel):
+    invoice_number: str
+    status: str
+    date_of_care: date
+    claimed_amc: str
+    approved_amc: str
+    lines: list[InvoiceLineOut]
+    findings: list[FindingOut]
+    paid: bool
+
+
+class PaymentRunRequest(Strict):
+    amc_number: Annotated[str | None, Field(max_length=20)] = None
+    execution_date: date | None = None
+
+
+class PaymentOrderOut(BaseModel):
+    id: int
+    professional_id: int
+    amount: str
+    end_to_end_id: str
+    invoice_count: int
+
+
+class PaymentRunResponse(BaseModel):
+    id: int
+    created_at: datetime
+    order_count: int
+    total: str
+    orders: list[PaymentOrderOut]
+
+
+class StatementOut(BaseModel):
+    id: int
+    run_id: int
+    amount: str
+    end_to_end_id: str
+    statement: dict[str, Any]
+
+
+class InsurerIn(Strict):
+    amc_number: Annotated[str, Field(min_length=1, max_length=20)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    engagement_validity_days: Annotated[int, Field(ge=1, le=365)] = 30
+    pec_validity_days: Annotated[int, Field(ge=1, le=730)] = 180
+
+
+class InsurerOut(BaseModel):
+    id: int
+    amc_number: str
+    name: str
+
+
+class ContractIn(Strict):
+    """A contract configuration; see DOMAIN.md for the legal bounds it is checked against."""
+
+    code: Annotated[str, Field(min_length=1, max_length=40)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: Literal["individual", "collective"] = "individual"
+    responsable: bool = True
+    optical: dict[str, Any] = Field(default_factory=dict)
+    consultation_tm: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)] = Decimal("1")
+    depassement_optam: Annotated[Decimal, Field(ge=0, le=10, max_digits=5, decimal_places=2)] = Decimal("0")
+    depassement_non_optam: Annotated[Decimal, Field(ge=0, le=10, max_digits=5, decimal_places=2)] = Decimal("0")
+    pharmacy_tm: dict[str, Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]] = Field(
+        default_factory=dict)
+
+
+class BeneficiaryIn(Strict):
+    contract_code: Annotated[str, Field(min_length=1, max_length=40)]
+    member_number: Annotated[str, Field(min_length=1, max_length=20)]
+    rank: Annotated[int, Field(ge=0, le=20)] = 0
+    nir: Annotated[str, Field(min_length=1, max_length=20)]
+    birth_date: date
+    last_name: Annotated[str, Field(min_length=1, max_length=100)]
+    first_name: Annotated[str, Field(min_length=1, max_length=100)]
+    rights_start: date
+    rights_end: date | None = None
+    categories: Annotated[list[CareCategory], Field(min_length=1, max_length=3)]
+
+
+class CreatedOut(BaseModel):
+    id: int
+
+
+class ProfessionalIn(Strict):
+    organisation_kind: Literal["FINESS", "SIRET"]
+    organisation_identifier: Annotated[str, Field(min_length=1, max_length=14)]
+    organisation_name: Annotated[str, Field(min_length=1, max_length=200)]
+    rpps: Annotated[str | None, Field(max_length=11)] = None
+    adeli: Annotated[str | None, Field(max_length=9)] = None
+    am_number: Annotated[str, Field(min_length=1, max_length=9)]
+    profession: Literal["optician", "general_practitioner", "pharmacist"]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    iban: Annotated[str, Field(min_length=1, max_length=42)]
+    bic: Annotated[str, Field(min_length=1, max_length=11)]
+    optam: bool = True
+
+
+class ReferenceCodeOut(BaseModel):
+    code: str
+    kind: str
+    label: str
+    br: str
+    amo_rate: str
+    optical_class: str | None
+    plv: str | None
+    valid_from: date
+    valid_to: date | None

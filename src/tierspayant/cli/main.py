@@ -1,0 +1,138 @@
+"""``tiers``: serve, seed, migrate, demo helpers."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tierspayant.bootstrap import build
+from tierspayant.config import Settings
+from tierspayant.simulate.population import PopulationSpec
+from tierspayant.simulate.seed import current_totp, read_demo, seed
+from tierspayant.store.bulk import SqlBulkLoader
+
+app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
+demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+console = Console()
+
+
+def _credentials(settings: Settings) -> Path:
+    return settings.var_dir / "demo-credentials.json"
+
+
+def _seed(settings: Settings, beneficiaries: int, professionals: int, seed_value: int) -> None:
+    platform = build(settings)
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value,
+                          today=datetime.now(UTC).date())
+    with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("beneficiaries"),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("seed", total=beneficiaries)
+        report = seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec,
+                      _credentials(settings), on_progress=lambda n: progress.advance(task, n))
+    console.print(f"loaded {report.beneficiaries:,} beneficiaries and {report.professionals} professionals "
+                  f"in {report.seconds:.1f} s ({report.rate:,.0f} beneficiaries/s)")
+    console.print(f"demo credentials (synthetic, mode 0600): {_credentials(settings)}")
+    platform.engine.dispose()
+
+
+@app.command("seed")
+def seed_command(
+    beneficiaries: Annotated[int, typer.Option(help="Number of beneficiaries")] = 2_000,
+    professionals: Annotated[int, typer.Option(help="Number of professionals")] = 60,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed (deterministic population)")] = 42,
+) -> None:
+    """Load a synthetic population into an empty database (TIERS_DATABASE_URL)."""
+    settings = Settings.from_env()
+    try:
+        _seed(settings, beneficiaries, professionals, seed_value)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the latest version."""
+    build(Settings.from_env()).engine.dispose()
+    console.print("schema up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    seed_demo: Annotated[bool, typer.Option(help="Seed a small demo population on first start")] = False,
+) -> None:
+    """Migrate, optionally seed the demo, and serve the HTTP API."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    platform = build(settings)
+    empty = SqlBulkLoader(platform.engine).count("insurers") == 0
+    platform.engine.dispose()
+    if seed_demo and empty:
+        _seed(settings, 2_000, 60, 42)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if _credentials(settings).exists():
+        _print_demo_help(settings, f"http://{bind_host}:{bind_port}")
+    os.environ.setdefault("TIERS_DATABASE_URL", settings.database_url)
+    uvicorn.run("tierspayant.api.main:app_from_env", factory=True, host=bind_host, port=bind_port,
+                workers=workers or settings.workers, log_level="warning", access_log=False)
+
+
+def _print_demo_help(settings: Settings, base: str) -> None:
+    demo = read_demo(_credentials(settings))
+    optician = demo["accounts"]["optique.demo"]
+    patient = demo["patients"][0]
+    console.rule("tierspayant demo (synthetic data)")
+    console.print(f"API docs: {base}/docs")
+    console.print("Sign in as the demo optician (password + current TOTP code):")
+    console.print(f"  TOKEN=$(curl -s {base}/v1/sessions -H 'content-type: application/json' -d "
+                  f"\"{{\\\"username\\\":\\\"optique.demo\\\",\\\"password\\\":\\\"{optician['password']}\\\","
+                  f"\\\"totp\\\":\\\"$(.venv/bin/tiers demo totp optique.demo)\\\"}}\" | jq -r .token)")
+    body = shlex.quote(
+        f'{{"amc_number":"{patient["amc_number"]}","member_number":"{patient["member_number"]}",'
+        f'"nir":"{patient["nir"]}","birth_date":"{patient["birth_date"]}",'
+        f'"date_of_care":"{datetime.now(UTC).date().isoformat()}","category":"optical"}}'
+    )
+    console.print("Check a (synthetic) patient's rights:")
+    console.print(f"  curl -s {base}/v1/rights-checks -H \"authorization: Bearer $TOKEN\" "
+                  f"-H 'content-type: application/json' -d {body}")
+    console.print("More: README.md, section 'A first tour'.")
+    console.rule()
+
+
+@demo_app.command("totp")
+def demo_totp(username: str) -> None:
+    """Print the current TOTP code of a demo account (the demo's authenticator app)."""
+    settings = Settings.from_env()
+    try:
+        print(current_totp(_credentials(settings), username, datetime.now(UTC)))
+    except (FileNotFoundError, KeyError):
+        console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
+        raise typer.Exit(2) from None
+
+
+@demo_app.command("info")
+def demo_info() -> None:
+    """Print the demo accounts and sample patients (all synthetic)."""
+    settings = Settings.from_env()
+    demo = read_demo(_credentials(settings))
+    for username, account in demo["accounts"].items():
+        console.print(f"{username:16} {account['role']:18} password: {account['password']}")
+    for patient in demo["patients"]:
+        console.print(f"patient: amc {patient['amc_number']} member {patient['member_number']} "
+                      f"nir {patient['nir']} born {patient['birth_date']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

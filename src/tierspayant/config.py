@@ -1,0 +1,43 @@
+"""Typed settings, read once from the environment (``TIERS_*``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_VAR = Path("var")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: SQLAlchemy URL; SQLite under var/ by default, e.g. postgresql+psycopg://user@host/db.
+    database_url: str = f"sqlite:///{DEFAULT_VAR / 'tierspayant.db'}"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    #: Requests with a larger body are refused with 413.
+    max_body_bytes: int = 64 * 1024
+    #: The operator's account that pays professionals (synthetic default for the demo).
+    debtor_name: str = "Tierspayant Demo Operator"
+    debtor_iban: str = "FR7630006000011234567890189"
+    debtor_bic: str = "AGRIFRPPXXX"
+    var_dir: Path = DEFAULT_VAR
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("TIERS_VAR_DIR", str(DEFAULT_VAR)))
+        d = cls()
+        return cls(
+            database_url=env.get("TIERS_DATABASE_URL", f"sqlite:///{var_dir / 'tierspayant.db'}"),
+            host=env.get("TIERS_HOST", d.host),
+            port=int(env.get("TIERS_PORT", str(d.port))),
+            workers=int(env.get("TIERS_WORKERS", str(d.workers))),
+            max_body_bytes=int(env.get("TIERS_MAX_BODY_BYTES", str(d.max_body_bytes))),
+            debtor_name=env.get("TIERS_DEBTOR_NAME", d.debtor_name),
+            debtor_iban=env.get("TIERS_DEBTOR_IBAN", d.debtor_iban),
+            debtor_bic=env.get("TIERS_DEBTOR_BIC", d.debtor_bic),
+            var_dir=var_dir,
+        )

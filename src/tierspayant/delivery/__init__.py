@@ -1,0 +1,1 @@
+"""Outbound channels: payment files today; insurer connectors and queues later."""

@@ -1,0 +1,1 @@
+"""The one place that touches cryptographic primitives and the OS CSPRNG."""

@@ -1,0 +1,39 @@
+"""Roles and the access policy every route declares (THREATS.md, authorisation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PROFESSIONAL = "professional"
+    ORGANISATION_ADMIN = "organisation_admin"
+    INSURER_OPERATOR = "insurer_operator"
+    SECURITY_OFFICER = "security_officer"
+    DPO = "dpo"
+    INSURED = "insured"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and the scope they may reach."""
+
+    account_id: int
+    session_id: int
+    role: Role
+    organisation_id: int | None = None
+    professional_id: int | None = None
+    insurer_id: int | None = None
+
+    def may_see_insurer(self, insurer_id: int) -> bool:
+        """Tenant rule: an insurer operator sees its own insurer; the platform admin all."""
+        if self.role is Role.PLATFORM_ADMIN:
+            return True
+        return self.role is Role.INSURER_OPERATOR and self.insurer_id == insurer_id
+
+
+class NotFound(Exception):
+    """The object does not exist *or* the caller may not see it: the two are indistinguishable
+    on purpose (THREATS.md T10, IDOR)."""

@@ -1,0 +1,23 @@
+"""Session tokens and public reference numbers.
+
+Session tokens carry 256 bits from the OS CSPRNG (>= 128 required, THREATS.md sessions) and are
+stored only as their SHA-256 (a database reader cannot replay them). Engagement, PEC and quote
+numbers are random too: a sequential number would let one professional guess another's.
+"""
+
+from __future__ import annotations
+
+from tierspayant.security._hazmat.primitives import random_base32, random_token, sha256_hex
+
+
+def new_session_token() -> str:
+    return random_token(32)
+
+
+def hash_token(token: str) -> str:
+    return sha256_hex(token.encode())
+
+
+def new_reference(prefix: str) -> str:
+    """e.g. ``E-7KQ2M9X4HT3W8ZPA``: a prefix and 16 characters (80 bits)."""
+    return f"{prefix}-{random_base32(16)}"

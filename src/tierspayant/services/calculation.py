@@ -1,0 +1,133 @@
+"""Calculation (Inter-AMC CLC): a non-binding simulation, or a binding optical pre-authorisation
+(PEC) valid for the insurer's period, checked against the renewal period."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
+from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.optics import RenewalGrounds
+from tierspayant.domain.reference import CareCategory, code_at
+from tierspayant.security.policy import NotFound, Principal
+from tierspayant.security.tokens import new_reference
+from tierspayant.services.common import require_professional
+from tierspayant.services.ports import Clock, Engagement, Quote, Repositories, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class CareFacts:
+    """What the professional declares about the care, besides the lines."""
+
+    renewal: RenewalGrounds = field(default_factory=RenewalGrounds)
+    pathway: Pathway = Pathway.COORDINATED
+
+
+def price_lines(repos: Repositories, lines: Sequence[QuoteLine], at: date, category: CareCategory,
+                prefix: str = "lines") -> list[PricedLine]:
+    """Join each line with its reference row valid at ``at``; refuse unknown codes and codes
+    outside the engagement's care category, naming the line."""
+    rows = repos.reference_codes(sorted({line.code for line in lines}))
+    priced = []
+    for index, line in enumerate(lines):
+        ref = code_at(rows, line.code, at, f"{prefix}[{index}].code")
+        if ref.kind.category is not category:
+            raise InvalidField(f"{prefix}[{index}].code", f"not a {category.value} code")
+        priced.append(PricedLine(line, ref, index))
+    return priced
+
+
+def compute_for(repos: Repositories, engagement: Engagement, lines: Sequence[QuoteLine], at: date,
+                facts: CareFacts, prefix: str = "lines") -> Calculation:
+    """The calculation for the engagement's beneficiary and professional, from stored facts."""
+    beneficiary = repos.beneficiary(engagement.beneficiary_id)
+    professional = repos.professional(engagement.professional_id)
+    if beneficiary is None or professional is None:
+        raise NotFound()
+    contract = repos.contract(beneficiary.contract_id)
+    if contract is None:
+        raise NotFound()
+    priced = price_lines(repos, lines, at, engagement.category, prefix)
+    ctx = CareContext(
+        date_of_care=at,
+        birth_date=beneficiary.birth_date,
+        previous_optical_purchase=repos.last_optical_purchase(beneficiary.id, at),
+        renewal=facts.renewal,
+        pathway=facts.pathway,
+        optam=professional.optam,
+        network_caps=repos.network_caps(professional.id, engagement.insurer_id),
+    )
+    return calculate(priced, contract, ctx)
+
+
+def own_engagement(repos: Repositories, number: str, professional_id: int) -> Engagement:
+    """The engagement if it exists and is this professional's; NotFound otherwise (T10)."""
+    engagement = repos.engagement_by_number(number)
+    if engagement is None or engagement.professional_id != professional_id:
+        raise NotFound()
+    return engagement
+
+
+def calculation_to_dict(calc: Calculation) -> dict[str, Any]:
+    return {
+        "lines": [
+            {"code": line.code, "price": str(line.price), "amo": str(line.amo), "amc": str(line.amc),
+             "patient": str(line.patient), "limits": [limit.value for limit in line.limits]}
+            for line in calc.lines
+        ],
+        "amo": str(calc.amo), "amc": str(calc.amc), "patient": str(calc.patient), "price": str(calc.price),
+        "equipment_category": calc.equipment_category.value if calc.equipment_category else None,
+        "renewal_eligible_from": calc.renewal_eligible_from.isoformat() if calc.renewal_eligible_from else None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    engagement_number: str
+    kind: str  # "simulation" | "pec"
+    lines: tuple[QuoteLine, ...]
+    facts: CareFacts = field(default_factory=CareFacts)
+
+
+class CalculationService:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    def quote(self, principal: Principal, request: QuoteRequest) -> Quote:
+        professional_id = require_professional(principal)
+        if request.kind not in ("simulation", "pec"):
+            raise InvalidField("kind", "must be 'simulation' or 'pec'")
+        if not request.lines:
+            raise InvalidField("lines", "at least one line")
+        now = self.clock.now()
+        with self.uow() as repos:
+            engagement = own_engagement(repos, request.engagement_number, professional_id)
+            if now.date() > engagement.valid_until:
+                raise InvalidField("engagement_number", "engagement expired; check the rights again")
+            if request.kind == "pec" and engagement.category is not CareCategory.OPTICAL:
+                raise InvalidField("kind", "pre-authorisation (PEC) is for optical care")
+            calc = compute_for(repos, engagement, request.lines, engagement.date_of_care, request.facts)
+            result = calculation_to_dict(calc)
+            binding = request.kind == "pec" and not calc.renewal_refused
+            insurer = repos.insurer(engagement.insurer_id)
+            assert insurer is not None
+            valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
+            result["binding"] = binding
+            result["codes"] = [line.code for line in request.lines]
+            quote = Quote(0, new_reference("P" if binding else "S"), request.kind, engagement.insurer_id,
+                          engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
+                          result, calc.amc, valid_until)
+            quote_id = repos.add_quote(quote, now)
+            return replace(quote, id=quote_id)
+
+    def get(self, principal: Principal, number: str) -> Quote:
+        with self.uow() as repos:
+            quote = repos.quote_by_number(number)
+            if quote is None or not (quote.professional_id == principal.professional_id
+                                     or principal.may_see_insurer(quote.insurer_id)):
+                raise NotFound()
+            return quote

@@ -1,0 +1,166 @@
+"""Invoices (Inter-AMC DRE): idempotent on (professional, invoice number), adjudicated by the
+pure rules of ``domain.adjudication``, stored with their decision in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from tierspayant.domain.adjudication import (
+    Decision,
+    DecisionStatus,
+    InvoiceFacts,
+    InvoiceLineFacts,
+    PecFacts,
+    adjudicate,
+)
+from tierspayant.domain.calculation import LineResult, QuoteLine
+from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.reference import CareCategory
+from tierspayant.security.digests import content_digest
+from tierspayant.security.policy import NotFound, Principal
+from tierspayant.services.calculation import CareFacts, compute_for, own_engagement
+from tierspayant.services.common import check_date_of_care, require_professional
+from tierspayant.services.ports import Clock, Conflict, Invoice, Quote, Repositories, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    line: QuoteLine
+    amc_claimed: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRequest:
+    invoice_number: str
+    date_of_care: date
+    lines: tuple[InvoiceLine, ...]
+    engagement_number: str | None = None
+    pec_number: str | None = None
+    facts: CareFacts = field(default_factory=CareFacts)
+
+    def fingerprint(self) -> str:
+        """Identifies the request's content: the same invoice sent twice is the same invoice."""
+        payload = {
+            "n": self.invoice_number, "d": self.date_of_care.isoformat(), "e": self.engagement_number,
+            "p": self.pec_number, "f": [self.facts.pathway.value, self.facts.renewal.vision_change_documented,
+                                        self.facts.renewal.medical_condition, self.facts.renewal.frame_no_longer_fits],
+            "l": [[x.line.code, str(x.line.price), x.line.quantity, x.line.lens_type, str(x.line.sph),
+                   str(x.line.cyl), str(x.amc_claimed)] for x in self.lines],
+        }
+        return content_digest(json.dumps(payload, sort_keys=True, default=str).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceResult:
+    invoice: Invoice
+    replayed: bool
+
+
+class ClaimsService:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    def submit(self, principal: Principal, request: InvoiceRequest) -> InvoiceResult:
+        professional_id = require_professional(principal)
+        if not request.lines:
+            raise InvalidField("lines", "at least one line")
+        if (request.engagement_number is None) == (request.pec_number is None):
+            raise InvalidField("engagement_number", "give exactly one of engagement_number or pec_number")
+        now = self.clock.now()
+        check_date_of_care(request.date_of_care, now.date())
+        if request.date_of_care > now.date():
+            raise InvalidField("date_of_care", "an invoice is for care already given")
+        fingerprint = request.fingerprint()
+        with self.uow() as repos:
+            existing = repos.invoice_by_number(professional_id, request.invoice_number)
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise Conflict("invoice_number", "already used for a different invoice")
+                return InvoiceResult(existing, replayed=True)
+            invoice = self._adjudicate(repos, professional_id, request, fingerprint, now)
+            try:
+                invoice_id = repos.add_invoice(invoice)
+            except Conflict:
+                # A concurrent request with the same number won the race: answer as a replay.
+                raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
+            if invoice.status != DecisionStatus.REJECTED.value and invoice.category is CareCategory.OPTICAL:
+                # The renewal period runs from the last reimbursed equipment (LPP).
+                repos.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
+            stored = repos.invoice_by_number(professional_id, request.invoice_number)
+            assert stored is not None
+            return InvoiceResult(stored, replayed=False)
+
+    def _adjudicate(self, repos: Repositories, professional_id: int, request: InvoiceRequest, fingerprint: str,
+                    now: datetime) -> Invoice:
+        pec: Quote | None = None
+        if request.pec_number is not None:
+            pec = repos.quote_by_number(request.pec_number)
+            if pec is None or pec.professional_id != professional_id or pec.kind != "pec" or not pec.result["binding"]:
+                raise InvalidField("pec_number", "unknown pre-authorisation")
+            found = repos.engagement_by_id(pec.engagement_id)
+            if found is None:
+                raise InvalidField("pec_number", "unknown pre-authorisation")
+            engagement = found
+        else:
+            assert request.engagement_number is not None
+            try:
+                engagement = own_engagement(repos, request.engagement_number, professional_id)
+            except NotFound:
+                raise InvalidField("engagement_number", "unknown engagement") from None
+        lines = tuple(x.line for x in request.lines)
+        calc = compute_for(repos, engagement, lines, request.date_of_care, request.facts)
+        codes = sorted(line.code for line in lines)
+        care_key = content_digest(f"{engagement.beneficiary_id}|{request.date_of_care}|{','.join(codes)}".encode())
+        covered = any(p.covers(request.date_of_care, engagement.category)
+                      for p in repos.rights_periods(engagement.beneficiary_id))
+        valid_until = pec.valid_until if pec is not None else engagement.valid_until
+        facts = InvoiceFacts(
+            date_of_care=request.date_of_care,
+            lines=tuple(InvoiceLineFacts(x.line.code, x.line.price, x.amc_claimed) for x in request.lines),
+            calculation=calc,
+            reference_found=True,
+            reference_valid_until=valid_until,
+            covered_at_date_of_care=covered,
+            category_matches=True,  # price_lines refused any code of another category
+            duplicate_of_other_invoice=repos.care_key_used(care_key),
+            pec=PecFacts(valid_until=pec.valid_until or request.date_of_care, codes=tuple(pec.result["codes"]),
+                         line_amc=tuple(Decimal(x["amc"]) for x in pec.result["lines"])) if pec else None,
+        )
+        decision = adjudicate(facts)
+        return Invoice(
+            id=0, insurer_id=engagement.insurer_id, professional_id=professional_id,
+            invoice_number=request.invoice_number, beneficiary_id=engagement.beneficiary_id,
+            engagement_id=engagement.id, quote_id=pec.id if pec else None, date_of_care=request.date_of_care,
+            category=engagement.category, fingerprint=fingerprint, care_key=care_key,
+            lines=_lines_record(request, calc.lines, decision), claimed_amc=sum(
+                (x.amc_claimed for x in request.lines), Decimal("0.00")),
+            approved_amc=decision.approved, status=decision.status.value,
+            findings=[{"code": f.reason.code, "reason": f.reason.name, "line": f.line} for f in decision.findings],
+            payment_order_id=None, created_at=now,
+        )
+
+    def get(self, principal: Principal, invoice_number: str) -> Invoice:
+        professional_id = require_professional(principal)
+        with self.uow() as repos:
+            invoice = repos.invoice_by_number(professional_id, invoice_number)
+            if invoice is None:
+                raise NotFound()
+            return invoice
+
+
+def _lines_record(request: InvoiceRequest, computed: Sequence[LineResult], decision: Decision) -> list[dict[str, Any]]:
+    out = []
+    for index, (item, line, approved) in enumerate(zip(request.lines, computed, decision.approved_lines, strict=True)):
+        reasons = [f.reason.code for f in decision.findings if f.line == index]
+        out.append({
+            "code": item.line.code, "price": str(item.line.price),
+            "quantity": item.line.quantity, "amc_claimed": str(item.amc_claimed), "amo": str(line.amo),
+            "amc_computed": str(line.amc), "amc_approved": str(approved), "reasons": reasons,
+        })
+    return out

@@ -1,0 +1,27 @@
+"""Pieces shared by the use cases."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tierspayant.domain.errors import InvalidField
+from tierspayant.security.policy import Principal, Role
+from tierspayant.services.errors import Forbidden
+
+#: How far back a date of care may be (claims older than this are out of time) and ahead.
+MAX_CARE_AGE = timedelta(days=2 * 365)
+MAX_CARE_AHEAD = timedelta(days=31)
+
+
+def check_date_of_care(value: date, today: date, field: str = "date_of_care") -> date:
+    if value < today - MAX_CARE_AGE:
+        raise InvalidField(field, "more than two years in the past")
+    if value > today + MAX_CARE_AHEAD:
+        raise InvalidField(field, "more than 31 days in the future")
+    return value
+
+
+def require_professional(principal: Principal) -> int:
+    if principal.role is not Role.PROFESSIONAL or principal.professional_id is None:
+        raise Forbidden("professionals only")
+    return principal.professional_id

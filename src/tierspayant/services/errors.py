@@ -1,0 +1,23 @@
+"""Errors the use cases raise, mapped to HTTP by the API.
+
+    ServiceError
+     +-- Unauthenticated   one opaque failure for every sign-in problem (ASVS 6.3.8)
+     +-- Forbidden         signed in, but this role may not use this function
+    ports.Conflict        a uniqueness rule (409, naming the field)
+    policy.NotFound       absent *or* out of the caller's scope (404, same body: T10)
+    domain.DomainError    bad input or configuration (422, naming the field)
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    pass
+
+
+class Unauthenticated(ServiceError):
+    """Authentication failed. Deliberately says nothing about why."""
+
+
+class Forbidden(ServiceError):
+    pass

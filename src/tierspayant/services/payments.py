@@ -1,0 +1,119 @@
+"""Payment runs: approved invoices batched per professional into payment orders, a SEPA
+credit-transfer file, and a remittance statement per professional.
+
+An invoice is never paid twice: each one is attached to an order by a conditional update that
+only succeeds while it is unpaid (``Repositories.attach_invoices``), inside the run's
+transaction. Two runs started at once split the invoices between them; none lands in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.identifiers import parse_amc_number
+from tierspayant.domain.money import ZERO
+from tierspayant.domain.payments import batch_orders
+from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.errors import Forbidden
+from tierspayant.services.ports import (
+    Clock,
+    PaymentFileWriter,
+    PaymentOrderRecord,
+    PaymentRun,
+    TransferLine,
+    UnitOfWork,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run: PaymentRun
+    orders: list[PaymentOrderRecord]
+
+
+class PaymentsService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, writer: PaymentFileWriter) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.writer = writer
+
+    def _insurer_scope(self, principal: Principal, amc_number: str | None) -> int:
+        with self.uow() as repos:
+            if principal.role is Role.INSURER_OPERATOR and principal.insurer_id is not None:
+                if amc_number is not None:
+                    insurer = repos.insurer_by_amc(parse_amc_number(amc_number))
+                    if insurer is None or insurer.id != principal.insurer_id:
+                        raise NotFound()
+                return principal.insurer_id
+            if principal.role is Role.PLATFORM_ADMIN:
+                if amc_number is None:
+                    raise InvalidField("amc_number", "required for a platform admin")
+                insurer = repos.insurer_by_amc(parse_amc_number(amc_number))
+                if insurer is None:
+                    raise NotFound()
+                return insurer.id
+        raise Forbidden("insurer operators and platform admins only")
+
+    def run(self, principal: Principal, amc_number: str | None = None, execution_date: date | None = None) -> RunSummary:
+        insurer_id = self._insurer_scope(principal, amc_number)
+        now = self.clock.now()
+        execution = execution_date or now.date()
+        with self.uow() as repos:
+            run_id = repos.add_payment_run(insurer_id, now)
+            transfers: list[TransferLine] = []
+            total = ZERO
+            count = 0
+            for planned in batch_orders(repos.payable_invoices(insurer_id)):
+                professional = repos.professional(planned.professional_id)
+                assert professional is not None
+                end_to_end = f"TP-{run_id}-{planned.professional_id}"
+                order_id = repos.add_payment_order(run_id, planned.professional_id, planned.amount, end_to_end, {})
+                attached = set(repos.attach_invoices([i.invoice_id for i in planned.invoices], order_id))
+                paid = [i for i in planned.invoices if i.invoice_id in attached]
+                amount = sum((i.amount for i in paid), ZERO)
+                if not paid or amount <= 0:
+                    repos.delete_payment_order(order_id)
+                    continue
+                statement = {
+                    "run_id": run_id, "execution_date": execution.isoformat(), "end_to_end_id": end_to_end,
+                    "professional": professional.name, "am_number": professional.am_number,
+                    "iban_last4": professional.iban[-4:], "total": str(amount),
+                    "invoices": [{"invoice_number": i.invoice_number, "amount": str(i.amount)} for i in paid],
+                }
+                repos.set_payment_order(order_id, amount, statement)
+                transfers.append(TransferLine(professional.name, professional.iban, professional.bic, amount,
+                                              end_to_end, f"Tiers payant run {run_id}"))
+                total += amount
+                count += 1
+            sepa = self.writer.credit_transfer(f"RUN-{run_id}", execution, transfers) if transfers else None
+            repos.finish_payment_run(run_id, count, total, sepa)
+            run = repos.payment_run(run_id)
+            assert run is not None
+            return RunSummary(run, repos.payment_orders(run_id))
+
+    def get_run(self, principal: Principal, run_id: int) -> RunSummary:
+        with self.uow() as repos:
+            run = repos.payment_run(run_id)
+            if run is None or not principal.may_see_insurer(run.insurer_id):
+                raise NotFound()
+            return RunSummary(run, repos.payment_orders(run_id))
+
+    def statements(self, principal: Principal) -> list[PaymentOrderRecord]:
+        if principal.professional_id is None:
+            raise Forbidden("professionals only")
+        with self.uow() as repos:
+            return repos.payment_orders_of_professional(principal.professional_id)
+
+    def statement(self, principal: Principal, order_id: int) -> PaymentOrderRecord:
+        with self.uow() as repos:
+            order = repos.payment_order(order_id)
+            if order is None or order.professional_id != principal.professional_id:
+                raise NotFound()
+            return order
+
+
+def total_of(orders: list[PaymentOrderRecord]) -> Decimal:
+    return sum((o.amount for o in orders), ZERO)

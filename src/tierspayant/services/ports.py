@@ -1,0 +1,310 @@
+"""What the use cases need from the outside world, and the records they exchange.
+
+Contracts (every implementation keeps them):
+
+- A ``UnitOfWork`` call opens one transaction. Leaving the ``with`` block normally commits;
+  an exception rolls everything back, so a use case never leaves a half-written record.
+- Getters named ``find_*`` / ``*_by_*`` return None when nothing matches; they never raise for a
+  missing row. Writers raise ``Conflict`` when a uniqueness rule is broken (nothing is written).
+- Every datetime crossing a port is timezone-aware (UTC); money is ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tierspayant.domain.contracts import Contract
+from tierspayant.domain.payments import PayableInvoice
+from tierspayant.domain.reference import CareCategory, ReferenceCode
+
+
+class Conflict(Exception):
+    """A uniqueness rule would be broken (e.g. an invoice number reused with other content)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Insurer:
+    id: int
+    amc_number: str
+    name: str
+    engagement_validity_days: int
+    pec_validity_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Beneficiary:
+    id: int
+    insurer_id: int
+    contract_id: int
+    member_number: str
+    rank: int
+    nir: str
+    birth_date: date
+    last_name: str
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RightsPeriod:
+    start: date
+    end: date | None
+    categories: frozenset[CareCategory]
+
+    def covers(self, at: date, category: CareCategory) -> bool:
+        return self.start <= at and (self.end is None or at <= self.end) and category in self.categories
+
+
+@dataclass(frozen=True, slots=True)
+class Professional:
+    id: int
+    organisation_id: int
+    rpps: str | None
+    adeli: str | None
+    am_number: str
+    profession: str
+    name: str
+    iban: str
+    bic: str
+    optam: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    id: int
+    number: str
+    insurer_id: int
+    beneficiary_id: int
+    professional_id: int
+    category: CareCategory
+    date_of_care: date
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    id: int
+    number: str
+    kind: str
+    insurer_id: int
+    beneficiary_id: int
+    professional_id: int
+    engagement_id: int
+    date_of_care: date
+    result: Mapping[str, Any]
+    amc_total: Decimal
+    valid_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: int
+    insurer_id: int
+    professional_id: int
+    invoice_number: str
+    beneficiary_id: int
+    engagement_id: int
+    quote_id: int | None
+    date_of_care: date
+    category: CareCategory
+    fingerprint: str
+    care_key: str
+    lines: Sequence[Mapping[str, Any]]
+    claimed_amc: Decimal
+    approved_amc: Decimal
+    status: str
+    findings: Sequence[Mapping[str, Any]]
+    payment_order_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRun:
+    id: int
+    insurer_id: int
+    created_at: datetime
+    order_count: int
+    total: Decimal
+    sepa_xml: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrderRecord:
+    id: int
+    run_id: int
+    professional_id: int
+    amount: Decimal
+    end_to_end_id: str
+    statement: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    password_hash: str
+    totp_secret: str
+    totp_last_step: int
+    role: str
+    organisation_id: int | None
+    professional_id: int | None
+    insurer_id: int | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: int
+    account_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked: bool
+
+
+class Repositories(Protocol):
+    """Everything a use case reads or writes, inside one transaction."""
+
+    # -- reference data -------------------------------------------------------------------
+    def insurer_by_amc(self, amc_number: str) -> Insurer | None: ...
+    def insurer(self, insurer_id: int) -> Insurer | None: ...
+    def add_insurer(self, amc_number: str, name: str, engagement_validity_days: int, pec_validity_days: int) -> int:
+        """Raises Conflict("amc_number") when the number exists."""
+        ...
+    def contract(self, contract_id: int) -> Contract | None: ...
+    def contract_id_by_code(self, insurer_id: int, code: str) -> int | None: ...
+    def add_contract(self, insurer_id: int, contract: Contract) -> int:
+        """Raises Conflict("code") when the insurer already has this code."""
+        ...
+    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
+        """Every dated row of the given codes (all periods); the caller picks the valid one."""
+        ...
+    def add_reference_code(self, row: ReferenceCode) -> None: ...
+
+    # -- beneficiaries -------------------------------------------------------------------
+    def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]: ...
+    def beneficiary(self, beneficiary_id: int) -> Beneficiary | None: ...
+    def add_beneficiary(self, beneficiary: Beneficiary) -> int:
+        """``beneficiary.id`` is ignored; returns the new id."""
+        ...
+    def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]: ...
+    def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None: ...
+    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+        """The latest reimbursed equipment delivered on or before ``before``."""
+        ...
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None: ...
+
+    # -- professionals and networks ------------------------------------------------------
+    def professional(self, professional_id: int) -> Professional | None: ...
+    def professional_by_rpps(self, rpps: str) -> Professional | None: ...
+    def add_organisation(self, kind: str, identifier: str, name: str) -> int:
+        """Raises Conflict("identifier") when it exists."""
+        ...
+    def organisation_id(self, identifier: str) -> int | None: ...
+    def add_professional(self, professional: Professional) -> int:
+        """Raises Conflict("rpps") when the RPPS exists."""
+        ...
+    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+        """Lowest negotiated cap per code over the networks joining this professional and insurer."""
+        ...
+
+    # -- engagements, quotes, invoices ---------------------------------------------------
+    def add_engagement(self, engagement: Engagement, created_at: datetime) -> int: ...
+    def engagement_by_number(self, number: str) -> Engagement | None: ...
+    def engagement_by_id(self, engagement_id: int) -> Engagement | None: ...
+    def add_quote(self, quote: Quote, created_at: datetime) -> int: ...
+    def quote_by_number(self, number: str) -> Quote | None: ...
+    def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None: ...
+    def care_key_used(self, care_key: str) -> bool:
+        """True when an invoice not rejected already bills this care (beneficiary, date, codes)."""
+        ...
+    def add_invoice(self, invoice: Invoice) -> int:
+        """Raises Conflict("invoice_number") when (professional, number) exists."""
+        ...
+
+    # -- payments ------------------------------------------------------------------------
+    def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
+        """Approved or partially approved invoices of the insurer not yet in a payment order."""
+        ...
+    def add_payment_run(self, insurer_id: int, created_at: datetime) -> int: ...
+    def add_payment_order(self, run_id: int, professional_id: int, amount: Decimal, end_to_end_id: str,
+                          statement: Mapping[str, Any]) -> int: ...
+    def attach_invoices(self, invoice_ids: Sequence[int], order_id: int) -> list[int]:
+        """Attach each invoice still unpaid to ``order_id`` -- atomically, invoice by invoice: an
+        invoice already attached to another order is skipped. Returns the ids attached. This is
+        what guarantees that no invoice is ever paid twice, even with concurrent runs."""
+        ...
+    def set_payment_order(self, order_id: int, amount: Decimal, statement: Mapping[str, Any]) -> None: ...
+    def delete_payment_order(self, order_id: int) -> None: ...
+    def finish_payment_run(self, run_id: int, order_count: int, total: Decimal, sepa_xml: str | None) -> None: ...
+    def payment_run(self, run_id: int) -> PaymentRun | None: ...
+    def payment_orders(self, run_id: int) -> list[PaymentOrderRecord]: ...
+    def payment_orders_of_professional(self, professional_id: int) -> list[PaymentOrderRecord]: ...
+    def payment_order(self, order_id: int) -> PaymentOrderRecord | None: ...
+
+    # -- accounts and sessions -----------------------------------------------------------
+    def account_by_username(self, username: str) -> Account | None: ...
+    def account(self, account_id: int) -> Account | None: ...
+    def add_account(self, account: Account) -> int:
+        """Raises Conflict("username") when it exists."""
+        ...
+    def set_totp_last_step(self, account_id: int, step: int) -> None: ...
+    def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> int: ...
+    def session_by_token_hash(self, token_hash: str) -> Session | None: ...
+    def touch_session(self, session_id: int, at: datetime) -> None: ...
+    def revoke_session(self, session_id: int) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    def __call__(self) -> AbstractContextManager[Repositories]:
+        """One transaction: commit on normal exit, roll back on exception."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLine:
+    professional_name: str
+    iban: str
+    bic: str
+    amount: Decimal
+    end_to_end_id: str
+    description: str
+
+
+class PaymentFileWriter(Protocol):
+    def credit_transfer(self, run_reference: str, execution_date: date, lines: Sequence[TransferLine]) -> str:
+        """A SEPA credit-transfer file (pain.001.001.03) paying every line; raises ValueError when
+        a line cannot be paid (e.g. an invalid IBAN)."""
+        ...
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class BulkLoader(Protocol):
+    """Fast loading of generated reference data (seeding, migrations from another operator).
+    Rows are table-shaped and carry their ids; a batch is one transaction."""
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def count(self, table: str) -> int: ...
+
+    def reset_sequences(self) -> None:
+        """After inserting explicit ids, make the database's id sequences continue after them."""
+        ...

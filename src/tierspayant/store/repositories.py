@@ -1,0 +1,342 @@
+"""The SQL implementation of ``services.ports.Repositories`` and ``UnitOfWork``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
+from tierspayant.domain.payments import PayableInvoice
+from tierspayant.domain.reference import CareCategory, ItemKind, OpticalClass, ReferenceCode
+from tierspayant.services.ports import (
+    Account,
+    Beneficiary,
+    Conflict,
+    Engagement,
+    Insurer,
+    Invoice,
+    PaymentOrderRecord,
+    PaymentRun,
+    Professional,
+    Quote,
+    Repositories,
+    RightsPeriod,
+    Session,
+)
+from tierspayant.store import tables as t
+
+PAYABLE_STATUSES = ("approved", "partially_approved")
+
+
+class SqlRepositories:
+    """``Repositories`` over one SQLAlchemy connection inside a transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _insert(self, table: Any, values: Mapping[str, Any], conflict_field: str) -> int:
+        try:
+            with self.conn.begin_nested():
+                result = self.conn.execute(insert(table).values(**values))
+        except IntegrityError:
+            raise Conflict(conflict_field, "already exists") from None
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    # -- reference data -------------------------------------------------------------------
+    def insurer_by_amc(self, amc_number: str) -> Insurer | None:
+        row = self.conn.execute(select(t.insurers).where(t.insurers.c.amc_number == amc_number)).first()
+        return Insurer(**row._mapping) if row else None
+
+    def insurer(self, insurer_id: int) -> Insurer | None:
+        row = self.conn.execute(select(t.insurers).where(t.insurers.c.id == insurer_id)).first()
+        return Insurer(**row._mapping) if row else None
+
+    def add_insurer(self, amc_number: str, name: str, engagement_validity_days: int, pec_validity_days: int) -> int:
+        return self._insert(t.insurers, {
+            "amc_number": amc_number, "name": name, "engagement_validity_days": engagement_validity_days,
+            "pec_validity_days": pec_validity_days,
+        }, "amc_number")
+
+    def contract(self, contract_id: int) -> Contract | None:
+        config = self.conn.execute(select(t.contracts.c.config).where(t.contracts.c.id == contract_id)).scalar()
+        return contract_from_dict(config) if config is not None else None
+
+    def contract_id_by_code(self, insurer_id: int, code: str) -> int | None:
+        return self.conn.execute(
+            select(t.contracts.c.id).where(t.contracts.c.insurer_id == insurer_id, t.contracts.c.code == code)
+        ).scalar()
+
+    def add_contract(self, insurer_id: int, contract: Contract) -> int:
+        return self._insert(t.contracts, {
+            "insurer_id": insurer_id, "code": contract.code, "config": contract_to_dict(contract),
+        }, "code")
+
+    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
+        rows = self.conn.execute(select(t.reference_codes).where(t.reference_codes.c.code.in_(list(codes))))
+        return [
+            ReferenceCode(
+                code=r.code, kind=ItemKind(r.kind), label=r.label, br=r.br, amo_rate=Decimal(r.amo_rate),
+                valid_from=r.valid_from, valid_to=r.valid_to,
+                optical_class=OpticalClass(r.optical_class) if r.optical_class else None, plv=r.plv,
+                amo_rate_out_of_pathway=Decimal(r.amo_rate_out_of_pathway) if r.amo_rate_out_of_pathway else None,
+            )
+            for r in rows
+        ]
+
+    def add_reference_code(self, row: ReferenceCode) -> None:
+        self.conn.execute(insert(t.reference_codes).values(
+            code=row.code, kind=row.kind.value, label=row.label, br=row.br, amo_rate=row.amo_rate,
+            amo_rate_out_of_pathway=row.amo_rate_out_of_pathway,
+            optical_class=row.optical_class.value if row.optical_class else None, plv=row.plv,
+            valid_from=row.valid_from, valid_to=row.valid_to,
+        ))
+
+    # -- beneficiaries -------------------------------------------------------------------
+    def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
+        rows = self.conn.execute(
+            select(t.beneficiaries).where(t.beneficiaries.c.insurer_id == insurer_id, t.beneficiaries.c.nir == nir)
+        )
+        return [Beneficiary(**r._mapping) for r in rows]
+
+    def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
+        row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()
+        return Beneficiary(**row._mapping) if row else None
+
+    def add_beneficiary(self, beneficiary: Beneficiary) -> int:
+        values = {k: getattr(beneficiary, k) for k in Beneficiary.__slots__ if k != "id"}
+        return self._insert(t.beneficiaries, values, "nir")
+
+    def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
+        rows = self.conn.execute(
+            select(t.rights_periods).where(t.rights_periods.c.beneficiary_id == beneficiary_id)
+        )
+        return [
+            RightsPeriod(r.start_date, r.end_date, frozenset(CareCategory(c) for c in r.categories.split(",") if c))
+            for r in rows
+        ]
+
+    def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
+        self.conn.execute(insert(t.rights_periods).values(
+            beneficiary_id=beneficiary_id, start_date=period.start, end_date=period.end,
+            categories=",".join(sorted(c.value for c in period.categories)),
+        ))
+
+    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+        return self.conn.execute(
+            select(func.max(t.optical_purchases.c.delivered_on)).where(
+                t.optical_purchases.c.beneficiary_id == beneficiary_id, t.optical_purchases.c.delivered_on <= before
+            )
+        ).scalar()
+
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
+        self.conn.execute(insert(t.optical_purchases).values(
+            beneficiary_id=beneficiary_id, delivered_on=delivered_on, invoice_id=invoice_id
+        ))
+
+    # -- professionals and networks ------------------------------------------------------
+    def professional(self, professional_id: int) -> Professional | None:
+        row = self.conn.execute(select(t.professionals).where(t.professionals.c.id == professional_id)).first()
+        return Professional(**row._mapping) if row else None
+
+    def professional_by_rpps(self, rpps: str) -> Professional | None:
+        row = self.conn.execute(select(t.professionals).where(t.professionals.c.rpps == rpps)).first()
+        return Professional(**row._mapping) if row else None
+
+    def add_organisation(self, kind: str, identifier: str, name: str) -> int:
+        return self._insert(t.organisations, {"kind": kind, "identifier": identifier, "name": name}, "identifier")
+
+    def organisation_id(self, identifier: str) -> int | None:
+        return self.conn.execute(
+            select(t.organisations.c.id).where(t.organisations.c.identifier == identifier)
+        ).scalar()
+
+    def add_professional(self, professional: Professional) -> int:
+        values = {k: getattr(professional, k) for k in Professional.__slots__ if k != "id"}
+        return self._insert(t.professionals, values, "rpps")
+
+    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+        rows = self.conn.execute(
+            select(t.network_price_caps.c.code, func.min(t.network_price_caps.c.cap))
+            .join(t.network_members, t.network_members.c.network_id == t.network_price_caps.c.network_id)
+            .join(t.network_insurers, t.network_insurers.c.network_id == t.network_price_caps.c.network_id)
+            .where(t.network_members.c.professional_id == professional_id,
+                   t.network_insurers.c.insurer_id == insurer_id)
+            .group_by(t.network_price_caps.c.code)
+        )
+        return {code: Decimal(cap) / 100 if isinstance(cap, int) else Decimal(cap) for code, cap in rows}
+
+    # -- engagements, quotes, invoices ---------------------------------------------------
+    def add_engagement(self, engagement: Engagement, created_at: datetime) -> int:
+        values = {k: getattr(engagement, k) for k in Engagement.__slots__ if k != "id"}
+        values["category"] = engagement.category.value
+        return self._insert(t.engagements, {**values, "created_at": created_at}, "number")
+
+    def engagement_by_number(self, number: str) -> Engagement | None:
+        return self._engagement(t.engagements.c.number == number)
+
+    def engagement_by_id(self, engagement_id: int) -> Engagement | None:
+        return self._engagement(t.engagements.c.id == engagement_id)
+
+    def _engagement(self, where: Any) -> Engagement | None:
+        row = self.conn.execute(select(t.engagements).where(where)).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data.pop("created_at")
+        data["category"] = CareCategory(data["category"])
+        return Engagement(**data)
+
+    def add_quote(self, quote: Quote, created_at: datetime) -> int:
+        values = {k: getattr(quote, k) for k in Quote.__slots__ if k != "id"}
+        return self._insert(t.quotes, {**values, "created_at": created_at}, "number")
+
+    def quote_by_number(self, number: str) -> Quote | None:
+        row = self.conn.execute(select(t.quotes).where(t.quotes.c.number == number)).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data.pop("created_at")
+        return Quote(**data)
+
+    def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None:
+        row = self.conn.execute(select(t.invoices).where(
+            t.invoices.c.professional_id == professional_id, t.invoices.c.invoice_number == invoice_number
+        )).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data["category"] = CareCategory(data["category"])
+        return Invoice(**data)
+
+    def care_key_used(self, care_key: str) -> bool:
+        return self.conn.execute(
+            select(t.invoices.c.id).where(t.invoices.c.care_key == care_key, t.invoices.c.status != "rejected").limit(1)
+        ).first() is not None
+
+    def add_invoice(self, invoice: Invoice) -> int:
+        values = {k: getattr(invoice, k) for k in Invoice.__slots__ if k != "id"}
+        values["category"] = invoice.category.value
+        return self._insert(t.invoices, values, "invoice_number")
+
+    # -- payments ------------------------------------------------------------------------
+    def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
+        rows = self.conn.execute(
+            select(t.invoices.c.id, t.invoices.c.professional_id, t.invoices.c.invoice_number, t.invoices.c.approved_amc)
+            .where(t.invoices.c.insurer_id == insurer_id, t.invoices.c.status.in_(PAYABLE_STATUSES),
+                   t.invoices.c.payment_order_id.is_(None))
+            .order_by(t.invoices.c.id)
+        )
+        return [PayableInvoice(r.id, r.professional_id, r.invoice_number, r.approved_amc) for r in rows]
+
+    def add_payment_run(self, insurer_id: int, created_at: datetime) -> int:
+        return self._insert(t.payment_runs, {
+            "insurer_id": insurer_id, "created_at": created_at, "order_count": 0, "total": Decimal(0),
+        }, "id")
+
+    def add_payment_order(self, run_id: int, professional_id: int, amount: Decimal, end_to_end_id: str,
+                          statement: Mapping[str, Any]) -> int:
+        return self._insert(t.payment_orders, {
+            "run_id": run_id, "professional_id": professional_id, "amount": amount,
+            "end_to_end_id": end_to_end_id, "statement": dict(statement),
+        }, "end_to_end_id")
+
+    def attach_invoices(self, invoice_ids: Sequence[int], order_id: int) -> list[int]:
+        attached = []
+        for invoice_id in invoice_ids:
+            # A conditional UPDATE: on PostgreSQL a concurrent run waits for our row lock, then
+            # re-checks the WHERE and finds the invoice taken (READ COMMITTED re-evaluation);
+            # on SQLite writers are serialised by BEGIN IMMEDIATE.
+            result = self.conn.execute(
+                update(t.invoices)
+                .where(and_(t.invoices.c.id == invoice_id, t.invoices.c.payment_order_id.is_(None),
+                            t.invoices.c.status.in_(PAYABLE_STATUSES)))
+                .values(payment_order_id=order_id, status="paid")
+            )
+            if result.rowcount == 1:
+                attached.append(invoice_id)
+        return attached
+
+    def set_payment_order(self, order_id: int, amount: Decimal, statement: Mapping[str, Any]) -> None:
+        self.conn.execute(update(t.payment_orders).where(t.payment_orders.c.id == order_id)
+                          .values(amount=amount, statement=dict(statement)))
+
+    def delete_payment_order(self, order_id: int) -> None:
+        self.conn.execute(delete(t.payment_orders).where(t.payment_orders.c.id == order_id))
+
+    def finish_payment_run(self, run_id: int, order_count: int, total: Decimal, sepa_xml: str | None) -> None:
+        self.conn.execute(update(t.payment_runs).where(t.payment_runs.c.id == run_id)
+                          .values(order_count=order_count, total=total, sepa_xml=sepa_xml))
+
+    def payment_run(self, run_id: int) -> PaymentRun | None:
+        row = self.conn.execute(select(t.payment_runs).where(t.payment_runs.c.id == run_id)).first()
+        return PaymentRun(**row._mapping) if row else None
+
+    def payment_orders(self, run_id: int) -> list[PaymentOrderRecord]:
+        rows = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.run_id == run_id)
+                                 .order_by(t.payment_orders.c.id))
+        return [PaymentOrderRecord(**r._mapping) for r in rows]
+
+    def payment_orders_of_professional(self, professional_id: int) -> list[PaymentOrderRecord]:
+        rows = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.professional_id == professional_id)
+                                 .order_by(t.payment_orders.c.id.desc()))
+        return [PaymentOrderRecord(**r._mapping) for r in rows]
+
+    def payment_order(self, order_id: int) -> PaymentOrderRecord | None:
+        row = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.id == order_id)).first()
+        return PaymentOrderRecord(**row._mapping) if row else None
+
+    # -- accounts and sessions -----------------------------------------------------------
+    def account_by_username(self, username: str) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.username == username)).first()
+        return Account(**row._mapping) if row else None
+
+    def account(self, account_id: int) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return Account(**row._mapping) if row else None
+
+    def add_account(self, account: Account) -> int:
+        values = {k: getattr(account, k) for k in Account.__slots__ if k != "id"}
+        return self._insert(t.accounts, values, "username")
+
+    def set_totp_last_step(self, account_id: int, step: int) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(totp_last_step=step))
+
+    def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> int:
+        return self._insert(t.sessions, {
+            "account_id": account_id, "token_hash": token_hash, "created_at": created_at,
+            "last_seen_at": created_at, "expires_at": expires_at, "revoked": False,
+        }, "token")
+
+    def session_by_token_hash(self, token_hash: str) -> Session | None:
+        row = self.conn.execute(
+            select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
+                   t.sessions.c.expires_at, t.sessions.c.revoked)
+            .where(t.sessions.c.token_hash == token_hash)
+        ).first()
+        return Session(**row._mapping) if row else None
+
+    def touch_session(self, session_id: int, at: datetime) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
+
+    def revoke_session(self, session_id: int) -> None:
+        self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(revoked=True))
+
+
+class SqlUnitOfWork:
+    """``UnitOfWork`` over an engine: one connection and one transaction per call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def __call__(self) -> Iterator[Repositories]:
+        with self.engine.begin() as conn:
+            yield SqlRepositories(conn)

@@ -1,0 +1,243 @@
+"""The schema. Every insurer's data carries ``insurer_id``: each insurer is a tenant, and every
+query of personal data filters on it (THREATS.md, authorisation)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from tierspayant.store.types import Cents, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+insurers = Table(
+    "insurers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("amc_number", String(9), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("engagement_validity_days", Integer, nullable=False, default=30),
+    Column("pec_validity_days", Integer, nullable=False, default=180),
+)
+
+contracts = Table(
+    "contracts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    UniqueConstraint("insurer_id", "code", name="uq_contracts_insurer_code"),
+)
+
+beneficiaries = Table(
+    "beneficiaries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("contract_id", ForeignKey("contracts.id"), nullable=False),
+    Column("member_number", String(20), nullable=False),
+    Column("rank", Integer, nullable=False),  # 0 = the member, 1.. = dependants
+    Column("nir", String(15), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("last_name", String(100), nullable=False),
+    Column("first_name", String(100), nullable=False),
+    Index("ix_beneficiaries_lookup", "insurer_id", "nir"),
+    Index("ix_beneficiaries_member", "insurer_id", "member_number"),
+)
+
+rights_periods = Table(
+    "rights_periods", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False, index=True),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=True),
+    Column("categories", String(100), nullable=False),  # comma-separated CareCategory values
+)
+
+optical_purchases = Table(
+    "optical_purchases", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False, index=True),
+    Column("delivered_on", Date, nullable=False),
+    Column("invoice_id", Integer, nullable=True),
+)
+
+organisations = Table(
+    "organisations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(10), nullable=False),  # FINESS or SIRET
+    Column("identifier", String(14), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+)
+
+professionals = Table(
+    "professionals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organisation_id", ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("rpps", String(11), nullable=True, unique=True),
+    Column("adeli", String(9), nullable=True),
+    Column("am_number", String(9), nullable=False),
+    Column("profession", String(30), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("iban", String(34), nullable=False),
+    Column("bic", String(11), nullable=False),
+    Column("optam", Boolean, nullable=False, default=True),
+)
+
+networks = Table(
+    "networks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+)
+
+network_insurers = Table(
+    "network_insurers", metadata,
+    Column("network_id", ForeignKey("networks.id"), primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), primary_key=True),
+)
+
+network_members = Table(
+    "network_members", metadata,
+    Column("network_id", ForeignKey("networks.id"), primary_key=True),
+    Column("professional_id", ForeignKey("professionals.id"), primary_key=True),
+)
+
+network_price_caps = Table(
+    "network_price_caps", metadata,
+    Column("network_id", ForeignKey("networks.id"), primary_key=True),
+    Column("code", String(20), primary_key=True),
+    Column("cap", Cents, nullable=False),
+)
+
+reference_codes = Table(
+    "reference_codes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(20), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("br", Cents, nullable=False),
+    Column("amo_rate", Numeric(5, 4, asdecimal=True), nullable=False),
+    Column("amo_rate_out_of_pathway", Numeric(5, 4, asdecimal=True), nullable=True),
+    Column("optical_class", String(1), nullable=True),
+    Column("plv", Cents, nullable=True),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=True),
+)
+
+engagements = Table(
+    "engagements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(24), nullable=False, unique=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("date_of_care", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+quotes = Table(
+    "quotes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(24), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # simulation | pec
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False),
+    Column("engagement_id", ForeignKey("engagements.id"), nullable=False),
+    Column("date_of_care", Date, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("amc_total", Cents, nullable=False),
+    Column("valid_until", Date, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+payment_runs = Table(
+    "payment_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("order_count", Integer, nullable=False, default=0),
+    Column("total", Cents, nullable=False, default=0),
+    Column("sepa_xml", Text, nullable=True),
+)
+
+payment_orders = Table(
+    "payment_orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", ForeignKey("payment_runs.id"), nullable=False, index=True),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False, index=True),
+    Column("amount", Cents, nullable=False),
+    Column("end_to_end_id", String(35), nullable=False, unique=True),
+    Column("statement", JSON, nullable=False),
+)
+
+invoices = Table(
+    "invoices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False),
+    Column("invoice_number", String(30), nullable=False),
+    Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False),
+    Column("engagement_id", ForeignKey("engagements.id"), nullable=False),
+    Column("quote_id", ForeignKey("quotes.id"), nullable=True),
+    Column("date_of_care", Date, nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # same request -> same invoice
+    Column("care_key", String(64), nullable=False),  # beneficiary + date + codes: duplicates
+    Column("lines", JSON, nullable=False),
+    Column("claimed_amc", Cents, nullable=False),
+    Column("approved_amc", Cents, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("findings", JSON, nullable=False),
+    Column("payment_order_id", ForeignKey("payment_orders.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("professional_id", "invoice_number", name="uq_invoices_professional_number"),
+    Index("ix_invoices_payable", "insurer_id", "status", "payment_order_id"),
+    Index("ix_invoices_care_key", "care_key"),
+)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    Column("totp_last_step", BigInteger, nullable=False, default=0),
+    Column("role", String(30), nullable=False),
+    Column("organisation_id", ForeignKey("organisations.id"), nullable=True),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)

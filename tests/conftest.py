@@ -1,0 +1,114 @@
+"""Shared fixtures: platforms on SQLite and PostgreSQL, seeded with a small synthetic population,
+driven by a clock the tests control."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from tierspayant.api.app import create_app
+from tierspayant.bootstrap import Platform, build
+from tierspayant.config import Settings
+from tierspayant.security import totp
+from tierspayant.simulate.population import PopulationSpec
+from tierspayant.simulate.seed import seed
+from tierspayant.store.bulk import SqlBulkLoader
+
+PG_ADMIN_URL = os.environ.get("TIERS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class TestClock:
+    """A clock the tests move by hand (services take time as a parameter)."""
+
+    def __init__(self, at: datetime = START) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **kwargs: float) -> None:
+        self.at += timedelta(**kwargs)
+
+
+def postgres_available() -> bool:
+    try:
+        with create_engine(PG_ADMIN_URL).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards). In CI a missing
+    PostgreSQL fails the run; on a laptop it skips."""
+    if not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_URL} (required in CI)")
+        pytest.skip("PostgreSQL unreachable")
+    name = f"tiers_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@dataclass
+class World:
+    """A seeded platform, its HTTP client, its clock and its demo data."""
+
+    platform: Platform
+    client: TestClient
+    clock: TestClock
+    demo: dict[str, Any]
+    backend: str
+
+    def token(self, username: str) -> str:
+        account = self.demo["accounts"][username]
+        # Each TOTP step is accepted once: move the clock to a fresh step for every sign-in.
+        self.clock.advance(seconds=31)
+        code = totp.current_code(account["totp_secret"], self.clock.now())
+        response = self.client.post("/v1/sessions", json={"username": username, "password": account["password"],
+                                                          "totp": code})
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(username)}"}
+
+
+def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300) -> World:
+    clock = TestClock()
+    settings = Settings(database_url=url, var_dir=var_dir)
+    platform = build(settings, clock=clock)
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date())
+    seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec, var_dir / "demo.json")
+    demo = json.loads((var_dir / "demo.json").read_text())
+    return World(platform, TestClient(create_app(platform)), clock, demo, backend)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One seeded platform per backend for the whole session; tests use fresh invoice numbers
+    and patients so they do not depend on each other."""
+    var_dir = tmp_path_factory.mktemp(request.param)
+    url = f"sqlite:///{var_dir / 'tiers.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    w = make_world(url, var_dir, request.param)
+    yield w
+    w.platform.engine.dispose()
