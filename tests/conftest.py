@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +112,35 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     w = make_world(url, var_dir, request.param)
     yield w
     w.platform.engine.dispose()
+
+
+def fresh_patients(world: World, insurer_id: int = 1, count: int = 1) -> list[dict[str, str]]:
+    """Covered adults with no recorded glasses, never handed out before in this session."""
+    from sqlalchemy import select
+
+    from tierspayant.store import tables as t
+
+    used: set[int] = world.__dict__.setdefault("_used", set())
+    today = world.clock.now().date()
+    query = (
+        select(t.beneficiaries, t.insurers.c.amc_number)
+        .join(t.insurers, t.insurers.c.id == t.beneficiaries.c.insurer_id)
+        .join(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
+        .where(t.beneficiaries.c.insurer_id == insurer_id, t.rights_periods.c.end_date.is_(None),
+               t.rights_periods.c.start_date <= today,
+               t.beneficiaries.c.birth_date <= date(today.year - 20, 1, 1),
+               t.beneficiaries.c.birth_date >= date(today.year - 60, 1, 1),
+               ~t.beneficiaries.c.id.in_(select(t.optical_purchases.c.beneficiary_id)))
+        .order_by(t.beneficiaries.c.id)
+    )
+    out = []
+    with world.platform.engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.id in used:
+                continue
+            used.add(row.id)
+            out.append({"amc_number": row.amc_number, "member_number": row.member_number, "nir": row.nir,
+                        "birth_date": row.birth_date.isoformat()})
+            if len(out) == count:
+                return out
+    raise AssertionError("the seeded population ran out of fresh patients")

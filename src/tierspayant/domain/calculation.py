@@ -207,9 +207,11 @@ def _optical(
                     limits.append(Limit.FRAME_CAP_100)
         if chargeable > allowed and Limit.FRAME_CAP_100 not in limits:
             limits.append(Limit.CLASS_B_CEILING)
-        covered = min(chargeable, allowed)
-        remaining -= covered
         amo = _amo(p)
+        # The AMO share is owed whatever the contract; it counts against the ceiling, which
+        # includes it (R871-2 3°), so the AMC never pays beyond the ceiling.
+        covered = max(min(chargeable, allowed), min(amo, chargeable))
+        remaining = max(ZERO, remaining - covered)
         out[p.index] = _result(p, amo, covered - amo, limits or [Limit.WITHIN_CEILING])
     return category, eligible_from, out
 
