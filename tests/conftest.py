@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -78,6 +79,7 @@ class World:
     clock: TestClock
     demo: dict[str, Any]
     backend: str
+    app: FastAPI
 
     def token(self, username: str) -> str:
         account = self.demo["accounts"][username]
@@ -100,7 +102,8 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300) 
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date())
     seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec, var_dir / "demo.json")
     demo = json.loads((var_dir / "demo.json").read_text())
-    return World(platform, TestClient(create_app(platform)), clock, demo, backend)
+    app = create_app(platform)
+    return World(platform, TestClient(app), clock, demo, backend, app)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from tierspayant.domain.calculation import Pathway
@@ -240,3 +241,8 @@ class ReferenceCodeOut(BaseModel):
     plv: str | None
     valid_from: date
     valid_to: date | None
+
+
+#: Path parameters: database ids are 32-bit positive; references are short.
+ObjectId = Annotated[int, FastAPIPath(ge=1, le=2**31 - 1)]
+Reference = Annotated[str, FastAPIPath(min_length=1, max_length=40)]

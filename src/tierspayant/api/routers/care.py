@@ -17,6 +17,7 @@ from tierspayant.api.schemas import (
     LineOut,
     QuoteRequest,
     QuoteResponse,
+    Reference,
     RightsCheckRequest,
     RightsCheckResponse,
 )
@@ -71,7 +72,7 @@ def create_quote(body: QuoteRequest, request: Request, principal: Principal = PR
 
 
 @router.get("/quotes/{number}", response_model=QuoteResponse, tags=["care"], responses=NOT_FOUND)
-def get_quote(number: str, request: Request, principal: Principal = QUOTE_READERS) -> QuoteResponse:
+def get_quote(number: Reference, request: Request, principal: Principal = QUOTE_READERS) -> QuoteResponse:
     return _quote_out(platform(request).calculation.get(principal, number))
 
 
@@ -102,5 +103,5 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
 
 
 @router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
-def get_invoice(invoice_number: str, request: Request, principal: Principal = PROFESSIONAL) -> InvoiceResponse:
+def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL) -> InvoiceResponse:
     return _invoice_out(platform(request).claims.get(principal, invoice_number))

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from tierspayant.api.auth import INSURER_SIDE, PROFESSIONAL
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
-from tierspayant.api.schemas import PaymentOrderOut, PaymentRunRequest, PaymentRunResponse, StatementOut
+from tierspayant.api.schemas import ObjectId, PaymentOrderOut, PaymentRunRequest, PaymentRunResponse, StatementOut
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.payments import RunSummary
 from tierspayant.services.ports import PaymentOrderRecord
@@ -33,7 +33,7 @@ def start_payment_run(body: PaymentRunRequest, request: Request, principal: Prin
 
 
 @router.get("/payment-runs/{run_id}", response_model=PaymentRunResponse, tags=["payments"], responses=NOT_FOUND)
-def get_payment_run(run_id: int, request: Request, principal: Principal = INSURER_SIDE) -> PaymentRunResponse:
+def get_payment_run(run_id: ObjectId, request: Request, principal: Principal = INSURER_SIDE) -> PaymentRunResponse:
     return _run_out(platform(request).payments.get_run(principal, run_id))
 
 
@@ -41,7 +41,7 @@ SEPA_FILE: Responses = {200: {"content": {"application/xml": {}}, "description":
 
 
 @router.get("/payment-runs/{run_id}/sepa", tags=["payments"], responses={**SEPA_FILE, **NOT_FOUND})
-def get_payment_file(run_id: int, request: Request, principal: Principal = INSURER_SIDE) -> Response:
+def get_payment_file(run_id: ObjectId, request: Request, principal: Principal = INSURER_SIDE) -> Response:
     summary = platform(request).payments.get_run(principal, run_id)
     if summary.run.sepa_xml is None:
         raise NotFound()
@@ -60,5 +60,5 @@ def list_statements(request: Request, principal: Principal = PROFESSIONAL) -> li
 
 
 @router.get("/payment-statements/{order_id}", response_model=StatementOut, tags=["payments"], responses=NOT_FOUND)
-def get_statement(order_id: int, request: Request, principal: Principal = PROFESSIONAL) -> StatementOut:
+def get_statement(order_id: ObjectId, request: Request, principal: Principal = PROFESSIONAL) -> StatementOut:
     return _statement_out(platform(request).payments.statement(principal, order_id))

@@ -16,6 +16,7 @@ from tierspayant.api.schemas import (
     InsurerIn,
     InsurerOut,
     ProfessionalIn,
+    Reference,
     ReferenceCodeOut,
 )
 from tierspayant.domain.contracts import contract_to_dict
@@ -33,7 +34,7 @@ def add_insurer(body: InsurerIn, request: Request, principal: Principal = ADMIN)
 
 
 @router.post("/insurers/{amc_number}/contracts", status_code=201, tags=["reference"], responses=NOT_FOUND)
-def add_contract(amc_number: str, body: ContractIn, request: Request, principal: Principal = INSURER_SIDE) -> dict[str, object]:
+def add_contract(amc_number: Reference, body: ContractIn, request: Request, principal: Principal = INSURER_SIDE) -> dict[str, object]:
     """Configure a contract. Refused (422, with the rule) when it breaks R871-2 / D911-1 CSS."""
     config = body.model_dump(mode="json")
     contract = platform(request).reference.add_contract(principal, amc_number, config)
@@ -41,13 +42,13 @@ def add_contract(amc_number: str, body: ContractIn, request: Request, principal:
 
 
 @router.get("/insurers/{amc_number}/contracts/{code}", tags=["reference"], responses=NOT_FOUND)
-def get_contract(amc_number: str, code: str, request: Request, principal: Principal = INSURER_SIDE) -> dict[str, object]:
+def get_contract(amc_number: Reference, code: Reference, request: Request, principal: Principal = INSURER_SIDE) -> dict[str, object]:
     return platform(request).reference.get_contract(principal, amc_number, code)
 
 
 @router.post("/insurers/{amc_number}/beneficiaries", response_model=CreatedOut, status_code=201, tags=["reference"],
              responses=NOT_FOUND)
-def add_beneficiary(amc_number: str, body: BeneficiaryIn, request: Request,
+def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request,
                     principal: Principal = INSURER_SIDE) -> CreatedOut:
     beneficiary_id = platform(request).reference.add_beneficiary(principal, amc_number, NewBeneficiary(
         body.contract_code, body.member_number, body.rank, body.nir, body.birth_date, body.last_name,
@@ -62,7 +63,7 @@ def add_professional(body: ProfessionalIn, request: Request, principal: Principa
 
 
 @router.get("/reference-codes/{code}", response_model=ReferenceCodeOut, tags=["reference"], responses=NOT_FOUND)
-def get_reference_code(code: str, request: Request, at: date = Query(..., description="Date of care"),
+def get_reference_code(code: Reference, request: Request, at: date = Query(..., description="Date of care"),
                        principal: Principal = ANY_ACCOUNT) -> ReferenceCodeOut:
     row = platform(request).reference.codes(code, at)
     return ReferenceCodeOut(code=row.code, kind=row.kind.value, label=row.label, br=str(row.br),

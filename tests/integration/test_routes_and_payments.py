@@ -1,0 +1,90 @@
+"""Route inventory, and no invoice ever paid twice under concurrent payment runs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+
+from tests.conftest import World, fresh_patients
+from tests.integration.test_care_flow import GLASSES, engagement
+from tierspayant.api.auth import policy_of
+from tierspayant.security.policy import Principal, Role
+from tierspayant.store import tables as t
+
+BENEFICIARY_DATA_ROUTES = {"/v1/rights-checks", "/v1/quotes", "/v1/quotes/{number}", "/v1/invoices",
+                           "/v1/invoices/{invoice_number}", "/v1/insurers/{amc_number}/beneficiaries"}
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, including those of included routers (FastAPI >= 0.16x wraps them)."""
+    out: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(api_routes(route.original_router.routes))
+    return out
+
+
+def test_every_route_declares_a_policy(world: World) -> None:
+    routes = api_routes(list(world.app.routes))
+    assert len(routes) >= 15
+    missing, public = [], []
+    for route in routes:
+        policies = [policy_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)]
+        if not policies:
+            missing.append(route.path)
+        if "public" in policies:
+            public.append(route.path)
+    assert missing == []
+    assert sorted(public) == ["/v1/health", "/v1/sessions"]
+    for route in routes:
+        if route.path in BENEFICIARY_DATA_ROUTES:
+            policies = [policy_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)]
+            assert "public" not in policies and "authenticated" not in policies, route.path
+
+
+def _paid_invoices(world: World, count: int) -> None:
+    optician = world.headers("optique.demo")
+    for index, patient in enumerate(fresh_patients(world, count=count)):
+        eng = engagement(world, optician, patient)
+        response = world.client.post("/v1/invoices", headers=optician, json={
+            "invoice_number": f"F-CONC-{world.backend}-{index}", "engagement_number": eng,
+            "date_of_care": world.clock.now().date().isoformat(), "lines": [dict(GLASSES[0], amc_claimed="0.02")]})
+        assert response.json()["status"] == "approved"
+
+
+def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> None:
+    _paid_invoices(world, 12)
+    operator = Principal(0, 0, Role.INSURER_OPERATOR, insurer_id=1)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            world.platform.payments.run(operator, execution_date=date(2026, 3, 3))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with world.platform.engine.connect() as conn:
+        orders = conn.execute(select(t.payment_orders.c.statement, t.payment_orders.c.amount)).all()
+        unpaid = conn.execute(select(t.invoices.c.id).where(
+            t.invoices.c.insurer_id == 1, t.invoices.c.status.in_(["approved", "partially_approved"]))).all()
+    paid_numbers = Counter(i["invoice_number"] for statement, _ in orders for i in statement["invoices"])
+    assert paid_numbers and max(paid_numbers.values()) == 1  # nobody paid twice
+    assert unpaid == []  # and nobody forgotten
+    for statement, amount in orders:
+        assert sum(Decimal(i["amount"]) for i in statement["invoices"]) == amount
