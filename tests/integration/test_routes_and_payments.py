@@ -70,7 +70,7 @@ def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> Non
         try:
             barrier.wait()
             world.platform.payments.run(operator, execution_date=date(2026, 3, 3))
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
