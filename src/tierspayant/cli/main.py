@@ -73,7 +73,9 @@ def serve(
     seed_demo: Annotated[bool, typer.Option(help="Seed a small demo population on first start")] = False,
 ) -> None:
     """Migrate, optionally seed the demo, and serve the HTTP API."""
-    import uvicorn
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
 
     settings = Settings.from_env()
     platform = build(settings)
@@ -85,8 +87,10 @@ def serve(
     if _credentials(settings).exists():
         _print_demo_help(settings, f"http://{bind_host}:{bind_port}")
     os.environ.setdefault("TIERS_DATABASE_URL", settings.database_url)
-    uvicorn.run("tierspayant.api.main:app_from_env", factory=True, host=bind_host, port=bind_port,
-                workers=workers or settings.workers, log_level="warning", access_log=False)
+    # granian (Rust HTTP server): measured several times faster than uvicorn+h11 here (bench/).
+    Granian("tierspayant.api.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
+            factory=True, workers=workers or settings.workers, log_access=False,
+            log_level=LogLevels.warning).serve()
 
 
 def _print_demo_help(settings: Settings, base: str) -> None:

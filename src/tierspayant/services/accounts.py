@@ -53,7 +53,7 @@ class AccountsService:
 
     def authenticate(self, token: str) -> Principal:
         now = self.clock.now()
-        with self.uow() as repos:
+        with self.uow(readonly=True) as repos:
             session = repos.session_by_token_hash(hash_token(token))
             if session is None or session.revoked or now >= session.expires_at:
                 raise Unauthenticated()
@@ -62,10 +62,11 @@ class AccountsService:
             account = repos.account(session.account_id)
             if account is None or account.disabled:
                 raise Unauthenticated()
-            if now - session.last_seen_at >= TOUCH_EVERY:
+        if now - session.last_seen_at >= TOUCH_EVERY:
+            with self.uow() as repos:
                 repos.touch_session(session.id, now)
-            return Principal(account.id, session.id, Role(account.role), account.organisation_id,
-                             account.professional_id, account.insurer_id)
+        return Principal(account.id, session.id, Role(account.role), account.organisation_id,
+                         account.professional_id, account.insurer_id)
 
     def sign_out(self, principal: Principal) -> None:
         with self.uow() as repos:

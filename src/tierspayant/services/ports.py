@@ -270,8 +270,10 @@ class Repositories(Protocol):
 
 
 class UnitOfWork(Protocol):
-    def __call__(self) -> AbstractContextManager[Repositories]:
-        """One transaction: commit on normal exit, roll back on exception."""
+    def __call__(self, *, readonly: bool = False) -> AbstractContextManager[Repositories]:
+        """One transaction: commit on normal exit, roll back on exception. ``readonly=True``
+        promises no write, so the store may run it without taking the write lock (readers never
+        wait for writers); writing in a read-only unit of work is an error."""
         ...
 
 

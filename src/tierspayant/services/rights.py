@@ -51,7 +51,7 @@ class RightsService:
         nir = parse_nir(request.nir)
         now = self.clock.now()
         check_date_of_care(request.date_of_care, now.date())
-        with self.uow() as repos:
+        with self.uow(readonly=True) as repos:
             insurer = repos.insurer_by_amc(amc)
             if insurer is None:
                 return NOT_COVERED
@@ -63,13 +63,15 @@ class RightsService:
             if match is None:
                 return NOT_COVERED
             periods = repos.rights_periods(match.id)
-            if not any(p.covers(request.date_of_care, request.category) for p in periods):
-                return NOT_COVERED
-            valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
-            number = new_reference("E")
+        if not any(p.covers(request.date_of_care, request.category) for p in periods):
+            return NOT_COVERED
+        valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
+        number = new_reference("E")
+        # The write is its own short transaction: the write lock is held for one insert only.
+        with self.uow() as repos:
             repos.add_engagement(
                 Engagement(0, number, insurer.id, match.id, professional_id, request.category,
                            request.date_of_care, valid_until),
                 now,
             )
-            return RightsAnswer(True, number, valid_until)
+        return RightsAnswer(True, number, valid_until)

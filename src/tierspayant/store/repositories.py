@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
@@ -33,12 +34,43 @@ from tierspayant.store import tables as t
 
 PAYABLE_STATUSES = ("approved", "partially_approved")
 
+# Hot-path statements (rights check, authentication), built once: building a select per call
+# costs more than running it on SQLite (measured in bench/).
+_INSURER_BY_AMC = select(t.insurers).where(t.insurers.c.amc_number == bindparam("amc"))
+_BENEFICIARIES_BY_NIR = select(t.beneficiaries).where(
+    t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
+_RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories).where(
+    t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
+_SESSION = select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
+                  t.sessions.c.expires_at, t.sessions.c.revoked).where(t.sessions.c.token_hash == bindparam("token_hash"))
+_ACCOUNT = select(t.accounts).where(t.accounts.c.id == bindparam("account_id"))
+_ADD_ENGAGEMENT = insert(t.engagements)
+
+
+class InsurerCache:
+    """Insurers by AMC number, kept ``ttl`` seconds: read on every rights check, changed a few
+    times a year. A new insurer is visible at once (misses are not cached)."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Insurer]] = {}
+
+    def get(self, amc_number: str) -> Insurer | None:
+        entry = self._entries.get(amc_number)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, insurer: Insurer) -> None:
+        self._entries[insurer.amc_number] = (time.monotonic(), insurer)
+
 
 class SqlRepositories:
     """``Repositories`` over one SQLAlchemy connection inside a transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, insurers: InsurerCache | None = None) -> None:
         self.conn = conn
+        self.insurers = insurers or InsurerCache(ttl=0)
 
     def _insert(self, table: Any, values: Mapping[str, Any], conflict_field: str) -> int:
         try:
@@ -52,8 +84,15 @@ class SqlRepositories:
 
     # -- reference data -------------------------------------------------------------------
     def insurer_by_amc(self, amc_number: str) -> Insurer | None:
-        row = self.conn.execute(select(t.insurers).where(t.insurers.c.amc_number == amc_number)).first()
-        return Insurer(**row._mapping) if row else None
+        cached = self.insurers.get(amc_number)
+        if cached is not None:
+            return cached
+        row = self.conn.execute(_INSURER_BY_AMC, {"amc": amc_number}).first()
+        if row is None:
+            return None
+        insurer = Insurer(**row._mapping)
+        self.insurers.put(insurer)
+        return insurer
 
     def insurer(self, insurer_id: int) -> Insurer | None:
         row = self.conn.execute(select(t.insurers).where(t.insurers.c.id == insurer_id)).first()
@@ -101,9 +140,7 @@ class SqlRepositories:
 
     # -- beneficiaries -------------------------------------------------------------------
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
-        rows = self.conn.execute(
-            select(t.beneficiaries).where(t.beneficiaries.c.insurer_id == insurer_id, t.beneficiaries.c.nir == nir)
-        )
+        rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id, "nir": nir})
         return [Beneficiary(**r._mapping) for r in rows]
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
@@ -115,9 +152,7 @@ class SqlRepositories:
         return self._insert(t.beneficiaries, values, "nir")
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
-        rows = self.conn.execute(
-            select(t.rights_periods).where(t.rights_periods.c.beneficiary_id == beneficiary_id)
-        )
+        rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
         return [
             RightsPeriod(r.start_date, r.end_date, frozenset(CareCategory(c) for c in r.categories.split(",") if c))
             for r in rows
@@ -177,7 +212,11 @@ class SqlRepositories:
     def add_engagement(self, engagement: Engagement, created_at: datetime) -> int:
         values = {k: getattr(engagement, k) for k in Engagement.__slots__ if k != "id"}
         values["category"] = engagement.category.value
-        return self._insert(t.engagements, {**values, "created_at": created_at}, "number")
+        # No savepoint: numbers carry 80 random bits, a collision is an error, not a conflict.
+        result = self.conn.execute(_ADD_ENGAGEMENT, {**values, "created_at": created_at})
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def engagement_by_number(self, number: str) -> Engagement | None:
         return self._engagement(t.engagements.c.number == number)
@@ -299,7 +338,7 @@ class SqlRepositories:
         return Account(**row._mapping) if row else None
 
     def account(self, account_id: int) -> Account | None:
-        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        row = self.conn.execute(_ACCOUNT, {"account_id": account_id}).first()
         return Account(**row._mapping) if row else None
 
     def add_account(self, account: Account) -> int:
@@ -316,11 +355,7 @@ class SqlRepositories:
         }, "token")
 
     def session_by_token_hash(self, token_hash: str) -> Session | None:
-        row = self.conn.execute(
-            select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
-                   t.sessions.c.expires_at, t.sessions.c.revoked)
-            .where(t.sessions.c.token_hash == token_hash)
-        ).first()
+        row = self.conn.execute(_SESSION, {"token_hash": token_hash}).first()
         return Session(**row._mapping) if row else None
 
     def touch_session(self, session_id: int, at: datetime) -> None:
@@ -335,8 +370,13 @@ class SqlUnitOfWork:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.insurers = InsurerCache()
 
     @contextmanager
-    def __call__(self) -> Iterator[Repositories]:
-        with self.engine.begin() as conn:
-            yield SqlRepositories(conn)
+    def __call__(self, *, readonly: bool = False) -> Iterator[Repositories]:
+        with self.engine.connect() as conn:
+            if readonly:
+                # SQLite: a plain (deferred) BEGIN, so readers never queue behind writers (WAL).
+                conn = conn.execution_options(tiers_readonly=True)
+            with conn.begin():
+                yield SqlRepositories(conn, self.insurers)

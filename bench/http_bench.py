@@ -1,0 +1,157 @@
+"""HTTP benchmark: the rights check and the claim flow (quote -> PEC -> invoice) against the
+same server's trivial endpoint (GET /v1/health), measured in one run.
+
+    make bench            # or: .venv/bin/python bench/http_bench.py [--seconds 10]
+
+Starts `tiers serve` on a fresh SQLite database (or TIERS_DATABASE_URL) seeded with a synthetic
+population, drives it with wrk (Debian package) over loopback, and writes bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from tierspayant.security import totp
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+
+LUA = """
+local bodies = {}
+local i = 0
+local f = io.open("%(bodies)s")
+for line in f:lines() do bodies[#bodies + 1] = line end
+f:close()
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/v1/rights-checks", {["content-type"] = "application/json",
+    ["authorization"] = "Bearer %(token)s"}, bodies[i])
+end
+"""
+
+
+def wrk(args: list[str]) -> dict[str, float]:
+    out = subprocess.run(["wrk", "--latency", *args], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {"rps": rate, "p50": ms("50%"), "p99": ms("99%"), "non2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def sign_in(demo: dict[str, object], username: str) -> str:
+    account = demo["accounts"][username]  # type: ignore[index]
+    code = totp.current_code(account["totp_secret"], datetime.now(UTC))
+    r = httpx.post(f"{BASE}/v1/sessions", json={"username": username, "password": account["password"], "totp": code})
+    r.raise_for_status()
+    return str(r.json()["token"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--beneficiaries", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--flows", type=int, default=300)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (make bench does it)")
+    work = Path(tempfile.mkdtemp(prefix="tiers-bench-"))
+    env = {**os.environ, "TIERS_VAR_DIR": str(work), "TIERS_WORKERS": "2"}
+    env.setdefault("TIERS_DATABASE_URL", f"sqlite:///{work / 'bench.db'}")
+    subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=env, check=True)
+    server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{BASE}/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        demo = json.loads((work / "demo-credentials.json").read_text())
+        token = sign_in(demo, "optique.demo")
+        today = datetime.now(UTC).date().isoformat()
+        bodies = work / "bodies.jsonl"
+        bodies.write_text("".join(json.dumps({**p, "date_of_care": today, "category": "optical"}) + "\n"
+                                  for p in demo["patients"]))
+        script = work / "rights.lua"
+        script.write_text(LUA % {"bodies": bodies, "token": token})
+        common = ["-t2", f"-c{args.connections}", f"-d{args.seconds}s"]
+        wrk([*common[:2], "-d3s", f"{BASE}/v1/health"])  # warm-up
+        health = wrk([*common, f"{BASE}/v1/health"])
+        rights = wrk([*common, "-s", str(script), BASE])
+        flow = claim_flow(token, demo["patients"], today, args.flows)
+    finally:
+        server.terminate()
+        server.wait(10)
+    ratio = rights["rps"] / health["rps"]
+    report = render(args, health, rights, flow, ratio)
+    (ROOT / "bench" / "RESULTS.md").write_text(report)
+    print(report)
+
+
+def claim_flow(token: str, patients: list[dict[str, str]], today: str, flows: int) -> dict[str, float]:
+    """Sequential flows (one client): rights check -> PEC -> invoice, latency of the whole flow."""
+    headers = {"authorization": f"Bearer {token}"}
+    lines = [{"code": "9100102", "price": "120.00"},
+             {"code": "9100301", "price": "90.00", "lens_type": "unifocal", "sph": "-2.00"},
+             {"code": "9100301", "price": "90.00", "lens_type": "unifocal", "sph": "-1.75"}]
+    times = []
+    with httpx.Client(base_url=BASE, headers=headers) as client:
+        started = time.perf_counter()
+        for n in range(flows):
+            t0 = time.perf_counter()
+            patient = patients[n % len(patients)]
+            eng = client.post("/v1/rights-checks", json={**patient, "date_of_care": today, "category": "optical"}).json()
+            pec = client.post("/v1/quotes", json={"engagement_number": eng["engagement_number"], "kind": "simulation",
+                                                  "lines": lines}).json()
+            inv = client.post("/v1/invoices", json={
+                "invoice_number": f"B{int(started)}-{n}", "engagement_number": eng["engagement_number"],
+                "date_of_care": today, "lines": [dict(x, amc_claimed=c["amc"]) for x, c in zip(lines, pec["lines"], strict=True)]})
+            assert inv.status_code == 201, inv.text
+            times.append((time.perf_counter() - t0) * 1000)
+        elapsed = time.perf_counter() - started
+    times.sort()
+    return {"flows_per_s": flows / elapsed, "p50": statistics.median(times), "p99": times[int(len(times) * 0.99) - 1]}
+
+
+def render(args: argparse.Namespace, health: dict[str, float], rights: dict[str, float], flow: dict[str, float],
+           ratio: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""# Benchmarks
+
+Measured {when} on this 2-core machine, loopback, `tiers serve` (uvicorn, 2 workers) on SQLite,
+{args.beneficiaries:,} synthetic beneficiaries, wrk with 2 threads and {args.connections} connections for
+{args.seconds} s per endpoint, all in one run. Command: `make bench` (`bench/http_bench.py`).
+
+| endpoint | requests/s | p50 ms | p99 ms | non-2xx |
+|---|---:|---:|---:|---:|
+| GET /v1/health (trivial, same server) | {health['rps']:,.0f} | {health['p50']:.2f} | {health['p99']:.2f} | {health['non2xx']:.0f} |
+| POST /v1/rights-checks (password+TOTP session, engagement written) | {rights['rps']:,.0f} | {rights['p50']:.2f} | {rights['p99']:.2f} | {rights['non2xx']:.0f} |
+
+**Rights check / trivial endpoint, same run: {ratio:.0%}** (aim for the core issue: >= 30 %).
+
+Claim flow, one sequential client, rights check -> quote -> invoice (3 requests, {args.flows} flows):
+{flow['flows_per_s']:.1f} flows/s, p50 {flow['p50']:.1f} ms, p99 {flow['p99']:.1f} ms per flow.
+"""
+
+
+if __name__ == "__main__":
+    main()
