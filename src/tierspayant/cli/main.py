@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,7 @@ from tierspayant.store.bulk import SqlBulkLoader
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _credentials(settings: Settings) -> Path:
@@ -99,10 +100,8 @@ def _print_demo_help(settings: Settings, base: str) -> None:
     patient = demo["patients"][0]
     console.rule("tierspayant demo (synthetic data)")
     console.print(f"API docs: {base}/docs")
-    console.print("Sign in as the demo optician (password + current TOTP code):")
-    console.print(f"  TOKEN=$(curl -s {base}/v1/sessions -H 'content-type: application/json' -d "
-                  f"\"{{\\\"username\\\":\\\"optique.demo\\\",\\\"password\\\":\\\"{optician['password']}\\\","
-                  f"\\\"totp\\\":\\\"$(.venv/bin/tiers demo totp optique.demo)\\\"}}\" | jq -r .token)")
+    console.print(f"Sign in as the demo optician (password {optician['password']} + current TOTP code):")
+    console.print("  TOKEN=$(.venv/bin/tiers demo token optique.demo)")
     body = shlex.quote(
         f'{{"amc_number":"{patient["amc_number"]}","member_number":"{patient["member_number"]}",'
         f'"nir":"{patient["nir"]}","birth_date":"{patient["birth_date"]}",'
@@ -124,6 +123,31 @@ def demo_totp(username: str) -> None:
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
         raise typer.Exit(2) from None
+
+
+@demo_app.command("token")
+def demo_token(username: str, base_url: Annotated[str, typer.Option(help="Server")] = "http://127.0.0.1:8000") -> None:
+    """Sign in over HTTP as a demo account (password + current TOTP) and print the bearer token."""
+    import httpx
+
+    settings = Settings.from_env()
+    try:
+        account = read_demo(_credentials(settings))["accounts"][username]
+    except (FileNotFoundError, KeyError):
+        console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
+        raise typer.Exit(2) from None
+    for attempt in range(2):
+        code = current_totp(_credentials(settings), username, datetime.now(UTC))
+        response = httpx.post(f"{base_url}/v1/sessions",
+                              json={"username": username, "password": account["password"], "totp": code})
+        if response.status_code == 200 or attempt:
+            break
+        # Each TOTP code is accepted once (replay protection): wait for the next 30-s step.
+        time.sleep(30.5 - time.time() % 30)
+    if response.status_code != 200:
+        console.print(f"[red]sign-in refused ({response.status_code}); a TOTP code works once: retry in 30 s[/red]")
+        raise typer.Exit(1)
+    print(response.json()["token"])
 
 
 @demo_app.command("info")

@@ -54,14 +54,14 @@ class AccountsService:
     def authenticate(self, token: str) -> Principal:
         now = self.clock.now()
         with self.uow(readonly=True) as repos:
-            session = repos.session_by_token_hash(hash_token(token))
-            if session is None or session.revoked or now >= session.expires_at:
-                raise Unauthenticated()
-            if now - session.last_seen_at >= IDLE_TIMEOUT:
-                raise Unauthenticated()
-            account = repos.account(session.account_id)
-            if account is None or account.disabled:
-                raise Unauthenticated()
+            found = repos.session_by_token_hash(hash_token(token))
+        if found is None:
+            raise Unauthenticated()
+        session, account = found
+        if session.revoked or now >= session.expires_at or now - session.last_seen_at >= IDLE_TIMEOUT:
+            raise Unauthenticated()
+        if account.disabled:
+            raise Unauthenticated()
         if now - session.last_seen_at >= TOUCH_EVERY:
             with self.uow() as repos:
                 repos.touch_session(session.id, now)

@@ -55,14 +55,14 @@ class RightsService:
             insurer = repos.insurer_by_amc(amc)
             if insurer is None:
                 return NOT_COVERED
-            match = None
-            for candidate in repos.beneficiaries_by_nir(insurer.id, nir):
-                # Both member number and birth date must match what the patient presents.
-                if candidate.member_number == member and candidate.birth_date == request.birth_date:
-                    match = candidate
-            if match is None:
-                return NOT_COVERED
-            periods = repos.rights_periods(match.id)
+            candidates = repos.beneficiaries_with_rights(insurer.id, nir)
+        match, periods = None, []
+        for candidate, candidate_periods in candidates:
+            # Both member number and birth date must match what the patient presents.
+            if candidate.member_number == member and candidate.birth_date == request.birth_date:
+                match, periods = candidate, candidate_periods
+        if match is None:
+            return NOT_COVERED
         if not any(p.covers(request.date_of_care, request.category) for p in periods):
             return NOT_COVERED
         valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)

@@ -17,7 +17,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8,
+                               pool_reset_on_return=None)  # every unit of work ends in COMMIT or ROLLBACK
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -41,9 +41,23 @@ _BENEFICIARIES_BY_NIR = select(t.beneficiaries).where(
     t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
 _RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories).where(
     t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
-_SESSION = select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
-                  t.sessions.c.expires_at, t.sessions.c.revoked).where(t.sessions.c.token_hash == bindparam("token_hash"))
+_SESSION = (
+    select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
+           t.sessions.c.expires_at, t.sessions.c.revoked, *[c.label(f"a_{c.name}") for c in t.accounts.c])
+    .join(t.accounts, t.accounts.c.id == t.sessions.c.account_id)
+    .where(t.sessions.c.token_hash == bindparam("token_hash"))
+)
 _ACCOUNT = select(t.accounts).where(t.accounts.c.id == bindparam("account_id"))
+_BENEFICIARIES_WITH_RIGHTS = (
+    select(t.beneficiaries, t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories)
+    .outerjoin(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
+    .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
+)
+_BENEFICIARY_COLUMNS = [c.name for c in t.beneficiaries.c]
+
+
+def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
+    return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
 _ADD_ENGAGEMENT = insert(t.engagements)
 
 
@@ -153,10 +167,17 @@ class SqlRepositories:
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
         rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
-        return [
-            RightsPeriod(r.start_date, r.end_date, frozenset(CareCategory(c) for c in r.categories.split(",") if c))
-            for r in rows
-        ]
+        return [_period(r.start_date, r.end_date, r.categories) for r in rows]
+
+    def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
+        found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
+        for row in self.conn.execute(_BENEFICIARIES_WITH_RIGHTS, {"insurer_id": insurer_id, "nir": nir}):
+            mapping = row._mapping
+            if row.id not in found:
+                found[row.id] = (Beneficiary(**{k: mapping[k] for k in _BENEFICIARY_COLUMNS}), [])
+            if row.start_date is not None:
+                found[row.id][1].append(_period(row.start_date, row.end_date, row.categories))
+        return list(found.values())
 
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
         self.conn.execute(insert(t.rights_periods).values(
@@ -354,9 +375,14 @@ class SqlRepositories:
             "last_seen_at": created_at, "expires_at": expires_at, "revoked": False,
         }, "token")
 
-    def session_by_token_hash(self, token_hash: str) -> Session | None:
+    def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
         row = self.conn.execute(_SESSION, {"token_hash": token_hash}).first()
-        return Session(**row._mapping) if row else None
+        if row is None:
+            return None
+        session = Session(row.id, row.account_id, row.created_at, row.last_seen_at, row.expires_at, row.revoked)
+        mapping = row._mapping
+        account = Account(**{name: mapping[f"a_{name}"] for name in Account.__slots__})
+        return session, account
 
     def touch_session(self, session_id: int, at: datetime) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
