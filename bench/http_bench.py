@@ -97,6 +97,7 @@ def main() -> None:
         wrk([*common[:2], "-d3s", f"{BASE}/v1/health"])  # warm-up
         health = wrk([*common, f"{BASE}/v1/health"])
         rights = wrk([*common, "-s", str(script), BASE])
+        print(f"health {health['rps']:,.0f} req/s, rights check {rights['rps']:,.0f} req/s", flush=True)
         flow = claim_flow(token, demo["patients"], today, args.flows)
     finally:
         server.terminate()
