@@ -31,8 +31,9 @@ def _credentials(settings: Settings) -> Path:
 
 def _seed(settings: Settings, beneficiaries: int, professionals: int, seed_value: int) -> None:
     platform = build(settings)
-    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value,
-                          today=datetime.now(UTC).date())
+    # The population is drawn relative to a fixed day (PopulationSpec.today), so that a seed gives
+    # the same people on every machine and every day: the README's sample patient stays valid.
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value)
     with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("beneficiaries"),
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("seed", total=beneficiaries)
