@@ -56,6 +56,17 @@ def wrk(args: list[str]) -> dict[str, float]:
     return {"rps": rate, "p50": ms("50%"), "p99": ms("99%"), "non2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def fresh_postgres(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "tiers_bench" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "tiers_bench"'))
+    admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/tiers_bench"
+
+
 def sign_in(demo: dict[str, object], username: str) -> str:
     account = demo["accounts"][username]  # type: ignore[index]
     code = totp.current_code(account["totp_secret"], datetime.now(UTC))
@@ -70,12 +81,16 @@ def main() -> None:
     parser.add_argument("--beneficiaries", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench does it)")
     work = Path(tempfile.mkdtemp(prefix="tiers-bench-"))
     env = {**os.environ, "TIERS_VAR_DIR": str(work), "TIERS_WORKERS": "2"}
     env.setdefault("TIERS_DATABASE_URL", f"sqlite:///{work / 'bench.db'}")
+    if args.postgres:
+        env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres)
     subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=env, check=True)
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env, stdout=subprocess.DEVNULL)
     try:
@@ -103,8 +118,10 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     ratio = rights["rps"] / health["rps"]
-    report = render(args, health, rights, flow, ratio)
-    (ROOT / "bench" / "RESULTS.md").write_text(report)
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    report = render(args, store, health, rights, flow, ratio)
+    out = ROOT / "bench" / ("RESULTS-postgres.md" if args.postgres else "RESULTS.md")
+    out.write_text(report)
     print(report)
 
 
@@ -133,14 +150,14 @@ def claim_flow(token: str, patients: list[dict[str, str]], today: str, flows: in
     return {"flows_per_s": flows / elapsed, "p50": statistics.median(times), "p99": times[int(len(times) * 0.99) - 1]}
 
 
-def render(args: argparse.Namespace, health: dict[str, float], rights: dict[str, float], flow: dict[str, float],
-           ratio: float) -> str:
+def render(args: argparse.Namespace, store: str, health: dict[str, float], rights: dict[str, float],
+           flow: dict[str, float], ratio: float) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""# Benchmarks
+    return f"""# Benchmarks ({store})
 
-Measured {when} on this 2-core machine, loopback, `tiers serve` (uvicorn, 2 workers) on SQLite,
+Measured {when} on this 2-core machine, loopback, `tiers serve` (granian, 2 workers) on {store},
 {args.beneficiaries:,} synthetic beneficiaries, wrk with 2 threads and {args.connections} connections for
-{args.seconds} s per endpoint, all in one run. Command: `make bench` (`bench/http_bench.py`).
+{args.seconds} s per endpoint, all in one run. Command: `make bench` (`bench/http_bench.py{" --postgres" if store == "PostgreSQL" else ""}`).
 
 | endpoint | requests/s | p50 ms | p99 ms | non-2xx |
 |---|---:|---:|---:|---:|

@@ -20,6 +20,7 @@ from tierspayant.services.rights import RightsService
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.repositories import SqlUnitOfWork
+from tierspayant.store.write_queue import SqlWriteQueue
 
 
 class SystemClock:
@@ -53,7 +54,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         clock=clock,
         accounts=AccountsService(uow, clock),
         reference=ReferenceService(uow, clock),
-        rights=RightsService(uow, clock),
+        rights=RightsService(uow, clock, SqlWriteQueue(uow)),
         calculation=CalculationService(uow, clock),
         claims=ClaimsService(uow, clock),
         payments=PaymentsService(uow, clock, writer),

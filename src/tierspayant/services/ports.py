@@ -11,12 +11,12 @@ Contracts (every implementation keeps them):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
@@ -316,3 +316,18 @@ class BulkLoader(Protocol):
     def reset_sequences(self) -> None:
         """After inserting explicit ids, make the database's id sequences continue after them."""
         ...
+
+
+T = TypeVar("T")
+
+
+class WriteQueue(Protocol):
+    """Group commit: small writes from concurrent requests share one transaction.
+
+    ``await queue.run(work)`` runs ``work(repos)`` in a write transaction together with the
+    other works submitted meanwhile, and returns its result once that transaction has committed:
+    a caller never answers before its write is durable. If the shared transaction fails, every
+    work is retried alone, so one bad write cannot fail the others; ``work`` must therefore be
+    safe to run twice when the first run was rolled back (a pure insert is)."""
+
+    async def run(self, work: Callable[[Repositories], T]) -> T: ...

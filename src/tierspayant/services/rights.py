@@ -16,7 +16,7 @@ from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.ports import Clock, Engagement, UnitOfWork
+from tierspayant.services.ports import Clock, Engagement, UnitOfWork, WriteQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,14 @@ NOT_COVERED = RightsAnswer(False, None, None)
 
 
 class RightsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue) -> None:
         self.uow = uow
         self.clock = clock
+        self.writes = writes
 
-    def check(self, principal: Principal, request: RightsRequest) -> RightsAnswer:
+    async def check(self, principal: Principal, request: RightsRequest) -> RightsAnswer:
+        """Reads run inline (a few indexed lookups); the engagement is written by group commit
+        and is durable before the answer leaves."""
         professional_id = require_professional(principal)
         amc = parse_amc_number(request.amc_number)
         member = parse_member_number(request.member_number)
@@ -67,11 +70,7 @@ class RightsService:
             return NOT_COVERED
         valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
         number = new_reference("E")
-        # The write is its own short transaction: the write lock is held for one insert only.
-        with self.uow() as repos:
-            repos.add_engagement(
-                Engagement(0, number, insurer.id, match.id, professional_id, request.category,
-                           request.date_of_care, valid_until),
-                now,
-            )
+        engagement = Engagement(0, number, insurer.id, match.id, professional_id, request.category,
+                                request.date_of_care, valid_until)
+        await self.writes.run(lambda repos: repos.add_engagement(engagement, now))
         return RightsAnswer(True, number, valid_until)

@@ -35,7 +35,7 @@ async def rights_check(body: RightsCheckRequest, request: Request, principal: Pr
     """Is the patient covered for this care on this date? Unknown, wrong birth date and not
     covered give the same answer. (``async`` on purpose: the hot path runs inline in the worker's
     event loop, see ``api.auth.requires``.)"""
-    answer = platform(request).rights.check(principal, rights.RightsRequest(
+    answer = await platform(request).rights.check(principal, rights.RightsRequest(
         body.amc_number, body.member_number, body.nir, body.birth_date, body.date_of_care, body.category,
     ))
     return RightsCheckResponse(covered=answer.covered, engagement_number=answer.engagement_number,
