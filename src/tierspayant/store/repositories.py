@@ -31,6 +31,7 @@ from tierspayant.services.ports import (
     Session,
 )
 from tierspayant.store import tables as t
+from tierspayant.store.prepared import Prepared
 
 PAYABLE_STATUSES = ("approved", "partially_approved")
 
@@ -54,6 +55,9 @@ _BENEFICIARIES_WITH_RIGHTS = (
     .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
 )
 _BENEFICIARY_COLUMNS = [c.name for c in t.beneficiaries.c]
+_BENEFICIARIES_WITH_RIGHTS_FAST = Prepared(_BENEFICIARIES_WITH_RIGHTS)
+_SESSION_FAST = Prepared(_SESSION)
+_ACCOUNT_COLUMNS = [c.name for c in t.accounts.c]
 
 
 def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
@@ -171,12 +175,14 @@ class SqlRepositories:
 
     def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
-        for row in self.conn.execute(_BENEFICIARIES_WITH_RIGHTS, {"insurer_id": insurer_id, "nir": nir}):
-            mapping = row._mapping
-            if row.id not in found:
-                found[row.id] = (Beneficiary(**{k: mapping[k] for k in _BENEFICIARY_COLUMNS}), [])
-            if row.start_date is not None:
-                found[row.id][1].append(_period(row.start_date, row.end_date, row.categories))
+        width = len(_BENEFICIARY_COLUMNS)
+        for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, {"insurer_id": insurer_id, "nir": nir}):
+            beneficiary_id = row[0]
+            if beneficiary_id not in found:
+                found[beneficiary_id] = (Beneficiary(*row[:width]), [])
+            start, end, categories = row[width:]
+            if start is not None:
+                found[beneficiary_id][1].append(_period(start, end, categories))
         return list(found.values())
 
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
@@ -376,13 +382,12 @@ class SqlRepositories:
         }, "token")
 
     def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
-        row = self.conn.execute(_SESSION, {"token_hash": token_hash}).first()
-        if row is None:
+        rows = _SESSION_FAST.all(self.conn, {"token_hash": token_hash})
+        if not rows:
             return None
-        session = Session(row.id, row.account_id, row.created_at, row.last_seen_at, row.expires_at, row.revoked)
-        mapping = row._mapping
-        account = Account(**{name: mapping[f"a_{name}"] for name in Account.__slots__})
-        return session, account
+        row = rows[0]
+        account = dict(zip(_ACCOUNT_COLUMNS, row[6:], strict=True))
+        return Session(*row[:6]), Account(**{name: account[name] for name in Account.__slots__})
 
     def touch_session(self, session_id: int, at: datetime) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
