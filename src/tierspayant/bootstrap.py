@@ -10,7 +10,11 @@ from sqlalchemy import Engine
 
 from tierspayant.config import Settings
 from tierspayant.delivery.sepa import SepaWriter
+from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
+from tierspayant.security.notes import NoteSigner, Verifier
+from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.services.accounts import AccountsService
+from tierspayant.services.audit import AuditService, Recorder
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.payments import PaymentsService
@@ -39,6 +43,7 @@ class Platform:
     calculation: CalculationService
     claims: ClaimsService
     payments: PaymentsService
+    audit: AuditService
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -48,14 +53,19 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     uow = SqlUnitOfWork(engine)
     clock = clock or SystemClock()
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
+    recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))
+    signer = NoteSigner(settings.log_origin.split("/")[0],
+                        load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
+    witnesses = [Verifier.decode(k) for k in settings.witness_keys]
     return Platform(
         settings=settings,
         engine=engine,
         clock=clock,
         accounts=AccountsService(uow, clock),
-        reference=ReferenceService(uow, clock),
-        rights=RightsService(uow, clock, SqlWriteQueue(uow)),
-        calculation=CalculationService(uow, clock),
-        claims=ClaimsService(uow, clock),
-        payments=PaymentsService(uow, clock, writer),
+        reference=ReferenceService(uow, clock, recorder),
+        rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder),
+        calculation=CalculationService(uow, clock, recorder),
+        claims=ClaimsService(uow, clock, recorder),
+        payments=PaymentsService(uow, clock, writer, recorder),
+        audit=AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses),
     )

@@ -24,6 +24,16 @@ class Settings:
     debtor_iban: str = "FR7630006000011234567890189"
     debtor_bic: str = "AGRIFRPPXXX"
     var_dir: Path = DEFAULT_VAR
+    #: Transparency log: the checkpoint origin line, how often checkpoints are signed, and the
+    #: witnesses whose cosignatures are accepted (C2SP vkeys, comma-separated).
+    log_origin: str = "tierspayant.example/log"
+    checkpoint_seconds: float = 60.0
+    witness_keys: tuple[str, ...] = ()
+
+    @property
+    def key_dir(self) -> Path:
+        """Key files live outside the database (mode 0600)."""
+        return self.var_dir / "keys"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,4 +50,7 @@ class Settings:
             debtor_iban=env.get("TIERS_DEBTOR_IBAN", d.debtor_iban),
             debtor_bic=env.get("TIERS_DEBTOR_BIC", d.debtor_bic),
             var_dir=var_dir,
+            log_origin=env.get("TIERS_LOG_ORIGIN", d.log_origin),
+            checkpoint_seconds=float(env.get("TIERS_CHECKPOINT_SECONDS", str(d.checkpoint_seconds))),
+            witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
         )

@@ -26,6 +26,8 @@ class Principal:
     organisation_id: int | None = None
     professional_id: int | None = None
     insurer_id: int | None = None
+    #: The request this principal acts in (recorded with every access event).
+    request_id: str = ""
 
     def may_see_insurer(self, insurer_id: int) -> bool:
         """Tenant rule: an insurer operator sees its own insurer; the platform admin all."""

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
+from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.optics import RenewalGrounds
 from tierspayant.domain.reference import CareCategory, code_at
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
+from tierspayant.services.audit import Recorder
 from tierspayant.services.common import require_professional
 from tierspayant.services.ports import Clock, Engagement, Quote, Repositories, UnitOfWork
 
@@ -93,9 +95,10 @@ class QuoteRequest:
 
 
 class CalculationService:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
+        self.recorder = recorder
 
     def quote(self, principal: Principal, request: QuoteRequest) -> Quote:
         professional_id = require_professional(principal)
@@ -122,6 +125,10 @@ class CalculationService:
                           engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
                           result, calc.amc, valid_until)
             quote_id = repos.add_quote(quote, now)
+            repos.append_events([self.recorder.event(
+                principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
+                purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,
+                beneficiary_id=engagement.beneficiary_id, ref=quote.number)])
             return replace(quote, id=quote_id)
 
     def get(self, principal: Principal, number: str) -> Quote:
@@ -130,4 +137,8 @@ class CalculationService:
             if quote is None or not (quote.professional_id == principal.professional_id
                                      or principal.may_see_insurer(quote.insurer_id)):
                 raise NotFound()
+            repos.append_events([self.recorder.event(
+                principal, self.clock.now(), Tag.QUOTE_READ, categories=(Category.COVERAGE, Category.HEALTH),
+                purpose="tiers payant: read a quote", insurer_id=quote.insurer_id,
+                beneficiary_id=quote.beneficiary_id, ref=quote.number)])
             return quote

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tierspayant.audit.events import AccessEvent, Category, Tag
 from tierspayant.domain.adjudication import (
     Decision,
     DecisionStatus,
@@ -23,6 +24,7 @@ from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
+from tierspayant.services.audit import Recorder
 from tierspayant.services.calculation import CareFacts, compute_for, own_engagement
 from tierspayant.services.common import check_date_of_care, require_professional
 from tierspayant.services.ports import Clock, Conflict, Invoice, Quote, Repositories, UnitOfWork
@@ -62,9 +64,15 @@ class InvoiceResult:
 
 
 class ClaimsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
+        self.recorder = recorder
+
+    def _record(self, principal: Principal, tag: Tag, invoice: Invoice, purpose: str) -> AccessEvent:
+        return self.recorder.event(principal, self.clock.now(), tag, categories=(Category.COVERAGE, Category.HEALTH,
+                                   Category.PAYMENT), purpose=purpose, insurer_id=invoice.insurer_id,
+                                   beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)
 
     def submit(self, principal: Principal, request: InvoiceRequest) -> InvoiceResult:
         professional_id = require_professional(principal)
@@ -82,6 +90,7 @@ class ClaimsService:
             if existing is not None:
                 if existing.fingerprint != fingerprint:
                     raise Conflict("invoice_number", "already used for a different invoice")
+                repos.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
                 return InvoiceResult(existing, replayed=True)
             invoice = self._adjudicate(repos, professional_id, request, fingerprint, now)
             try:
@@ -94,6 +103,7 @@ class ClaimsService:
                 repos.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
             stored = repos.invoice_by_number(professional_id, request.invoice_number)
             assert stored is not None
+            repos.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
             return InvoiceResult(stored, replayed=False)
 
     def _adjudicate(self, repos: Repositories, professional_id: int, request: InvoiceRequest, fingerprint: str,
@@ -151,6 +161,7 @@ class ClaimsService:
             invoice = repos.invoice_by_number(professional_id, invoice_number)
             if invoice is None:
                 raise NotFound()
+            repos.append_events([self._record(principal, Tag.INVOICE_READ, invoice, "tiers payant: read an invoice")])
             return invoice
 
 

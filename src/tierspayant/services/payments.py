@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.domain.money import ZERO
 from tierspayant.domain.payments import batch_orders
 from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
     Clock,
@@ -35,10 +37,11 @@ class RunSummary:
 
 
 class PaymentsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, writer: PaymentFileWriter) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, writer: PaymentFileWriter, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
         self.writer = writer
+        self.recorder = recorder
 
     def _insurer_scope(self, principal: Principal, amc_number: str | None) -> int:
         with self.uow() as repos:
@@ -90,6 +93,10 @@ class PaymentsService:
                 count += 1
             sepa = self.writer.credit_transfer(f"RUN-{run_id}", execution, transfers) if transfers else None
             repos.finish_payment_run(run_id, count, total, sepa)
+            # Professionals' bank details went into the file; no beneficiary data did.
+            repos.append_events([self.recorder.event(
+                principal, now, Tag.PAYMENT_RUN, categories=(Category.PAYMENT, Category.BANK),
+                purpose="tiers payant: payment run", insurer_id=insurer_id, ref=f"RUN-{run_id}")])
             run = repos.payment_run(run_id)
             assert run is not None
             return RunSummary(run, repos.payment_orders(run_id))
@@ -99,6 +106,9 @@ class PaymentsService:
             run = repos.payment_run(run_id)
             if run is None or not principal.may_see_insurer(run.insurer_id):
                 raise NotFound()
+            repos.append_events([self.recorder.event(
+                principal, self.clock.now(), Tag.PAYMENT_RUN_READ, categories=(Category.PAYMENT, Category.BANK),
+                purpose="tiers payant: read a payment run", insurer_id=run.insurer_id, ref=f"RUN-{run_id}")])
             return RunSummary(run, repos.payment_orders(run_id))
 
     def statements(self, principal: Principal) -> list[PaymentOrderRecord]:

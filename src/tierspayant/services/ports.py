@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from tierspayant.audit.events import AccessEvent
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import CareCategory, ReferenceCode
@@ -176,7 +177,54 @@ class Session:
     revoked: bool
 
 
-class Repositories(Protocol):
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    entry: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    created_at: datetime
+    note: str
+
+
+class AuditRepository(Protocol):
+    """The transparency log's storage (part of every unit of work, so that an access and its
+    event commit together or not at all: fail closed)."""
+
+    def append_events(self, events: Sequence[AccessEvent]) -> list[int]:
+        """Append in order; returns the leaf indexes given (contiguous, from the current size)."""
+        ...
+    def log_size(self) -> int: ...
+    def events(self, start: int, end: int) -> list[StoredEvent]:
+        """Events with start <= seq < end, in order (a missing seq is simply absent)."""
+        ...
+    def events_page(self, start: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events with seq >= start, in order (gaps are not filled)."""
+        ...
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]: ...
+    def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored perfect-subtree hashes by (level, idx); absent ones are left out."""
+        ...
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None: ...
+    def checkpoints(self) -> list[StoredCheckpoint]: ...
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> bool:
+        """False (nothing written) when a checkpoint of this size exists."""
+        ...
+    def add_cosignature(self, size: int, witness: str, signature_line: str, at: datetime) -> None: ...
+    def cosignatures(self, size: int) -> list[str]: ...
+    def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]: ...
+    def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
+                        end: datetime) -> list[StoredEvent]: ...
+
+
+class Repositories(AuditRepository, Protocol):
     """Everything a use case reads or writes, inside one transaction."""
 
     # -- reference data -------------------------------------------------------------------

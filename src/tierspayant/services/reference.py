@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.identifiers import (
@@ -24,6 +25,7 @@ from tierspayant.domain.identifiers import (
 )
 from tierspayant.domain.reference import CareCategory, ReferenceCode
 from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import Beneficiary, Clock, Insurer, Professional, RightsPeriod, UnitOfWork
 
@@ -58,9 +60,10 @@ class NewProfessional:
 
 
 class ReferenceService:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
+        self.recorder = recorder
 
     def _insurer_for(self, principal: Principal, amc_number: str) -> Insurer:
         with self.uow() as repos:
@@ -122,6 +125,9 @@ class ReferenceService:
                 new.first_name.strip(),
             ))
             repos.add_rights_period(beneficiary_id, RightsPeriod(new.rights_start, new.rights_end, new.categories))
+            repos.append_events([self.recorder.event(
+                principal, self.clock.now(), Tag.BENEFICIARY_CREATE, categories=(Category.IDENTITY, Category.COVERAGE),
+                purpose="insurer: register a beneficiary", insurer_id=insurer.id, beneficiary_id=beneficiary_id)])
             return beneficiary_id
 
     def add_professional(self, principal: Principal, new: NewProfessional) -> int:

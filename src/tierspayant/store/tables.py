@@ -241,3 +241,54 @@ sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+# -- transparency log (RFC 9162) ------------------------------------------------------------
+# audit_head holds the tree size: appenders increment it under a row lock, which gives every
+# event a contiguous index (its leaf index) even with concurrent writers.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # leaf index, from 0
+    Column("at", UtcDateTime, nullable=False),
+    Column("tag", String(40), nullable=False),
+    Column("account_id", Integer, nullable=True),
+    Column("organisation_id", Integer, nullable=True),
+    Column("beneficiary", String(40), nullable=True),
+    Column("insurer_id", Integer, nullable=True),
+    Column("entry", Text, nullable=False),  # canonical JSON: the Merkle leaf entry
+    Column("leaf_hash", String(64), nullable=False),
+    Index("ix_audit_events_beneficiary", "beneficiary", "seq"),
+    Index("ix_audit_events_account", "account_id", "at"),
+    Index("ix_audit_events_organisation", "organisation_id", "at"),
+)
+
+# Hashes of perfect subtrees of 2**level leaves (level >= 1) starting at leaf idx * 2**level,
+# filled at checkpoint time: any proof then costs O(log n) lookups.
+audit_nodes = Table(
+    "audit_nodes", metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+audit_cosignatures = Table(
+    "audit_cosignatures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False, index=True),
+    Column("witness", String(100), nullable=False),
+    Column("signature_line", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

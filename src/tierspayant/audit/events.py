@@ -1,0 +1,81 @@
+"""Access events: who read or wrote whose personal data, which categories, why, with what
+outcome (THREATS.md, transparency log). Tags are ``source:subject:action`` (ARCHITECTURE.md
+principle 9). The canonical bytes of an event are the Merkle leaf entry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Category(StrEnum):
+    """Data categories, as an Art. 33 notification counts them."""
+
+    IDENTITY = "identity"  # name, birth date, NIR, member number
+    COVERAGE = "coverage"  # rights, contract, engagement
+    HEALTH = "health"  # acts, optical prescriptions and purchases, amounts of care
+    PAYMENT = "payment"  # invoices, payment orders
+    BANK = "bank"  # a professional's bank details
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    NOT_FOUND = "not_found"  # nothing matched (no personal data disclosed)
+    REFUSED = "refused"
+
+
+class Tag(StrEnum):
+    RIGHTS_CHECK = "rights:beneficiary:read"
+    QUOTE_CREATE = "calculation:quote:create"
+    QUOTE_READ = "calculation:quote:read"
+    INVOICE_CREATE = "claims:invoice:create"
+    INVOICE_READ = "claims:invoice:read"
+    PAYMENT_RUN = "payments:run:create"
+    PAYMENT_RUN_READ = "payments:run:read"
+    STATEMENT_READ = "payments:statement:read"
+    BENEFICIARY_CREATE = "reference:beneficiary:create"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEvent:
+    at: datetime
+    tag: Tag
+    account_id: int | None
+    organisation_id: int | None
+    professional_id: int | None
+    #: Keyed pseudonym of the beneficiary (never the NIR, never the database id), or None.
+    beneficiary: str | None
+    insurer_id: int | None
+    categories: tuple[Category, ...]
+    purpose: str
+    outcome: Outcome
+    request_id: str
+    #: Object references useful for scope queries (engagement, invoice or run number...).
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(), "tag": self.tag.value, "account": self.account_id,
+            "organisation": self.organisation_id, "professional": self.professional_id,
+            "beneficiary": self.beneficiary, "insurer": self.insurer_id,
+            "categories": [c.value for c in self.categories], "purpose": self.purpose,
+            "outcome": self.outcome.value, "request": self.request_id, "ref": self.ref,
+        }
+
+    def canonical(self) -> bytes:
+        """The leaf entry: compact JSON with sorted keys (one byte string per event)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> AccessEvent:
+        raw = json.loads(data)
+        return cls(
+            at=datetime.fromisoformat(raw["at"]), tag=Tag(raw["tag"]), account_id=raw["account"],
+            organisation_id=raw["organisation"], professional_id=raw["professional"],
+            beneficiary=raw["beneficiary"], insurer_id=raw["insurer"],
+            categories=tuple(Category(c) for c in raw["categories"]), purpose=raw["purpose"],
+            outcome=Outcome(raw["outcome"]), request_id=raw["request"], ref=raw["ref"],
+        )

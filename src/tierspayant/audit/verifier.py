@@ -1,0 +1,92 @@
+"""The independent verifier: recomputes every leaf from its entry, the tree from the leaves,
+and checks every signed checkpoint against it. Any edit, deletion, reordering, insertion or
+truncation of the log changes a recomputed root, breaks the index sequence, or leaves a signed
+checkpoint larger than the log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tierspayant.audit.checkpoints import Checkpoint
+from tierspayant.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from tierspayant.security.notes import Verifier, split_note, verify_note
+
+
+@dataclass
+class Report:
+    events: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class IncrementalRoot:
+    """MTH of a growing list of leaves, O(log n) memory (a stack of perfect subtrees)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def add(self, leaf: bytes) -> None:
+        size, value = 1, leaf
+        while self._stack and self._stack[-1][0] == size:
+            left_size, left = self._stack.pop()
+            size, value = left_size + size, node_hash(left, value)
+        self._stack.append((size, value))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        value = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def verify_log(batches: Iterable[Sequence[tuple[int, bytes, bytes]]], checkpoints: Sequence[tuple[int, str]],
+               verifier: Verifier, origin: str, on_progress: Callable[[int], None] | None = None) -> Report:
+    """``batches``: (seq, entry, stored leaf hash) in seq order; ``checkpoints``: (size, note)."""
+    report = Report()
+    pending = sorted(checkpoints)
+    parsed: dict[int, Checkpoint] = {}
+    for size, note in pending:
+        report.checkpoints += 1
+        if not verify_note(note, verifier):
+            report.problems.append(f"checkpoint {size}: bad signature")
+            continue
+        checkpoint = Checkpoint.parse(split_note(note)[0])
+        if checkpoint.size != size or checkpoint.origin != origin:
+            report.problems.append(f"checkpoint {size}: does not match its row")
+            continue
+        if size in parsed and parsed[size].root != checkpoint.root:
+            report.problems.append(f"fork: two checkpoints of size {size} with different roots")
+        parsed[size] = checkpoint
+    tree = IncrementalRoot()
+
+    def check_at(size: int) -> None:
+        if size in parsed and tree.root() != parsed[size].root:
+            report.problems.append(f"checkpoint {size}: root does not match the events")
+
+    check_at(0)
+    for batch in batches:
+        for seq, entry, stored in batch:
+            if seq != tree.size:
+                report.problems.append(f"event {tree.size}: missing (next stored index is {seq})")
+                return report
+            recomputed = leaf_hash(entry)
+            if recomputed != stored:
+                report.problems.append(f"event {seq}: entry does not match its leaf hash")
+            tree.add(recomputed)
+            report.events += 1
+            check_at(tree.size)
+        if on_progress:
+            on_progress(len(batch))
+    beyond = [size for size in parsed if size > tree.size]
+    if beyond:
+        report.problems.append(f"truncated: signed checkpoint of size {max(beyond)} but only {tree.size} events")
+    return report

@@ -1,0 +1,19 @@
+"""Keyed pseudonyms for the access record: stable per beneficiary, meaningless without the key
+(HMAC-SHA-256; a plain hash of a NIR or an id could be reversed by enumeration)."""
+
+from __future__ import annotations
+
+import base64
+
+from tierspayant.security._hazmat.primitives import hmac_sha256
+
+
+class Pseudonymizer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("pseudonym key too short")
+        self._key = key
+
+    def beneficiary(self, insurer_id: int, beneficiary_id: int) -> str:
+        digest = hmac_sha256(self._key, f"beneficiary:{insurer_id}:{beneficiary_id}".encode())
+        return "b_" + base64.b32encode(digest[:15]).decode().lower()
