@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from tierspayant.api.app import create_app
@@ -91,6 +91,12 @@ class World:
         assert response.status_code == 200, response.text
         return str(response.json()["token"])
 
+    def demo_account_id(self, username: str) -> int:
+        from tierspayant.store import tables as t
+
+        with self.platform.engine.connect() as conn:
+            return int(conn.execute(select(t.accounts.c.id).where(t.accounts.c.username == username)).scalar_one())
+
     def headers(self, username: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(username)}"}
 
@@ -119,8 +125,6 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def fresh_patients(world: World, insurer_id: int = 1, count: int = 1) -> list[dict[str, str]]:
     """Covered adults with no recorded glasses, never handed out before in this session."""
-    from sqlalchemy import select
-
     from tierspayant.store import tables as t
 
     used: set[int] = world.__dict__.setdefault("_used", set())

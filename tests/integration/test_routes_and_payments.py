@@ -18,7 +18,8 @@ from tierspayant.security.policy import Principal, Role
 from tierspayant.store import tables as t
 
 BENEFICIARY_DATA_ROUTES = {"/v1/rights-checks", "/v1/quotes", "/v1/quotes/{number}", "/v1/invoices",
-                           "/v1/invoices/{invoice_number}", "/v1/insurers/{amc_number}/beneficiaries"}
+                           "/v1/invoices/{invoice_number}", "/v1/insurers/{amc_number}/beneficiaries",
+                           "/v1/log/events"}
 
 
 def api_routes(routes: list[Any]) -> list[APIRoute]:
@@ -43,7 +44,10 @@ def test_every_route_declares_a_policy(world: World) -> None:
         if "public" in policies:
             public.append(route.path)
     assert missing == []
-    assert sorted(public) == ["/v1/health", "/v1/sessions"]
+    # Public: health, sign-in, and the transparency log's checkpoints and proofs (hashes only,
+    # RFC 9162) and witness cosignatures (accepted only when signed by a configured witness).
+    assert sorted(public) == ["/v1/health", "/v1/log/checkpoint", "/v1/log/cosignatures",
+                              "/v1/log/proofs/consistency", "/v1/log/proofs/inclusion", "/v1/sessions"]
     for route in routes:
         if route.path in BENEFICIARY_DATA_ROUTES:
             policies = [policy_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)]

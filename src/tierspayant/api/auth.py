@@ -3,7 +3,9 @@ route table and fails on any route without one (THREATS.md, authorisation)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +15,15 @@ from tierspayant.security.policy import Principal, Role
 from tierspayant.services.errors import Forbidden, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/sessions")
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-Id when it is a short token, else a fresh one: recorded with every
+    access event so that one request's accesses can be found together."""
+    given = request.headers.get("x-request-id", "")
+    if 8 <= len(given) <= 64 and all(c.isalnum() or c in "-_" for c in given):
+        return given
+    return uuid.uuid4().hex
 
 
 def public() -> None:
@@ -38,7 +49,7 @@ def requires(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         principal: Principal = request.app.state.platform.accounts.authenticate(credentials.credentials)
         if roles and principal.role not in roles:
             raise Forbidden()
-        return principal
+        return replace(principal, request_id=request_id(request))
 
     dependency.__policy__ = tuple(r.value for r in roles) or "authenticated"  # type: ignore[attr-defined]
     return dependency
@@ -54,3 +65,4 @@ ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
 ANY_ACCOUNT = Depends(requires())
 QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
 PUBLIC = Depends(public)
+LOG_READERS = Depends(requires(Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN))

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tierspayant.bootstrap import build
+from tierspayant.cli.audit import audit_app, witness
 from tierspayant.config import Settings
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, seed
@@ -22,6 +23,8 @@ from tierspayant.store.bulk import SqlBulkLoader
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+app.add_typer(audit_app, name="audit")
+app.command("witness")(witness)
 console = Console(soft_wrap=True)
 
 

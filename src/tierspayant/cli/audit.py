@@ -1,0 +1,151 @@
+"""``tiers audit`` and ``tiers witness``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tierspayant.audit.witness import Alarm, WitnessState, witness_step
+from tierspayant.bootstrap import build
+from tierspayant.config import Settings
+from tierspayant.security.keys import load_or_create_signing_seed
+from tierspayant.security.notes import NoteSigner, Verifier
+from tierspayant.security.policy import Principal, Role
+
+audit_app = typer.Typer(help="The transparency log: checkpoints, proofs, verification, queries.",
+                        no_args_is_help=True)
+console = Console(soft_wrap=True)
+OPERATOR = Principal(0, 0, Role.SECURITY_OFFICER, request_id="cli")
+
+
+@audit_app.command()
+def checkpoint() -> None:
+    """Sign a checkpoint of the log now (the server also does it every TIERS_CHECKPOINT_SECONDS)."""
+    platform = build(Settings.from_env())
+    stored = platform.audit.checkpoint()
+    print(stored.note, end="")
+
+
+@audit_app.command()
+def key() -> None:
+    """Print the log's public verifier key (give it to witnesses and auditors)."""
+    platform = build(Settings.from_env())
+    print(platform.audit.signer.verifier.encoded)
+
+
+@audit_app.command()
+def verify(batch: Annotated[int, typer.Option(help="Events per read")] = 20_000) -> None:
+    """Recompute every leaf and the tree from the stored events and check every checkpoint."""
+    platform = build(Settings.from_env())
+    total = platform.audit.size()
+    started = time.perf_counter()
+    with Progress(TextColumn("[bold]verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("verify", total=total)
+        report = platform.audit.verify(batch=batch, on_progress=lambda n: progress.advance(task, n))
+    seconds = time.perf_counter() - started
+    console.print(f"{report.events:,} events, {report.checkpoints} checkpoints, {seconds:.1f} s")
+    if report.ok:
+        console.print("[green]log verified: every checkpoint matches the events[/green]")
+        return
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/red]")
+    raise typer.Exit(1)
+
+
+@audit_app.command()
+def prove(index: int, tree_size: Annotated[int | None, typer.Option(help="Checkpoint size")] = None) -> None:
+    """Print an event, its inclusion proof in a signed checkpoint, and check it."""
+    from tierspayant.audit.merkle import verify_inclusion
+
+    platform = build(Settings.from_env())
+    proof = platform.audit.inclusion(index, tree_size)
+    ok = verify_inclusion(proof.leaf_hash, proof.index, proof.size, proof.hashes, proof.checkpoint.root)
+    print(json.dumps({
+        "index": proof.index, "tree_size": proof.size, "leaf_hash": base64.b64encode(proof.leaf_hash).decode(),
+        "proof": [base64.b64encode(h).decode() for h in proof.hashes], "checkpoint": proof.checkpoint.note,
+        "verified": ok,
+    }, indent=1))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command()
+def history(insurer_id: int, beneficiary_id: int) -> None:
+    """Everything that happened to one beneficiary's data: who, when, why."""
+    platform = build(Settings.from_env())
+    for seq, event in platform.audit.history(OPERATOR, insurer_id, beneficiary_id):
+        print(json.dumps({"index": seq, **event.to_dict()}))
+
+
+@audit_app.command()
+def exposure(start: datetime, end: datetime,
+             account: Annotated[int | None, typer.Option(help="Account id")] = None,
+             organisation: Annotated[int | None, typer.Option(help="Organisation id")] = None) -> None:
+    """Everything one account or organisation touched in [START, END) (UTC)."""
+    platform = build(Settings.from_env())
+    rows = platform.audit.exposure(OPERATOR, account_id=account, organisation_id=organisation,
+                                   start=start.replace(tzinfo=start.tzinfo or UTC),
+                                   end=end.replace(tzinfo=end.tzinfo or UTC))
+    people = {e.beneficiary for _, e in rows if e.beneficiary}
+    for seq, event in rows:
+        print(json.dumps({"index": seq, **event.to_dict()}))
+    print(f"{len(rows)} events, {len(people)} distinct beneficiaries", file=sys.stderr)
+
+
+def witness(
+    log_url: Annotated[str, typer.Option(help="Base URL of the platform")] = "http://127.0.0.1:8000",
+    log_key: Annotated[str, typer.Option(help="The log's verifier key (tiers audit key)")] = "",
+    origin: Annotated[str, typer.Option(help="The log's origin line")] = "tierspayant.example/log",
+    state_dir: Annotated[Path, typer.Option(help="The witness's own state and key")] = Path("var/witness"),
+    name: Annotated[str, typer.Option(help="The witness's name")] = "witness.example",
+    interval: Annotated[float, typer.Option(help="Seconds between checks")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Check once and exit")] = False,
+) -> None:
+    """Watch the log: check each new checkpoint against the last one seen, cosign it, alarm on a
+    fork or a rollback (exit code 3)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    signer = NoteSigner(name, load_or_create_signing_seed(state_dir / "witness.ed25519"))
+    if not log_key:
+        print(signer.verifier.encoded)  # first run: show our key so the log can accept our cosignatures
+        raise typer.Exit(0)
+    verifier = Verifier.decode(log_key)
+    state_file = state_dir / "state.json"
+    with httpx.Client(base_url=log_url, timeout=10) as client:
+
+        def consistency(first: int, second: int) -> list[bytes]:
+            r = client.get("/v1/log/proofs/consistency", params={"first": first, "second": second})
+            r.raise_for_status()
+            return [base64.b64decode(h) for h in r.json()["proof"]]
+
+        while True:
+            response = client.get("/v1/log/checkpoint")
+            if response.status_code == 404:  # nothing signed yet
+                time.sleep(interval)
+                continue
+            response.raise_for_status()
+            note = response.text
+            try:
+                state, line, checkpoint = witness_step(note, verifier, origin, WitnessState.load(state_file),
+                                                       consistency, signer)
+            except Alarm as alarm:
+                print(f"ALARM: {alarm}", file=sys.stderr)
+                raise typer.Exit(3) from None
+            posted = client.post("/v1/log/cosignatures", json={"tree_size": checkpoint.size, "signature": line})
+            if posted.status_code != 204:
+                console.print(f"the log refused our cosignature ({posted.status_code}): is our key in TIERS_WITNESS_KEYS?")
+            state.save(state_file)
+            console.print(f"cosigned size {checkpoint.size}")
+            if once:
+                return
+            time.sleep(interval)
