@@ -56,6 +56,16 @@ def wrk(args: list[str]) -> dict[str, float]:
     return {"rps": rate, "p50": ms("50%"), "p99": ms("99%"), "non2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def wait_ready() -> None:
+    for _ in range(150):
+        try:
+            if httpx.get(f"{BASE}/v1/health").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    sys.exit("server did not start")
+
+
 def fresh_postgres(admin_url: str) -> str:
     from sqlalchemy import create_engine, text
 
@@ -81,6 +91,8 @@ def main() -> None:
     parser.add_argument("--beneficiaries", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--compare-no-log", action="store_true",
+                        help="Also measure a second server with the access log switched off (same run)")
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
@@ -94,12 +106,7 @@ def main() -> None:
     subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=env, check=True)
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env, stdout=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{BASE}/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_ready()
         demo = json.loads((work / "demo-credentials.json").read_text())
         token = sign_in(demo, "optique.demo")
         today = datetime.now(UTC).date().isoformat()
@@ -117,9 +124,28 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    unlogged = None
+    if args.compare_no_log:
+        server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)],
+                                  env={**env, "TIERS_UNSAFE_NO_ACCESS_LOG": "1"}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            wait_ready()
+            token = sign_in(demo, "pharmacie.demo")
+            script.write_text(LUA % {"bodies": bodies, "token": token})
+            unlogged = wrk([*common, "-s", str(script), BASE])
+            print(f"rights check without the access log {unlogged['rps']:,.0f} req/s", flush=True)
+        finally:
+            server.terminate()
+            server.wait(10)
     ratio = rights["rps"] / health["rps"]
     store = "PostgreSQL" if args.postgres else "SQLite"
     report = render(args, store, health, rights, flow, ratio)
+    if unlogged is not None:
+        cost = 1 - rights["rps"] / unlogged["rps"]
+        report += (f"\nAccess log on vs off (a second server with TIERS_UNSAFE_NO_ACCESS_LOG=1, same run): "
+                   f"{rights['rps']:,.0f} vs {unlogged['rps']:,.0f} req/s -- the log costs {cost:.0%} "
+                   f"(aim <= 15 %).\n")
     out = ROOT / "bench" / ("RESULTS-postgres.md" if args.postgres else "RESULTS.md")
     out.write_text(report)
     print(report)
@@ -162,7 +188,7 @@ Measured {when} on this 2-core machine, loopback, `tiers serve` (granian, 2 work
 | endpoint | requests/s | p50 ms | p99 ms | non-2xx |
 |---|---:|---:|---:|---:|
 | GET /v1/health (trivial, same server) | {health['rps']:,.0f} | {health['p50']:.2f} | {health['p99']:.2f} | {health['non2xx']:.0f} |
-| POST /v1/rights-checks (password+TOTP session, engagement written) | {rights['rps']:,.0f} | {rights['p50']:.2f} | {rights['p99']:.2f} | {rights['non2xx']:.0f} |
+| POST /v1/rights-checks (password+TOTP session, engagement + access event written) | {rights['rps']:,.0f} | {rights['p50']:.2f} | {rights['p99']:.2f} | {rights['non2xx']:.0f} |
 
 **Rights check / trivial endpoint, same run: {ratio:.0%}** (aim for the core issue: >= 30 %).
 

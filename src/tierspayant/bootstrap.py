@@ -3,6 +3,7 @@ cases. Nothing here runs at import time."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,7 +51,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    uow = SqlUnitOfWork(engine)
+    if settings.unsafe_no_access_log:
+        logging.getLogger("tierspayant").warning("TIERS_UNSAFE_NO_ACCESS_LOG=1: access events are DROPPED (benchmarks only)")
+    uow = SqlUnitOfWork(engine, drop_events=settings.unsafe_no_access_log)
     clock = clock or SystemClock()
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
     recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))

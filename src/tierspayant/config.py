@@ -29,6 +29,9 @@ class Settings:
     log_origin: str = "tierspayant.example/log"
     checkpoint_seconds: float = 60.0
     witness_keys: tuple[str, ...] = ()
+    #: Benchmarks only: drop access events instead of recording them, to measure what the log
+    #: costs (bench/http_bench.py --compare-no-log). Never set in production: it breaks promise 5.
+    unsafe_no_access_log: bool = False
 
     @property
     def key_dir(self) -> Path:
@@ -53,4 +56,5 @@ class Settings:
             log_origin=env.get("TIERS_LOG_ORIGIN", d.log_origin),
             checkpoint_seconds=float(env.get("TIERS_CHECKPOINT_SECONDS", str(d.checkpoint_seconds))),
             witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
+            unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
         )

@@ -196,8 +196,9 @@ class AuditRepository(Protocol):
     """The transparency log's storage (part of every unit of work, so that an access and its
     event commit together or not at all: fail closed)."""
 
-    def append_events(self, events: Sequence[AccessEvent]) -> list[int]:
-        """Append in order; returns the leaf indexes given (contiguous, from the current size)."""
+    def append_events(self, events: Sequence[AccessEvent]) -> None:
+        """Record events, in order, in this unit of work: they get contiguous leaf indexes and
+        commit with it, or not at all (fail closed)."""
         ...
     def log_size(self) -> int: ...
     def events(self, start: int, end: int) -> list[StoredEvent]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, Table, bindparam, insert
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,38 @@ class Prepared:
             tuple(value if process is None else process(value) for process, value in zip(entry.processors, row, strict=True))
             for row in rows
         ]
+
+
+class PreparedInsert:
+    """A multi-row INSERT of every column of ``table``, compiled once per dialect, run with the
+    driver's ``executemany`` (column types' bind processors applied)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Callable[[Any], Any]]]] = {}
+
+    def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        dialect = conn.dialect
+        entry = self._compiled.get(dialect.name)
+        if entry is None:
+            names = [c.name for c in self.table.c]
+            compiled = insert(self.table).values({n: bindparam(n) for n in names}).compile(dialect=dialect)
+            processors: dict[str, Callable[[Any], Any]] = {}
+            for column in self.table.c:
+                process = column.type.dialect_impl(dialect).bind_processor(dialect)
+                if process is not None:
+                    processors[column.name] = process
+            order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+            entry = self._compiled[dialect.name] = (str(compiled), order, processors)
+        sql, order, bind = entry
+        prepared: list[Any] = []
+        for row in rows:
+            values = {k: (bind[k](v) if k in bind else v) for k, v in row.items()}
+            prepared.append([values[name] for name in order] if order else values)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(sql, prepared)
+        finally:
+            cursor.close()

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Integer, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tierspayant.audit.events import AccessEvent
@@ -35,7 +35,7 @@ from tierspayant.services.ports import (
     StoredEvent,
 )
 from tierspayant.store import tables as t
-from tierspayant.store.prepared import Prepared
+from tierspayant.store.prepared import Prepared, PreparedInsert
 
 PAYABLE_STATUSES = ("approved", "partially_approved")
 
@@ -67,6 +67,9 @@ _ACCOUNT_COLUMNS = [c.name for c in t.accounts.c]
 def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
     return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
 _ADD_ENGAGEMENT = insert(t.engagements)
+_GROW_LOG = (update(t.audit_head).where(t.audit_head.c.id == 1)
+             .values(size=t.audit_head.c.size + bindparam("n", type_=Integer)).returning(t.audit_head.c.size))
+_INSERT_EVENTS = PreparedInsert(t.audit_events)
 
 
 class InsurerCache:
@@ -91,15 +94,21 @@ class SqlAuditRepository:
     """The transparency log part of ``SqlRepositories``."""
 
     conn: Connection
+    drop_events: bool = False
+    pending_events: list[AccessEvent]
 
-    def append_events(self, events: Sequence[AccessEvent]) -> list[int]:
+    def append_events(self, events: Sequence[AccessEvent]) -> None:
+        if not self.drop_events:
+            self.pending_events.extend(events)
+
+    def flush_events(self) -> None:
+        """Write the events queued in this unit of work, just before it commits: one counter
+        update and one multi-row insert per transaction (a group commit carries many)."""
+        events, self.pending_events = self.pending_events, []
         if not events:
-            return []
+            return
         # The row lock on audit_head orders concurrent appenders: contiguous leaf indexes.
-        new_size = int(self.conn.execute(
-            update(t.audit_head).where(t.audit_head.c.id == 1)
-            .values(size=t.audit_head.c.size + len(events)).returning(t.audit_head.c.size)
-        ).scalar_one())
+        new_size = int(self.conn.execute(_GROW_LOG, {"n": len(events)}).scalar_one())
         start = new_size - len(events)
         rows = []
         for offset, event in enumerate(events):
@@ -109,8 +118,7 @@ class SqlAuditRepository:
                 "organisation_id": event.organisation_id, "beneficiary": event.beneficiary,
                 "insurer_id": event.insurer_id, "entry": entry.decode(), "leaf_hash": leaf_hash(entry).hex(),
             })
-        self.conn.execute(insert(t.audit_events), rows)
-        return list(range(start, new_size))
+        _INSERT_EVENTS.run(self.conn, rows)
 
     def log_size(self) -> int:
         return int(self.conn.execute(select(t.audit_head.c.size).where(t.audit_head.c.id == 1)).scalar_one())
@@ -198,9 +206,11 @@ class SqlAuditRepository:
 class SqlRepositories(SqlAuditRepository):
     """``Repositories`` over one SQLAlchemy connection inside a transaction."""
 
-    def __init__(self, conn: Connection, insurers: InsurerCache | None = None) -> None:
+    def __init__(self, conn: Connection, insurers: InsurerCache | None = None, drop_events: bool = False) -> None:
         self.conn = conn
         self.insurers = insurers or InsurerCache(ttl=0)
+        self.drop_events = drop_events
+        self.pending_events = []
 
     def _insert(self, table: Any, values: Mapping[str, Any], conflict_field: str) -> int:
         try:
@@ -511,9 +521,10 @@ class SqlRepositories(SqlAuditRepository):
 class SqlUnitOfWork:
     """``UnitOfWork`` over an engine: one connection and one transaction per call."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, drop_events: bool = False) -> None:
         self.engine = engine
         self.insurers = InsurerCache()
+        self.drop_events = drop_events
 
     @contextmanager
     def __call__(self, *, readonly: bool = False) -> Iterator[Repositories]:
@@ -522,4 +533,7 @@ class SqlUnitOfWork:
                 # SQLite: a plain (deferred) BEGIN, so readers never queue behind writers (WAL).
                 conn = conn.execution_options(tiers_readonly=True)
             with conn.begin():
-                yield SqlRepositories(conn, self.insurers)
+                repos = SqlRepositories(conn, self.insurers, self.drop_events)
+                yield repos
+                # Fail closed: the events go in the same transaction as the access they record.
+                repos.flush_events()

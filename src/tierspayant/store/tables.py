@@ -253,7 +253,9 @@ audit_head = Table(
 
 audit_events = Table(
     "audit_events", metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # leaf index, from 0
+    # Leaf index, from 0. On SQLite an INTEGER PRIMARY KEY is the rowid itself: one b-tree less
+    # to update per event (measured: the access log's cost on the rights check, bench/).
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("at", UtcDateTime, nullable=False),
     Column("tag", String(40), nullable=False),
     Column("account_id", Integer, nullable=True),

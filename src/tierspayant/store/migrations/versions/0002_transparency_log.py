@@ -37,7 +37,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_cosignatures_size'), ['size'], unique=False)
 
     op.create_table('audit_events',
-    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('at', tierspayant.store.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('tag', sa.String(length=40), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=True),
