@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TIERS = Path(sys.executable).parent / "tiers"
 
 
+def tiers(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([str(TIERS), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,6 +37,9 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TIERS_VAR_DIR": str(tmp_path / "var"), "TIERS_WORKERS": "1"}
     env.pop("TIERS_DATABASE_URL", None)
+    witness_dir = tmp_path / "witness"
+    witness_key = tiers(env, "witness", "--state-dir", str(witness_dir)).strip()
+    env["TIERS_WITNESS_KEYS"] = witness_key
     server = subprocess.Popen([str(TIERS), "serve", "--seed-demo", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -55,6 +64,16 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
         assert pec["binding"] is True and invoice["status"] == "approved"
         assert invoice["approved_amc"] == pec["amc"] == run["total"]
         assert "pain.001.001.03" in result.stdout
+        # The transparency log recorded the tour; an independent witness checks and cosigns it.
+        note = tiers(env, "audit", "checkpoint")
+        assert note.split("\n")[1] == "5"  # rights check, PEC, invoice, payment run, SEPA file read
+        assert "log verified" in tiers(env, "audit", "verify")
+        assert json.loads(tiers(env, "audit", "prove", "2"))["verified"] is True
+        log_key = tiers(env, "audit", "key").strip()
+        watched = tiers(env, "witness", "--state-dir", str(witness_dir), "--log-key", log_key, "--log-url", base,
+                        "--once")
+        assert "cosigned" in watched
+        assert witness_key.split("+")[0] in httpx.get(f"{base}/v1/log/checkpoint").text
     finally:
         server.terminate()
         output = server.communicate(timeout=10)[0]

@@ -20,7 +20,7 @@ from tierspayant.bootstrap import build
 from tierspayant.config import Settings
 from tierspayant.security.keys import load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
-from tierspayant.security.policy import Principal, Role
+from tierspayant.security.policy import NotFound, Principal, Role
 
 audit_app = typer.Typer(help="The transparency log: checkpoints, proofs, verification, queries.",
                         no_args_is_help=True)
@@ -69,7 +69,11 @@ def prove(index: int, tree_size: Annotated[int | None, typer.Option(help="Checkp
     from tierspayant.audit.merkle import verify_inclusion
 
     platform = build(Settings.from_env())
-    proof = platform.audit.inclusion(index, tree_size)
+    try:
+        proof = platform.audit.inclusion(index, tree_size)
+    except NotFound:
+        console.print("[red]no such event in a signed checkpoint (run `tiers audit checkpoint` first?)[/red]")
+        raise typer.Exit(2) from None
     ok = verify_inclusion(proof.leaf_hash, proof.index, proof.size, proof.hashes, proof.checkpoint.root)
     print(json.dumps({
         "index": proof.index, "tree_size": proof.size, "leaf_hash": base64.b64encode(proof.leaf_hash).decode(),
@@ -141,11 +145,13 @@ def witness(
             except Alarm as alarm:
                 print(f"ALARM: {alarm}", file=sys.stderr)
                 raise typer.Exit(3) from None
-            posted = client.post("/v1/log/cosignatures", json={"tree_size": checkpoint.size, "signature": line})
-            if posted.status_code != 204:
-                console.print(f"the log refused our cosignature ({posted.status_code}): is our key in TIERS_WITNESS_KEYS?")
             state.save(state_file)
-            console.print(f"cosigned size {checkpoint.size}")
+            posted = client.post("/v1/log/cosignatures", json={"tree_size": checkpoint.size, "signature": line})
+            if posted.status_code == 204:
+                console.print(f"size {checkpoint.size}: consistent with what we saw; cosigned")
+            else:
+                console.print(f"size {checkpoint.size}: consistent with what we saw; the log refused our cosignature "
+                              f"({posted.status_code}): is our key in its TIERS_WITNESS_KEYS?")
             if once:
                 return
             time.sleep(interval)
