@@ -190,3 +190,24 @@ def test_event_round_trip() -> None:
     event = AccessEvent(datetime(2026, 3, 2, tzinfo=UTC), Tag.RIGHTS_CHECK, 1, 2, 3, "b_x", 1,
                         (Category.COVERAGE,), "p", Outcome.OK, "r", "E-1")
     assert AccessEvent.from_canonical(event.canonical()) == event
+
+
+def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
+    """The app's background task signs a checkpoint every checkpoint_seconds."""
+    import dataclasses
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tierspayant.api.app import create_app
+
+    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30)
+    activity(world, patients=1)
+    platform = world.platform
+    platform.settings = dataclasses.replace(platform.settings, checkpoint_seconds=0.2)
+    with TestClient(create_app(platform)) as client:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and client.get("/v1/log/checkpoint").status_code != 200:
+            time.sleep(0.1)
+        note = client.get("/v1/log/checkpoint").text
+    assert note.split("\n")[1] == str(platform.audit.size()) == "2"
