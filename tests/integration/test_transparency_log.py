@@ -108,9 +108,9 @@ def test_fail_closed_no_event_no_engagement(small: World) -> None:
     with small.platform.engine.begin() as conn:
         conn.execute(delete(t.audit_head))  # the log cannot take events any more
         before = conn.execute(select(t.engagements.c.id)).all()
-    with pytest.raises(Exception):
-        small.client.post("/v1/rights-checks", headers=optician,
-                          json={**fresh_patients(small)[0], "date_of_care": "2026-03-02", "category": "optical"})
+    refused = small.client.post("/v1/rights-checks", headers=optician,
+                                json={**fresh_patients(small)[0], "date_of_care": "2026-03-02", "category": "optical"})
+    assert refused.status_code == 503 and "engagement_number" not in refused.text
     with small.platform.engine.connect() as conn:
         assert conn.execute(select(t.engagements.c.id)).all() == before
 

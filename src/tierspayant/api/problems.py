@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
 from tierspayant.services.errors import Forbidden, Unauthenticated
-from tierspayant.services.ports import Conflict
+from tierspayant.services.ports import Conflict, LogUnavailable
 
 log = logging.getLogger("tierspayant.api")
 PROBLEM = "application/problem+json"
@@ -84,6 +84,12 @@ def _forbidden(_: Request, __: Exception) -> JSONResponse:
     return problem(403, "Forbidden", "your role may not use this function")
 
 
+def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
+    log.error("access log unavailable: request refused (fail closed)")
+    return problem(503, "Service unavailable", "the access record is unavailable; nothing was done, retry later",
+                   headers={"Retry-After": "5"})
+
+
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
@@ -102,5 +108,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

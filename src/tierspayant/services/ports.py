@@ -33,6 +33,11 @@ class Conflict(Exception):
         self.message = message
 
 
+class LogUnavailable(Exception):
+    """The access events of a unit of work could not be recorded: the unit of work was rolled
+    back, so the access they describe did not happen either (fail closed)."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, and_, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
@@ -24,6 +24,7 @@ from tierspayant.services.ports import (
     Engagement,
     Insurer,
     Invoice,
+    LogUnavailable,
     PaymentOrderRecord,
     PaymentRun,
     Professional,
@@ -536,4 +537,7 @@ class SqlUnitOfWork:
                 repos = SqlRepositories(conn, self.insurers, self.drop_events)
                 yield repos
                 # Fail closed: the events go in the same transaction as the access they record.
-                repos.flush_events()
+                try:
+                    repos.flush_events()
+                except SQLAlchemyError as exc:
+                    raise LogUnavailable() from exc
