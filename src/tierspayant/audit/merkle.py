@@ -32,21 +32,36 @@ def split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root_of(leaves: Sequence[bytes]) -> bytes:
-    """MTH(D[n]) of leaf hashes, iteratively (a stack of perfect subtrees)."""
-    if not leaves:
-        return EMPTY_ROOT
-    stack: list[tuple[int, bytes]] = []  # (size, hash) of perfect subtrees, sizes decreasing
-    for leaf in leaves:
+class IncrementalRoot:
+    """MTH of a growing list of leaves in O(log n) memory: a stack of perfect subtrees."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (size, hash), sizes decreasing
+
+    def add(self, leaf: bytes) -> None:
         size, value = 1, leaf
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
+        while self._stack and self._stack[-1][0] == size:
+            left_size, left = self._stack.pop()
             size, value = left_size + size, node_hash(left, value)
-        stack.append((size, value))
-    value = stack.pop()[1]
-    while stack:
-        value = node_hash(stack.pop()[1], value)
-    return value
+        self._stack.append((size, value))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        value = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def root_of(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) of leaf hashes."""
+    tree = IncrementalRoot()
+    for leaf in leaves:
+        tree.add(leaf)
+    return tree.root()
 
 
 def list_hasher(leaves: Sequence[bytes]) -> RangeHasher:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tierspayant.audit.checkpoints import Checkpoint
-from tierspayant.audit.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from tierspayant.audit.merkle import IncrementalRoot, leaf_hash
 from tierspayant.security.notes import Verifier, split_note, verify_note
 
 
@@ -22,30 +22,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-class IncrementalRoot:
-    """MTH of a growing list of leaves, O(log n) memory (a stack of perfect subtrees)."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._stack: list[tuple[int, bytes]] = []
-
-    def add(self, leaf: bytes) -> None:
-        size, value = 1, leaf
-        while self._stack and self._stack[-1][0] == size:
-            left_size, left = self._stack.pop()
-            size, value = left_size + size, node_hash(left, value)
-        self._stack.append((size, value))
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        value = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
-            value = node_hash(left, value)
-        return value
 
 
 def verify_log(batches: Iterable[Sequence[tuple[int, bytes, bytes]]], checkpoints: Sequence[tuple[int, str]],

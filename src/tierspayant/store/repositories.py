@@ -125,18 +125,10 @@ class SqlAuditRepository:
         return int(self.conn.execute(select(t.audit_head.c.size).where(t.audit_head.c.id == 1)).scalar_one())
 
     def events(self, start: int, end: int) -> list[StoredEvent]:
-        rows = self.conn.execute(
-            select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
-            .where(t.audit_events.c.seq >= start, t.audit_events.c.seq < end).order_by(t.audit_events.c.seq)
-        )
-        return [StoredEvent(r.seq, r.entry.encode(), bytes.fromhex(r.leaf_hash)) for r in rows]
+        return self._stored(and_(t.audit_events.c.seq >= start, t.audit_events.c.seq < end))
 
     def events_page(self, start: int, limit: int) -> list[StoredEvent]:
-        rows = self.conn.execute(
-            select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
-            .where(t.audit_events.c.seq >= start).order_by(t.audit_events.c.seq).limit(limit)
-        )
-        return [StoredEvent(r.seq, r.entry.encode(), bytes.fromhex(r.leaf_hash)) for r in rows]
+        return self._stored(t.audit_events.c.seq >= start, limit)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         return [e.leaf_hash for e in self.events(start, end)]
@@ -189,9 +181,10 @@ class SqlAuditRepository:
                                  .where(t.audit_cosignatures.c.size == size).order_by(t.audit_cosignatures.c.id))
         return [r[0] for r in rows]
 
-    def _stored(self, where: Any) -> list[StoredEvent]:
-        rows = self.conn.execute(select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
-                                 .where(where).order_by(t.audit_events.c.seq))
+    def _stored(self, where: Any, limit: int | None = None) -> list[StoredEvent]:
+        query = (select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
+                 .where(where).order_by(t.audit_events.c.seq))
+        rows = self.conn.execute(query.limit(limit) if limit is not None else query)
         return [StoredEvent(r.seq, r.entry.encode(), bytes.fromhex(r.leaf_hash)) for r in rows]
 
     def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]:
