@@ -101,11 +101,14 @@ class World:
         return {"authorization": f"Bearer {self.token(username)}"}
 
 
-def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300) -> World:
+def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000) -> World:
     clock = TestClock()
     settings = Settings(database_url=url, var_dir=var_dir)
     platform = build(settings, clock=clock)
-    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date())
+    # The shared worlds check many patients with few accounts: a quota of proof-less checks
+    # that never binds there (tests/integration/test_presence.py tests the real default).
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date(),
+                          proofless_quota=proofless_quota)
     seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec, var_dir / "demo.json")
     demo = json.loads((var_dir / "demo.json").read_text())
     app = create_app(platform)

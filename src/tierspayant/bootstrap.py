@@ -13,6 +13,7 @@ from tierspayant.config import Settings
 from tierspayant.delivery.sepa import SepaWriter
 from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
+from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.audit import AuditService, Recorder
@@ -20,6 +21,7 @@ from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
+from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.database import make_engine
@@ -45,6 +47,7 @@ class Platform:
     claims: ClaimsService
     payments: PaymentsService
     audit: AuditService
+    presence: PresenceService
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -60,13 +63,15 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     signer = NoteSigner(settings.log_origin.split("/")[0],
                         load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
     witnesses = [Verifier.decode(k) for k in settings.witness_keys]
+    presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
     return Platform(
         settings=settings,
         engine=engine,
         clock=clock,
         accounts=AccountsService(uow, clock),
         reference=ReferenceService(uow, clock, recorder),
-        rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder),
+        rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key)),
+        presence=PresenceService(uow, clock, recorder, presence_issuer),
         calculation=CalculationService(uow, clock, recorder),
         claims=ClaimsService(uow, clock, recorder),
         payments=PaymentsService(uow, clock, writer, recorder),

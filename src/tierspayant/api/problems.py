@@ -14,6 +14,7 @@ from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
 from tierspayant.services.errors import Forbidden, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
+from tierspayant.services.rights import PresenceRequired
 
 log = logging.getLogger("tierspayant.api")
 PROBLEM = "application/problem+json"
@@ -90,6 +91,13 @@ def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
                    headers={"Retry-After": "5"})
 
 
+def _presence_required(_: Request, __: Exception) -> JSONResponse:
+    message = ("the patient's presence proof is required: the daily quota of checks without one is reached, "
+               "or the proof shown is invalid, expired, already used or not this patient's")
+    return problem(403, "Presence proof required", message,
+                   [{"field": "presence_proof", "message": message, "code": "presence_proof_required"}])
+
+
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
@@ -107,6 +115,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(PresenceRequired, _presence_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http)

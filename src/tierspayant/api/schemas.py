@@ -45,6 +45,9 @@ class RightsCheckRequest(Strict):
     birth_date: date
     date_of_care: CareDate
     category: CareCategory
+    presence_proof: Annotated[str | None, Field(max_length=1000, description=(
+        "The patient's presence proof (the QR/datamatrix string from the insurer's app or attestation). "
+        "Without one, an account may check only a few distinct patients a day (default 20)."))] = None
 
 
 class RightsCheckResponse(BaseModel):

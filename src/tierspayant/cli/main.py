@@ -23,6 +23,8 @@ from tierspayant.store.bulk import SqlBulkLoader
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+presence_app = typer.Typer(help="Patients' presence proofs (simulating the insurer's app).", no_args_is_help=True)
+app.add_typer(presence_app, name="presence")
 app.add_typer(audit_app, name="audit")
 app.command("witness")(witness)
 console = Console(soft_wrap=True)
@@ -126,6 +128,26 @@ def demo_totp(username: str) -> None:
         print(current_totp(_credentials(settings), username, datetime.now(UTC)))
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
+        raise typer.Exit(2) from None
+
+
+@presence_app.command("issue")
+def presence_issue(
+    amc: Annotated[str, typer.Option(help="Insurer (AMC) number")],
+    member: Annotated[str, typer.Option(help="Member number")],
+    nir: Annotated[str, typer.Option(help="NIR")],
+    birth_date: Annotated[str, typer.Option(help="Birth date, YYYY-MM-DD")],
+) -> None:
+    """Issue a patient's presence proof, as the insurer's app would show it (valid 20 min, single use)."""
+    from datetime import date
+
+    from tierspayant.security.policy import NotFound
+
+    platform = build(Settings.from_env())
+    try:
+        print(platform.presence.issue(amc, member, nir, date.fromisoformat(birth_date)))
+    except NotFound:
+        console.print("[red]no such beneficiary[/red]")
         raise typer.Exit(2) from None
 
 

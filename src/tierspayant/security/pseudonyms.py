@@ -17,3 +17,9 @@ class Pseudonymizer:
     def beneficiary(self, insurer_id: int, beneficiary_id: int) -> str:
         digest = hmac_sha256(self._key, f"beneficiary:{insurer_id}:{beneficiary_id}".encode())
         return "b_" + base64.b32encode(digest[:15]).decode().lower()
+
+    def presented_identity(self, amc_number: str, nir: str) -> str:
+        """What a professional presented, keyed: counts distinct patients for the proof-less
+        quota whether or not they exist (so the quota itself is no existence oracle)."""
+        digest = hmac_sha256(self._key, f"presented:{amc_number}:{nir}".encode())
+        return "p_" + base64.b32encode(digest[:15]).decode().lower()

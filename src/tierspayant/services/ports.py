@@ -50,6 +50,7 @@ class Insurer:
     name: str
     engagement_validity_days: int
     pec_validity_days: int
+    proofless_daily_quota: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,16 @@ class Repositories(AuditRepository, Protocol):
         """The latest reimbursed equipment delivered on or before ``before``."""
         ...
     def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None: ...
+
+    # -- presence proofs and the proof-less quota ----------------------------------------
+    def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
+        """Consume a presence proof's nonce for this professional; False (nothing written) if
+        it was already used."""
+        ...
+    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
+        """Count ``subject`` among the account's proof-less checks of ``day``: True if it was
+        already counted or there is room under ``quota`` (then it is counted), else False."""
+        ...
 
     # -- professionals and networks ------------------------------------------------------
     def professional(self, professional_id: int) -> Professional | None: ...

@@ -8,16 +8,19 @@ give the *same* answer (THREATS.md T3), after the same work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from tierspayant.audit.events import Category, Outcome, Tag
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal
+from tierspayant.security.presence import InvalidPresenceProof, PresenceVerifier
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import check_date_of_care, require_professional
+from tierspayant.services.errors import ServiceError
 from tierspayant.services.ports import Clock, Engagement, Repositories, UnitOfWork, WriteQueue
 
 
@@ -29,6 +32,13 @@ class RightsRequest:
     birth_date: date
     date_of_care: date
     category: CareCategory
+    #: The patient's presence proof (QR/datamatrix string), if shown.
+    presence_proof: str | None = None
+
+
+class PresenceRequired(ServiceError):
+    """Refused: the daily quota of proof-less checks is reached, or the proof shown is not
+    valid for this patient now. The professional must scan the patient's proof."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +50,18 @@ class RightsAnswer:
 
 NOT_COVERED = RightsAnswer(False, None, None)
 PURPOSE = "tiers payant: rights check for care"
+PRESENCE_PURPOSE = "tiers payant: rights check refused (presence proof required)"
+DEFAULT_QUOTA = 20
 
 
 class RightsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue, recorder: Recorder) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue, recorder: Recorder,
+                 presence: PresenceVerifier) -> None:
         self.uow = uow
         self.clock = clock
         self.writes = writes
         self.recorder = recorder
+        self.presence = presence
 
     async def check(self, principal: Principal, request: RightsRequest) -> RightsAnswer:
         """Reads run inline (a few indexed lookups); the engagement is written by group commit
@@ -67,28 +81,66 @@ class RightsService:
             if candidate.member_number == member and candidate.birth_date == request.birth_date:
                 match, periods = candidate, candidate_periods
         covered = match is not None and any(p.covers(request.date_of_care, request.category) for p in periods)
+        pseudonym = self.recorder.pseudonym(insurer.id, match.id) if insurer and match else None
+        admit = self._admission(principal, professional_id, request, amc, nir, pseudonym, now)
+        insurer_id = insurer.id if insurer else None
+        beneficiary_id = match.id if match else None
+        refused = self.recorder.event(principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,),
+                                      purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, insurer_id=insurer_id,
+                                      beneficiary_id=beneficiary_id)
         if insurer is None or match is None or not covered:
             # Recorded too (an attempt that matched nobody discloses nothing, but counts for
             # detection); the answer is the same whatever failed (THREATS.md T3).
             miss = self.recorder.event(
                 principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,), purpose=PURPOSE,
                 outcome=Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
-                insurer_id=insurer.id if insurer else None, beneficiary_id=match.id if match else None,
+                insurer_id=insurer_id, beneficiary_id=beneficiary_id,
             )
-            await self.writes.run(lambda repos: repos.append_events([miss]))
+
+            def record_miss(repos: Repositories) -> bool:
+                if not admit(repos, insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA):
+                    repos.append_events([refused])
+                    return False
+                repos.append_events([miss])
+                return True
+
+            if not await self.writes.run(record_miss):
+                raise PresenceRequired()
             return NOT_COVERED
-        assert insurer is not None and match is not None
         valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
         number = new_reference("E")
         engagement = Engagement(0, number, insurer.id, match.id, professional_id, request.category,
                                 request.date_of_care, valid_until)
         event = self.recorder.event(principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,),
                                     purpose=PURPOSE, insurer_id=insurer.id, beneficiary_id=match.id, ref=number)
+        quota = insurer.proofless_daily_quota
 
-        def write(repos: Repositories) -> None:
+        def write(repos: Repositories) -> bool:
+            if not admit(repos, quota):
+                repos.append_events([refused])
+                return False
             # Fail closed: the engagement exists only if its access event is recorded with it.
             repos.add_engagement(engagement, now)
             repos.append_events([event])
+            return True
 
-        await self.writes.run(write)
+        if not await self.writes.run(write):
+            raise PresenceRequired()
         return RightsAnswer(True, number, valid_until)
+
+    def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str, nir: str,
+                   pseudonym: str | None, now: datetime) -> Callable[[Repositories, int], bool]:
+        """How this check is admitted, decided inside the write (so that concurrent checks
+        count right): with a proof, the proof must be this patient's, live, and unused -- it is
+        then consumed and bound to this professional; without, the account's daily quota of
+        distinct presented patients applies (THREATS.md T2)."""
+        if request.presence_proof is None:
+            subject = self.recorder.pseudonyms.presented_identity(amc, nir)
+            return lambda repos, quota: repos.admit_proofless(principal.account_id, now.date(), subject, quota)
+        try:
+            claims = self.presence.verify(request.presence_proof, now)
+        except InvalidPresenceProof:
+            return lambda repos, quota: False
+        if claims.insurer != amc or pseudonym is None or claims.beneficiary != pseudonym:
+            return lambda repos, quota: False
+        return lambda repos, quota: repos.use_presence_nonce(claims.nonce, professional_id, now)

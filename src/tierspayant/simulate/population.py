@@ -76,6 +76,8 @@ class PopulationSpec:
     seed: int = 42
     today: date = date(2026, 11, 22)
     optical_purchase_share: float = 0.04
+    #: Distinct patients an account may check per day without a presence proof.
+    proofless_quota: int = 20
     batch_size: int = 20_000
 
 
@@ -96,7 +98,8 @@ class Population:
 
     def insurers(self) -> list[Row]:
         return [{"id": i + 1, "amc_number": amc, "name": name, "engagement_validity_days": 30,
-                 "pec_validity_days": 180} for i, (amc, name) in enumerate(INSURERS)]
+                 "pec_validity_days": 180, "proofless_daily_quota": self.spec.proofless_quota}
+                for i, (amc, name) in enumerate(INSURERS)]
 
     def contract_configs(self) -> list[tuple[int, int, Row]]:
         """(contract id, insurer id, configuration)."""

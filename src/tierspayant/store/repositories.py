@@ -319,6 +319,26 @@ class SqlRepositories(SqlAuditRepository):
             beneficiary_id=beneficiary_id, delivered_on=delivered_on, invoice_id=invoice_id
         ))
 
+    # -- presence proofs and the proof-less quota ----------------------------------------
+    def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(t.presence_uses).values(nonce=nonce, professional_id=professional_id,
+                                                                 used_at=at))
+        except IntegrityError:
+            return False
+        return True
+
+    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
+        where = and_(t.proofless_checks.c.account_id == account_id, t.proofless_checks.c.day == day)
+        if self.conn.execute(select(t.proofless_checks.c.subject)
+                             .where(where, t.proofless_checks.c.subject == subject)).first() is not None:
+            return True
+        if self.conn.execute(select(func.count()).select_from(t.proofless_checks).where(where)).scalar_one() >= quota:
+            return False
+        self.conn.execute(insert(t.proofless_checks).values(account_id=account_id, day=day, subject=subject))
+        return True
+
     # -- professionals and networks ------------------------------------------------------
     def professional(self, professional_id: int) -> Professional | None:
         row = self.conn.execute(select(t.professionals).where(t.professionals.c.id == professional_id)).first()

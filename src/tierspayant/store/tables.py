@@ -38,6 +38,8 @@ insurers = Table(
     Column("name", String(200), nullable=False),
     Column("engagement_validity_days", Integer, nullable=False, default=30),
     Column("pec_validity_days", Integer, nullable=False, default=180),
+    #: Distinct patients an account may check per day without a presence proof (THREATS.md T2).
+    Column("proofless_daily_quota", Integer, nullable=False, default=20, server_default="20"),
 )
 
 contracts = Table(
@@ -293,4 +295,19 @@ audit_cosignatures = Table(
     Column("witness", String(100), nullable=False),
     Column("signature_line", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# -- presence proofs and the proof-less quota (THREATS.md T2) ------------------------------
+presence_uses = Table(
+    "presence_uses", metadata,
+    Column("nonce", String(64), primary_key=True),  # a proof is consumed once
+    Column("professional_id", Integer, nullable=False),
+    Column("used_at", UtcDateTime, nullable=False),
+)
+
+proofless_checks = Table(
+    "proofless_checks", metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("subject", String(40), primary_key=True),  # keyed hash of what was presented
 )

@@ -30,13 +30,15 @@ from tierspayant.services.ports import Invoice, Quote
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/rights-checks", response_model=RightsCheckResponse, tags=["care"])
+@router.post("/rights-checks", response_model=RightsCheckResponse, tags=["care"], responses={
+    403: {"description": "Presence proof required (daily quota reached) or refused"}})
 async def rights_check(body: RightsCheckRequest, request: Request, principal: Principal = PROFESSIONAL) -> RightsCheckResponse:
     """Is the patient covered for this care on this date? Unknown, wrong birth date and not
     covered give the same answer. (``async`` on purpose: the hot path runs inline in the worker's
     event loop, see ``api.auth.requires``.)"""
     answer = await platform(request).rights.check(principal, rights.RightsRequest(
         body.amc_number, body.member_number, body.nir, body.birth_date, body.date_of_care, body.category,
+        body.presence_proof,
     ))
     return RightsCheckResponse(covered=answer.covered, engagement_number=answer.engagement_number,
                                valid_until=answer.valid_until)

@@ -1,0 +1,31 @@
+"""The patient's side of presence proofs, simulated: what an insurer's app or attestation QR
+code would issue when the patient is at the counter (``tiers presence issue``)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
+from tierspayant.security.policy import NotFound
+from tierspayant.security.presence import PresenceIssuer
+from tierspayant.services.audit import Recorder
+from tierspayant.services.ports import Clock, UnitOfWork
+
+
+class PresenceService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, issuer: PresenceIssuer) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.recorder = recorder
+        self.issuer = issuer
+
+    def issue(self, amc_number: str, member_number: str, nir: str, birth_date: date) -> str:
+        """A proof for the beneficiary these identifiers designate (NotFound if none)."""
+        amc, member, nir = parse_amc_number(amc_number), parse_member_number(member_number), parse_nir(nir)
+        with self.uow(readonly=True) as repos:
+            insurer = repos.insurer_by_amc(amc)
+            found = repos.beneficiaries_with_rights(insurer.id, nir) if insurer else []
+        for beneficiary, _ in found:
+            if insurer and beneficiary.member_number == member and beneficiary.birth_date == birth_date:
+                return self.issuer.issue(amc, self.recorder.pseudonym(insurer.id, beneficiary.id), self.clock.now())
+        raise NotFound()
