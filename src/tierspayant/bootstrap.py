@@ -15,6 +15,7 @@ from tierspayant.security.keys import load_or_create_secret, load_or_create_sign
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
+from tierspayant.security.webauthn import PasskeyPolicy
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.audit import AuditService, Recorder
 from tierspayant.services.calculation import CalculationService
@@ -68,7 +69,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         settings=settings,
         engine=engine,
         clock=clock,
-        accounts=AccountsService(uow, clock),
+        accounts=AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
+                                                           settings.webauthn_origin)),
         reference=ReferenceService(uow, clock, recorder),
         rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key)),
         presence=PresenceService(uow, clock, recorder, presence_issuer),

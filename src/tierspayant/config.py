@@ -32,6 +32,9 @@ class Settings:
     #: Benchmarks only: drop access events instead of recording them, to measure what the log
     #: costs (bench/http_bench.py --compare-no-log). Never set in production: it breaks promise 5.
     unsafe_no_access_log: bool = False
+    #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
+    webauthn_rp_id: str = "localhost"
+    webauthn_origin: str = "http://localhost:8000"
 
     @property
     def key_dir(self) -> Path:
@@ -57,4 +60,6 @@ class Settings:
             checkpoint_seconds=float(env.get("TIERS_CHECKPOINT_SECONDS", str(d.checkpoint_seconds))),
             witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
+            webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
+            webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
         )

@@ -36,6 +36,7 @@ class SignInResponse(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_at: datetime
     role: str
+    aal: str = Field("password_totp", description="How the session was authenticated: password_totp or passkey")
 
 
 class RightsCheckRequest(Strict):

@@ -16,6 +16,14 @@ class Role(StrEnum):
     PLATFORM_ADMIN = "platform_admin"
 
 
+class Assurance(StrEnum):
+    """How a session was authenticated (THREATS.md: beneficiary data needs a phishing-resistant
+    one: a passkey, or Pro Santé Connect with CPS/e-CPS)."""
+
+    PASSWORD_TOTP = "password_totp"  # noqa: S105 -- a name, not a password
+    PASSKEY = "passkey"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, and the scope they may reach."""
@@ -28,6 +36,8 @@ class Principal:
     insurer_id: int | None = None
     #: The request this principal acts in (recorded with every access event).
     request_id: str = ""
+    #: How the session was authenticated: "password_totp" or "passkey".
+    aal: str = "password_totp"
 
     def may_see_insurer(self, insurer_id: int) -> bool:
         """Tenant rule: an insurer operator sees its own insurer; the platform admin all."""

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tierspayant.security import passwords, totp
-from tierspayant.security.policy import Principal, Role
-from tierspayant.security.tokens import hash_token, new_session_token
+from tierspayant.security.policy import Assurance, NotFound, Principal, Role
+from tierspayant.security.tokens import hash_token, new_reference, new_session_token
+from tierspayant.security.webauthn import (
+    PasskeyPolicy,
+    PasskeyRejected,
+    b64url,
+    challenge_of,
+    credential_id_of,
+    new_challenge,
+)
 from tierspayant.services.errors import Unauthenticated
-from tierspayant.services.ports import Account, Clock, UnitOfWork
+from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -27,12 +36,26 @@ class SignedIn:
     token: str
     expires_at: datetime
     role: Role
+    aal: str = Assurance.PASSWORD_TOTP.value
+
+
+ENROLMENT_VALIDITY = timedelta(hours=24)
+CHALLENGE_VALIDITY = timedelta(minutes=5)
+
+
+def _open_session(repos: Repositories, account: Account, now: datetime, aal: Assurance) -> SignedIn:
+    """A new token at each (re)authentication (ASVS 7.2.4), stored hashed."""
+    token = new_session_token()
+    expires_at = now + ABSOLUTE_TIMEOUT
+    repos.add_session(account.id, hash_token(token), now, expires_at, aal.value)
+    return SignedIn(token, expires_at, Role(account.role), aal.value)
 
 
 class AccountsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy) -> None:
         self.uow = uow
         self.clock = clock
+        self.passkeys = passkeys
 
     def sign_in(self, username: str, password: str, code: str) -> SignedIn:
         now = self.clock.now()
@@ -46,10 +69,7 @@ class AccountsService:
             if step is None:
                 raise Unauthenticated()
             repos.set_totp_last_step(account.id, step)
-            token = new_session_token()
-            expires_at = now + ABSOLUTE_TIMEOUT
-            repos.add_session(account.id, hash_token(token), now, expires_at)
-            return SignedIn(token, expires_at, Role(account.role))
+            return _open_session(repos, account, now, Assurance.PASSWORD_TOTP)
 
     def authenticate(self, token: str) -> Principal:
         now = self.clock.now()
@@ -66,7 +86,7 @@ class AccountsService:
             with self.uow() as repos:
                 repos.touch_session(session.id, now)
         return Principal(account.id, session.id, Role(account.role), account.organisation_id,
-                         account.professional_id, account.insurer_id)
+                         account.professional_id, account.insurer_id, aal=session.aal)
 
     def sign_out(self, principal: Principal) -> None:
         with self.uow() as repos:
@@ -82,3 +102,86 @@ class AccountsService:
                 professional_id, insurer_id, False,
             ))
         return account_id, secret
+
+    # -- passkeys (WebAuthn) -------------------------------------------------------------
+    def enrolment_code(self, username: str) -> str:
+        """A one-time code (24 h) the organisation's admin hands over out of band; it lets the
+        holder register a passkey for ``username``."""
+        code = new_reference("ENR")
+        with self.uow() as repos:
+            account = repos.account_by_username(username)
+            if account is None or account.disabled:
+                raise NotFound()
+            repos.add_enrolment_code(hash_token(code), account.id, self.clock.now() + ENROLMENT_VALIDITY)
+        return code
+
+    def registration_options(self, code: str) -> str:
+        now = self.clock.now()
+        challenge = new_challenge()
+        with self.uow() as repos:
+            account_id = repos.enrolment_account(hash_token(code), now)
+            account = repos.account(account_id) if account_id is not None else None
+            if account is None or account.disabled:
+                raise Unauthenticated()
+            repos.add_challenge(hash_token(b64url(challenge)), "register", account.id, now + CHALLENGE_VALIDITY)
+            exclude = [p.credential_id for p in repos.passkeys_of(account.id) if not p.revoked]
+        return self.passkeys.registration_options(str(account.id).encode(), account.username, challenge, exclude)
+
+    def register_passkey(self, code: str, credential: dict[str, Any]) -> int:
+        now = self.clock.now()
+        try:
+            challenge = challenge_of(credential)
+            with self.uow() as repos:
+                account_id = repos.enrolment_account(hash_token(code), now)
+                taken, challenge_account = repos.take_challenge(hash_token(b64url(challenge)), "register", now)
+                if account_id is None or not taken or challenge_account != account_id:
+                    raise Unauthenticated()
+                new = self.passkeys.verify_registration(credential, challenge)
+                if not repos.use_enrolment_code(hash_token(code)):
+                    raise Unauthenticated()
+                return repos.add_passkey(account_id, new.credential_id, new.public_key, new.sign_count, now)
+        except (PasskeyRejected, Conflict):
+            raise Unauthenticated() from None
+
+    def authentication_options(self) -> str:
+        challenge = new_challenge()
+        with self.uow() as repos:
+            repos.add_challenge(hash_token(b64url(challenge)), "authenticate", None,
+                                self.clock.now() + CHALLENGE_VALIDITY)
+        return self.passkeys.authentication_options(challenge)
+
+    def sign_in_with_passkey(self, credential: dict[str, Any]) -> SignedIn:
+        """A phishing-resistant session: the browser binds the response to our origin, the
+        challenge is ours and single use, the counter must grow."""
+        now = self.clock.now()
+        try:
+            challenge = challenge_of(credential)
+            credential_id = credential_id_of(credential)
+        except PasskeyRejected:
+            raise Unauthenticated() from None
+        # The challenge is consumed in its own transaction: a failed attempt burns it too.
+        with self.uow() as repos:
+            taken, _ = repos.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
+        if not taken:
+            raise Unauthenticated()
+        with self.uow() as repos:
+            passkey = repos.passkey_by_credential_id(credential_id)
+            account = repos.account(passkey.account_id) if passkey is not None else None
+            if passkey is None or passkey.revoked or account is None or account.disabled:
+                raise Unauthenticated()
+            try:
+                count = self.passkeys.verify_authentication(credential, challenge, passkey.public_key,
+                                                            passkey.sign_count)
+            except PasskeyRejected:
+                raise Unauthenticated() from None
+            repos.set_sign_count(passkey.id, count)
+            return _open_session(repos, account, now, Assurance.PASSKEY)
+
+    def passkeys_of(self, principal: Principal) -> list[Passkey]:
+        with self.uow(readonly=True) as repos:
+            return repos.passkeys_of(principal.account_id)
+
+    def revoke_passkey(self, principal: Principal, passkey_id: int) -> None:
+        with self.uow() as repos:
+            if not repos.revoke_passkey(principal.account_id, passkey_id):
+                raise NotFound()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from tierspayant.services.ports import (
     Insurer,
     Invoice,
     LogUnavailable,
+    Passkey,
     PaymentOrderRecord,
     PaymentRun,
     Professional,
@@ -49,7 +51,8 @@ _RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_d
     t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
 _SESSION = (
     select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
-           t.sessions.c.expires_at, t.sessions.c.revoked, *[c.label(f"a_{c.name}") for c in t.accounts.c])
+           t.sessions.c.expires_at, t.sessions.c.revoked, t.sessions.c.aal,
+           *[c.label(f"a_{c.name}") for c in t.accounts.c])
     .join(t.accounts, t.accounts.c.id == t.sessions.c.account_id)
     .where(t.sessions.c.token_hash == bindparam("token_hash"))
 )
@@ -511,10 +514,11 @@ class SqlRepositories(SqlAuditRepository):
     def set_totp_last_step(self, account_id: int, step: int) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(totp_last_step=step))
 
-    def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> int:
+    def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
+                    aal: str = "password_totp") -> int:
         return self._insert(t.sessions, {
             "account_id": account_id, "token_hash": token_hash, "created_at": created_at,
-            "last_seen_at": created_at, "expires_at": expires_at, "revoked": False,
+            "last_seen_at": created_at, "expires_at": expires_at, "revoked": False, "aal": aal,
         }, "token")
 
     def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
@@ -522,14 +526,72 @@ class SqlRepositories(SqlAuditRepository):
         if not rows:
             return None
         row = rows[0]
-        account = dict(zip(_ACCOUNT_COLUMNS, row[6:], strict=True))
-        return Session(*row[:6]), Account(**{name: account[name] for name in Account.__slots__})
+        account = dict(zip(_ACCOUNT_COLUMNS, row[7:], strict=True))
+        return Session(*row[:7]), Account(**{name: account[name] for name in Account.__slots__})
 
     def touch_session(self, session_id: int, at: datetime) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
 
     def revoke_session(self, session_id: int) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(revoked=True))
+
+    # -- passkeys ------------------------------------------------------------------------
+    def add_enrolment_code(self, code_hash: str, account_id: int, expires_at: datetime) -> None:
+        self.conn.execute(insert(t.enrolment_codes).values(code_hash=code_hash, account_id=account_id,
+                                                           expires_at=expires_at, used=False))
+
+    def enrolment_account(self, code_hash: str, at: datetime) -> int | None:
+        return self.conn.execute(select(t.enrolment_codes.c.account_id).where(
+            t.enrolment_codes.c.code_hash == code_hash, t.enrolment_codes.c.used.is_(False),
+            t.enrolment_codes.c.expires_at > at)).scalar()
+
+    def use_enrolment_code(self, code_hash: str) -> bool:
+        result = self.conn.execute(update(t.enrolment_codes).where(
+            t.enrolment_codes.c.code_hash == code_hash, t.enrolment_codes.c.used.is_(False)).values(used=True))
+        return result.rowcount == 1
+
+    def add_challenge(self, challenge_hash: str, purpose: str, account_id: int | None, expires_at: datetime) -> None:
+        self.conn.execute(insert(t.webauthn_challenges).values(challenge_hash=challenge_hash, purpose=purpose,
+                                                               account_id=account_id, expires_at=expires_at,
+                                                               used=False))
+
+    def take_challenge(self, challenge_hash: str, purpose: str, at: datetime) -> tuple[bool, int | None]:
+        c = t.webauthn_challenges.c
+        where = and_(c.challenge_hash == challenge_hash, c.purpose == purpose, c.used.is_(False), c.expires_at > at)
+        account_id = self.conn.execute(select(c.account_id).where(where)).first()
+        if account_id is None or self.conn.execute(update(t.webauthn_challenges).where(where)
+                                                   .values(used=True)).rowcount != 1:
+            return False, None
+        return True, account_id[0]
+
+    def add_passkey(self, account_id: int, credential_id: str, public_key: bytes, sign_count: int,
+                    at: datetime) -> int:
+        return self._insert(t.passkeys, {
+            "account_id": account_id, "credential_id": credential_id,
+            "public_key": base64.b64encode(public_key).decode(), "sign_count": sign_count, "created_at": at,
+            "revoked": False,
+        }, "credential")
+
+    def _passkey(self, row: Any) -> Passkey:
+        return Passkey(row.id, row.account_id, row.credential_id, base64.b64decode(row.public_key), row.sign_count,
+                       row.created_at, row.revoked)
+
+    def passkey_by_credential_id(self, credential_id: str) -> Passkey | None:
+        row = self.conn.execute(select(t.passkeys).where(t.passkeys.c.credential_id == credential_id)).first()
+        return self._passkey(row) if row else None
+
+    def passkeys_of(self, account_id: int) -> list[Passkey]:
+        rows = self.conn.execute(select(t.passkeys).where(t.passkeys.c.account_id == account_id)
+                                 .order_by(t.passkeys.c.id))
+        return [self._passkey(r) for r in rows]
+
+    def set_sign_count(self, passkey_id: int, sign_count: int) -> None:
+        self.conn.execute(update(t.passkeys).where(t.passkeys.c.id == passkey_id).values(sign_count=sign_count))
+
+    def revoke_passkey(self, account_id: int, passkey_id: int) -> bool:
+        result = self.conn.execute(update(t.passkeys).where(
+            t.passkeys.c.id == passkey_id, t.passkeys.c.account_id == account_id).values(revoked=True))
+        return result.rowcount == 1
 
 
 class SqlUnitOfWork:

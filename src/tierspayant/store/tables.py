@@ -242,6 +242,8 @@ sessions = Table(
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    #: How the session was authenticated (THREATS.md: data routes need a phishing-resistant one).
+    Column("aal", String(20), nullable=False, default="password_totp", server_default="password_totp"),
 )
 
 # -- transparency log (RFC 9162) ------------------------------------------------------------
@@ -310,4 +312,35 @@ proofless_checks = Table(
     Column("account_id", Integer, primary_key=True, autoincrement=False),
     Column("day", Date, primary_key=True),
     Column("subject", String(40), primary_key=True),  # keyed hash of what was presented
+)
+
+# -- passkeys (WebAuthn) ---------------------------------------------------------------------
+passkeys = Table(
+    "passkeys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("credential_id", String(200), nullable=False, unique=True),
+    Column("public_key", Text, nullable=False),  # COSE key, base64
+    Column("sign_count", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+# One-time enrolment codes, issued out of band by the organisation's admin; stored hashed.
+enrolment_codes = Table(
+    "enrolment_codes", metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
+)
+
+# WebAuthn challenges: server-side, single use, short-lived.
+webauthn_challenges = Table(
+    "webauthn_challenges", metadata,
+    Column("challenge_hash", String(64), primary_key=True),
+    Column("purpose", String(20), nullable=False),  # register | authenticate
+    Column("account_id", Integer, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
 )

@@ -23,7 +23,7 @@ async def health() -> dict[str, str]:
 def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
     """Sign in with username, password and the current TOTP code; returns a bearer token."""
     signed = platform(request).accounts.sign_in(body.username, body.password, body.totp)
-    return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value)
+    return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value, aal=signed.aal)
 
 
 @router.delete("/sessions/current", status_code=204, tags=["sessions"])

@@ -1,0 +1,81 @@
+"""Real WebAuthn ceremonies against the platform (a software authenticator plays the browser):
+the right origin is accepted; another origin, a replayed challenge, a wrong RP ID and a cloned
+signature counter are rejected."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import World
+from tests.softauthn import SoftAuthenticator
+
+ORIGIN = "http://localhost:8000"
+RP_ID = "localhost"
+
+
+def enrol(world: World, username: str) -> SoftAuthenticator:
+    code = world.platform.accounts.enrolment_code(username)
+    options = world.client.post("/v1/passkeys/registration/options", json={"enrolment_code": code}).json()
+    authenticator = SoftAuthenticator()
+    response = world.client.post("/v1/passkeys/registration", json={
+        "enrolment_code": code, "credential": authenticator.create(options, ORIGIN)})
+    assert response.status_code == 201, response.text
+    again = world.client.post("/v1/passkeys/registration", json={
+        "enrolment_code": code, "credential": SoftAuthenticator().create(options, ORIGIN)})
+    assert again.status_code == 401  # the enrolment code and its challenge work once
+    return authenticator
+
+
+def sign_in(world: World, authenticator: SoftAuthenticator, origin: str = ORIGIN,
+            rp_id: str | None = None) -> tuple[int, dict]:
+    options = world.client.post("/v1/passkeys/authentication/options").json()
+    response = world.client.post("/v1/passkeys/authentication",
+                                 json={"credential": authenticator.get(options, origin, rp_id)})
+    return response.status_code, response.json()
+
+
+def test_passkey_enrolment_and_sign_in(world: World) -> None:
+    authenticator = enrol(world, "pharmacie.demo")
+    status, body = sign_in(world, authenticator)
+    assert status == 200 and body["aal"] == "passkey" and body["role"] == "professional"
+    headers = {"authorization": f"Bearer {body['token']}"}
+    assert world.client.get("/v1/passkeys", headers=headers).json()[0]["revoked"] is False
+    # a second passkey for the same account; revoking one leaves the other working
+    second = enrol(world, "pharmacie.demo")
+    listed = world.client.get("/v1/passkeys", headers=headers).json()
+    assert len(listed) == 2
+    assert world.client.delete(f"/v1/passkeys/{listed[0]['id']}", headers=headers).status_code == 204
+    assert sign_in(world, authenticator)[0] == 401
+    assert sign_in(world, second)[0] == 200
+
+
+def test_replayed_challenge_and_cloned_counter_are_rejected(world: World) -> None:
+    authenticator = enrol(world, "medecin.demo")
+    options = world.client.post("/v1/passkeys/authentication/options").json()
+    assertion = authenticator.get(options, ORIGIN)
+    first = world.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+    replay = world.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+    assert (first.status_code, replay.status_code) == (200, 401)
+    clone = authenticator.clone()  # the same key, the same counter: a copied authenticator
+    assert sign_in(world, authenticator)[0] == 200
+    assert sign_in(world, clone)[0] == 401  # its counter did not grow past the last one seen
+
+
+def test_wrong_rp_id_is_rejected(world: World) -> None:
+    authenticator = enrol(world, "assureur.demo")
+    assert sign_in(world, authenticator, rp_id="tierspayant-secure.example")[0] == 401
+    assert sign_in(world, authenticator)[0] == 200
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(origin=st.one_of(
+    st.sampled_from(["https://localhost:8000", "http://localhost:8001", "http://127.0.0.1:8000",
+                     "https://tierspayant-secure.example", "http://localhost.evil.example:8000", "null"]),
+    st.from_regex(r"https://[a-z]{1,12}\.(fr|com|example)", fullmatch=True)))
+def test_assertions_made_for_another_origin_are_rejected(world: World, origin: str) -> None:
+    """T1: a phishing site relaying the sign-in gets an assertion bound to ITS origin: refused."""
+    authenticator = world.__dict__.setdefault("_origin_authenticator", None) or enrol(world, "optique.demo")
+    world.__dict__["_origin_authenticator"] = authenticator
+    status, body = sign_in(world, authenticator, origin=origin)
+    assert status == 401 and body["title"] == "Authentication required"
