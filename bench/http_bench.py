@@ -23,8 +23,6 @@ from pathlib import Path
 
 import httpx
 
-from tierspayant.security import totp
-
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PORT = 8765
@@ -77,12 +75,11 @@ def fresh_postgres(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/tiers_bench"
 
 
-def sign_in(demo: dict[str, object], username: str) -> str:
-    account = demo["accounts"][username]  # type: ignore[index]
-    code = totp.current_code(account["totp_secret"], datetime.now(UTC))
-    r = httpx.post(f"{BASE}/v1/sessions", json={"username": username, "password": account["password"], "totp": code})
-    r.raise_for_status()
-    return str(r.json()["token"])
+def sign_in(env: dict[str, str], username: str) -> str:
+    """A passkey session (the demo's simulated authenticator), as practice software would hold."""
+    out = subprocess.run([BIN / "tiers", "demo", "token", username, "--base-url", BASE], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.strip()
 
 
 def main() -> None:
@@ -108,7 +105,7 @@ def main() -> None:
     try:
         wait_ready()
         demo = json.loads((work / "demo-credentials.json").read_text())
-        token = sign_in(demo, "optique.demo")
+        token = sign_in(env, "optique.demo")
         today = datetime.now(UTC).date().isoformat()
         bodies = work / "bodies.jsonl"
         bodies.write_text("".join(json.dumps({**p, "date_of_care": today, "category": "optical"}) + "\n"
@@ -191,7 +188,7 @@ Measured {when} on this 2-core machine, loopback, `tiers serve` (granian, 2 work
 | endpoint | requests/s | p50 ms | p99 ms | non-2xx |
 |---|---:|---:|---:|---:|
 | GET /v1/health (trivial, same server) | {health['rps']:,.0f} | {health['p50']:.2f} | {health['p99']:.2f} | {health['non2xx']:.0f} |
-| POST /v1/rights-checks (password+TOTP session, engagement + access event written) | {rights['rps']:,.0f} | {rights['p50']:.2f} | {rights['p99']:.2f} | {rights['non2xx']:.0f} |
+| POST /v1/rights-checks (passkey session, engagement + access event written) | {rights['rps']:,.0f} | {rights['p50']:.2f} | {rights['p99']:.2f} | {rights['non2xx']:.0f} |
 
 **Rights check / trivial endpoint, same run: {ratio:.0%}** (aim for the core issue: >= 30 %).
 

@@ -97,8 +97,23 @@ class World:
         with self.platform.engine.connect() as conn:
             return int(conn.execute(select(t.accounts.c.id).where(t.accounts.c.username == username)).scalar_one())
 
-    def headers(self, username: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token(username)}"}
+    def passkey_token(self, username: str) -> str:
+        """Sign in with the demo account's (simulated) passkey: a session that reaches
+        beneficiary data."""
+        from tierspayant.security.authenticator import SoftAuthenticator
+
+        authenticators = self.__dict__.setdefault("_authenticators", {})
+        if username not in authenticators:
+            authenticators[username] = SoftAuthenticator.from_dict(self.demo["accounts"][username]["passkey"])
+        options = self.client.post("/v1/passkeys/authentication/options").json()
+        assertion = authenticators[username].get(options, self.platform.settings.webauthn_origin)
+        response = self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def headers(self, username: str, *, passkey: bool = True) -> dict[str, str]:
+        token = self.passkey_token(username) if passkey else self.token(username)
+        return {"authorization": f"Bearer {token}"}
 
 
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000) -> World:

@@ -15,6 +15,10 @@ RP_ID = "localhost"
 
 
 def enrol(world: World, username: str) -> SoftAuthenticator:
+    return enrol_with_id(world, username)[0]
+
+
+def enrol_with_id(world: World, username: str) -> tuple[SoftAuthenticator, int]:
     code = world.platform.accounts.enrolment_code(username)
     options = world.client.post("/v1/passkeys/registration/options", json={"enrolment_code": code}).json()
     authenticator = SoftAuthenticator()
@@ -24,7 +28,7 @@ def enrol(world: World, username: str) -> SoftAuthenticator:
     again = world.client.post("/v1/passkeys/registration", json={
         "enrolment_code": code, "credential": SoftAuthenticator().create(options, ORIGIN)})
     assert again.status_code == 401  # the enrolment code and its challenge work once
-    return authenticator
+    return authenticator, int(response.json()["id"])
 
 
 def sign_in(world: World, authenticator: SoftAuthenticator, origin: str = ORIGIN,
@@ -36,16 +40,18 @@ def sign_in(world: World, authenticator: SoftAuthenticator, origin: str = ORIGIN
 
 
 def test_passkey_enrolment_and_sign_in(world: World) -> None:
-    authenticator = enrol(world, "pharmacie.demo")
+    authenticator, passkey_id = enrol_with_id(world, "pharmacie.demo")
     status, body = sign_in(world, authenticator)
     assert status == 200 and body["aal"] == "passkey" and body["role"] == "professional"
     headers = {"authorization": f"Bearer {body['token']}"}
-    assert world.client.get("/v1/passkeys", headers=headers).json()[0]["revoked"] is False
-    # a second passkey for the same account; revoking one leaves the other working
+    before = world.client.get("/v1/passkeys", headers=headers).json()
+    assert passkey_id in {p["id"] for p in before if not p["revoked"]}
+    # another passkey for the same account; revoking one leaves the other working
     second = enrol(world, "pharmacie.demo")
-    listed = world.client.get("/v1/passkeys", headers=headers).json()
-    assert len(listed) == 2
-    assert world.client.delete(f"/v1/passkeys/{listed[0]['id']}", headers=headers).status_code == 204
+    assert len(world.client.get("/v1/passkeys", headers=headers).json()) == len(before) + 1
+    assert world.client.delete(f"/v1/passkeys/{passkey_id}", headers=headers).status_code == 204
+    other_account = world.headers("medecin.demo")
+    assert world.client.delete(f"/v1/passkeys/{passkey_id}", headers=other_account).status_code == 404
     assert sign_in(world, authenticator)[0] == 401
     assert sign_in(world, second)[0] == 200
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement
-from tierspayant.api.auth import policy_of
+from tierspayant.api.auth import assurance_of, policy_of
 from tierspayant.security.policy import Principal, Role
 from tierspayant.store import tables as t
 
@@ -46,12 +46,28 @@ def test_every_route_declares_a_policy(world: World) -> None:
     assert missing == []
     # Public: health, sign-in, and the transparency log's checkpoints and proofs (hashes only,
     # RFC 9162) and witness cosignatures (accepted only when signed by a configured witness).
+    # And the passkey ceremonies, which are how one signs in.
     assert sorted(public) == ["/v1/health", "/v1/log/checkpoint", "/v1/log/cosignatures",
-                              "/v1/log/proofs/consistency", "/v1/log/proofs/inclusion", "/v1/sessions"]
+                              "/v1/log/proofs/consistency", "/v1/log/proofs/inclusion",
+                              "/v1/passkeys/authentication", "/v1/passkeys/authentication/options",
+                              "/v1/passkeys/registration", "/v1/passkeys/registration/options", "/v1/sessions"]
     for route in routes:
         if route.path in BENEFICIARY_DATA_ROUTES:
             policies = [policy_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)]
             assert "public" not in policies and "authenticated" not in policies, route.path
+            # THREATS.md T1: no data route is reachable with a password (+TOTP) session.
+            assurances = {assurance_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)}
+            assert assurances == {"passkey"}, route.path
+
+
+def test_a_password_session_never_reaches_beneficiary_data(world: World) -> None:
+    weak = world.headers("optique.demo", passkey=False)
+    patient = fresh_patients(world)[0]
+    refused = world.client.post("/v1/rights-checks", headers=weak,
+                                json={**patient, "date_of_care": "2026-03-02", "category": "optical"})
+    assert refused.status_code == 403 and "passkey" in refused.json()["detail"]
+    assert world.client.get("/v1/invoices/ANY", headers=weak).status_code == 403
+    assert world.client.get("/v1/payment-statements", headers=weak).status_code == 200  # no beneficiary data
 
 
 def _paid_invoices(world: World, count: int) -> None:

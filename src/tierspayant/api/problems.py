@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import Forbidden, Unauthenticated
+from tierspayant.services.errors import AssuranceRequired, Forbidden, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -81,6 +81,12 @@ def _unauthenticated(_: Request, __: Exception) -> JSONResponse:
     return problem(401, "Authentication required", headers={"WWW-Authenticate": "Bearer"})
 
 
+def _assurance(_: Request, __: Exception) -> JSONResponse:
+    return problem(403, "Phishing-resistant sign-in required",
+                   "beneficiary data is reached only with a passkey (or Pro Santé Connect) session; "
+                   "a password + TOTP session is not enough")
+
+
 def _forbidden(_: Request, __: Exception) -> JSONResponse:
     return problem(403, "Forbidden", "your role may not use this function")
 
@@ -116,6 +122,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(PresenceRequired, _presence_required)
+    app.add_exception_handler(AssuranceRequired, _assurance)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http)

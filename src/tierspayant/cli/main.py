@@ -16,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
 from tierspayant.config import Settings
+from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
-from tierspayant.simulate.seed import current_totp, read_demo, seed
+from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
 from tierspayant.store.bulk import SqlBulkLoader
 
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
@@ -106,7 +107,8 @@ def _print_demo_help(settings: Settings, base: str) -> None:
     patient = demo["patients"][0]
     console.rule("tierspayant demo (synthetic data)")
     console.print(f"API docs: {base}/docs")
-    console.print(f"Sign in as the demo optician (password {optician['password']} + current TOTP code):")
+    console.print(f"Sign in as the demo optician with its (simulated) passkey; password {optician['password']} "
+                  "+ TOTP reaches no beneficiary data:")
     console.print("  TOKEN=$(.venv/bin/tiers demo token optique.demo)")
     body = shlex.quote(
         f'{{"amc_number":"{patient["amc_number"]}","member_number":"{patient["member_number"]}",'
@@ -152,26 +154,42 @@ def presence_issue(
 
 
 @demo_app.command("token")
-def demo_token(username: str, base_url: Annotated[str, typer.Option(help="Server")] = "http://127.0.0.1:8000") -> None:
-    """Sign in over HTTP as a demo account (password + current TOTP) and print the bearer token."""
+def demo_token(
+    username: str,
+    base_url: Annotated[str, typer.Option(help="Server")] = "http://127.0.0.1:8000",
+    password: Annotated[bool, typer.Option(help="Password + TOTP instead of the passkey (reaches no beneficiary data)")]
+    = False,
+) -> None:
+    """Sign in over HTTP as a demo account and print the bearer token: with the account's
+    (simulated) passkey by default, as practice software would with the professional's."""
     import httpx
 
     settings = Settings.from_env()
+    path = _credentials(settings)
     try:
-        account = read_demo(_credentials(settings))["accounts"][username]
+        demo = read_demo(path)
+        account = demo["accounts"][username]
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
         raise typer.Exit(2) from None
-    for attempt in range(2):
-        code = current_totp(_credentials(settings), username, datetime.now(UTC))
-        response = httpx.post(f"{base_url}/v1/sessions",
-                              json={"username": username, "password": account["password"], "totp": code})
-        if response.status_code == 200 or attempt:
-            break
-        # Each TOTP code is accepted once (replay protection): wait for the next 30-s step.
-        time.sleep(30.5 - time.time() % 30)
+    if not password:
+        authenticator = SoftAuthenticator.from_dict(account["passkey"])
+        options = httpx.post(f"{base_url}/v1/passkeys/authentication/options").json()
+        assertion = authenticator.get(options, settings.webauthn_origin)
+        account["passkey"] = authenticator.to_dict()  # the counter moved: keep it
+        save_demo(path, demo)
+        response = httpx.post(f"{base_url}/v1/passkeys/authentication", json={"credential": assertion})
+    else:
+        for attempt in range(2):
+            code = current_totp(path, username, datetime.now(UTC))
+            response = httpx.post(f"{base_url}/v1/sessions",
+                                  json={"username": username, "password": account["password"], "totp": code})
+            if response.status_code == 200 or attempt:
+                break
+            # Each TOTP code is accepted once (replay protection): wait for the next 30-s step.
+            time.sleep(30.5 - time.time() % 30)
     if response.status_code != 200:
-        console.print(f"[red]sign-in refused ({response.status_code}); a TOTP code works once: retry in 30 s[/red]")
+        console.print(f"[red]sign-in refused ({response.status_code})[/red]")
         raise typer.Exit(1)
     print(response.json()["token"])
 

@@ -84,6 +84,8 @@ def verify_note(note: str, verifier: Verifier) -> bool:
             blob = base64.b64decode(parts[2], validate=True)
         except ValueError:
             continue
+        if base64.b64encode(blob).decode() != parts[2]:
+            continue  # non-canonical base64 (unused bits set): a second spelling of one signature
         if blob[:4] == want and ed25519_verify(verifier.public_key, text.encode(), blob[4:]):
             return True
     return False

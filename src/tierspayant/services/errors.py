@@ -3,6 +3,7 @@
     ServiceError
      +-- Unauthenticated   one opaque failure for every sign-in problem (ASVS 6.3.8)
      +-- Forbidden         signed in, but this role may not use this function
+          +-- AssuranceRequired  ... or not with a phishing-resistant sign-in
     ports.Conflict        a uniqueness rule (409, naming the field)
     policy.NotFound       absent *or* out of the caller's scope (404, same body: T10)
     domain.DomainError    bad input or configuration (422, naming the field)
@@ -21,3 +22,8 @@ class Unauthenticated(ServiceError):
 
 class Forbidden(ServiceError):
     pass
+
+
+class AssuranceRequired(Forbidden):
+    """Signed in, but not strongly enough for beneficiary data: a passkey (or Pro Santé
+    Connect) session is required; a password + TOTP session never reaches it (THREATS.md T1)."""

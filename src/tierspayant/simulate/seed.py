@@ -13,6 +13,7 @@ from typing import Any
 
 from tierspayant.domain.contracts import contract_from_dict, contract_to_dict
 from tierspayant.security import totp
+from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.ports import BulkLoader
@@ -75,9 +76,7 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
                             "patients": patients}
     if credentials_file is not None:
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(demo, out, indent=1)
+        save_demo(credentials_file, demo)
     return SeedReport(done, len(professionals), time.perf_counter() - started, demo)
 
 
@@ -100,7 +99,13 @@ def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]
             organisation_id=professional.get("organisation_id"), professional_id=professional.get("id"),
             insurer_id=1 if role is Role.INSURER_OPERATOR else None,
         )
-        out[username] = {"password": password, "totp_secret": secret, "role": role.value}
+        # The demo's authenticator: a simulated passkey enrolled through the real ceremony.
+        code = accounts.enrolment_code(username)
+        authenticator = SoftAuthenticator()
+        options = json.loads(accounts.registration_options(code))
+        accounts.register_passkey(code, authenticator.create(options, accounts.passkeys.origin))
+        out[username] = {"password": password, "totp_secret": secret, "role": role.value,
+                         "passkey": authenticator.to_dict()}
     return out
 
 
@@ -128,3 +133,9 @@ def read_demo(credentials_file: Path) -> dict[str, Any]:
 
 def current_totp(credentials_file: Path, username: str, at: Any) -> str:
     return totp.current_code(read_demo(credentials_file)["accounts"][username]["totp_secret"], at)
+
+
+def save_demo(credentials_file: Path, data: dict[str, Any]) -> None:
+    fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from tierspayant.api.auth import PROFESSIONAL, QUOTE_READERS
+from tierspayant.api.auth import PROFESSIONAL_DATA, QUOTE_READERS
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
 from tierspayant.api.schemas import (
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/rights-checks", response_model=RightsCheckResponse, tags=["care"], responses={
     403: {"description": "Presence proof required (daily quota reached) or refused"}})
-async def rights_check(body: RightsCheckRequest, request: Request, principal: Principal = PROFESSIONAL) -> RightsCheckResponse:
+async def rights_check(body: RightsCheckRequest, request: Request, principal: Principal = PROFESSIONAL_DATA) -> RightsCheckResponse:
     """Is the patient covered for this care on this date? Unknown, wrong birth date and not
     covered give the same answer. (``async`` on purpose: the hot path runs inline in the worker's
     event loop, see ``api.auth.requires``.)"""
@@ -66,7 +66,7 @@ def _quote_out(quote: Quote) -> QuoteResponse:
 
 
 @router.post("/quotes", response_model=QuoteResponse, status_code=201, tags=["care"], responses=NOT_FOUND)
-def create_quote(body: QuoteRequest, request: Request, principal: Principal = PROFESSIONAL) -> QuoteResponse:
+def create_quote(body: QuoteRequest, request: Request, principal: Principal = PROFESSIONAL_DATA) -> QuoteResponse:
     """AMO/AMC/patient split of a quote: a simulation, or a binding optical pre-authorisation."""
     quote = platform(request).calculation.quote(principal, calculation.QuoteRequest(
         body.engagement_number, body.kind, tuple(_line(x) for x in body.lines), _facts(body.facts),
@@ -92,7 +92,7 @@ def _invoice_out(invoice: Invoice) -> InvoiceResponse:
              responses={200: {"description": "The same invoice was already received (idempotent replay)"},
                         409: {"description": "Invoice number already used for different content"}})
 def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
-                   principal: Principal = PROFESSIONAL) -> InvoiceResponse:
+                   principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
     """Submit an invoice referencing an engagement or a PEC; it is adjudicated at once.
     Idempotent on (professional, invoice number)."""
     result = platform(request).claims.submit(principal, claims.InvoiceRequest(
@@ -106,5 +106,5 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
 
 
 @router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
-def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL) -> InvoiceResponse:
+def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
     return _invoice_out(platform(request).claims.get(principal, invoice_number))

@@ -6,7 +6,7 @@ from datetime import date
 
 from fastapi import APIRouter, Query, Request
 
-from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, INSURER_SIDE
+from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, INSURER_DATA, INSURER_SIDE
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
 from tierspayant.api.schemas import (
@@ -49,7 +49,7 @@ def get_contract(amc_number: Reference, code: Reference, request: Request, princ
 @router.post("/insurers/{amc_number}/beneficiaries", response_model=CreatedOut, status_code=201, tags=["reference"],
              responses=NOT_FOUND)
 def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request,
-                    principal: Principal = INSURER_SIDE) -> CreatedOut:
+                    principal: Principal = INSURER_DATA) -> CreatedOut:
     beneficiary_id = platform(request).reference.add_beneficiary(principal, amc_number, NewBeneficiary(
         body.contract_code, body.member_number, body.rank, body.nir, body.birth_date, body.last_name,
         body.first_name, body.rights_start, body.rights_end, frozenset(body.categories),

@@ -1,0 +1,74 @@
+"""A simulated WebAuthn authenticator (ES256, "none" attestation) -- the demo's and the tests'
+stand-in for a phone or a security key. It signs for whatever origin and RP ID it is told,
+exactly like a real authenticator behind a (possibly phishing) browser, so tests can play the
+attacker. Never a way in by itself: the platform verifies every response."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from tierspayant.security._hazmat.primitives import p256_generate, p256_public_xy, p256_sign
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class SoftAuthenticator:
+    private_pem: bytes = field(default_factory=p256_generate)
+    credential_id: bytes = field(default_factory=lambda: os.urandom(16))
+    sign_count: int = 0
+    user_handle: bytes = b""
+
+    def clone(self) -> SoftAuthenticator:
+        return copy.copy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.private_pem.decode(), "credential_id": b64url(self.credential_id),
+                "sign_count": self.sign_count, "user_handle": b64url(self.user_handle)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SoftAuthenticator:
+        return cls(raw["key"].encode(), _unb64url(raw["credential_id"]), int(raw["sign_count"]),
+                   _unb64url(raw["user_handle"]))
+
+    def create(self, options: dict[str, Any], origin: str, rp_id: str | None = None) -> dict[str, Any]:
+        rp_id = rp_id or options["rp"]["id"]
+        self.user_handle = _unb64url(options["user"]["id"])
+        client_data = json.dumps({"type": "webauthn.create", "challenge": options["challenge"], "origin": origin,
+                                  "crossOrigin": False}).encode()
+        x, y = p256_public_xy(self.private_pem)
+        cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: x, -3: y})
+        # flags: user present (0x01), user verified (0x04), attested credential data (0x40)
+        auth_data = (hashlib.sha256(rp_id.encode()).digest() + bytes([0x45]) + self.sign_count.to_bytes(4, "big")
+                     + bytes(16) + len(self.credential_id).to_bytes(2, "big") + self.credential_id + cose)
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id), "type": "public-key",
+                "response": {"clientDataJSON": b64url(client_data), "attestationObject": b64url(attestation),
+                             "transports": ["internal"]},
+                "clientExtensionResults": {}, "authenticatorAttachment": "platform"}
+
+    def get(self, options: dict[str, Any], origin: str, rp_id: str | None = None) -> dict[str, Any]:
+        rp_id = rp_id or options["rpId"]
+        self.sign_count += 1
+        client_data = json.dumps({"type": "webauthn.get", "challenge": options["challenge"], "origin": origin,
+                                  "crossOrigin": False}).encode()
+        auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([0x05]) + self.sign_count.to_bytes(4, "big")
+        signature = p256_sign(self.private_pem, auth_data + hashlib.sha256(client_data).digest())
+        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id), "type": "public-key",
+                "response": {"clientDataJSON": b64url(client_data), "authenticatorData": b64url(auth_data),
+                             "signature": b64url(signature), "userHandle": b64url(self.user_handle)},
+                "clientExtensionResults": {}, "authenticatorAttachment": "platform"}
