@@ -62,6 +62,9 @@ class RightsService:
         self.writes = writes
         self.recorder = recorder
         self.presence = presence
+        #: (account, day, subject) already admitted without a proof: admissions are never
+        #: withdrawn within a day, so a hit here needs no query inside the write lock.
+        self._admitted: set[tuple[int, date, str]] = set()
 
     async def check(self, principal: Principal, request: RightsRequest) -> RightsAnswer:
         """Reads run inline (a few indexed lookups); the engagement is written by group commit
@@ -135,8 +138,19 @@ class RightsService:
         then consumed and bound to this professional; without, the account's daily quota of
         distinct presented patients applies (THREATS.md T2)."""
         if request.presence_proof is None:
-            subject = self.recorder.pseudonyms.presented_identity(amc, nir)
-            return lambda repos, quota: repos.admit_proofless(principal.account_id, now.date(), subject, quota)
+            key = (principal.account_id, now.date(), self.recorder.pseudonyms.presented_identity(amc, nir))
+            if key in self._admitted:
+                return lambda repos, quota: True
+
+            def admit(repos: Repositories, quota: int) -> bool:
+                admitted = repos.admit_proofless(key[0], key[1], key[2], quota)
+                if admitted:
+                    if len(self._admitted) > 100_000:
+                        self._admitted.clear()
+                    self._admitted.add(key)
+                return admitted
+
+            return admit
         try:
             claims = self.presence.verify(request.presence_proof, now)
         except InvalidPresenceProof:

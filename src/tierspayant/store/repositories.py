@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from tierspayant.audit.events import AccessEvent
@@ -324,13 +326,11 @@ class SqlRepositories(SqlAuditRepository):
 
     # -- presence proofs and the proof-less quota ----------------------------------------
     def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(insert(t.presence_uses).values(nonce=nonce, professional_id=professional_id,
-                                                                 used_at=at))
-        except IntegrityError:
-            return False
-        return True
+        # INSERT .. ON CONFLICT DO NOTHING: atomic, and no savepoint inside the group commit.
+        dialect_insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
+        result = self.conn.execute(dialect_insert(t.presence_uses).values(
+            nonce=nonce, professional_id=professional_id, used_at=at).on_conflict_do_nothing())
+        return result.rowcount == 1
 
     def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
         where = and_(t.proofless_checks.c.account_id == account_id, t.proofless_checks.c.day == day)
