@@ -22,8 +22,8 @@ from tierspayant.security.webauthn import (
     credential_id_of,
     new_challenge,
 )
-from tierspayant.services.errors import Unauthenticated
-from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, UnitOfWork
+from tierspayant.services.errors import Forbidden, Unauthenticated
+from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, Session, UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -91,6 +91,44 @@ class AccountsService:
     def sign_out(self, principal: Principal) -> None:
         with self.uow() as repos:
             repos.revoke_session(principal.session_id)
+
+    # -- sessions (THREATS.md: a user lists and ends their sessions; an admin ends one user's
+    # or all sessions; disabling an account ends its sessions at once) --------------------
+    def sessions(self, principal: Principal) -> list[Session]:
+        with self.uow(readonly=True) as repos:
+            return repos.live_sessions_of(principal.account_id, self.clock.now())
+
+    def end_session(self, principal: Principal, session_id: int) -> None:
+        with self.uow() as repos:
+            if session_id not in {s.id for s in repos.live_sessions_of(principal.account_id, self.clock.now())}:
+                raise NotFound()
+            repos.revoke_session(session_id)
+
+    def _admin_target(self, principal: Principal, repos: Repositories, username: str) -> Account:
+        if principal.role is not Role.PLATFORM_ADMIN:
+            raise Forbidden()
+        account = repos.account_by_username(username)
+        if account is None:
+            raise NotFound()
+        return account
+
+    def end_sessions_of(self, principal: Principal, username: str) -> int:
+        with self.uow() as repos:
+            return repos.revoke_sessions_of(self._admin_target(principal, repos, username).id)
+
+    def end_all_sessions(self, principal: Principal) -> int:
+        if principal.role is not Role.PLATFORM_ADMIN:
+            raise Forbidden()
+        with self.uow() as repos:
+            return repos.revoke_all_sessions()
+
+    def set_disabled(self, principal: Principal, username: str, disabled: bool) -> None:
+        """Disabling also ends every session of the account, in the same transaction."""
+        with self.uow() as repos:
+            account = self._admin_target(principal, repos, username)
+            repos.set_disabled(account.id, disabled)
+            if disabled:
+                repos.revoke_sessions_of(account.id)
 
     def create(self, username: str, password: str, role: Role, *, organisation_id: int | None = None,
                professional_id: int | None = None, insurer_id: int | None = None) -> tuple[int, str]:

@@ -535,6 +535,25 @@ class SqlRepositories(SqlAuditRepository):
     def revoke_session(self, session_id: int) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(revoked=True))
 
+    def live_sessions_of(self, account_id: int, at: datetime) -> list[Session]:
+        c = t.sessions.c
+        rows = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked,
+                                        c.aal).where(c.account_id == account_id, c.revoked.is_(False),
+                                                     c.expires_at > at).order_by(c.id))
+        return [Session(*row) for row in rows]
+
+    def revoke_sessions_of(self, account_id: int) -> int:
+        return int(self.conn.execute(update(t.sessions).where(t.sessions.c.account_id == account_id,
+                                                              t.sessions.c.revoked.is_(False))
+                                     .values(revoked=True)).rowcount)
+
+    def revoke_all_sessions(self) -> int:
+        return int(self.conn.execute(update(t.sessions).where(t.sessions.c.revoked.is_(False))
+                                     .values(revoked=True)).rowcount)
+
+    def set_disabled(self, account_id: int, disabled: bool) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
+
     # -- passkeys ------------------------------------------------------------------------
     def add_enrolment_code(self, code_hash: str, account_id: int, expires_at: datetime) -> None:
         self.conn.execute(insert(t.enrolment_codes).values(code_hash=code_hash, account_id=account_id,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from datetime import datetime
 
-from tierspayant.api.auth import ANY_ACCOUNT, PUBLIC
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, PUBLIC
 from tierspayant.api.deps import platform
-from tierspayant.api.schemas import SignInRequest, SignInResponse
+from tierspayant.api.responses import NOT_FOUND
+from tierspayant.api.schemas import ObjectId, Reference, SignInRequest, SignInResponse, Strict
 from tierspayant.security.policy import Principal
 
 router = APIRouter(prefix="/v1")
@@ -29,4 +33,55 @@ def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
 @router.delete("/sessions/current", status_code=204, tags=["sessions"])
 def sign_out(request: Request, principal: Principal = ANY_ACCOUNT) -> Response:
     platform(request).accounts.sign_out(principal)
+    return Response(status_code=204)
+
+
+class SessionOut(BaseModel):
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    aal: str
+    current: bool
+
+
+@router.get("/sessions", response_model=list[SessionOut], tags=["sessions"])
+def list_sessions(request: Request, principal: Principal = ANY_ACCOUNT) -> list[SessionOut]:
+    """One's own live sessions."""
+    return [SessionOut(id=s.id, created_at=s.created_at, last_seen_at=s.last_seen_at, expires_at=s.expires_at,
+                       aal=s.aal, current=s.id == principal.session_id)
+            for s in platform(request).accounts.sessions(principal)]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, tags=["sessions"], responses=NOT_FOUND)
+def end_session(session_id: ObjectId, request: Request, principal: Principal = ANY_ACCOUNT) -> Response:
+    """End one of one's own sessions."""
+    platform(request).accounts.end_session(principal, session_id)
+    return Response(status_code=204)
+
+
+class EndedOut(BaseModel):
+    ended: int
+
+
+@router.post("/accounts/{username}/sessions/end", response_model=EndedOut, tags=["sessions"], responses=NOT_FOUND)
+def end_sessions_of(username: Reference, request: Request, principal: Principal = ADMIN) -> EndedOut:
+    """End every session of one account (e.g. a reported phishing)."""
+    return EndedOut(ended=platform(request).accounts.end_sessions_of(principal, username))
+
+
+@router.post("/sessions/end-all", response_model=EndedOut, tags=["sessions"])
+def end_all_sessions(request: Request, principal: Principal = ADMIN) -> EndedOut:
+    """End every session of the platform (everyone signs in again; nothing else stops)."""
+    return EndedOut(ended=platform(request).accounts.end_all_sessions(principal))
+
+
+class DisableIn(Strict):
+    disabled: bool
+
+
+@router.put("/accounts/{username}/disabled", status_code=204, tags=["sessions"], responses=NOT_FOUND)
+def set_disabled(username: Reference, body: DisableIn, request: Request, principal: Principal = ADMIN) -> Response:
+    """Disable (and end every session of) an account, or enable it again."""
+    platform(request).accounts.set_disabled(principal, username, body.disabled)
     return Response(status_code=204)
