@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import AssuranceRequired, Forbidden, Unauthenticated
+from tierspayant.services.errors import AssuranceRequired, Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -91,6 +91,12 @@ def _forbidden(_: Request, __: Exception) -> JSONResponse:
     return problem(403, "Forbidden", "your role may not use this function")
 
 
+def _throttled(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Throttled)
+    return problem(429, "Too many failed sign-ins from your network", "retry later, or sign in with a passkey",
+                   headers={"Retry-After": str(exc.retry_after)})
+
+
 def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
     log.error("access log unavailable: request refused (fail closed)")
     return problem(503, "Service unavailable", "the access record is unavailable; nothing was done, retry later",
@@ -125,5 +131,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AssuranceRequired, _assurance)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
+    app.add_exception_handler(Throttled, _throttled)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tierspayant.security import passwords, totp
+from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
+from tierspayant.security.throttle import SOURCE_WINDOW, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
 from tierspayant.security.webauthn import (
     PasskeyPolicy,
@@ -22,10 +24,12 @@ from tierspayant.security.webauthn import (
     credential_id_of,
     new_challenge,
 )
-from tierspayant.services.errors import Forbidden, Unauthenticated
+from tierspayant.services.errors import Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, Session, UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=15)
+#: Failures of one account name are forgotten after a day without any.
+ACCOUNT_FAILURE_MEMORY = timedelta(hours=24)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 #: last_seen_at is written at most this often (a write per request would tax the hot path).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -57,18 +61,36 @@ class AccountsService:
         self.clock = clock
         self.passkeys = passkeys
 
-    def sign_in(self, username: str, password: str, code: str) -> SignedIn:
+    def sign_in(self, username: str, password: str, code: str, source: str = "unknown") -> SignedIn:
+        """Password + TOTP. Every failure is the same ``Unauthenticated``, including while the
+        account name is under its progressive delay; a source over its limit gets ``Throttled``.
+        Passkey sign-in is never slowed by these counters (THREATS.md T4)."""
         now = self.clock.now()
-        with self.uow() as repos:
+        account_key = "account:" + content_digest(username.strip().lower().encode())[:40]
+        source_key = "source:" + source[:60]
+        with self.uow(readonly=True) as repos:
+            by_source = repos.failures(source_key)
+            by_account = repos.failures(account_key)
             account = repos.account_by_username(username)
-            # Verify a hash even for an unknown user: same time either way.
-            password_ok = passwords.verify_password(account.password_hash if account else None, password)
-            if account is None or not password_ok or account.disabled:
-                raise Unauthenticated()
+        if by_source is not None and now - by_source[1] <= SOURCE_WINDOW:
+            until = source_blocked_until(by_source[0], by_source[1])
+            if until is not None and now < until:
+                raise Throttled(int((until - now).total_seconds()) + 1)
+        # Verify a hash even for an unknown user or a delayed name: same time either way.
+        password_ok = passwords.verify_password(account.password_hash if account else None, password)
+        delayed = by_account is not None and now < account_blocked_until(by_account[0], by_account[2])
+        step = None
+        if account is not None and password_ok and not account.disabled and not delayed:
             step = totp.accepted_step(account.totp_secret, code, now, account.totp_last_step)
-            if step is None:
-                raise Unauthenticated()
+        if account is None or step is None:
+            with self.uow() as repos:
+                if not delayed:
+                    repos.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
+                repos.record_failure(source_key, now, SOURCE_WINDOW)
+            raise Unauthenticated()
+        with self.uow() as repos:
             repos.set_totp_last_step(account.id, step)
+            repos.clear_failures(account_key)
             return _open_session(repos, account, now, Assurance.PASSWORD_TOTP)
 
     def authenticate(self, token: str) -> Principal:

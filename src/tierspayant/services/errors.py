@@ -27,3 +27,11 @@ class Forbidden(ServiceError):
 class AssuranceRequired(Forbidden):
     """Signed in, but not strongly enough for beneficiary data: a passkey (or Pro Santé
     Connect) session is required; a password + TOTP session never reaches it (THREATS.md T1)."""
+
+
+class Throttled(ServiceError):
+    """Too many failed sign-ins from this source: wait ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("throttled")
+        self.retry_after = retry_after

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -357,6 +357,15 @@ class Repositories(AuditRepository, Protocol):
     def revoke_sessions_of(self, account_id: int) -> int: ...
     def revoke_all_sessions(self) -> int: ...
     def set_disabled(self, account_id: int, disabled: bool) -> None: ...
+
+    # -- sign-in failures ----------------------------------------------------------------
+    def failures(self, key: str) -> tuple[int, datetime, datetime] | None:
+        """(failures, window start, last failure) for a throttle key, or None."""
+        ...
+    def record_failure(self, key: str, at: datetime, window: timedelta) -> None:
+        """Count a failure; a window older than ``window`` starts again at 1."""
+        ...
+    def clear_failures(self, key: str) -> None: ...
 
     # -- passkeys ------------------------------------------------------------------------
     def add_enrolment_code(self, code_hash: str, account_id: int, expires_at: datetime) -> None: ...

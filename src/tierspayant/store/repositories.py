@@ -6,7 +6,7 @@ import base64
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -553,6 +553,26 @@ class SqlRepositories(SqlAuditRepository):
 
     def set_disabled(self, account_id: int, disabled: bool) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
+
+    # -- sign-in failures ----------------------------------------------------------------
+    def failures(self, key: str) -> tuple[int, datetime, datetime] | None:
+        row = self.conn.execute(select(t.signin_failures.c.failures, t.signin_failures.c.window_start,
+                                       t.signin_failures.c.last_failure).where(t.signin_failures.c.key == key)).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def record_failure(self, key: str, at: datetime, window: timedelta) -> None:
+        current = self.failures(key)
+        if current is None:
+            self.conn.execute(insert(t.signin_failures).values(key=key, failures=1, window_start=at, last_failure=at))
+        elif at - current[1] > window:
+            self.conn.execute(update(t.signin_failures).where(t.signin_failures.c.key == key)
+                              .values(failures=1, window_start=at, last_failure=at))
+        else:
+            self.conn.execute(update(t.signin_failures).where(t.signin_failures.c.key == key)
+                              .values(failures=t.signin_failures.c.failures + 1, last_failure=at))
+
+    def clear_failures(self, key: str) -> None:
+        self.conn.execute(delete(t.signin_failures).where(t.signin_failures.c.key == key))
 
     # -- passkeys ------------------------------------------------------------------------
     def add_enrolment_code(self, code_hash: str, account_id: int, expires_at: datetime) -> None:

@@ -344,3 +344,12 @@ webauthn_challenges = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used", Boolean, nullable=False, default=False),
 )
+
+# Sign-in failures (THREATS.md T4): per account name and per source, kept apart.
+signin_failures = Table(
+    "signin_failures", metadata,
+    Column("key", String(80), primary_key=True),  # "account:<keyed hash>" or "source:<address>"
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("last_failure", UtcDateTime, nullable=False),
+)

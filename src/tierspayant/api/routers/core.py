@@ -23,10 +23,12 @@ async def health() -> dict[str, str]:
 
 
 @router.post("/sessions", dependencies=[PUBLIC], tags=["sessions"], response_model=SignInResponse,
-             responses={401: {"description": "Authentication failed (always the same answer)"}})
+             responses={401: {"description": "Authentication failed (always the same answer)"},
+                        429: {"description": "Too many failed sign-ins from this source"}})
 def sign_in(body: SignInRequest, request: Request) -> SignInResponse:
     """Sign in with username, password and the current TOTP code; returns a bearer token."""
-    signed = platform(request).accounts.sign_in(body.username, body.password, body.totp)
+    source = request.client.host if request.client else "unknown"
+    signed = platform(request).accounts.sign_in(body.username, body.password, body.totp, source)
     return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value, aal=signed.aal)
 
 

@@ -1,0 +1,29 @@
+"""Credential-stuffing brakes (THREATS.md T4; ASVS 6.1.1, NIST 800-63B 5.2.2): a progressive
+delay per account name and a limit per source, kept apart. Neither touches passkey sign-in, so
+an attacker who hammers a victim's password cannot lock the victim out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+#: Wrong passwords allowed for one account name before delays start, and the longest delay.
+ACCOUNT_FREE_FAILURES = 5
+ACCOUNT_MAX_DELAY = timedelta(minutes=15)
+#: Failed sign-ins allowed from one source within the window.
+SOURCE_MAX_FAILURES = 30
+SOURCE_WINDOW = timedelta(minutes=10)
+
+
+def account_delay(failures: int) -> timedelta:
+    """1 s, 2 s, 4 s... after the free failures, at most 15 min: never a hard lockout."""
+    if failures < ACCOUNT_FREE_FAILURES:
+        return timedelta(0)
+    return min(timedelta(seconds=2 ** (failures - ACCOUNT_FREE_FAILURES)), ACCOUNT_MAX_DELAY)
+
+
+def account_blocked_until(failures: int, last_failure: datetime) -> datetime:
+    return last_failure + account_delay(failures)
+
+
+def source_blocked_until(failures: int, window_start: datetime) -> datetime | None:
+    return window_start + SOURCE_WINDOW if failures >= SOURCE_MAX_FAILURES else None

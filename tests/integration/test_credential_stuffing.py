@@ -1,0 +1,69 @@
+"""Credential stuffing (THREATS.md T4): progressive delays per account name and a limit per
+source, kept apart -- and neither can lock a victim out of passkey sign-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import World, make_world
+from tierspayant.security import totp
+from tierspayant.security.throttle import ACCOUNT_FREE_FAILURES, SOURCE_MAX_FAILURES
+
+
+@pytest.fixture()
+def fresh(tmp_path: Path) -> Iterator[World]:
+    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30)
+    yield world
+    world.platform.engine.dispose()
+
+
+def attempt(world: World, client: TestClient, username: str, password: str | None = None,
+            advance: float = 31) -> tuple[int, str]:
+    account = world.demo["accounts"].get(username, {"password": "x" * 12, "totp_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"})
+    world.clock.advance(seconds=advance)  # 31 s: a fresh TOTP step each time
+    code = totp.current_code(account["totp_secret"], world.clock.now())
+    response = client.post("/v1/sessions", json={"username": username, "password": password or account["password"],
+                                                 "totp": code})
+    return response.status_code, response.text
+
+
+def test_account_delay_is_progressive_and_spares_passkeys(fresh: World) -> None:
+    attacker = TestClient(fresh.app, client=("203.0.113.7", 40000))
+    victim = TestClient(fresh.app, client=("198.51.100.20", 40001))
+    failure = attempt(fresh, attacker, "optique.demo", "wrong-password-123")
+    for _ in range(ACCOUNT_FREE_FAILURES + 3):
+        assert attempt(fresh, attacker, "optique.demo", "wrong-password-123") == failure
+    # the real user, right password and code, from home: delayed -- with the very same answer
+    fresh.clock.advance(seconds=1)
+    account = fresh.demo["accounts"]["optique.demo"]
+    delayed = victim.post("/v1/sessions", json={"username": "optique.demo", "password": account["password"],
+                                                "totp": totp.current_code(account["totp_secret"], fresh.clock.now())})
+    assert (delayed.status_code, delayed.text) == failure
+    # ...but their passkey works all along: no lock-out of the phishing-resistant way in
+    assert fresh.passkey_token("optique.demo")
+    # and the delay is a delay, not a lock: after it, the password works again
+    fresh.clock.advance(minutes=16)
+    assert attempt(fresh, victim, "optique.demo")[0] == 200
+
+
+def test_unknown_names_are_delayed_like_known_ones(fresh: World) -> None:
+    attacker = TestClient(fresh.app, client=("203.0.113.8", 40000))
+    known = [attempt(fresh, attacker, "medecin.demo", "wrong-password-123") for _ in range(8)]
+    unknown = [attempt(fresh, attacker, "nobody.here", "wrong-password-123") for _ in range(8)]
+    assert set(known) == set(unknown) and len(set(known)) == 1
+
+
+def test_source_limit_throttles_only_that_source(fresh: World) -> None:
+    attacker = TestClient(fresh.app, client=("203.0.113.9", 40000))
+    legit = TestClient(fresh.app, client=("198.51.100.21", 40001))
+    for n in range(SOURCE_MAX_FAILURES):  # a stuffing list: many names, one password each
+        assert attempt(fresh, attacker, f"user{n}.stuffed", "leaked-password-1", advance=1)[0] == 401
+    status, _ = attempt(fresh, attacker, "pharmacie.demo")  # even a right pair from there waits
+    assert status == 429
+    assert attempt(fresh, legit, "pharmacie.demo")[0] == 200  # everyone else signs in normally
+    fresh.clock.advance(minutes=11)
+    assert attempt(fresh, attacker, "pharmacie.demo")[0] == 200
