@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -18,6 +18,7 @@ from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.security.webauthn import PasskeyPolicy
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.audit import AuditService, Recorder
+from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.payments import PaymentsService
@@ -49,6 +50,7 @@ class Platform:
     payments: PaymentsService
     audit: AuditService
     presence: PresenceService
+    bank_details: BankDetailsService
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -65,12 +67,14 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                         load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
     witnesses = [Verifier.decode(k) for k in settings.witness_keys]
     presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
+    accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
+                                                         settings.webauthn_origin))
     return Platform(
         settings=settings,
         engine=engine,
         clock=clock,
-        accounts=AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
-                                                           settings.webauthn_origin)),
+        accounts=accounts,
+        bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),
         reference=ReferenceService(uow, clock, recorder),
         rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key)),
         presence=PresenceService(uow, clock, recorder, presence_issuer),

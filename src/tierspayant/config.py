@@ -35,6 +35,8 @@ class Settings:
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
+    #: A change of a professional's bank details takes effect this long after it is requested.
+    bank_change_delay_hours: float = 72.0
 
     @property
     def key_dir(self) -> Path:
@@ -62,4 +64,5 @@ class Settings:
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
             webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
+            bank_change_delay_hours=float(env.get("TIERS_BANK_CHANGE_DELAY_HOURS", str(d.bank_change_delay_hours))),
         )

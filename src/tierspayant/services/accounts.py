@@ -237,6 +237,30 @@ class AccountsService:
             repos.set_sign_count(passkey.id, count)
             return _open_session(repos, account, now, Assurance.PASSKEY)
 
+    def verify_step_up(self, principal: Principal, credential: dict[str, Any]) -> None:
+        """A fresh passkey assertion by the signed-in account itself (THREATS.md T7): its
+        challenge is consumed, its counter must grow. Unauthenticated otherwise."""
+        now = self.clock.now()
+        try:
+            challenge = challenge_of(credential)
+            credential_id = credential_id_of(credential)
+        except PasskeyRejected:
+            raise Unauthenticated() from None
+        with self.uow() as repos:
+            taken, _ = repos.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
+        if not taken:
+            raise Unauthenticated()
+        with self.uow() as repos:
+            passkey = repos.passkey_by_credential_id(credential_id)
+            if passkey is None or passkey.revoked or passkey.account_id != principal.account_id:
+                raise Unauthenticated()
+            try:
+                count = self.passkeys.verify_authentication(credential, challenge, passkey.public_key,
+                                                            passkey.sign_count)
+            except PasskeyRejected:
+                raise Unauthenticated() from None
+            repos.set_sign_count(passkey.id, count)
+
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
         with self.uow(readonly=True) as repos:
             return repos.passkeys_of(principal.account_id)

@@ -70,6 +70,8 @@ class PaymentsService:
             total = ZERO
             count = 0
             for planned in batch_orders(repos.payable_invoices(insurer_id)):
+                # A requested change of bank details counts only once its delay has passed (T7).
+                repos.apply_due_bank_changes(planned.professional_id, now)
                 professional = repos.professional(planned.professional_id)
                 assert professional is not None
                 end_to_end = f"TP-{run_id}-{planned.professional_id}"

@@ -196,6 +196,18 @@ class Passkey:
 
 
 @dataclass(frozen=True, slots=True)
+class BankChange:
+    id: int
+    professional_id: int
+    iban: str
+    bic: str
+    requested_at: datetime
+    effective_at: datetime
+    cancelled: bool
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     seq: int
     entry: bytes
@@ -357,6 +369,19 @@ class Repositories(AuditRepository, Protocol):
     def revoke_sessions_of(self, account_id: int) -> int: ...
     def revoke_all_sessions(self) -> int: ...
     def set_disabled(self, account_id: int, disabled: bool) -> None: ...
+
+    # -- bank details changes and notices ------------------------------------------------
+    def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,
+                        effective_at: datetime, requested_by: int) -> int: ...
+    def bank_changes(self, professional_id: int) -> list[BankChange]: ...
+    def cancel_bank_change(self, professional_id: int, change_id: int) -> bool:
+        """Cancel a change not yet applied; False if there is none such."""
+        ...
+    def apply_due_bank_changes(self, professional_id: int, at: datetime) -> None:
+        """Make the latest due, uncancelled change the professional's bank details."""
+        ...
+    def add_notification(self, professional_id: int, kind: str, text: str, at: datetime) -> None: ...
+    def notifications_of(self, professional_id: int) -> list[tuple[str, str, datetime]]: ...
 
     # -- sign-in failures ----------------------------------------------------------------
     def failures(self, key: str) -> tuple[int, datetime, datetime] | None:

@@ -22,6 +22,7 @@ from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import CareCategory, ItemKind, OpticalClass, ReferenceCode
 from tierspayant.services.ports import (
     Account,
+    BankChange,
     Beneficiary,
     Conflict,
     Engagement,
@@ -553,6 +554,49 @@ class SqlRepositories(SqlAuditRepository):
 
     def set_disabled(self, account_id: int, disabled: bool) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
+
+    # -- bank details changes and notices ------------------------------------------------
+    def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,
+                        effective_at: datetime, requested_by: int) -> int:
+        return self._insert(t.bank_detail_changes, {
+            "professional_id": professional_id, "iban": iban, "bic": bic, "requested_at": requested_at,
+            "effective_at": effective_at, "requested_by": requested_by, "cancelled": False, "applied": False,
+        }, "iban")
+
+    def bank_changes(self, professional_id: int) -> list[BankChange]:
+        c = t.bank_detail_changes.c
+        rows = self.conn.execute(select(c.id, c.professional_id, c.iban, c.bic, c.requested_at, c.effective_at,
+                                        c.cancelled, c.applied).where(c.professional_id == professional_id)
+                                 .order_by(c.id))
+        return [BankChange(*row) for row in rows]
+
+    def cancel_bank_change(self, professional_id: int, change_id: int) -> bool:
+        c = t.bank_detail_changes.c
+        result = self.conn.execute(update(t.bank_detail_changes).where(
+            c.id == change_id, c.professional_id == professional_id, c.applied.is_(False), c.cancelled.is_(False))
+            .values(cancelled=True))
+        return result.rowcount == 1
+
+    def apply_due_bank_changes(self, professional_id: int, at: datetime) -> None:
+        due = [ch for ch in self.bank_changes(professional_id)
+               if not ch.cancelled and not ch.applied and ch.effective_at <= at]
+        if not due:
+            return
+        latest = due[-1]
+        self.conn.execute(update(t.professionals).where(t.professionals.c.id == professional_id)
+                          .values(iban=latest.iban, bic=latest.bic))
+        self.conn.execute(update(t.bank_detail_changes).where(
+            t.bank_detail_changes.c.id.in_([ch.id for ch in due])).values(applied=True))
+
+    def add_notification(self, professional_id: int, kind: str, text: str, at: datetime) -> None:
+        self.conn.execute(insert(t.notifications).values(professional_id=professional_id, kind=kind, text=text,
+                                                         created_at=at))
+
+    def notifications_of(self, professional_id: int) -> list[tuple[str, str, datetime]]:
+        rows = self.conn.execute(select(t.notifications.c.kind, t.notifications.c.text, t.notifications.c.created_at)
+                                 .where(t.notifications.c.professional_id == professional_id)
+                                 .order_by(t.notifications.c.id))
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # -- sign-in failures ----------------------------------------------------------------
     def failures(self, key: str) -> tuple[int, datetime, datetime] | None:

@@ -353,3 +353,28 @@ signin_failures = Table(
     Column("window_start", UtcDateTime, nullable=False),
     Column("last_failure", UtcDateTime, nullable=False),
 )
+
+# Bank details changes (THREATS.md T7): step-up, a delay, a notice on a known channel.
+bank_detail_changes = Table(
+    "bank_detail_changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False, index=True),
+    Column("iban", String(34), nullable=False),
+    Column("bic", String(11), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("requested_by", Integer, nullable=False),  # account
+    Column("cancelled", Boolean, nullable=False, default=False),
+    Column("applied", Boolean, nullable=False, default=False),
+)
+
+# Notices to send on a professional's registered channel (delivered by the outbox, later).
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("professional_id", ForeignKey("professionals.id"), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+)
