@@ -116,9 +116,10 @@ class World:
         return {"authorization": f"Bearer {token}"}
 
 
-def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000) -> World:
+def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,
+               **settings_overrides: Any) -> World:
     clock = TestClock()
-    settings = Settings(database_url=url, var_dir=var_dir)
+    settings = Settings(database_url=url, var_dir=var_dir, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks
     # that never binds there (tests/integration/test_presence.py tests the real default).

@@ -13,6 +13,7 @@ from tierspayant.config import Settings
 from tierspayant.delivery.sepa import SepaWriter
 from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
+from tierspayant.security.oidc import OidcClient, OidcSettings
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.security.webauthn import PasskeyPolicy
@@ -67,8 +68,10 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                         load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
     witnesses = [Verifier.decode(k) for k in settings.witness_keys]
     presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
+    oidc = OidcClient(OidcSettings(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
+                                   settings.oidc_redirect_uri, settings.oidc_acr_values)) if settings.oidc_issuer else None
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
-                                                         settings.webauthn_origin))
+                                                         settings.webauthn_origin), oidc)
     return Platform(
         settings=settings,
         engine=engine,

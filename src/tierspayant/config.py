@@ -35,6 +35,12 @@ class Settings:
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
+    #: Pro Santé Connect-style OpenID Connect (off when the issuer is empty).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = "http://localhost:8000/v1/oidc/callback"
+    oidc_acr_values: tuple[str, ...] = ("eidas3",)
     #: A change of a professional's bank details takes effect this long after it is requested.
     bank_change_delay_hours: float = 72.0
 
@@ -64,5 +70,10 @@ class Settings:
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
             webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
+            oidc_issuer=env.get("TIERS_OIDC_ISSUER", ""),
+            oidc_client_id=env.get("TIERS_OIDC_CLIENT_ID", ""),
+            oidc_client_secret=env.get("TIERS_OIDC_CLIENT_SECRET", ""),
+            oidc_redirect_uri=env.get("TIERS_OIDC_REDIRECT_URI", d.oidc_redirect_uri),
+            oidc_acr_values=tuple(env.get("TIERS_OIDC_ACR_VALUES", "eidas3").split()),
             bank_change_delay_hours=float(env.get("TIERS_BANK_CHANGE_DELAY_HOURS", str(d.bank_change_delay_hours))),
         )

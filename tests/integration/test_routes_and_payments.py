@@ -49,6 +49,7 @@ def test_every_route_declares_a_policy(world: World) -> None:
     # And the passkey ceremonies, which are how one signs in.
     assert sorted(public) == ["/v1/health", "/v1/log/checkpoint", "/v1/log/cosignatures",
                               "/v1/log/proofs/consistency", "/v1/log/proofs/inclusion",
+                              "/v1/oidc/callback", "/v1/oidc/start",
                               "/v1/passkeys/authentication", "/v1/passkeys/authentication/options",
                               "/v1/passkeys/registration", "/v1/passkeys/registration/options", "/v1/sessions"]
     for route in routes:
@@ -57,7 +58,7 @@ def test_every_route_declares_a_policy(world: World) -> None:
             assert "public" not in policies and "authenticated" not in policies, route.path
             # THREATS.md T1: no data route is reachable with a password (+TOTP) session.
             assurances = {assurance_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)}
-            assert assurances == {"passkey"}, route.path
+            assert assurances == {"phishing_resistant"}, route.path
 
 
 def test_a_password_session_never_reaches_beneficiary_data(world: World) -> None:

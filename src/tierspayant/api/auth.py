@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tierspayant.security.policy import Assurance, Principal, Role
+from tierspayant.security.policy import PHISHING_RESISTANT, Principal, Role
 from tierspayant.services.errors import AssuranceRequired, Forbidden, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /v1/sessions")
@@ -33,7 +33,7 @@ def public() -> None:
 public.__policy__ = "public"  # type: ignore[attr-defined]
 
 
-def requires(*roles: Role, assurance: Assurance | None = None) -> Callable[..., Awaitable[Principal]]:
+def requires(*roles: Role, phishing_resistant: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency giving the signed-in ``Principal`` if their role is one of ``roles`` (any
     role when none is given).
 
@@ -49,12 +49,12 @@ def requires(*roles: Role, assurance: Assurance | None = None) -> Callable[..., 
         principal: Principal = request.app.state.platform.accounts.authenticate(credentials.credentials)
         if roles and principal.role not in roles:
             raise Forbidden()
-        if assurance is not None and principal.aal != assurance.value:
+        if phishing_resistant and principal.aal not in PHISHING_RESISTANT:
             raise AssuranceRequired()
         return replace(principal, request_id=request_id(request))
 
     dependency.__policy__ = tuple(r.value for r in roles) or "authenticated"  # type: ignore[attr-defined]
-    dependency.__assurance__ = assurance.value if assurance else None  # type: ignore[attr-defined]
+    dependency.__assurance__ = "phishing_resistant" if phishing_resistant else None  # type: ignore[attr-defined]
     return dependency
 
 
@@ -66,7 +66,6 @@ def assurance_of(dependency: Any) -> Any:
     return getattr(dependency, "__assurance__", None)
 
 
-_PASSKEY = Assurance.PASSKEY
 # Routes that show no beneficiary data: any session of the right role.
 PROFESSIONAL = Depends(requires(Role.PROFESSIONAL))
 INSURER_SIDE = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
@@ -74,7 +73,7 @@ ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
 ANY_ACCOUNT = Depends(requires())
 PUBLIC = Depends(public)
 # Routes that show or take beneficiary data: a phishing-resistant session only (THREATS.md T1).
-PROFESSIONAL_DATA = Depends(requires(Role.PROFESSIONAL, assurance=_PASSKEY))
-INSURER_DATA = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, assurance=_PASSKEY))
-QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, assurance=_PASSKEY))
-LOG_READERS = Depends(requires(Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN, assurance=_PASSKEY))
+PROFESSIONAL_DATA = Depends(requires(Role.PROFESSIONAL, phishing_resistant=True))
+INSURER_DATA = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))
+QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))
+LOG_READERS = Depends(requires(Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN, phishing_resistant=True))

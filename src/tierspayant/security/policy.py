@@ -22,6 +22,11 @@ class Assurance(StrEnum):
 
     PASSWORD_TOTP = "password_totp"  # noqa: S105 -- a name, not a password
     PASSKEY = "passkey"
+    OIDC = "oidc"  # Pro Santé Connect with a CPS / e-CPS (acr checked)
+
+
+#: Sessions that may reach beneficiary data.
+PHISHING_RESISTANT = frozenset({Assurance.PASSKEY, Assurance.OIDC})
 
 
 @dataclass(frozen=True, slots=True)

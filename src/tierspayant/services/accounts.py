@@ -13,6 +13,7 @@ from typing import Any
 
 from tierspayant.security import passwords, totp
 from tierspayant.security.digests import content_digest
+from tierspayant.security.oidc import OidcClient, OidcRejected, Pending, new_pending
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
 from tierspayant.security.throttle import SOURCE_WINDOW, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
@@ -45,6 +46,7 @@ class SignedIn:
 
 ENROLMENT_VALIDITY = timedelta(hours=24)
 CHALLENGE_VALIDITY = timedelta(minutes=5)
+OIDC_STATE_VALIDITY = timedelta(minutes=10)
 
 
 def _open_session(repos: Repositories, account: Account, now: datetime, aal: Assurance) -> SignedIn:
@@ -56,10 +58,11 @@ def _open_session(repos: Repositories, account: Account, now: datetime, aal: Ass
 
 
 class AccountsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None) -> None:
         self.uow = uow
         self.clock = clock
         self.passkeys = passkeys
+        self.oidc = oidc
 
     def sign_in(self, username: str, password: str, code: str, source: str = "unknown") -> SignedIn:
         """Password + TOTP. Every failure is the same ``Unauthenticated``, including while the
@@ -260,6 +263,39 @@ class AccountsService:
             except PasskeyRejected:
                 raise Unauthenticated() from None
             repos.set_sign_count(passkey.id, count)
+
+    # -- Pro Santé Connect-style OpenID Connect -------------------------------------------
+    def oidc_start(self) -> str:
+        """The provider URL to send the professional's browser to (state, nonce, PKCE kept here)."""
+        if self.oidc is None:
+            raise NotFound()
+        pending = new_pending()
+        url = self.oidc.authorization_url(pending)
+        with self.uow() as repos:
+            repos.add_oidc_state(hash_token(pending.state), pending.nonce, pending.verifier,
+                                 self.clock.now() + OIDC_STATE_VALIDITY)
+        return url
+
+    def oidc_finish(self, code: str, state: str) -> SignedIn:
+        """Back from the provider: a phishing-resistant session for the professional whose RPPS
+        (or ADELI) the provider vouched for; an unknown professional is refused."""
+        if self.oidc is None:
+            raise NotFound()
+        now = self.clock.now()
+        with self.uow() as repos:
+            taken = repos.take_oidc_state(hash_token(state), now)
+        if taken is None:
+            raise Unauthenticated()
+        try:
+            identifier = self.oidc.sign_in(code, Pending(state, taken[0], taken[1]))
+        except OidcRejected:
+            raise Unauthenticated() from None
+        with self.uow() as repos:
+            professional = repos.professional_by_rpps(identifier)
+            account = repos.account_of_professional(professional.id) if professional else None
+            if account is None or account.disabled:
+                raise Unauthenticated()
+            return _open_session(repos, account, now, Assurance.OIDC)
 
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
         with self.uow(readonly=True) as repos:

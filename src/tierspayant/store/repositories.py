@@ -598,6 +598,25 @@ class SqlRepositories(SqlAuditRepository):
                                  .order_by(t.notifications.c.id))
         return [(r[0], r[1], r[2]) for r in rows]
 
+    # -- OpenID Connect -------------------------------------------------------------------
+    def add_oidc_state(self, state_hash: str, nonce: str, verifier: str, expires_at: datetime) -> None:
+        self.conn.execute(insert(t.oidc_states).values(state_hash=state_hash, nonce=nonce, verifier=verifier,
+                                                       expires_at=expires_at, used=False))
+
+    def take_oidc_state(self, state_hash: str, at: datetime) -> tuple[str, str] | None:
+        c = t.oidc_states.c
+        where = and_(c.state_hash == state_hash, c.used.is_(False), c.expires_at > at)
+        row = self.conn.execute(select(c.nonce, c.verifier).where(where)).first()
+        if row is None or self.conn.execute(update(t.oidc_states).where(where).values(used=True)).rowcount != 1:
+            return None
+        return row[0], row[1]
+
+    def account_of_professional(self, professional_id: int) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.professional_id == professional_id,
+                                                         t.accounts.c.role == "professional")
+                                .order_by(t.accounts.c.id).limit(1)).first()
+        return Account(**row._mapping) if row else None
+
     # -- sign-in failures ----------------------------------------------------------------
     def failures(self, key: str) -> tuple[int, datetime, datetime] | None:
         row = self.conn.execute(select(t.signin_failures.c.failures, t.signin_failures.c.window_start,

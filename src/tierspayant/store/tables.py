@@ -378,3 +378,13 @@ notifications = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
 )
+
+# Pending OpenID Connect sign-ins: state -> nonce and PKCE verifier, single use, short-lived.
+oidc_states = Table(
+    "oidc_states", metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("nonce", String(80), nullable=False),
+    Column("verifier", String(100), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
+)

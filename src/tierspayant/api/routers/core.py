@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, PUBLIC
@@ -87,3 +88,22 @@ def set_disabled(username: Reference, body: DisableIn, request: Request, princip
     """Disable (and end every session of) an account, or enable it again."""
     platform(request).accounts.set_disabled(principal, username, body.disabled)
     return Response(status_code=204)
+
+
+class OidcStartOut(BaseModel):
+    authorization_url: str
+
+
+@router.get("/oidc/start", dependencies=[PUBLIC], response_model=OidcStartOut, tags=["sessions"], responses=NOT_FOUND)
+def oidc_start(request: Request) -> OidcStartOut:
+    """Begin a Pro Santé Connect-style sign-in: send the browser to ``authorization_url``."""
+    return OidcStartOut(authorization_url=platform(request).accounts.oidc_start())
+
+
+@router.get("/oidc/callback", dependencies=[PUBLIC], response_model=SignInResponse, tags=["sessions"],
+            responses={401: {"description": "Refused (always the same answer)"}, **NOT_FOUND})
+def oidc_callback(request: Request, code: Annotated[str, Query(max_length=2000)],
+                  state: Annotated[str, Query(max_length=200)]) -> SignInResponse:
+    """The provider's redirect: a phishing-resistant session (``"aal": "oidc"``)."""
+    signed = platform(request).accounts.oidc_finish(code, state)
+    return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value, aal=signed.aal)
