@@ -182,3 +182,28 @@ def test_beneficiary_registration_checks_identifiers(world: World) -> None:
     status, answer = rights(world, optician, amc_number="990000011", member_number="7777777777", nir=body["nir"],
                             birth_date=body["birth_date"], date_of_care=TODAY, category="consultation")
     assert answer["covered"] is False  # rights are per care category
+
+
+def test_payment_objects_of_others_answer_like_missing_ones(world: World) -> None:
+    from tierspayant.security.policy import Role
+
+    username = f"assureur2.{world.backend}"
+    _, secret = world.platform.accounts.create(username, "another-insurer-pass", Role.INSURER_OPERATOR, insurer_id=2)
+    world.demo["accounts"][username] = {"password": "another-insurer-pass", "totp_secret": secret}
+    optician = world.headers("optique.demo")
+    eng = engagement(world, optician, fresh_patients(world)[0])
+    world.client.post("/v1/invoices", headers=optician, json={
+        "invoice_number": f"F-OTHERS-{world.backend}", "engagement_number": eng, "date_of_care": TODAY,
+        "lines": [dict(GLASSES[0], amc_claimed="0.02")]})
+    run = world.client.post("/v1/payment-runs", headers=world.headers("assureur.demo"), json={}).json()
+    statement = world.client.get("/v1/payment-statements", headers=optician).json()[0]
+    other_insurer = world.headers(username, passkey=False)
+    other_professional = world.headers("medecin.demo")
+    pairs = [
+        (f"/v1/payment-runs/{run['id']}", "/v1/payment-runs/999999", other_insurer),
+        (f"/v1/payment-runs/{run['id']}/sepa", "/v1/payment-runs/999999/sepa", other_insurer),
+        (f"/v1/payment-statements/{statement['id']}", "/v1/payment-statements/999999", other_professional),
+    ]
+    for theirs, absent, headers in pairs:
+        a, b = world.client.get(theirs, headers=headers), world.client.get(absent, headers=headers)
+        assert (a.status_code, a.json()) == (b.status_code, b.json()) == (404, b.json()), theirs

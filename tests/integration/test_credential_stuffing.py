@@ -67,3 +67,28 @@ def test_source_limit_throttles_only_that_source(fresh: World) -> None:
     assert attempt(fresh, legit, "pharmacie.demo")[0] == 200  # everyone else signs in normally
     fresh.clock.advance(minutes=11)
     assert attempt(fresh, attacker, "pharmacie.demo")[0] == 200
+
+
+def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
+    """No user enumeration by time (ASVS 6.3.8): unknown name, wrong password and wrong code
+    each verify one Argon2id hash. Interleaved samples, medians compared."""
+    import statistics
+    import time
+
+    from tierspayant.services.errors import Unauthenticated
+
+    account = fresh.demo["accounts"]["optique.demo"]
+    cases = {
+        "unknown name": ("nobody.here", account["password"], "123456"),
+        "wrong password": ("optique.demo", "wrong-password-123", "123456"),
+        "wrong code": ("optique.demo", account["password"], "000000"),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for n in range(12):
+        for name, (username, password, code) in cases.items():
+            started = time.perf_counter()
+            with pytest.raises(Unauthenticated):
+                fresh.platform.accounts.sign_in(username, password, code, source=f"198.51.100.{n}")
+            samples[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    assert max(medians.values()) / min(medians.values()) <= 1.35, medians

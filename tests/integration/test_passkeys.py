@@ -85,3 +85,28 @@ def test_assertions_made_for_another_origin_are_rejected(world: World, origin: s
     world.__dict__["_origin_authenticator"] = authenticator
     status, body = sign_in(world, authenticator, origin=origin)
     assert status == 401 and body["title"] == "Authentication required"
+
+
+def test_enrolment_codes_come_from_the_accounts_own_organisation(world: World) -> None:
+    from tierspayant.security.policy import Role
+    from tierspayant.store import tables as t
+
+    with world.platform.engine.connect() as conn:
+        org = conn.execute(t.accounts.select().where(t.accounts.c.username == "optique.demo")).first()
+    assert org is not None
+    own_admin, other_admin = f"orgadmin.{world.backend}.1", f"orgadmin.{world.backend}.2"
+    for username, organisation in ((own_admin, org.organisation_id), (other_admin, org.organisation_id + 1)):
+        _, secret = world.platform.accounts.create(username, "an-admin-pass-phrase", Role.ORGANISATION_ADMIN,
+                                                   organisation_id=organisation)
+        world.demo["accounts"][username] = {"password": "an-admin-pass-phrase", "totp_secret": secret}
+    issued = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers(own_admin, passkey=False))
+    assert issued.status_code == 201
+    options = world.client.post("/v1/passkeys/registration/options",
+                                json={"enrolment_code": issued.json()["enrolment_code"]})
+    assert options.status_code == 200 and options.json()["user"]["name"] == "optique.demo"
+    foreign = world.client.post("/v1/passkeys/enrolment-codes/optique.demo",
+                                headers=world.headers(other_admin, passkey=False))
+    missing = world.client.post("/v1/passkeys/enrolment-codes/nobody.here", headers=world.headers(own_admin, passkey=False))
+    assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json()) == (404, missing.json())
+    professional = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers("medecin.demo"))
+    assert professional.status_code == 403

@@ -71,6 +71,7 @@ PROFESSIONAL = Depends(requires(Role.PROFESSIONAL))
 INSURER_SIDE = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
 ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
 ANY_ACCOUNT = Depends(requires())
+ORG_ADMINS = Depends(requires(Role.ORGANISATION_ADMIN, Role.PLATFORM_ADMIN))
 PUBLIC = Depends(public)
 # Routes that show or take beneficiary data: a phishing-resistant session only (THREATS.md T1).
 PROFESSIONAL_DATA = Depends(requires(Role.PROFESSIONAL, phishing_resistant=True))

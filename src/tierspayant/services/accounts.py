@@ -167,14 +167,20 @@ class AccountsService:
         return account_id, secret
 
     # -- passkeys (WebAuthn) -------------------------------------------------------------
-    def enrolment_code(self, username: str) -> str:
+    def enrolment_code(self, username: str, issuer: Principal | None = None) -> str:
         """A one-time code (24 h) the organisation's admin hands over out of band; it lets the
-        holder register a passkey for ``username``."""
+        holder register a passkey for ``username``. ``issuer`` None is the operator's CLI; else
+        a platform admin, or the admin of the account's own organisation."""
         code = new_reference("ENR")
         with self.uow() as repos:
             account = repos.account_by_username(username)
             if account is None or account.disabled:
                 raise NotFound()
+            if issuer is not None and not (
+                issuer.role is Role.PLATFORM_ADMIN
+                or (issuer.role is Role.ORGANISATION_ADMIN and issuer.organisation_id is not None
+                    and issuer.organisation_id == account.organisation_id)):
+                raise NotFound()  # another organisation's account: as if it did not exist
             repos.add_enrolment_code(hash_token(code), account.id, self.clock.now() + ENROLMENT_VALIDITY)
         return code
 

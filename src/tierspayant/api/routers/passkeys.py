@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from tierspayant.api.auth import ANY_ACCOUNT, PUBLIC
+from tierspayant.api.auth import ANY_ACCOUNT, ORG_ADMINS, PUBLIC
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
-from tierspayant.api.schemas import ObjectId, SignInResponse, Strict
+from tierspayant.api.schemas import ObjectId, Reference, SignInResponse, Strict
 from tierspayant.security.policy import Principal
 
 router = APIRouter(prefix="/v1/passkeys", tags=["passkeys"])
@@ -75,3 +75,15 @@ def list_passkeys(request: Request, principal: Principal = ANY_ACCOUNT) -> list[
 def revoke(passkey_id: ObjectId, request: Request, principal: Principal = ANY_ACCOUNT) -> Response:
     platform(request).accounts.revoke_passkey(principal, passkey_id)
     return Response(status_code=204)
+
+
+class EnrolmentCodeOut(BaseModel):
+    enrolment_code: str
+    expires_in_hours: int = 24
+
+
+@router.post("/enrolment-codes/{username}", response_model=EnrolmentCodeOut, status_code=201, responses=NOT_FOUND)
+def issue_enrolment_code(username: Reference, request: Request, principal: Principal = ORG_ADMINS) -> EnrolmentCodeOut:
+    """A one-time passkey enrolment code for one of the admin's organisation's accounts, to hand
+    over out of band (in person, by post) -- never sent by the platform itself."""
+    return EnrolmentCodeOut(enrolment_code=platform(request).accounts.enrolment_code(username, principal))
