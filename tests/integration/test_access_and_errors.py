@@ -207,3 +207,23 @@ def test_payment_objects_of_others_answer_like_missing_ones(world: World) -> Non
     for theirs, absent, headers in pairs:
         a, b = world.client.get(theirs, headers=headers), world.client.get(absent, headers=headers)
         assert (a.status_code, a.json()) == (b.status_code, b.json()) == (404, b.json()), theirs
+
+
+def test_other_tenants_objects_on_write_routes_answer_like_missing_ones(world: World) -> None:
+    insurer = world.headers("assureur.demo")
+    body = {"contract_code": "RESP-CONFORT", "member_number": "5555555555", "nir": "253072B07300470",
+            "birth_date": "1953-07-01", "last_name": "Synthétique", "first_name": "Paul", "rights_start": "2026-01-01",
+            "categories": ["optical"]}
+    other = world.client.post("/v1/insurers/990000029/beneficiaries", headers=insurer, json=body)
+    absent = world.client.post("/v1/insurers/999999999/beneficiaries", headers=insurer, json=body)
+    assert (other.status_code, other.json()) == (absent.status_code, absent.json()) == (404, absent.json())
+    optician = world.headers("optique.demo")
+    options = world.client.post("/v1/passkeys/authentication/options").json()
+    assertion = world.__dict__["_authenticators"]["optique.demo"].get(options, world.platform.settings.webauthn_origin)
+    change = world.client.post("/v1/bank-details/changes", headers=optician, json={
+        "iban": "FR7630004000031234567890143", "bic": "BNPAFRPPXXX", "credential": assertion}).json()
+    gp = world.headers("medecin.demo")
+    theirs = world.client.delete(f"/v1/bank-details/changes/{change['id']}", headers=gp)
+    missing = world.client.delete("/v1/bank-details/changes/999999", headers=gp)
+    assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json()) == (404, missing.json())
+    assert world.client.delete(f"/v1/bank-details/changes/{change['id']}", headers=optician).status_code == 204
