@@ -102,3 +102,24 @@ def p256_sign(private_pem: bytes, data: bytes) -> bytes:
     key = load_pem_private_key(private_pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+class AuthenticationFailed(Exception):
+    """An AES-GCM tag did not verify (wrong key, nonce, AAD, or a modified ciphertext)."""
+
+
+def aesgcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM (NIST SP 800-38D): ciphertext || 16-byte tag."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def aesgcm_decrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        return AESGCM(key).decrypt(nonce, data, aad)
+    except InvalidTag:
+        raise AuthenticationFailed() from None
