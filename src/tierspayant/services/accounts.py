@@ -219,16 +219,16 @@ class AccountsService:
                                 self.clock.now() + CHALLENGE_VALIDITY)
         return self.passkeys.authentication_options(challenge)
 
-    def sign_in_with_passkey(self, credential: dict[str, Any]) -> SignedIn:
-        """A phishing-resistant session: the browser binds the response to our origin, the
-        challenge is ours and single use, the counter must grow."""
+    def _verify_assertion(self, credential: dict[str, Any]) -> Account:
+        """Consume the assertion's challenge (in its own transaction: a failed attempt burns it
+        too), verify it against the stored passkey, advance the counter; the account it signs
+        for, if active. Unauthenticated otherwise."""
         now = self.clock.now()
         try:
             challenge = challenge_of(credential)
             credential_id = credential_id_of(credential)
         except PasskeyRejected:
             raise Unauthenticated() from None
-        # The challenge is consumed in its own transaction: a failed attempt burns it too.
         with self.uow() as repos:
             taken, _ = repos.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
         if not taken:
@@ -244,31 +244,19 @@ class AccountsService:
             except PasskeyRejected:
                 raise Unauthenticated() from None
             repos.set_sign_count(passkey.id, count)
-            return _open_session(repos, account, now, Assurance.PASSKEY)
+            return account
+
+    def sign_in_with_passkey(self, credential: dict[str, Any]) -> SignedIn:
+        """A phishing-resistant session: the browser binds the response to our origin, the
+        challenge is ours and single use, the counter must grow."""
+        account = self._verify_assertion(credential)
+        with self.uow() as repos:
+            return _open_session(repos, account, self.clock.now(), Assurance.PASSKEY)
 
     def verify_step_up(self, principal: Principal, credential: dict[str, Any]) -> None:
-        """A fresh passkey assertion by the signed-in account itself (THREATS.md T7): its
-        challenge is consumed, its counter must grow. Unauthenticated otherwise."""
-        now = self.clock.now()
-        try:
-            challenge = challenge_of(credential)
-            credential_id = credential_id_of(credential)
-        except PasskeyRejected:
-            raise Unauthenticated() from None
-        with self.uow() as repos:
-            taken, _ = repos.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
-        if not taken:
+        """A fresh passkey assertion by the signed-in account itself (THREATS.md T7)."""
+        if self._verify_assertion(credential).id != principal.account_id:
             raise Unauthenticated()
-        with self.uow() as repos:
-            passkey = repos.passkey_by_credential_id(credential_id)
-            if passkey is None or passkey.revoked or passkey.account_id != principal.account_id:
-                raise Unauthenticated()
-            try:
-                count = self.passkeys.verify_authentication(credential, challenge, passkey.public_key,
-                                                            passkey.sign_count)
-            except PasskeyRejected:
-                raise Unauthenticated() from None
-            repos.set_sign_count(passkey.id, count)
 
     # -- Pro Santé Connect-style OpenID Connect -------------------------------------------
     def oidc_start(self) -> str:
