@@ -24,7 +24,6 @@ from tierspayant.config import Settings
 from tierspayant.security import totp
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import seed
-from tierspayant.store.bulk import SqlBulkLoader
 
 PG_ADMIN_URL = os.environ.get("TIERS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -125,7 +124,7 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, 
     # that never binds there (tests/integration/test_presence.py tests the real default).
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date(),
                           proofless_quota=proofless_quota)
-    seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec, var_dir / "demo.json")
+    seed(platform.loader, platform.reference, platform.accounts, spec, var_dir / "demo.json")
     demo = json.loads((var_dir / "demo.json").read_text())
     app = create_app(platform)
     return World(platform, TestClient(app), clock, demo, backend, app)
@@ -149,24 +148,27 @@ def fresh_patients(world: World, insurer_id: int = 1, count: int = 1) -> list[di
     used: set[int] = world.__dict__.setdefault("_used", set())
     today = world.clock.now().date()
     query = (
-        select(t.beneficiaries, t.insurers.c.amc_number)
+        select(t.beneficiaries.c.id, t.insurers.c.amc_number)
         .join(t.insurers, t.insurers.c.id == t.beneficiaries.c.insurer_id)
         .join(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
         .where(t.beneficiaries.c.insurer_id == insurer_id, t.rights_periods.c.end_date.is_(None),
                t.rights_periods.c.start_date <= today,
-               t.beneficiaries.c.birth_date <= date(today.year - 20, 1, 1),
-               t.beneficiaries.c.birth_date >= date(today.year - 60, 1, 1),
                ~t.beneficiaries.c.id.in_(select(t.optical_purchases.c.beneficiary_id)))
         .order_by(t.beneficiaries.c.id)
     )
     out = []
     with world.platform.engine.connect() as conn:
-        for row in conn.execute(query):
-            if row.id in used:
+        candidates = [(row.id, row.amc_number) for row in conn.execute(query) if row.id not in used]
+    # Identity fields are encrypted at rest: read them through the store, like the platform.
+    with world.platform.audit.uow(readonly=True) as repos:
+        for beneficiary_id, amc_number in candidates:
+            b = repos.beneficiary(beneficiary_id)
+            assert b is not None
+            if not date(today.year - 60, 1, 1) <= b.birth_date <= date(today.year - 20, 1, 1):
                 continue
-            used.add(row.id)
-            out.append({"amc_number": row.amc_number, "member_number": row.member_number, "nir": row.nir,
-                        "birth_date": row.birth_date.isoformat()})
+            used.add(beneficiary_id)
+            out.append({"amc_number": amc_number, "member_number": b.member_number, "nir": b.nir,
+                        "birth_date": b.birth_date.isoformat()})
             if len(out) == count:
                 return out
     raise AssertionError("the seeded population ran out of fresh patients")

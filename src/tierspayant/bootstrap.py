@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tierspayant.config import Settings
 from tierspayant.delivery.sepa import SepaWriter
+from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.oidc import OidcClient, OidcSettings
@@ -23,12 +24,14 @@ from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.payments import PaymentsService
-from tierspayant.services.ports import Clock
+from tierspayant.services.ports import BulkLoader, Clock
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
+from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
+from tierspayant.store.protection import Protection
 from tierspayant.store.repositories import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
 
@@ -42,6 +45,7 @@ class SystemClock:
 class Platform:
     settings: Settings
     engine: Engine
+    loader: BulkLoader
     clock: Clock
     accounts: AccountsService
     reference: ReferenceService
@@ -60,7 +64,12 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         upgrade(engine)
     if settings.unsafe_no_access_log:
         logging.getLogger("tierspayant").warning("TIERS_UNSAFE_NO_ACCESS_LOG=1: access events are DROPPED (benchmarks only)")
-    uow = SqlUnitOfWork(engine, drop_events=settings.unsafe_no_access_log)
+    protection = Protection(
+        KeyRing(KeyEncryptionKey(load_or_create_secret(settings.key_dir / "kek.key"))),
+        BlindIndex({purpose: load_or_create_secret(settings.key_dir / f"blind-index-{purpose}.key")
+                    for purpose in ("nir", "member")}),
+    )
+    uow = SqlUnitOfWork(engine, protection, drop_events=settings.unsafe_no_access_log)
     clock = clock or SystemClock()
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
     recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))
@@ -75,6 +84,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     return Platform(
         settings=settings,
         engine=engine,
+        loader=SqlBulkLoader(engine, protection),
         clock=clock,
         accounts=accounts,
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),

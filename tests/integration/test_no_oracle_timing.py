@@ -26,11 +26,14 @@ def test_negative_answers_take_the_same_time(tmp_path: Path) -> None:
     world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=200)
     patient = fresh_patients(world)[0]
     with world.platform.engine.connect() as conn:
-        ended = conn.execute(
-            select(t.beneficiaries, t.insurers.c.amc_number).join(t.insurers)
-            .join(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
-            .where(t.rights_periods.c.end_date.is_not(None), t.rights_periods.c.end_date < date(2026, 3, 2))).first()
-    assert ended is not None
+        ended_id = conn.execute(
+            select(t.beneficiaries.c.id).join(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
+            .where(t.rights_periods.c.end_date.is_not(None), t.rights_periods.c.end_date < date(2026, 3, 2))).scalar()
+    assert ended_id is not None
+    with world.platform.audit.uow(readonly=True) as repos:
+        ended = repos.beneficiary(ended_id)
+        insurer = repos.insurer(ended.insurer_id) if ended else None
+    assert ended is not None and insurer is not None
 
     def request(amc: str, member: str, nir: str, birth: str) -> RightsRequest:
         return RightsRequest(amc, member, nir, date.fromisoformat(birth), date(2026, 3, 2), CareCategory.OPTICAL)
@@ -41,7 +44,7 @@ def test_negative_answers_take_the_same_time(tmp_path: Path) -> None:
         "unknown patient": request(patient["amc_number"], patient["member_number"], "295109912611193",
                                    patient["birth_date"]),
         "unknown insurer": request("123456789", patient["member_number"], patient["nir"], patient["birth_date"]),
-        "not covered": request(ended.amc_number, ended.member_number, ended.nir, ended.birth_date.isoformat()),
+        "not covered": request(insurer.amc_number, ended.member_number, ended.nir, ended.birth_date.isoformat()),
     }
     principal = Principal(1, 1, Role.PROFESSIONAL, 1, 1)
     rights = world.platform.rights

@@ -88,9 +88,8 @@ def test_history_and_exposure_queries(small: World) -> None:
     patient = fresh_patients(small)[0]
     optician = small.headers("optique.demo")
     engagement(small, optician, patient)
-    with small.platform.engine.connect() as conn:
-        row = conn.execute(select(t.beneficiaries.c.id, t.beneficiaries.c.insurer_id)
-                           .where(t.beneficiaries.c.nir == patient["nir"])).one()
+    with small.platform.audit.uow(readonly=True) as repos:
+        row = repos.beneficiaries_by_nir(1, patient["nir"])[0]
     history = small.platform.audit.history(OFFICER, row.insurer_id, row.id)
     assert [e.tag for _, e in history] == [Tag.RIGHTS_CHECK]
     assert patient["nir"] not in history[0][1].canonical().decode()  # a pseudonym, never the NIR

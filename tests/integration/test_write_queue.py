@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.services.ports import Repositories
 from tierspayant.store import tables as t
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
+from tierspayant.store.protection import Protection
 from tierspayant.store.repositories import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
+
+PROTECTION = Protection(KeyRing(KeyEncryptionKey(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
 
 
 def add_insurer(number: int) -> Any:
@@ -28,7 +32,7 @@ def test_concurrent_writes_share_transactions_and_failures_stay_local(tmp_path: 
     upgrade(engine)
     commits = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
-    queue = SqlWriteQueue(SqlUnitOfWork(engine))
+    queue = SqlWriteQueue(SqlUnitOfWork(engine, PROTECTION))
 
     async def scenario() -> list[Any]:
         works = [add_insurer(n) for n in range(1, 41)]
@@ -56,7 +60,7 @@ def test_concurrent_writes_share_transactions_and_failures_stay_local(tmp_path: 
 def test_a_write_is_durable_before_run_returns(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
     upgrade(engine)
-    queue = SqlWriteQueue(SqlUnitOfWork(engine))
+    queue = SqlWriteQueue(SqlUnitOfWork(engine, PROTECTION))
     insurer_id = asyncio.run(queue.run(add_insurer(7)))
     other = make_engine(f"sqlite:///{tmp_path / 'q.db'}")  # another connection sees it at once
     with other.connect() as conn:

@@ -19,7 +19,6 @@ from tierspayant.config import Settings
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
-from tierspayant.store.bulk import SqlBulkLoader
 
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
@@ -45,7 +44,7 @@ def _seed(settings: Settings, beneficiaries: int, professionals: int, seed_value
     with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("beneficiaries"),
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("seed", total=beneficiaries)
-        report = seed(SqlBulkLoader(platform.engine), platform.reference, platform.accounts, spec,
+        report = seed(platform.loader, platform.reference, platform.accounts, spec,
                       _credentials(settings), on_progress=lambda n: progress.advance(task, n))
     console.print(f"loaded {report.beneficiaries:,} beneficiaries and {report.professionals} professionals "
                   f"in {report.seconds:.1f} s ({report.rate:,.0f} beneficiaries/s)")
@@ -89,7 +88,7 @@ def serve(
 
     settings = Settings.from_env()
     platform = build(settings)
-    empty = SqlBulkLoader(platform.engine).count("insurers") == 0
+    empty = platform.loader.count("insurers") == 0
     platform.engine.dispose()
     if seed_demo and empty:
         _seed(settings, 2_000, 60, 42)

@@ -57,6 +57,11 @@ class KeyEncryptionKey:
             raise ValueError("a key-encryption key is 256 bits")
         self._key = key
 
+    @classmethod
+    def generate(cls) -> KeyEncryptionKey:
+        """A random KEK (for throwaway rings; the platform's is loaded from its key file)."""
+        return cls(random_bytes(32))
+
     def wrap(self, data_key: bytes, insurer_id: int, version: int) -> str:
         nonce = random_bytes(12)
         return _b64(nonce + aesgcm_encrypt(self._key, nonce, data_key, f"dek|{insurer_id}|{version}".encode()))
@@ -87,6 +92,10 @@ class KeyRing:
         self._plain: dict[tuple[int, int], bytes] = {}
         for key in wrapped or []:
             self._wrapped[(key.insurer_id, key.version)] = key.wrapped
+
+    def add(self, key: WrappedKey) -> None:
+        """A stored wrapped key (loaded by the store)."""
+        self._wrapped[(key.insurer_id, key.version)] = key.wrapped
 
     def versions(self, insurer_id: int) -> list[int]:
         return sorted(v for (i, v) in self._wrapped if i == insurer_id)

@@ -59,7 +59,10 @@ class PresenceVerifier:
     def verify(self, token: str, at: datetime) -> PresenceClaims:
         try:
             signed, _, signature = token.rpartition(".")
-            if not signed.startswith(PREFIX) or not ed25519_verify(self.public_key, signed.encode(), _unb64(signature)):
+            raw_signature = _unb64(signature)
+            # Canonical base64 only: unused low bits would give one proof a second spelling.
+            if not signed.startswith(PREFIX) or _b64(raw_signature) != signature \
+                    or not ed25519_verify(self.public_key, signed.encode(), raw_signature):
                 raise InvalidPresenceProof()
             raw = json.loads(_unb64(signed[len(PREFIX):]))
             claims = PresenceClaims(str(raw["ins"]), str(raw["ben"]), datetime.fromtimestamp(int(raw["iat"]), at.tzinfo),

@@ -77,7 +77,8 @@ class RightsService:
         check_date_of_care(request.date_of_care, now.date())
         with self.uow(readonly=True) as repos:
             insurer = repos.insurer_by_amc(amc)
-            candidates = repos.beneficiaries_with_rights(insurer.id, nir) if insurer is not None else []
+            # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
+            candidates = repos.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
         match, periods = None, []
         for candidate, candidate_periods in candidates:
             # Both member number and birth date must match what the patient presents.

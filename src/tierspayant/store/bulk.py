@@ -7,17 +7,21 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, text
 
+from tierspayant.store.protection import Protection
 from tierspayant.store.tables import metadata
 
 
 class SqlBulkLoader:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, protection: Protection) -> None:
         self.engine = engine
+        self.protection = protection
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         with self.engine.begin() as conn:
+            if table == "beneficiaries":  # identity fields are encrypted at rest
+                rows = [self.protection.seal(conn, dict(row)) for row in rows]
             conn.execute(insert(metadata.tables[table]), list(rows))
 
     def count(self, table: str) -> int:

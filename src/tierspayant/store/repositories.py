@@ -42,6 +42,7 @@ from tierspayant.services.ports import (
 )
 from tierspayant.store import tables as t
 from tierspayant.store.prepared import Prepared, PreparedInsert
+from tierspayant.store.protection import Protection
 
 PAYABLE_STATUSES = ("approved", "partially_approved")
 
@@ -49,7 +50,7 @@ PAYABLE_STATUSES = ("approved", "partially_approved")
 # costs more than running it on SQLite (measured in bench/).
 _INSURER_BY_AMC = select(t.insurers).where(t.insurers.c.amc_number == bindparam("amc"))
 _BENEFICIARIES_BY_NIR = select(t.beneficiaries).where(
-    t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
+    t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
 _RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories).where(
     t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
 _SESSION = (
@@ -63,7 +64,7 @@ _ACCOUNT = select(t.accounts).where(t.accounts.c.id == bindparam("account_id"))
 _BENEFICIARIES_WITH_RIGHTS = (
     select(t.beneficiaries, t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories)
     .outerjoin(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
-    .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir == bindparam("nir"))
+    .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
 )
 _BENEFICIARY_COLUMNS = [c.name for c in t.beneficiaries.c]
 _BENEFICIARIES_WITH_RIGHTS_FAST = Prepared(_BENEFICIARIES_WITH_RIGHTS)
@@ -206,8 +207,10 @@ class SqlAuditRepository:
 class SqlRepositories(SqlAuditRepository):
     """``Repositories`` over one SQLAlchemy connection inside a transaction."""
 
-    def __init__(self, conn: Connection, insurers: InsurerCache | None = None, drop_events: bool = False) -> None:
+    def __init__(self, conn: Connection, protection: Protection, insurers: InsurerCache | None = None,
+                 drop_events: bool = False) -> None:
         self.conn = conn
+        self.protection = protection
         self.insurers = insurers or InsurerCache(ttl=0)
         self.drop_events = drop_events
         self.pending_events = []
@@ -280,16 +283,26 @@ class SqlRepositories(SqlAuditRepository):
 
     # -- beneficiaries -------------------------------------------------------------------
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
-        rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id, "nir": nir})
-        return [Beneficiary(**r._mapping) for r in rows]
+        rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id,
+                                                         "nir": self.protection.nir_index(insurer_id, nir)})
+        return [self.protection.open(self.conn, r) for r in rows]
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
         row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()
-        return Beneficiary(**row._mapping) if row else None
+        return self.protection.open(self.conn, row) if row else None
 
     def add_beneficiary(self, beneficiary: Beneficiary) -> int:
         values = {k: getattr(beneficiary, k) for k in Beneficiary.__slots__ if k != "id"}
-        return self._insert(t.beneficiaries, values, "nir")
+        # The row id is part of every field's associated data: insert, then seal with it.
+        placeholder = {"insurer_id": beneficiary.insurer_id, "contract_id": beneficiary.contract_id,
+                       "rank": beneficiary.rank, **{c: "" for c in ("nir_bidx", "member_bidx", "nir_enc", "member_enc",
+                                                                     "birth_date_enc", "last_name_enc",
+                                                                     "first_name_enc")}}
+        row_id = self._insert(t.beneficiaries, placeholder, "nir")
+        sealed = self.protection.seal(self.conn, {**values, "id": row_id})
+        self.conn.execute(update(t.beneficiaries).where(t.beneficiaries.c.id == row_id)
+                          .values({k: v for k, v in sealed.items() if k != "id"}))
+        return row_id
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
         rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
@@ -298,13 +311,17 @@ class SqlRepositories(SqlAuditRepository):
     def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
         width = len(_BENEFICIARY_COLUMNS)
-        for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, {"insurer_id": insurer_id, "nir": nir}):
+        params: dict[str, str | int] = {"insurer_id": insurer_id, "nir": self.protection.nir_index(insurer_id, nir)}
+        for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params):
             beneficiary_id = row[0]
             if beneficiary_id not in found:
-                found[beneficiary_id] = (Beneficiary(*row[:width]), [])
+                stored = dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True))
+                found[beneficiary_id] = (self.protection.open(self.conn, stored), [])
             start, end, categories = row[width:]
             if start is not None:
                 found[beneficiary_id][1].append(_period(start, end, categories))
+        if not found:
+            self.protection.equalize()
         return list(found.values())
 
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
@@ -699,8 +716,9 @@ class SqlRepositories(SqlAuditRepository):
 class SqlUnitOfWork:
     """``UnitOfWork`` over an engine: one connection and one transaction per call."""
 
-    def __init__(self, engine: Engine, drop_events: bool = False) -> None:
+    def __init__(self, engine: Engine, protection: Protection, drop_events: bool = False) -> None:
         self.engine = engine
+        self.protection = protection
         self.insurers = InsurerCache()
         self.drop_events = drop_events
 
@@ -711,7 +729,7 @@ class SqlUnitOfWork:
                 # SQLite: a plain (deferred) BEGIN, so readers never queue behind writers (WAL).
                 conn = conn.execution_options(tiers_readonly=True)
             with conn.begin():
-                repos = SqlRepositories(conn, self.insurers, self.drop_events)
+                repos = SqlRepositories(conn, self.protection, self.insurers, self.drop_events)
                 yield repos
                 # Fail closed: the events go in the same transaction as the access they record.
                 try:

@@ -56,14 +56,29 @@ beneficiaries = Table(
     Column("id", Integer, primary_key=True),
     Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
     Column("contract_id", ForeignKey("contracts.id"), nullable=False),
-    Column("member_number", String(20), nullable=False),
     Column("rank", Integer, nullable=False),  # 0 = the member, 1.. = dependants
-    Column("nir", String(15), nullable=False),
-    Column("birth_date", Date, nullable=False),
-    Column("last_name", String(100), nullable=False),
-    Column("first_name", String(100), nullable=False),
-    Index("ix_beneficiaries_lookup", "insurer_id", "nir"),
-    Index("ix_beneficiaries_member", "insurer_id", "member_number"),
+    # Identity fields are encrypted (store/protection.py, THREATS.md T5): AES-256-GCM envelopes
+    # bound to (insurer, table, column, row id); NIR and member number are found through keyed
+    # blind indexes, never stored in clear nor as a plain hash.
+    Column("nir_bidx", String(32), nullable=False),
+    Column("member_bidx", String(32), nullable=False),
+    Column("nir_enc", Text, nullable=False),
+    Column("member_enc", Text, nullable=False),
+    Column("birth_date_enc", Text, nullable=False),
+    Column("last_name_enc", Text, nullable=False),
+    Column("first_name_enc", Text, nullable=False),
+    Index("ix_beneficiaries_nir", "insurer_id", "nir_bidx"),
+    Index("ix_beneficiaries_member", "insurer_id", "member_bidx"),
+)
+
+# Per-insurer data keys, each version wrapped by the key-encryption key (kept outside the
+# database). Deleting an insurer's rows here crypto-shreds its data.
+data_keys = Table(
+    "data_keys", metadata,
+    Column("insurer_id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("wrapped", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 rights_periods = Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 
 def random_token(nbytes: int) -> str:
@@ -108,18 +109,30 @@ class AuthenticationFailed(Exception):
     """An AES-GCM tag did not verify (wrong key, nonce, AAD, or a modified ciphertext)."""
 
 
-def aesgcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """AES-GCM (NIST SP 800-38D): ciphertext || 16-byte tag."""
+_AEADS: dict[bytes, Any] = {}
+
+
+def _aead(key: bytes) -> Any:
+    """One AESGCM object per key (building one costs more than sealing a short field)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    return AESGCM(key).encrypt(nonce, plaintext, aad)
+    aead = _AEADS.get(key)
+    if aead is None:
+        if len(_AEADS) > 10_000:
+            _AEADS.clear()
+        aead = _AEADS[key] = AESGCM(key)
+    return aead
+
+
+def aesgcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM (NIST SP 800-38D): ciphertext || 16-byte tag."""
+    return bytes(_aead(key).encrypt(nonce, plaintext, aad))
 
 
 def aesgcm_decrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     try:
-        return AESGCM(key).decrypt(nonce, data, aad)
+        return bytes(_aead(key).decrypt(nonce, data, aad))
     except InvalidTag:
         raise AuthenticationFailed() from None
