@@ -1,0 +1,65 @@
+"""A stolen database is useless (THREATS.md T5): after seeding and a day's flows, the SQLite
+file, a pg_dump of the PostgreSQL database and the logs hold none of the seeded NIRs, member
+numbers or beneficiaries' names. (Professionals' IBANs are not encrypted yet: issue 4 goes on.)"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import World
+from tests.integration.test_care_flow import GLASSES, engagement
+from tierspayant.simulate.population import Population, PopulationSpec
+
+
+def seeded_identities(world: World) -> tuple[set[str], set[str], set[str]]:
+    """Regenerate the world's synthetic population (deterministic) to know what to look for."""
+    spec = PopulationSpec(beneficiaries=300, professionals=12, seed=7, today=world.clock.now().date().replace(
+        year=2026, month=3, day=2))
+    population = Population(spec)
+    population.professionals()
+    nirs, members, names = set(), set(), set()
+    for beneficiaries, _, _ in population.beneficiary_batches():
+        for b in beneficiaries:
+            nirs.add(b["nir"])
+            members.add(b["member_number"])
+            names.add(f"{b['first_name']}|{b['last_name']}")
+    return nirs, members, names
+
+
+def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCaptureFixture,
+                                              tmp_path: Path) -> None:
+    caplog.set_level(logging.DEBUG)
+    optician = world.headers("optique.demo")
+    for patient in world.demo["patients"][:2]:
+        eng = engagement(world, optician, {**patient})
+        world.client.post("/v1/quotes", headers=optician, json={"engagement_number": eng, "kind": "simulation",
+                                                                "lines": GLASSES})
+    nirs, members, names = seeded_identities(world)
+    assert {p["nir"] for p in world.demo["patients"]} <= nirs  # we look for the right people
+    url = make_url(str(world.platform.engine.url))
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        blob = b"".join(p.read_bytes() for p in Path(url.database).parent.glob(Path(url.database).name + "*"))
+    else:
+        if shutil.which("pg_dump") is None:
+            pytest.skip("pg_dump not installed")
+        dump = subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-U", url.username or "postgres",
+                               url.database or ""], capture_output=True, check=True)
+        blob = dump.stdout
+    text = blob.decode("latin-1")
+    # Whole numbers only: a member number "0000000017" also sits inside RPPS "10000000017...".
+    numbers = set(re.findall(r"(?<![0-9A-Z])[0-9AB]{10,15}(?![0-9A-Z])", text))
+    assert any(len(n) == 11 for n in numbers)  # control: the scan does see numbers in clear (RPPS)
+    assert nirs & numbers == set()
+    assert members & numbers == set()
+    found_names = [n for n in names if n.split("|")[0] + n.split("|")[1] in text.replace(" ", "")]
+    assert found_names == []
+    logs = set(re.findall(r"(?<![0-9A-Z])[0-9AB]{10,15}(?![0-9A-Z])", caplog.text))
+    assert nirs & logs == set() and members & logs == set()
