@@ -46,6 +46,7 @@ class Platform:
     settings: Settings
     engine: Engine
     loader: BulkLoader
+    protection: Protection
     clock: Clock
     accounts: AccountsService
     reference: ReferenceService
@@ -85,6 +86,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         settings=settings,
         engine=engine,
         loader=SqlBulkLoader(engine, protection),
+        protection=protection,
         clock=clock,
         accounts=accounts,
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),

@@ -7,11 +7,12 @@ import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import text
 
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
@@ -27,6 +28,8 @@ presence_app = typer.Typer(help="Patients' presence proofs (simulating the insur
 app.add_typer(presence_app, name="presence")
 accounts_app = typer.Typer(help="Accounts: passkey enrolment codes.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
+keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.command("witness")(witness)
 console = Console(soft_wrap=True)
@@ -132,6 +135,63 @@ def demo_totp(username: str) -> None:
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
         raise typer.Exit(2) from None
+
+
+def _insurer_id(platform: Any, amc: str) -> int:
+    with platform.audit.uow(readonly=True) as repos:
+        insurer = repos.insurer_by_amc(amc)
+    if insurer is None:
+        console.print("[red]no such insurer[/red]")
+        raise typer.Exit(2)
+    return int(insurer.id)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")],
+    batch: Annotated[int, typer.Option(help="Rows per transaction")] = 2_000,
+) -> None:
+    """New data-key version for an insurer (takes writes at once), re-encrypt its beneficiaries
+    in small transactions (the platform keeps serving), then retire the old versions."""
+    platform = build(Settings.from_env())
+    insurer_id = _insurer_id(platform, insurer)
+    with platform.engine.begin() as conn:
+        version = platform.protection.rotate(conn, insurer_id)
+        total = conn.execute(text("SELECT COUNT(*) FROM beneficiaries WHERE insurer_id = :i"),
+                             {"i": insurer_id}).scalar_one()
+    started, after, resealed = time.perf_counter(), 0, 0
+    with Progress(TextColumn("[bold]re-encrypting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task("rotate", total=total)
+        while True:
+            with platform.engine.begin() as conn:
+                last, done = platform.protection.reencrypt(conn, insurer_id, after, batch)
+            if last == after:
+                break
+            resealed += done
+            progress.update(task, completed=min(total, progress.tasks[0].completed + batch))
+            after = last
+    with platform.engine.begin() as conn:
+        retired = platform.protection.retire_old(conn, insurer_id)
+    console.print(f"insurer {insurer}: key version {version}, {resealed:,} beneficiaries re-encrypted in "
+                  f"{time.perf_counter() - started:.1f} s, retired versions {retired}")
+
+
+@keys_app.command("shred")
+def keys_shred(
+    insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone")] = False,
+) -> None:
+    """Crypto-shred an insurer: destroy its data keys; its beneficiaries' data becomes unreadable."""
+    if not yes:
+        console.print("[red]this destroys the insurer's keys for good: add --yes[/red]")
+        raise typer.Exit(2)
+    platform = build(Settings.from_env())
+    insurer_id = _insurer_id(platform, insurer)
+    with platform.engine.begin() as conn:
+        removed = platform.protection.shred(conn, insurer_id)
+    console.print(f"insurer {insurer}: {removed} data key version(s) destroyed; running servers drop theirs "
+                  "within 30 s")
 
 
 @accounts_app.command("enrol-code")

@@ -5,10 +5,11 @@ has none, in the caller's transaction."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from tierspayant.security.fields import (
     BlindIndex,
@@ -22,6 +23,9 @@ from tierspayant.security.fields import (
 from tierspayant.services.ports import Beneficiary
 from tierspayant.store import tables as t
 
+#: How often a process re-reads an insurer's stored keys (rotation and shredding by another
+#: process reach it within this delay).
+KEY_SYNC_SECONDS = 30.0
 ENCRYPTED = ("nir", "member_number", "birth_date", "last_name", "first_name")
 _COLUMN = {"nir": "nir_enc", "member_number": "member_enc", "birth_date": "birth_date_enc",
            "last_name": "last_name_enc", "first_name": "first_name_enc"}
@@ -32,6 +36,7 @@ class Protection:
         self.keys = keys
         self.cipher = FieldCipher(keys)
         self.index = index
+        self._synced: dict[int, float] = {}
         # A sealed stand-in, opened when a lookup finds nobody: "unknown patient" then costs the
         # same decryptions as "found, but wrong birth date" (THREATS.md T3, no timing oracle).
         dummy_keys = KeyRing(KeyEncryptionKey.generate())
@@ -44,13 +49,26 @@ class Protection:
             self._dummy_cipher.decrypt(self._dummy[f], FieldRef(0, "beneficiaries", f, 0))
 
     def _load(self, conn: Connection, insurer_id: int) -> None:
+        """Sync this process's ring with the stored keys: new versions (a rotation done by
+        another process) come in, removed ones (retired, shredded) go."""
         rows = conn.execute(select(t.data_keys.c.version, t.data_keys.c.wrapped)
                             .where(t.data_keys.c.insurer_id == insurer_id))
-        for version, wrapped in rows:
+        stored = {version: wrapped for version, wrapped in rows}
+        for version in self.keys.versions(insurer_id):
+            if version not in stored:
+                self.keys.retire(insurer_id, version)
+        for version, wrapped in stored.items():
             if version not in self.keys.versions(insurer_id):
                 self.keys.add(WrappedKey(insurer_id, version, wrapped))
+        self._synced[insurer_id] = time.monotonic()
+
+    def _sync(self, conn: Connection, insurer_id: int) -> None:
+        if time.monotonic() - self._synced.get(insurer_id, -KEY_SYNC_SECONDS) >= KEY_SYNC_SECONDS:
+            self._load(conn, insurer_id)
 
     def ensure_key(self, conn: Connection, insurer_id: int) -> None:
+        """Keys in sync; a first key for an insurer that has none (to write with)."""
+        self._sync(conn, insurer_id)
         if self.keys.versions(insurer_id):
             return
         self._load(conn, insurer_id)
@@ -84,10 +102,61 @@ class Protection:
     def open(self, conn: Connection, row: Any) -> Beneficiary:
         m = row._mapping if hasattr(row, "_mapping") else row
         insurer_id, row_id = m["insurer_id"], m["id"]
+        self._sync(conn, insurer_id)  # reading never creates a key
         try:
             plain = self._decrypt(m, insurer_id, row_id)
         except InvalidCiphertext:
             self._load(conn, insurer_id)  # a key version created by another process since
-            plain = self._decrypt(m, insurer_id, row_id)
+            plain = self._decrypt(m, insurer_id, row_id)  # still failing: shredded (raises)
         return Beneficiary(row_id, insurer_id, m["contract_id"], plain["member_number"], m["rank"], plain["nir"],
                            date.fromisoformat(plain["birth_date"]), plain["last_name"], plain["first_name"])
+
+    # -- key administration (tiers keys) -----------------------------------------------------
+    def rotate(self, conn: Connection, insurer_id: int) -> int:
+        """A new data-key version for the insurer: it takes writes at once."""
+        self._load(conn, insurer_id)
+        new = self.keys.new_version(insurer_id)
+        conn.execute(insert(t.data_keys).values(insurer_id=insurer_id, version=new.version, wrapped=new.wrapped,
+                                                created_at=datetime.now(UTC)))
+        return new.version
+
+    def reencrypt(self, conn: Connection, insurer_id: int, after_id: int, limit: int) -> tuple[int, int]:
+        """Re-seal up to ``limit`` beneficiaries (id > after_id) with the current version:
+        (last id seen, rows re-sealed). Rows already on it are left alone."""
+        self._load(conn, insurer_id)
+        current = self.keys.current(insurer_id)
+        rows = conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.insurer_id == insurer_id,
+                                                          t.beneficiaries.c.id > after_id)
+                            .order_by(t.beneficiaries.c.id).limit(limit)).all()
+        done = 0
+        for row in rows:
+            if FieldCipher.version_of(row.nir_enc) == current:
+                continue
+            b = self.open(conn, row)
+            sealed = self.seal(conn, {"id": b.id, "insurer_id": b.insurer_id, "contract_id": b.contract_id,
+                                      "rank": b.rank, "nir": b.nir, "member_number": b.member_number,
+                                      "birth_date": b.birth_date, "last_name": b.last_name,
+                                      "first_name": b.first_name})
+            conn.execute(update(t.beneficiaries).where(t.beneficiaries.c.id == b.id)
+                         .values({k: v for k, v in sealed.items() if k.endswith("_enc")}))
+            done += 1
+        return (rows[-1].id if rows else after_id), done
+
+    def retire_old(self, conn: Connection, insurer_id: int) -> list[int]:
+        """Delete the insurer's key versions older than the current one (after re-encryption)."""
+        self._load(conn, insurer_id)
+        current = self.keys.current(insurer_id)
+        old = [v for v in self.keys.versions(insurer_id) if v < current]
+        if old:
+            conn.execute(delete(t.data_keys).where(t.data_keys.c.insurer_id == insurer_id,
+                                                   t.data_keys.c.version.in_(old)))
+            for version in old:
+                self.keys.retire(insurer_id, version)
+        return old
+
+    def shred(self, conn: Connection, insurer_id: int) -> int:
+        """Crypto-shredding: destroy every data key of the insurer; its data is unreadable."""
+        removed = conn.execute(delete(t.data_keys).where(t.data_keys.c.insurer_id == insurer_id)).rowcount
+        self.keys.shred(insurer_id)
+        self._synced[insurer_id] = time.monotonic()
+        return int(removed)

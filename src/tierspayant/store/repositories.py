@@ -20,6 +20,7 @@ from tierspayant.audit.merkle import leaf_hash
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import CareCategory, ItemKind, OpticalClass, ReferenceCode
+from tierspayant.security.fields import InvalidCiphertext
 from tierspayant.services.ports import (
     Account,
     BankChange,
@@ -285,11 +286,18 @@ class SqlRepositories(SqlAuditRepository):
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
         rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id,
                                                          "nir": self.protection.nir_index(insurer_id, nir)})
-        return [self.protection.open(self.conn, r) for r in rows]
+        return [b for b in (self._open(r) for r in rows) if b is not None]
+
+    def _open(self, row: Any) -> Beneficiary | None:
+        """The plain record, or None when its insurer's keys were shredded."""
+        try:
+            return self.protection.open(self.conn, row)
+        except InvalidCiphertext:
+            return None
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
         row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()
-        return self.protection.open(self.conn, row) if row else None
+        return self._open(row) if row else None
 
     def add_beneficiary(self, beneficiary: Beneficiary) -> int:
         values = {k: getattr(beneficiary, k) for k in Beneficiary.__slots__ if k != "id"}
@@ -315,10 +323,12 @@ class SqlRepositories(SqlAuditRepository):
         for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params):
             beneficiary_id = row[0]
             if beneficiary_id not in found:
-                stored = dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True))
-                found[beneficiary_id] = (self.protection.open(self.conn, stored), [])
+                opened = self._open(dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True)))
+                if opened is None:
+                    continue  # shredded: nobody to find
+                found[beneficiary_id] = (opened, [])
             start, end, categories = row[width:]
-            if start is not None:
+            if start is not None and beneficiary_id in found:
                 found[beneficiary_id][1].append(_period(start, end, categories))
         if not found:
             self.protection.equalize()
