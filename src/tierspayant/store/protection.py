@@ -147,6 +147,11 @@ class Protection:
         self._load(conn, insurer_id)
         current = self.keys.current(insurer_id)
         old = [v for v in self.keys.versions(insurer_id) if v < current]
+        # Never retire a version a row still uses (a process that had not synced yet may have
+        # written with it during the re-encryption): those versions wait for the next pass.
+        still_used = {FieldCipher.version_of(row[0]) for row in conn.execute(
+            select(t.beneficiaries.c.nir_enc).where(t.beneficiaries.c.insurer_id == insurer_id))}
+        old = [v for v in old if v not in still_used]
         if old:
             conn.execute(delete(t.data_keys).where(t.data_keys.c.insurer_id == insurer_id,
                                                    t.data_keys.c.version.in_(old)))
