@@ -149,7 +149,7 @@ def _insurer_id(platform: Any, amc: str) -> int:
 @keys_app.command("rotate")
 def keys_rotate(
     insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")],
-    batch: Annotated[int, typer.Option(help="Rows per transaction")] = 2_000,
+    batch: Annotated[int, typer.Option(help="Rows per transaction")] = 300,
 ) -> None:
     """New data-key version for an insurer (takes writes at once), re-encrypt its beneficiaries
     in small transactions (the platform keeps serving), then retire the old versions."""
@@ -171,6 +171,9 @@ def keys_rotate(
             resealed += done
             progress.update(task, completed=min(total, progress.tasks[0].completed + batch))
             after = last
+            # Short transactions with a breath between them: SQLite has one writer, and the
+            # rights checks' engagement writes must not queue behind the rotation.
+            time.sleep(0.005)
     with platform.engine.begin() as conn:
         retired = platform.protection.retire_old(conn, insurer_id)
     console.print(f"insurer {insurer}: key version {version}, {resealed:,} beneficiaries re-encrypted in "
