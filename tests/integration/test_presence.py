@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -108,6 +107,6 @@ def request(patient: dict[str, str], proof: str | None = None) -> RightsRequest:
                          date.fromisoformat(patient["birth_date"]), date(2026, 3, 2), CareCategory.OPTICAL, proof)
 
 
-def test_proof_cli_issue(quota_world: World, tmp_path: Path) -> None:
+def test_proofs_fit_a_qr_code(quota_world: World) -> None:
     token = proof_for(quota_world, fresh_patients(quota_world)[0])
     assert token.startswith("TPP1.") and len(token) < 400  # fits a QR code

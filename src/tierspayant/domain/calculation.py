@@ -9,7 +9,7 @@ AMO is computed on min(BR, price): the AMO never pays more than what was charged
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -281,7 +281,3 @@ def _drug(p: PricedLine, contract: Contract, ctx: CareContext, franchise_ytd: De
     if share == 0 and tm > 0:
         limits.append(Limit.NOT_COVERED)
     return _result(p, amo_gross - franchise, cents(tm * share), limits), franchise_ytd
-
-
-def with_network_caps(ctx: CareContext, caps: Mapping[str, Decimal]) -> CareContext:
-    return replace(ctx, network_caps=dict(caps))

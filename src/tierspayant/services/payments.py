@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.errors import InvalidField
@@ -125,7 +124,3 @@ class PaymentsService:
             if order is None or order.professional_id != principal.professional_id:
                 raise NotFound()
             return order
-
-
-def total_of(orders: list[PaymentOrderRecord]) -> Decimal:
-    return sum((o.amount for o in orders), ZERO)

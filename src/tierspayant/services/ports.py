@@ -11,7 +11,7 @@ Contracts (every implementation keeps them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -445,11 +445,6 @@ class PaymentFileWriter(Protocol):
         """A SEPA credit-transfer file (pain.001.001.03) paying every line; raises ValueError when
         a line cannot be paid (e.g. an invalid IBAN)."""
         ...
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class BulkLoader(Protocol):

@@ -10,6 +10,7 @@ from tierspayant.security.policy import NotFound
 from tierspayant.security.presence import PresenceIssuer
 from tierspayant.services.audit import Recorder
 from tierspayant.services.ports import Clock, UnitOfWork
+from tierspayant.services.rights import matching
 
 
 class PresenceService:
@@ -25,7 +26,7 @@ class PresenceService:
         with self.uow(readonly=True) as repos:
             insurer = repos.insurer_by_amc(amc)
             found = repos.beneficiaries_with_rights(insurer.id, nir) if insurer else []
-        for beneficiary, _ in found:
-            if insurer and beneficiary.member_number == member and beneficiary.birth_date == birth_date:
-                return self.issuer.issue(amc, self.recorder.pseudonym(insurer.id, beneficiary.id), self.clock.now())
-        raise NotFound()
+        beneficiary, _ = matching(found, member, birth_date)
+        if insurer is None or beneficiary is None:
+            raise NotFound()
+        return self.issuer.issue(amc, self.recorder.pseudonym(insurer.id, beneficiary.id), self.clock.now())

@@ -9,7 +9,7 @@ give the *same* answer (THREATS.md T3), after the same work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from tierspayant.audit.events import Category, Outcome, Tag
@@ -21,7 +21,15 @@ from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import check_date_of_care, require_professional
 from tierspayant.services.errors import ServiceError
-from tierspayant.services.ports import Clock, Engagement, Repositories, UnitOfWork, WriteQueue
+from tierspayant.services.ports import (
+    Beneficiary,
+    Clock,
+    Engagement,
+    Repositories,
+    RightsPeriod,
+    UnitOfWork,
+    WriteQueue,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,15 @@ PRESENCE_PURPOSE = "tiers payant: rights check refused (presence proof required)
 DEFAULT_QUOTA = 20
 
 
+def matching(candidates: list[tuple[Beneficiary, list[RightsPeriod]]], member: str,
+             birth_date: date) -> tuple[Beneficiary | None, list[RightsPeriod]]:
+    """The candidate whose member number and birth date both match what the patient presents."""
+    for candidate, periods in candidates:
+        if candidate.member_number == member and candidate.birth_date == birth_date:
+            return candidate, periods
+    return None, []
+
+
 class RightsService:
     def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue, recorder: Recorder,
                  presence: PresenceVerifier) -> None:
@@ -79,58 +96,39 @@ class RightsService:
             insurer = repos.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
             candidates = repos.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
-        match, periods = None, []
-        for candidate, candidate_periods in candidates:
-            # Both member number and birth date must match what the patient presents.
-            if candidate.member_number == member and candidate.birth_date == request.birth_date:
-                match, periods = candidate, candidate_periods
-        covered = match is not None and any(p.covers(request.date_of_care, request.category) for p in periods)
-        pseudonym = self.recorder.pseudonym(insurer.id, match.id) if insurer and match else None
-        admit = self._admission(principal, professional_id, request, amc, nir, pseudonym, now)
-        insurer_id = insurer.id if insurer else None
-        beneficiary_id = match.id if match else None
-        refused = self.recorder.event(principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,),
-                                      purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, insurer_id=insurer_id,
-                                      beneficiary_id=beneficiary_id)
-        if insurer is None or match is None or not covered:
-            # Recorded too (an attempt that matched nobody discloses nothing, but counts for
-            # detection); the answer is the same whatever failed (THREATS.md T3).
-            miss = self.recorder.event(
-                principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,), purpose=PURPOSE,
-                outcome=Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
-                insurer_id=insurer_id, beneficiary_id=beneficiary_id,
-            )
-
-            def record_miss(repos: Repositories) -> bool:
-                if not admit(repos, insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA):
-                    repos.append_events([refused])
-                    return False
-                repos.append_events([miss])
-                return True
-
-            if not await self.writes.run(record_miss):
-                raise PresenceRequired()
-            return NOT_COVERED
-        valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
-        number = new_reference("E")
-        engagement = Engagement(0, number, insurer.id, match.id, professional_id, request.category,
-                                request.date_of_care, valid_until)
-        event = self.recorder.event(principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,),
-                                    purpose=PURPOSE, insurer_id=insurer.id, beneficiary_id=match.id, ref=number)
-        quota = insurer.proofless_daily_quota
+        match, periods = matching(candidates, member, request.birth_date)
+        found = insurer is not None and match is not None and any(
+            p.covers(request.date_of_care, request.category) for p in periods)
+        number = new_reference("E") if found else None
+        # One event per check, hit or miss: an attempt that matched nobody discloses nothing but
+        # counts for detection; the answer is the same whatever failed (THREATS.md T3).
+        event = self.recorder.event(
+            principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,), purpose=PURPOSE,
+            outcome=Outcome.OK if found else Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
+            insurer_id=insurer.id if insurer else None, beneficiary_id=match.id if match else None, ref=number)
+        refused = replace(event, purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, ref=None)
+        admit = self._admission(principal, professional_id, request, amc, nir, event.beneficiary, now)
+        quota = insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA
+        engagement = valid_until = None
+        if found:
+            assert insurer is not None and match is not None
+            valid_until = request.date_of_care + timedelta(days=insurer.engagement_validity_days)
+            engagement = Engagement(0, str(number), insurer.id, match.id, professional_id, request.category,
+                                    request.date_of_care, valid_until)
 
         def write(repos: Repositories) -> bool:
             if not admit(repos, quota):
                 repos.append_events([refused])
                 return False
             # Fail closed: the engagement exists only if its access event is recorded with it.
-            repos.add_engagement(engagement, now)
+            if engagement is not None:
+                repos.add_engagement(engagement, now)
             repos.append_events([event])
             return True
 
         if not await self.writes.run(write):
             raise PresenceRequired()
-        return RightsAnswer(True, number, valid_until)
+        return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
     def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str, nir: str,
                    pseudonym: str | None, now: datetime) -> Callable[[Repositories, int], bool]:
