@@ -1,6 +1,7 @@
 """A stolen database is useless (THREATS.md T5): after seeding and a day's flows, the SQLite
 file, a pg_dump of the PostgreSQL database and the logs hold none of the seeded NIRs, member
-numbers or beneficiaries' names. (Professionals' IBANs are not encrypted yet: issue 4 goes on.)"""
+numbers or names, nor any valid IBAN (professionals' bank details, SEPA files, bank-detail
+changes)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from stdnum import iban as std_iban
 
-from tests.conftest import World
-from tests.integration.test_care_flow import GLASSES, engagement
+from tests.conftest import World, fresh_patients
+from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
 from tierspayant.simulate.population import Population, PopulationSpec
+
+IBAN_LIKE = re.compile(r"[A-Z]{2}[0-9]{2}[0-9A-Z]{11,30}")
+
+
+def valid_ibans(text: str) -> set[str]:
+    return {m for m in IBAN_LIKE.findall(text) if std_iban.is_valid(m)}
 
 
 def seeded_identities(world: World) -> tuple[set[str], set[str], set[str]]:
@@ -23,8 +31,9 @@ def seeded_identities(world: World) -> tuple[set[str], set[str], set[str]]:
     spec = PopulationSpec(beneficiaries=300, professionals=12, seed=7, today=world.clock.now().date().replace(
         year=2026, month=3, day=2))
     population = Population(spec)
-    population.professionals()
-    nirs, members, names = set(), set(), set()
+    _, professionals = population.professionals()
+    nirs, members = set(), set()
+    names = {"|".join(p["name"].split(" ", 1)) for p in professionals}
     for beneficiaries, _, _ in population.beneficiary_batches():
         for b in beneficiaries:
             nirs.add(b["nir"])
@@ -37,10 +46,21 @@ def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCa
                                               tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG)
     optician = world.headers("optique.demo")
-    for patient in world.demo["patients"][:2]:
-        eng = engagement(world, optician, {**patient})
-        world.client.post("/v1/quotes", headers=optician, json={"engagement_number": eng, "kind": "simulation",
-                                                                "lines": GLASSES})
+    for i, patient in enumerate(fresh_patients(world, count=2)):
+        eng = engagement(world, optician, patient)
+        quote = world.client.post("/v1/quotes", headers=optician, json={"engagement_number": eng, "kind": "pec",
+                                                                        "lines": GLASSES}).json()
+        sent = world.client.post("/v1/invoices", headers=optician, json={
+            "invoice_number": f"F-SCAN-{i}", "pec_number": quote["number"],
+            "date_of_care": world.clock.now().date().isoformat(), "lines": invoice_lines(GLASSES, quote)})
+        assert sent.status_code == 201, sent.text
+    insurer = world.headers("assureur.demo")
+    run = world.client.post("/v1/payment-runs", headers=insurer, json={}).json()
+    sepa = world.client.get(f"/v1/payment-runs/{run['id']}/sepa", headers=insurer).text
+    assert valid_ibans(sepa)  # control: the SEPA file (decrypted for its reader) has IBANs, and the scan sees them
+    with world.platform.audit.uow() as repos:  # a pending bank-details change
+        repos.add_bank_change(1, "FR7630004000031234567890143", "BNPAFRPPXXX", world.clock.now(),
+                              world.clock.now(), 1)
     nirs, members, names = seeded_identities(world)
     assert {p["nir"] for p in world.demo["patients"]} <= nirs  # we look for the right people
     url = make_url(str(world.platform.engine.url))
@@ -59,7 +79,13 @@ def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCa
     assert any(len(n) == 11 for n in numbers)  # control: the scan does see numbers in clear (RPPS)
     assert nirs & numbers == set()
     assert members & numbers == set()
-    found_names = [n for n in names if n.split("|")[0] + n.split("|")[1] in text.replace(" ", "")]
-    assert found_names == []
+
+    def named(haystack: str) -> list[str]:
+        return [n for n in names if n.replace("|", "") in haystack.replace(" ", "")]
+
+    assert named(sepa)  # control: professionals' names are in the SEPA file, and the scan finds them
+    assert named(text) == []
+    assert valid_ibans(text) == set()
     logs = set(re.findall(r"(?<![0-9A-Z])[0-9AB]{10,15}(?![0-9A-Z])", caplog.text))
     assert nirs & logs == set() and members & logs == set()
+    assert valid_ibans(caplog.text) == set()

@@ -101,7 +101,9 @@ def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> Non
         thread.join()
     assert errors == []
     with world.platform.engine.connect() as conn:
-        orders = conn.execute(select(t.payment_orders.c.statement, t.payment_orders.c.amount)).all()
+        # Statements are sealed at rest: opened through the store's protection.
+        orders = [(o["statement"], o["amount"]) for o in (
+            world.platform.protection.open(conn, "payment_orders", r) for r in conn.execute(select(t.payment_orders)))]
         unpaid = conn.execute(select(t.invoices.c.id).where(
             t.invoices.c.insurer_id == 1, t.invoices.c.status.in_(["approved", "partially_approved"]))).all()
     paid_numbers = Counter(i["invoice_number"] for statement, _ in orders for i in statement["invoices"])

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
@@ -20,6 +20,7 @@ from tierspayant.config import Settings
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
+from tierspayant.store.protection import PLATFORM
 
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
@@ -90,7 +91,15 @@ def serve(
     from granian.log import LogLevels
 
     settings = Settings.from_env()
-    platform = build(settings)
+    try:
+        platform = build(settings)
+    except RuntimeError as exc:  # a migration refused: the database predates a protection step
+        if not (seed_demo and _is_demo_database(settings)):
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"[yellow]the demo database predates this version ({exc}); set aside as "
+                      f"{_set_aside(settings)}, seeding a new one[/yellow]")
+        platform = build(settings)
     empty = platform.loader.count("insurers") == 0
     platform.engine.dispose()
     if seed_demo and empty:
@@ -103,6 +112,23 @@ def serve(
     Granian("tierspayant.api.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
             factory=True, workers=workers or settings.workers, log_access=False,
             log_level=LogLevels.warning).serve()
+
+
+def _is_demo_database(settings: Settings) -> bool:
+    url = make_url(settings.database_url)
+    return url.get_backend_name() == "sqlite" and url.database is not None and \
+        Path(url.database).resolve().parent == settings.var_dir.resolve()
+
+
+def _set_aside(settings: Settings) -> Path:
+    """Move the old demo database (synthetic data only) out of the way, keep it for inspection."""
+    database = Path(str(make_url(settings.database_url).database))
+    aside = settings.var_dir / f"old-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    aside.mkdir(parents=True)
+    for path in [*database.parent.glob(database.name + "*"), _credentials(settings)]:
+        if path.exists():
+            path.rename(aside / path.name)
+    return aside
 
 
 def _print_demo_help(settings: Settings, base: str) -> None:
@@ -148,36 +174,32 @@ def _insurer_id(platform: Any, amc: str) -> int:
 
 @keys_app.command("rotate")
 def keys_rotate(
-    insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")],
+    insurer: Annotated[str | None, typer.Option(help="Insurer (AMC) number")] = None,
+    platform_key: Annotated[bool, typer.Option("--platform", help="The platform's key (professionals' names, "
+                                                                  "IBANs) instead of an insurer's")] = False,
     batch: Annotated[int, typer.Option(help="Rows per transaction")] = 300,
 ) -> None:
-    """New data-key version for an insurer (takes writes at once), re-encrypt its beneficiaries
+    """New data-key version (takes writes at once), re-encrypt everything sealed with the old ones
     in small transactions (the platform keeps serving), then retire the old versions."""
+    if (insurer is None) == (not platform_key):
+        console.print("[red]give --insurer AMC or --platform[/red]")
+        raise typer.Exit(2)
     platform = build(Settings.from_env())
-    insurer_id = _insurer_id(platform, insurer)
+    owner = PLATFORM if platform_key else _insurer_id(platform, str(insurer))
+    protection = platform.protection
     with platform.engine.begin() as conn:
-        version = platform.protection.rotate(conn, insurer_id)
-        total = conn.execute(text("SELECT COUNT(*) FROM beneficiaries WHERE insurer_id = :i"),
-                             {"i": insurer_id}).scalar_one()
-    started, after, resealed = time.perf_counter(), 0, 0
+        version = protection.rotate(conn, owner)
+        total = protection.count(conn, owner)
+    started = time.perf_counter()
     with Progress(TextColumn("[bold]re-encrypting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console) as progress:
         task = progress.add_task("rotate", total=total)
-        while True:
-            with platform.engine.begin() as conn:
-                last, done = platform.protection.reencrypt(conn, insurer_id, after, batch)
-            if last == after:
-                break
-            resealed += done
-            progress.update(task, completed=min(total, progress.tasks[0].completed + batch))
-            after = last
-            # Short transactions with a breath between them: SQLite has one writer, and the
-            # rights checks' engagement writes must not queue behind the rotation.
-            time.sleep(0.005)
+        for seen in protection.reencrypt_all(platform.engine, owner, batch, pause=0.005):
+            progress.advance(task, seen)
     with platform.engine.begin() as conn:
-        retired = platform.protection.retire_old(conn, insurer_id)
-    console.print(f"insurer {insurer}: key version {version}, {resealed:,} beneficiaries re-encrypted in "
-                  f"{time.perf_counter() - started:.1f} s, retired versions {retired}")
+        retired = protection.retire_old(conn, owner)
+    console.print(f"{'platform' if platform_key else f'insurer {insurer}'}: key version {version}, {total:,} "
+                  f"rows re-encrypted in {time.perf_counter() - started:.1f} s, retired versions {retired}")
 
 
 @keys_app.command("shred")

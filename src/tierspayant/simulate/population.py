@@ -95,6 +95,7 @@ class Population:
         self.female_names = sorted({faker.first_name_female() for _ in range(800)})
         self.company_names = [faker.company() for _ in range(200)]
         self.faker = faker
+        self._purchases = 0
 
     def insurers(self) -> list[Row]:
         return [{"id": i + 1, "amc_number": amc, "name": name, "engagement_validity_days": 30,
@@ -172,7 +173,8 @@ class Population:
                 periods.append({"id": next_id, "beneficiary_id": next_id, "start_date": start, "end_date": end,
                                 "categories": CATEGORIES})
                 if rng.random() < spec.optical_purchase_share:
-                    purchases.append({"beneficiary_id": next_id,
+                    self._purchases += 1
+                    purchases.append({"id": self._purchases, "beneficiary_id": next_id, "insurer_id": insurer_id,
                                       "delivered_on": spec.today - timedelta(days=rng.randint(1, 729)),
                                       "invoice_id": None})
                 next_id += 1

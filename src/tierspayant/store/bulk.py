@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from tierspayant.store.protection import Protection
+from tierspayant.store.protection import SEALED, Protection
 from tierspayant.store.tables import metadata
 
 
@@ -20,8 +20,8 @@ class SqlBulkLoader:
         if not rows:
             return
         with self.engine.begin() as conn:
-            if table == "beneficiaries":  # identity fields are encrypted at rest
-                rows = [self.protection.seal(conn, dict(row)) for row in rows]
+            if table in SEALED:  # personal and health fields are encrypted at rest
+                rows = [self.protection.seal(conn, table, row) for row in rows]
             conn.execute(insert(metadata.tables[table]), list(rows))
 
     def count(self, table: str) -> int:

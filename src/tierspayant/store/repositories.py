@@ -43,7 +43,7 @@ from tierspayant.services.ports import (
 )
 from tierspayant.store import tables as t
 from tierspayant.store.prepared import Prepared, PreparedInsert
-from tierspayant.store.protection import Protection
+from tierspayant.store.protection import SEALED, Protection
 
 PAYABLE_STATUSES = ("approved", "partially_approved")
 
@@ -226,6 +226,32 @@ class SqlRepositories(SqlAuditRepository):
         assert key is not None
         return int(key[0])
 
+    def _insert_sealed(self, table: Any, values: Mapping[str, Any], conflict_field: str) -> int:
+        """Insert a row with protected fields (store/protection.py): the row id is part of each
+        field's associated data, so insert with empty envelopes, then seal with the id."""
+        spec = SEALED[table.name]
+        placeholder = {k: v for k, v in values.items() if k not in spec.fields}
+        placeholder.update({column: "" for column, _ in spec.fields.values()})
+        placeholder.update({c: "" for c in ("nir_bidx", "member_bidx") if table.name == "beneficiaries"})
+        row_id = self._insert(table, placeholder, conflict_field)
+        self._reseal(table, {**values, "id": row_id})
+        return row_id
+
+    def _reseal(self, table: Any, values: Mapping[str, Any]) -> None:
+        """Write protected fields (and any others given) of an existing row, sealed."""
+        sealed = self.protection.seal(self.conn, table.name, values)
+        self.conn.execute(update(table).where(table.c.id == values["id"])
+                          .values({k: v for k, v in sealed.items() if k != "id"}))
+
+    def _open(self, table: Any, row: Any) -> dict[str, Any] | None:
+        """The plain row, or None when its owner's keys were shredded: nothing to show."""
+        if row is None:
+            return None
+        try:
+            return self.protection.open(self.conn, table.name, row)
+        except InvalidCiphertext:
+            return None
+
     # -- reference data -------------------------------------------------------------------
     def insurer_by_amc(self, amc_number: str) -> Insurer | None:
         cached = self.insurers.get(amc_number)
@@ -286,31 +312,22 @@ class SqlRepositories(SqlAuditRepository):
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
         rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id,
                                                          "nir": self.protection.nir_index(insurer_id, nir)})
-        return [b for b in (self._open(r) for r in rows) if b is not None]
+        return [b for b in (self._open_beneficiary(r) for r in rows) if b is not None]
 
-    def _open(self, row: Any) -> Beneficiary | None:
+    def _open_beneficiary(self, row: Any) -> Beneficiary | None:
         """The plain record, or None when its insurer's keys were shredded."""
         try:
-            return self.protection.open(self.conn, row)
+            return self.protection.open_beneficiary(self.conn, row)
         except InvalidCiphertext:
             return None
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
         row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()
-        return self._open(row) if row else None
+        return self._open_beneficiary(row) if row else None
 
     def add_beneficiary(self, beneficiary: Beneficiary) -> int:
         values = {k: getattr(beneficiary, k) for k in Beneficiary.__slots__ if k != "id"}
-        # The row id is part of every field's associated data: insert, then seal with it.
-        placeholder = {"insurer_id": beneficiary.insurer_id, "contract_id": beneficiary.contract_id,
-                       "rank": beneficiary.rank, **{c: "" for c in ("nir_bidx", "member_bidx", "nir_enc", "member_enc",
-                                                                     "birth_date_enc", "last_name_enc",
-                                                                     "first_name_enc")}}
-        row_id = self._insert(t.beneficiaries, placeholder, "nir")
-        sealed = self.protection.seal(self.conn, {**values, "id": row_id})
-        self.conn.execute(update(t.beneficiaries).where(t.beneficiaries.c.id == row_id)
-                          .values({k: v for k, v in sealed.items() if k != "id"}))
-        return row_id
+        return self._insert_sealed(t.beneficiaries, values, "nir")
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
         rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
@@ -323,7 +340,7 @@ class SqlRepositories(SqlAuditRepository):
         for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params):
             beneficiary_id = row[0]
             if beneficiary_id not in found:
-                opened = self._open(dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True)))
+                opened = self._open_beneficiary(dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True)))
                 if opened is None:
                     continue  # shredded: nobody to find
                 found[beneficiary_id] = (opened, [])
@@ -341,16 +358,17 @@ class SqlRepositories(SqlAuditRepository):
         ))
 
     def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
-        return self.conn.execute(
-            select(func.max(t.optical_purchases.c.delivered_on)).where(
-                t.optical_purchases.c.beneficiary_id == beneficiary_id, t.optical_purchases.c.delivered_on <= before
-            )
-        ).scalar()
+        # Delivery dates are sealed: a beneficiary has a handful of purchases, opened here.
+        rows = self.conn.execute(select(t.optical_purchases).where(
+            t.optical_purchases.c.beneficiary_id == beneficiary_id))
+        dates = [p["delivered_on"] for p in (self._open(t.optical_purchases, r) for r in rows) if p is not None]
+        return max((d for d in dates if d <= before), default=None)
 
     def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
-        self.conn.execute(insert(t.optical_purchases).values(
-            beneficiary_id=beneficiary_id, delivered_on=delivered_on, invoice_id=invoice_id
-        ))
+        insurer_id = self.conn.execute(select(t.beneficiaries.c.insurer_id)
+                                       .where(t.beneficiaries.c.id == beneficiary_id)).scalar_one()
+        self._insert_sealed(t.optical_purchases, {"beneficiary_id": beneficiary_id, "insurer_id": insurer_id,
+                                                  "delivered_on": delivered_on, "invoice_id": invoice_id}, "id")
 
     # -- presence proofs and the proof-less quota ----------------------------------------
     def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
@@ -372,12 +390,14 @@ class SqlRepositories(SqlAuditRepository):
 
     # -- professionals and networks ------------------------------------------------------
     def professional(self, professional_id: int) -> Professional | None:
-        row = self.conn.execute(select(t.professionals).where(t.professionals.c.id == professional_id)).first()
-        return Professional(**row._mapping) if row else None
+        return self._professional(t.professionals.c.id == professional_id)
 
     def professional_by_rpps(self, rpps: str) -> Professional | None:
-        row = self.conn.execute(select(t.professionals).where(t.professionals.c.rpps == rpps)).first()
-        return Professional(**row._mapping) if row else None
+        return self._professional(t.professionals.c.rpps == rpps)
+
+    def _professional(self, where: Any) -> Professional | None:
+        plain = self._open(t.professionals, self.conn.execute(select(t.professionals).where(where)).first())
+        return Professional(**plain) if plain else None
 
     def add_organisation(self, kind: str, identifier: str, name: str) -> int:
         return self._insert(t.organisations, {"kind": kind, "identifier": identifier, "name": name}, "identifier")
@@ -389,7 +409,7 @@ class SqlRepositories(SqlAuditRepository):
 
     def add_professional(self, professional: Professional) -> int:
         values = {k: getattr(professional, k) for k in Professional.__slots__ if k != "id"}
-        return self._insert(t.professionals, values, "rpps")
+        return self._insert_sealed(t.professionals, values, "rpps")
 
     def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
         rows = self.conn.execute(
@@ -429,23 +449,21 @@ class SqlRepositories(SqlAuditRepository):
 
     def add_quote(self, quote: Quote, created_at: datetime) -> int:
         values = {k: getattr(quote, k) for k in Quote.__slots__ if k != "id"}
-        return self._insert(t.quotes, {**values, "created_at": created_at}, "number")
+        return self._insert_sealed(t.quotes, {**values, "created_at": created_at}, "number")
 
     def quote_by_number(self, number: str) -> Quote | None:
-        row = self.conn.execute(select(t.quotes).where(t.quotes.c.number == number)).first()
-        if row is None:
+        data = self._open(t.quotes, self.conn.execute(select(t.quotes).where(t.quotes.c.number == number)).first())
+        if data is None:
             return None
-        data = dict(row._mapping)
         data.pop("created_at")
         return Quote(**data)
 
     def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None:
-        row = self.conn.execute(select(t.invoices).where(
+        data = self._open(t.invoices, self.conn.execute(select(t.invoices).where(
             t.invoices.c.professional_id == professional_id, t.invoices.c.invoice_number == invoice_number
-        )).first()
-        if row is None:
+        )).first())
+        if data is None:
             return None
-        data = dict(row._mapping)
         data["category"] = CareCategory(data["category"])
         return Invoice(**data)
 
@@ -457,7 +475,7 @@ class SqlRepositories(SqlAuditRepository):
     def add_invoice(self, invoice: Invoice) -> int:
         values = {k: getattr(invoice, k) for k in Invoice.__slots__ if k != "id"}
         values["category"] = invoice.category.value
-        return self._insert(t.invoices, values, "invoice_number")
+        return self._insert_sealed(t.invoices, values, "invoice_number")
 
     # -- payments ------------------------------------------------------------------------
     def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
@@ -476,8 +494,10 @@ class SqlRepositories(SqlAuditRepository):
 
     def add_payment_order(self, run_id: int, professional_id: int, amount: Decimal, end_to_end_id: str,
                           statement: Mapping[str, Any]) -> int:
-        return self._insert(t.payment_orders, {
-            "run_id": run_id, "professional_id": professional_id, "amount": amount,
+        insurer_id = self.conn.execute(select(t.payment_runs.c.insurer_id)
+                                       .where(t.payment_runs.c.id == run_id)).scalar_one()
+        return self._insert_sealed(t.payment_orders, {
+            "run_id": run_id, "insurer_id": insurer_id, "professional_id": professional_id, "amount": amount,
             "end_to_end_id": end_to_end_id, "statement": dict(statement),
         }, "end_to_end_id")
 
@@ -498,33 +518,39 @@ class SqlRepositories(SqlAuditRepository):
         return attached
 
     def set_payment_order(self, order_id: int, amount: Decimal, statement: Mapping[str, Any]) -> None:
-        self.conn.execute(update(t.payment_orders).where(t.payment_orders.c.id == order_id)
-                          .values(amount=amount, statement=dict(statement)))
+        insurer_id = self.conn.execute(select(t.payment_orders.c.insurer_id)
+                                       .where(t.payment_orders.c.id == order_id)).scalar_one()
+        self._reseal(t.payment_orders, {"id": order_id, "insurer_id": insurer_id, "amount": amount,
+                                        "statement": dict(statement)})
 
     def delete_payment_order(self, order_id: int) -> None:
         self.conn.execute(delete(t.payment_orders).where(t.payment_orders.c.id == order_id))
 
     def finish_payment_run(self, run_id: int, order_count: int, total: Decimal, sepa_xml: str | None) -> None:
-        self.conn.execute(update(t.payment_runs).where(t.payment_runs.c.id == run_id)
-                          .values(order_count=order_count, total=total, sepa_xml=sepa_xml))
+        insurer_id = self.conn.execute(select(t.payment_runs.c.insurer_id)
+                                       .where(t.payment_runs.c.id == run_id)).scalar_one()
+        self._reseal(t.payment_runs, {"id": run_id, "insurer_id": insurer_id, "order_count": order_count,
+                                      "total": total, "sepa_xml": sepa_xml})
 
     def payment_run(self, run_id: int) -> PaymentRun | None:
-        row = self.conn.execute(select(t.payment_runs).where(t.payment_runs.c.id == run_id)).first()
-        return PaymentRun(**row._mapping) if row else None
+        plain = self._open(t.payment_runs,
+                           self.conn.execute(select(t.payment_runs).where(t.payment_runs.c.id == run_id)).first())
+        return PaymentRun(**plain) if plain else None
 
     def payment_orders(self, run_id: int) -> list[PaymentOrderRecord]:
-        rows = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.run_id == run_id)
-                                 .order_by(t.payment_orders.c.id))
-        return [PaymentOrderRecord(**r._mapping) for r in rows]
+        return self._orders(t.payment_orders.c.run_id == run_id, t.payment_orders.c.id)
 
     def payment_orders_of_professional(self, professional_id: int) -> list[PaymentOrderRecord]:
-        rows = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.professional_id == professional_id)
-                                 .order_by(t.payment_orders.c.id.desc()))
-        return [PaymentOrderRecord(**r._mapping) for r in rows]
+        return self._orders(t.payment_orders.c.professional_id == professional_id, t.payment_orders.c.id.desc())
 
     def payment_order(self, order_id: int) -> PaymentOrderRecord | None:
-        row = self.conn.execute(select(t.payment_orders).where(t.payment_orders.c.id == order_id)).first()
-        return PaymentOrderRecord(**row._mapping) if row else None
+        found = self._orders(t.payment_orders.c.id == order_id, t.payment_orders.c.id)
+        return found[0] if found else None
+
+    def _orders(self, where: Any, order: Any) -> list[PaymentOrderRecord]:
+        rows = self.conn.execute(select(t.payment_orders).where(where).order_by(order))
+        plain = (self._open(t.payment_orders, r) for r in rows)
+        return [PaymentOrderRecord(**{k: v for k, v in p.items() if k != "insurer_id"}) for p in plain if p]
 
     # -- accounts and sessions -----------------------------------------------------------
     def account_by_username(self, username: str) -> Account | None:
@@ -585,17 +611,18 @@ class SqlRepositories(SqlAuditRepository):
     # -- bank details changes and notices ------------------------------------------------
     def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,
                         effective_at: datetime, requested_by: int) -> int:
-        return self._insert(t.bank_detail_changes, {
+        return self._insert_sealed(t.bank_detail_changes, {
             "professional_id": professional_id, "iban": iban, "bic": bic, "requested_at": requested_at,
             "effective_at": effective_at, "requested_by": requested_by, "cancelled": False, "applied": False,
         }, "iban")
 
     def bank_changes(self, professional_id: int) -> list[BankChange]:
         c = t.bank_detail_changes.c
-        rows = self.conn.execute(select(c.id, c.professional_id, c.iban, c.bic, c.requested_at, c.effective_at,
+        rows = self.conn.execute(select(c.id, c.professional_id, c.iban_enc, c.bic, c.requested_at, c.effective_at,
                                         c.cancelled, c.applied).where(c.professional_id == professional_id)
                                  .order_by(c.id))
-        return [BankChange(*row) for row in rows]
+        plain = (self._open(t.bank_detail_changes, r) for r in rows)
+        return [BankChange(**p) for p in plain if p]
 
     def cancel_bank_change(self, professional_id: int, change_id: int) -> bool:
         c = t.bank_detail_changes.c
@@ -610,8 +637,7 @@ class SqlRepositories(SqlAuditRepository):
         if not due:
             return
         latest = due[-1]
-        self.conn.execute(update(t.professionals).where(t.professionals.c.id == professional_id)
-                          .values(iban=latest.iban, bic=latest.bic))
+        self._reseal(t.professionals, {"id": professional_id, "iban": latest.iban, "bic": latest.bic})
         self.conn.execute(update(t.bank_detail_changes).where(
             t.bank_detail_changes.c.id.in_([ch.id for ch in due])).values(applied=True))
 

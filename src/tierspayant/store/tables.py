@@ -94,7 +94,8 @@ optical_purchases = Table(
     "optical_purchases", metadata,
     Column("id", Integer, primary_key=True),
     Column("beneficiary_id", ForeignKey("beneficiaries.id"), nullable=False, index=True),
-    Column("delivered_on", Date, nullable=False),
+    Column("insurer_id", Integer, nullable=False),  # whose key seals the delivery date
+    Column("delivered_enc", Text, nullable=False),  # encrypted (store/protection.py)
     Column("invoice_id", Integer, nullable=True),
 )
 
@@ -114,8 +115,8 @@ professionals = Table(
     Column("adeli", String(9), nullable=True),
     Column("am_number", String(9), nullable=False),
     Column("profession", String(30), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("iban", String(34), nullable=False),
+    Column("name_enc", Text, nullable=False),  # encrypted with the platform's key
+    Column("iban_enc", Text, nullable=False),  # encrypted with the platform's key
     Column("bic", String(11), nullable=False),
     Column("optam", Boolean, nullable=False, default=True),
 )
@@ -183,7 +184,7 @@ quotes = Table(
     Column("professional_id", ForeignKey("professionals.id"), nullable=False),
     Column("engagement_id", ForeignKey("engagements.id"), nullable=False),
     Column("date_of_care", Date, nullable=False),
-    Column("result", JSON, nullable=False),
+    Column("result_enc", Text, nullable=False),  # encrypted: lines, prescription, amounts
     Column("amc_total", Cents, nullable=False),
     Column("valid_until", Date, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
@@ -196,17 +197,18 @@ payment_runs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("order_count", Integer, nullable=False, default=0),
     Column("total", Cents, nullable=False, default=0),
-    Column("sepa_xml", Text, nullable=True),
+    Column("sepa_xml_enc", Text, nullable=True),  # encrypted: names and IBANs
 )
 
 payment_orders = Table(
     "payment_orders", metadata,
     Column("id", Integer, primary_key=True),
     Column("run_id", ForeignKey("payment_runs.id"), nullable=False, index=True),
+    Column("insurer_id", Integer, nullable=False),
     Column("professional_id", ForeignKey("professionals.id"), nullable=False, index=True),
     Column("amount", Cents, nullable=False),
     Column("end_to_end_id", String(35), nullable=False, unique=True),
-    Column("statement", JSON, nullable=False),
+    Column("statement_enc", Text, nullable=False),  # encrypted: names, invoices
 )
 
 invoices = Table(
@@ -222,11 +224,11 @@ invoices = Table(
     Column("category", String(20), nullable=False),
     Column("fingerprint", String(64), nullable=False),  # same request -> same invoice
     Column("care_key", String(64), nullable=False),  # beneficiary + date + codes: duplicates
-    Column("lines", JSON, nullable=False),
+    Column("lines_enc", Text, nullable=False),  # encrypted: what was delivered
     Column("claimed_amc", Cents, nullable=False),
     Column("approved_amc", Cents, nullable=False),
     Column("status", String(30), nullable=False),
-    Column("findings", JSON, nullable=False),
+    Column("findings_enc", Text, nullable=False),  # encrypted
     Column("payment_order_id", ForeignKey("payment_orders.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("professional_id", "invoice_number", name="uq_invoices_professional_number"),
@@ -374,7 +376,7 @@ bank_detail_changes = Table(
     "bank_detail_changes", metadata,
     Column("id", Integer, primary_key=True),
     Column("professional_id", ForeignKey("professionals.id"), nullable=False, index=True),
-    Column("iban", String(34), nullable=False),
+    Column("iban_enc", Text, nullable=False),  # encrypted with the platform's key
     Column("bic", String(11), nullable=False),
     Column("requested_at", UtcDateTime, nullable=False),
     Column("effective_at", UtcDateTime, nullable=False),
