@@ -38,7 +38,7 @@ services:
 ## make bench: rights-check and claim-flow throughput against the trivial endpoint (bench/RESULTS.md)
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/http_bench.py --compare-no-log --compare-encryption
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

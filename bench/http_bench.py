@@ -74,15 +74,15 @@ def wait_ready() -> None:
     sys.exit("server did not start")
 
 
-def fresh_postgres(admin_url: str) -> str:
+def fresh_postgres(admin_url: str, name: str = "tiers_bench") -> str:
     from sqlalchemy import create_engine, text
 
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "tiers_bench" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "tiers_bench"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/tiers_bench"
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def issue_proofs(env: dict[str, str], demo: dict[str, object], today: str, count: int) -> list[dict[str, str]]:
@@ -120,6 +120,8 @@ def main() -> None:
                         help="Presence proofs to pre-issue for the presence-proof run (each is single use)")
     parser.add_argument("--compare-no-log", action="store_true",
                         help="Also measure a second server with the access log switched off (same run)")
+    parser.add_argument("--compare-encryption", action="store_true",
+                        help="Also measure a server whose database stores protected fields in clear (same run)")
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
@@ -161,19 +163,19 @@ def main() -> None:
     logged_runs: list[float] = []
     unlogged_runs: list[float] = []
     if args.compare_no_log:
-        # Alternate servers with the log on and off, three rounds each, and compare medians:
-        # one pair of runs on this shared 2-core machine moves by +-10 %.
-        for _ in range(3):
-            for runs, extra in ((logged_runs, {}), (unlogged_runs, {"TIERS_UNSAFE_NO_ACCESS_LOG": "1"})):
-                server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env={**env, **extra},
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
-                    wait_ready()
-                    runs.append(wrk(["-t2", f"-c{args.connections}", "-d8s", "-s", str(script), BASE])["rps"])
-                finally:
-                    server.terminate()
-                    server.wait(10)
+        logged_runs, unlogged_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_ACCESS_LOG": "1"}], today)
         print(f"log on {logged_runs}, log off {unlogged_runs}", flush=True)
+    sealed_runs: list[float] = []
+    clear_runs: list[float] = []
+    if args.compare_encryption:
+        # A second database, seeded with the protected fields in clear (same population).
+        clear_env = {**env, "TIERS_VAR_DIR": str(work / "clear"), "TIERS_UNSAFE_PLAINTEXT_FIELDS": "1",
+                     "TIERS_DATABASE_URL": f"sqlite:///{work / 'clear' / 'bench.db'}"}
+        if args.postgres:
+            clear_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_clear")
+        subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=clear_env, check=True)
+        sealed_runs, clear_runs = alternate(args, [env, clear_env], today)
+        print(f"encrypted {sealed_runs}, clear {clear_runs}", flush=True)
     ratio = rights["rps"] / health["rps"]
     store = "PostgreSQL" if args.postgres else "SQLite"
     report = render(args, store, health, rights, flow, ratio)
@@ -181,6 +183,13 @@ def main() -> None:
                f"verified and consumed): {with_proofs['rps']:,.0f} req/s, p50 {with_proofs['p50']:.2f} ms, "
                f"p99 {with_proofs['p99']:.2f} ms, non-2xx {with_proofs['non2xx']:.0f} -- "
                f"{with_proofs['rps'] / health['rps']:.0%} of the trivial endpoint.\n")
+    if sealed_runs:
+        on, off = statistics.median(sealed_runs), statistics.median(clear_runs)
+        report += (f"\nField encryption on vs off (servers alternated, off = a database seeded with "
+                   f"TIERS_UNSAFE_PLAINTEXT_FIELDS=1: the same envelopes base64-encoded in clear, same code path; "
+                   f"3 rounds of 8 s each, same run): median {on:,.0f} vs {off:,.0f} req/s -- encryption costs "
+                   f"{1 - on / off:.0%} (aim <= 10 %). Rounds: on {', '.join(f'{r:,.0f}' for r in sealed_runs)}; "
+                   f"off {', '.join(f'{r:,.0f}' for r in clear_runs)}.\n")
     if logged_runs:
         on, off = statistics.median(logged_runs), statistics.median(unlogged_runs)
         report += (f"\nAccess log on vs off (servers alternated, log off = TIERS_UNSAFE_NO_ACCESS_LOG=1, 3 rounds of "
@@ -190,6 +199,31 @@ def main() -> None:
     out = ROOT / "bench" / ("RESULTS-postgres.md" if args.postgres else "RESULTS.md")
     out.write_text(report)
     print(report)
+
+
+def alternate(args: argparse.Namespace, envs: list[dict[str, str]], today: str,
+              rounds: int = 3) -> list[list[float]]:
+    """Rights-check throughput of servers started in turn with each environment, ``rounds``
+    times: one pair of runs on this shared 2-core machine moves by +-10 %, medians do not."""
+    results: list[list[float]] = [[] for _ in envs]
+    for _ in range(rounds):
+        for env, runs in zip(envs, results, strict=True):
+            server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_ready()
+                work = Path(env["TIERS_VAR_DIR"])
+                demo = json.loads((work / "demo-credentials.json").read_text())
+                bodies = work / "alternate-bodies.jsonl"
+                bodies.write_text("".join(json.dumps({**p, "date_of_care": today, "category": "optical"}) + "\n"
+                                          for p in demo["patients"]))
+                script = work / "alternate.lua"
+                script.write_text(LUA % {"bodies": bodies, "token": sign_in(env, "optique.demo")})
+                runs.append(wrk(["-t2", f"-c{args.connections}", "-d8s", "-s", str(script), BASE])["rps"])
+            finally:
+                server.terminate()
+                server.wait(10)
+    return results
 
 
 def claim_flow(token: str, patients: list[dict[str, str]], today: str, flows: int) -> dict[str, float]:

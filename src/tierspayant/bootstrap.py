@@ -65,10 +65,14 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         upgrade(engine)
     if settings.unsafe_no_access_log:
         logging.getLogger("tierspayant").warning("TIERS_UNSAFE_NO_ACCESS_LOG=1: access events are DROPPED (benchmarks only)")
+    if settings.unsafe_plaintext_fields:
+        logging.getLogger("tierspayant").warning("TIERS_UNSAFE_PLAINTEXT_FIELDS=1: personal fields stored in CLEAR "
+                                                 "(benchmarks only)")
     protection = Protection(
         KeyRing(KeyEncryptionKey(load_or_create_secret(settings.key_dir / "kek.key"))),
         BlindIndex({purpose: load_or_create_secret(settings.key_dir / f"blind-index-{purpose}.key")
                     for purpose in ("nir", "member")}),
+        unsafe_plaintext=settings.unsafe_plaintext_fields,
     )
     uow = SqlUnitOfWork(engine, protection, drop_events=settings.unsafe_no_access_log)
     clock = clock or SystemClock()

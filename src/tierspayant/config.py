@@ -32,6 +32,9 @@ class Settings:
     #: Benchmarks only: drop access events instead of recording them, to measure what the log
     #: costs (bench/http_bench.py --compare-no-log). Never set in production: it breaks promise 5.
     unsafe_no_access_log: bool = False
+    #: Benchmarks only: store protected fields base64-encoded in clear, to measure what field
+    #: encryption costs (bench/http_bench.py --compare-encryption). Never in production (T5).
+    unsafe_plaintext_fields: bool = False
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
@@ -68,6 +71,7 @@ class Settings:
             checkpoint_seconds=float(env.get("TIERS_CHECKPOINT_SECONDS", str(d.checkpoint_seconds))),
             witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
+            unsafe_plaintext_fields=env.get("TIERS_UNSAFE_PLAINTEXT_FIELDS", "") == "1",
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
             webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
             oidc_issuer=env.get("TIERS_OIDC_ISSUER", ""),

@@ -163,6 +163,24 @@ class FieldCipher:
             raise InvalidCiphertext() from None
 
 
+class UnsafePlainCipher(FieldCipher):
+    """Benchmarks only (TIERS_UNSAFE_PLAINTEXT_FIELDS=1): the same envelopes' shape with the
+    value base64-encoded in clear, to measure what encryption costs on the same code path
+    (bench/http_bench.py --compare-encryption). Never in production: it breaks THREATS.md T5."""
+
+    def encrypt(self, value: str, ref: FieldRef) -> str:
+        return f"p1.{self.keys.current(ref.insurer_id)}.{_b64(value.encode())}"
+
+    def decrypt(self, envelope: str, ref: FieldRef) -> str:
+        try:
+            prefix, _, body = envelope.split(".", 2)
+            if prefix != "p1":
+                raise ValueError(prefix)
+            return _unb64(body).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidCiphertext() from None
+
+
 class BlindIndex:
     """Keyed lookups: HMAC-SHA-256 with one key per purpose (a NIR index key cannot be used to
     test member numbers). A plain hash of a NIR would be reversed by enumerating ~10^13 values."""

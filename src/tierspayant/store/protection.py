@@ -27,6 +27,7 @@ from tierspayant.security.fields import (
     InvalidCiphertext,
     KeyEncryptionKey,
     KeyRing,
+    UnsafePlainCipher,
     WrappedKey,
 )
 from tierspayant.services.ports import Beneficiary
@@ -84,16 +85,17 @@ def _decode(text: str, kind: str) -> Any:
 
 
 class Protection:
-    def __init__(self, keys: KeyRing, index: BlindIndex) -> None:
+    def __init__(self, keys: KeyRing, index: BlindIndex, unsafe_plaintext: bool = False) -> None:
         self.keys = keys
-        self.cipher = FieldCipher(keys)
+        cipher = UnsafePlainCipher if unsafe_plaintext else FieldCipher
+        self.cipher = cipher(keys)
         self.index = index
         self._synced: dict[int, float] = {}
         # A sealed stand-in, opened when a lookup finds nobody: "unknown patient" then costs the
         # same decryptions as "found, but wrong birth date" (THREATS.md T3, no timing oracle).
         dummy_keys = KeyRing(KeyEncryptionKey.generate())
         dummy_keys.new_version(0)
-        self._dummy_cipher = FieldCipher(dummy_keys)
+        self._dummy_cipher = cipher(dummy_keys)
         self._dummy = {f: self._dummy_cipher.encrypt("2" * 15, FieldRef(0, "beneficiaries", f, 0))
                        for f in SEALED["beneficiaries"].fields}
 
