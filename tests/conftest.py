@@ -115,15 +115,22 @@ class World:
         return {"authorization": f"Bearer {token}"}
 
 
+#: Detection that never fires: the shared worlds check many patients with few accounts, fast
+#: (tests/integration/test_detection.py tests the real defaults).
+LENIENT_DETECTION = {"account_distinct": [10**9] * 4, "organisation_distinct": [10**9] * 4,
+                     "same_identity_failures": 10**9, "quota_refusals": 10**9, "sequential_neighbours": 10**9,
+                     "failure_min_attempts": 10**9}
+
+
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,
-               **settings_overrides: Any) -> World:
+               detection: dict[str, Any] | None = LENIENT_DETECTION, **settings_overrides: Any) -> World:
     clock = TestClock()
-    settings = Settings(database_url=url, var_dir=var_dir, **settings_overrides)
+    settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks
     # that never binds there (tests/integration/test_presence.py tests the real default).
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=12, seed=7, today=START.date(),
-                          proofless_quota=proofless_quota)
+                          proofless_quota=proofless_quota, detection=detection)
     seed(platform.loader, platform.reference, platform.accounts, spec, var_dir / "demo.json")
     demo = json.loads((var_dir / "demo.json").read_text())
     app = create_app(platform)

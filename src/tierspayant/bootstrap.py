@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tierspayant.config import Settings
 from tierspayant.delivery.sepa import SepaWriter
+from tierspayant.detection.thresholds import Thresholds
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
@@ -23,6 +24,7 @@ from tierspayant.services.audit import AuditService, Recorder
 from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
+from tierspayant.services.detection import DetectionService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import BulkLoader, Clock
 from tierspayant.services.presence import PresenceService
@@ -57,6 +59,7 @@ class Platform:
     audit: AuditService
     presence: PresenceService
     bank_details: BankDetailsService
+    detection: DetectionService
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -84,8 +87,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
     oidc = OidcClient(OidcSettings(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
                                    settings.oidc_redirect_uri, settings.oidc_acr_values)) if settings.oidc_issuer else None
+    detection = DetectionService(uow, clock, recorder, Thresholds.from_config(settings.detection))
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
-                                                         settings.webauthn_origin), oidc)
+                                                         settings.webauthn_origin), oidc, detection)
     return Platform(
         settings=settings,
         engine=engine,
@@ -95,7 +99,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         accounts=accounts,
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),
         reference=ReferenceService(uow, clock, recorder),
-        rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key)),
+        rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key),
+                             detection),
+        detection=detection,
         presence=PresenceService(uow, clock, recorder, presence_issuer),
         calculation=CalculationService(uow, clock, recorder),
         claims=ClaimsService(uow, clock, recorder),

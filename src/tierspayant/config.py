@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_VAR = Path("var")
 
@@ -35,6 +37,9 @@ class Settings:
     #: Benchmarks only: store protected fields base64-encoded in clear, to measure what field
     #: encryption costs (bench/http_bench.py --compare-encryption). Never in production (T5).
     unsafe_plaintext_fields: bool = False
+    #: Detection thresholds overriding the documented defaults platform-wide (JSON object,
+    #: detection/thresholds.py); each insurer may override them again.
+    detection: Mapping[str, Any] | None = None
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
@@ -72,6 +77,7 @@ class Settings:
             witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
             unsafe_plaintext_fields=env.get("TIERS_UNSAFE_PLAINTEXT_FIELDS", "") == "1",
+            detection=json.loads(env["TIERS_DETECTION"]) if env.get("TIERS_DETECTION") else None,
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
             webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
             oidc_issuer=env.get("TIERS_OIDC_ISSUER", ""),

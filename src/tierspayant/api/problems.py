@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import AssuranceRequired, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import AssuranceRequired, Contained, Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -97,6 +97,15 @@ def _throttled(_: Request, exc: Exception) -> JSONResponse:
                    headers={"Retry-After": str(exc.retry_after)})
 
 
+def _contained(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Contained)
+    if exc.scope == "insurer":
+        return problem(503, "Route closed", "this insurer's rights checks are closed for now; retry later",
+                       headers={"Retry-After": str(exc.retry_after or 60)})
+    return problem(429, "Unusual activity: slowed down", "retry later; a security officer has been alerted",
+                   headers={"Retry-After": str(exc.retry_after or 60)})
+
+
 def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
     log.error("access log unavailable: request refused (fail closed)")
     return problem(503, "Service unavailable", "the access record is unavailable; nothing was done, retry later",
@@ -132,5 +141,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(Throttled, _throttled)
+    app.add_exception_handler(Contained, _contained)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

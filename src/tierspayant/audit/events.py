@@ -37,6 +37,8 @@ class Tag(StrEnum):
     PAYMENT_RUN_READ = "payments:run:read"
     STATEMENT_READ = "payments:statement:read"
     BENEFICIARY_CREATE = "reference:beneficiary:create"
+    CONTAINMENT = "detection:containment:create"
+    CONTAINMENT_LIFT = "detection:containment:lift"
 
 
 @dataclass(frozen=True, slots=True)

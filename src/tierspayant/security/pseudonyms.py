@@ -18,6 +18,12 @@ class Pseudonymizer:
         digest = hmac_sha256(self._key, f"beneficiary:{insurer_id}:{beneficiary_id}".encode())
         return "b_" + base64.b32encode(digest[:15]).decode().lower()
 
+    def neighbourhood(self, amc_number: str, nir: str) -> str:
+        """Keyed hash of the NIR's first ten digits (sex, birth year and month, place of birth):
+        identities presented in one neighbourhood betray sequential guessing (THREATS.md T3)."""
+        digest = hmac_sha256(self._key, f"neighbourhood:{amc_number}:{nir[:10]}".encode())
+        return "n_" + base64.b32encode(digest[:15]).decode().lower()
+
     def presented_identity(self, amc_number: str, nir: str) -> str:
         """What a professional presented, keyed: counts distinct patients for the proof-less
         quota whether or not they exist (so the quota itself is no existence oracle)."""

@@ -25,6 +25,7 @@ from tierspayant.security.webauthn import (
     credential_id_of,
     new_challenge,
 )
+from tierspayant.services.detection import DetectionService
 from tierspayant.services.errors import Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, Session, UnitOfWork
 
@@ -58,11 +59,13 @@ def _open_session(repos: Repositories, account: Account, now: datetime, aal: Ass
 
 
 class AccountsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None,
+                 detection: DetectionService | None = None) -> None:
         self.uow = uow
         self.clock = clock
         self.passkeys = passkeys
         self.oidc = oidc
+        self.detection = detection
 
     def sign_in(self, username: str, password: str, code: str, source: str = "unknown") -> SignedIn:
         """Password + TOTP. Every failure is the same ``Unauthenticated``, including while the
@@ -110,8 +113,11 @@ class AccountsService:
         if now - session.last_seen_at >= TOUCH_EVERY:
             with self.uow() as repos:
                 repos.touch_session(session.id, now)
-        return Principal(account.id, session.id, Role(account.role), account.organisation_id,
-                         account.professional_id, account.insurer_id, aal=session.aal)
+        principal = Principal(account.id, session.id, Role(account.role), account.organisation_id,
+                              account.professional_id, account.insurer_id, aal=session.aal)
+        if self.detection is not None:
+            self.detection.admit(principal)  # containments (THREATS.md, detection and containment)
+        return principal
 
     def sign_out(self, principal: Principal) -> None:
         with self.uow() as repos:

@@ -4,6 +4,9 @@
      +-- Unauthenticated   one opaque failure for every sign-in problem (ASVS 6.3.8)
      +-- Forbidden         signed in, but this role may not use this function
           +-- AssuranceRequired  ... or not with a phishing-resistant sign-in
+     +-- Throttled         too many failed sign-ins from this source (429)
+     +-- Contained         detection or a security officer contained this account,
+                           organisation or insurer route (429 / 403 / 503)
     ports.Conflict        a uniqueness rule (409, naming the field)
     policy.NotFound       absent *or* out of the caller's scope (404, same body: T10)
     domain.DomainError    bad input or configuration (422, naming the field)
@@ -34,4 +37,14 @@ class Throttled(ServiceError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("throttled")
+        self.retry_after = retry_after
+
+
+class Contained(ServiceError):
+    """Refused by a containment (THREATS.md, detection and containment): ``scope`` is
+    "throttle" (wait ``retry_after`` seconds), "organisation" or "insurer"."""
+
+    def __init__(self, scope: str, retry_after: int | None = None) -> None:
+        super().__init__(scope)
+        self.scope = scope
         self.retry_after = retry_after

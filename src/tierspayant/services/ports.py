@@ -51,6 +51,8 @@ class Insurer:
     engagement_validity_days: int
     pec_validity_days: int
     proofless_daily_quota: int = 20
+    #: Detection thresholds overriding the defaults (detection/thresholds.py), or None.
+    detection: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,81 @@ class AuditRepository(Protocol):
                         end: datetime) -> list[StoredEvent]: ...
 
 
-class Repositories(AuditRepository, Protocol):
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """One rights check, as detection counts it: who presented which identity (keyed
+    pseudonyms, never a NIR) and what came of it."""
+
+    at: datetime
+    account_id: int
+    session_id: int
+    organisation_id: int | None
+    subject: str
+    neighbourhood: str
+    outcome: str  # ok | not_found | refused
+
+
+@dataclass(frozen=True, slots=True)
+class SeenSubject:
+    subject: str
+    neighbourhood: str
+    last_at: datetime
+    attempts: int
+    hits: int
+    failures: int
+    refusals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Containment:
+    id: int
+    scope: str  # session | account | organisation | insurer
+    target_id: int
+    action: str
+    reasons: str
+    created_at: datetime
+    created_by: int | None  # None: automatic (detection)
+    until: datetime | None  # None: until lifted
+    lifted_at: datetime | None = None
+    lifted_by: int | None = None
+
+    def active(self, at: datetime) -> bool:
+        return self.lifted_at is None and (self.until is None or at < self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    at: datetime
+    severity: str
+    containment_id: int | None
+    text: str
+
+
+class DetectionRepository(Protocol):
+    def record_presented(self, presented: Presented) -> None:
+        """Count one rights check for (account, subject): upsert, safe under concurrent writers."""
+
+    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
+        """The identities the account presented since ``since`` (as many as distinct patients)."""
+
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
+        """Distinct identities presented by the organisation's accounts since each instant."""
+
+    def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int: ...
+    def add_containment(self, containment: Containment) -> int: ...
+    def containments(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
+        """Newest first; only those active at ``active_at`` when given."""
+
+    def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
+        """False when there is no such containment or it was already lifted."""
+
+    def add_alert(self, at: datetime, severity: str, containment_id: int | None, text: str) -> int: ...
+    def alerts(self, limit: int = 200) -> list[Alert]: ...
+    def purge_seen(self, before: datetime) -> int: ...
+
+
+class Repositories(AuditRepository, DetectionRepository, Protocol):
     """Everything a use case reads or writes, inside one transaction."""
 
     # -- reference data -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from tierspayant.audit.events import Category, Outcome, Tag
+from tierspayant.detection.signals import Action
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal
@@ -20,7 +21,8 @@ from tierspayant.security.presence import InvalidPresenceProof, PresenceVerifier
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.errors import ServiceError
+from tierspayant.services.detection import THROTTLE_MINUTES, DetectionService
+from tierspayant.services.errors import Contained, ServiceError, Unauthenticated
 from tierspayant.services.ports import (
     Beneficiary,
     Clock,
@@ -59,6 +61,7 @@ class RightsAnswer:
 NOT_COVERED = RightsAnswer(False, None, None)
 PURPOSE = "tiers payant: rights check for care"
 PRESENCE_PURPOSE = "tiers payant: rights check refused (presence proof required)"
+CONTAINED_PURPOSE = "tiers payant: rights check refused (contained by detection)"
 DEFAULT_QUOTA = 20
 
 
@@ -73,12 +76,13 @@ def matching(candidates: list[tuple[Beneficiary, list[RightsPeriod]]], member: s
 
 class RightsService:
     def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue, recorder: Recorder,
-                 presence: PresenceVerifier) -> None:
+                 presence: PresenceVerifier, detection: DetectionService) -> None:
         self.uow = uow
         self.clock = clock
         self.writes = writes
         self.recorder = recorder
         self.presence = presence
+        self.detection = detection
         #: (account, day, subject) already admitted without a proof: admissions are never
         #: withdrawn within a day, so a hit here needs no query inside the write lock.
         self._admitted: set[tuple[int, date, str]] = set()
@@ -96,6 +100,8 @@ class RightsService:
             insurer = repos.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
             candidates = repos.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
+        if insurer is not None:
+            self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
         match, periods = matching(candidates, member, request.birth_date)
         found = insurer is not None and match is not None and any(
             p.covers(request.date_of_care, request.category) for p in periods)
@@ -107,7 +113,10 @@ class RightsService:
             outcome=Outcome.OK if found else Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
             insurer_id=insurer.id if insurer else None, beneficiary_id=match.id if match else None, ref=number)
         refused = replace(event, purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, ref=None)
-        admit = self._admission(principal, professional_id, request, amc, nir, event.beneficiary, now)
+        contained = replace(event, purpose=CONTAINED_PURPOSE, outcome=Outcome.REFUSED, ref=None)
+        subject = self.recorder.pseudonyms.presented_identity(amc, nir)
+        neighbourhood = self.recorder.pseudonyms.neighbourhood(amc, nir)
+        admit = self._admission(principal, professional_id, request, amc, subject, event.beneficiary, now)
         quota = insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA
         engagement = valid_until = None
         if found:
@@ -116,28 +125,41 @@ class RightsService:
             engagement = Engagement(0, str(number), insurer.id, match.id, professional_id, request.category,
                                     request.date_of_care, valid_until)
 
-        def write(repos: Repositories) -> bool:
-            if not admit(repos, quota):
+        def write(repos: Repositories) -> Action | None:
+            admitted = admit(repos, quota)
+            # Counted for detection, hit or miss or refusal, and assessed before answering.
+            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood,
+                                            Outcome.REFUSED if not admitted else
+                                            Outcome.NOT_FOUND if match is None else Outcome.OK, now)
+            if action is not Action.NONE:
+                repos.append_events([contained])
+                return action
+            if not admitted:
                 repos.append_events([refused])
-                return False
+                return None
             # Fail closed: the engagement exists only if its access event is recorded with it.
             if engagement is not None:
                 repos.add_engagement(engagement, now)
             repos.append_events([event])
-            return True
+            return Action.NONE
 
-        if not await self.writes.run(write):
+        action = await self.writes.run(write)
+        if action is None:
             raise PresenceRequired()
+        if action is Action.THROTTLE:
+            raise Contained("throttle", retry_after=THROTTLE_MINUTES * 60)
+        if action is not Action.NONE:
+            raise Unauthenticated()  # the session (or more) was just ended
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
-    def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str, nir: str,
-                   pseudonym: str | None, now: datetime) -> Callable[[Repositories, int], bool]:
+    def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str,
+                   subject: str, pseudonym: str | None, now: datetime) -> Callable[[Repositories, int], bool]:
         """How this check is admitted, decided inside the write (so that concurrent checks
         count right): with a proof, the proof must be this patient's, live, and unused -- it is
         then consumed and bound to this professional; without, the account's daily quota of
         distinct presented patients applies (THREATS.md T2)."""
         if request.presence_proof is None:
-            key = (principal.account_id, now.date(), self.recorder.pseudonyms.presented_identity(amc, nir))
+            key = (principal.account_id, now.date(), subject)
             if key in self._admitted:
                 return lambda repos, quota: True
 

@@ -78,6 +78,8 @@ class PopulationSpec:
     optical_purchase_share: float = 0.04
     #: Distinct patients an account may check per day without a presence proof.
     proofless_quota: int = 20
+    #: Detection threshold overrides for every insurer (None: the documented defaults).
+    detection: dict[str, Any] | None = None
     batch_size: int = 20_000
 
 
@@ -99,7 +101,8 @@ class Population:
 
     def insurers(self) -> list[Row]:
         return [{"id": i + 1, "amc_number": amc, "name": name, "engagement_validity_days": 30,
-                 "pec_validity_days": 180, "proofless_daily_quota": self.spec.proofless_quota}
+                 "pec_validity_days": 180, "proofless_daily_quota": self.spec.proofless_quota,
+                 "detection": self.spec.detection}
                 for i, (amc, name) in enumerate(INSURERS)]
 
     def contract_configs(self) -> list[tuple[int, int, Row]]:

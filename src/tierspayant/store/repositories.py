@@ -42,6 +42,7 @@ from tierspayant.services.ports import (
     StoredEvent,
 )
 from tierspayant.store import tables as t
+from tierspayant.store.detection import SqlDetectionRepository
 from tierspayant.store.prepared import Prepared, PreparedInsert
 from tierspayant.store.protection import SEALED, Protection
 
@@ -205,7 +206,7 @@ class SqlAuditRepository:
         return self._stored(and_(column == value, t.audit_events.c.at >= start, t.audit_events.c.at < end))
 
 
-class SqlRepositories(SqlAuditRepository):
+class SqlRepositories(SqlAuditRepository, SqlDetectionRepository):
     """``Repositories`` over one SQLAlchemy connection inside a transaction."""
 
     def __init__(self, conn: Connection, protection: Protection, insurers: InsurerCache | None = None,

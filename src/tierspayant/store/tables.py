@@ -40,6 +40,8 @@ insurers = Table(
     Column("pec_validity_days", Integer, nullable=False, default=180),
     #: Distinct patients an account may check per day without a presence proof (THREATS.md T2).
     Column("proofless_daily_quota", Integer, nullable=False, default=20, server_default="20"),
+    #: Detection thresholds overriding the defaults (detection/thresholds.py), or NULL.
+    Column("detection", JSON, nullable=True),
 )
 
 contracts = Table(
@@ -404,4 +406,52 @@ oidc_states = Table(
     Column("verifier", String(100), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used", Boolean, nullable=False, default=False),
+)
+
+# -- detection and containment (THREATS.md T2-T4) ------------------------------------------
+# Per account, per presented identity (keyed pseudonym of (AMC, NIR), never a NIR): when it was
+# first and last presented and with what outcomes. One upsert per rights check; an account's
+# rows are as many as the distinct patients it presented in a day (purged after), so reading
+# them costs the same for a scraper as for anyone. Shared by every worker.
+detection_seen = Table(
+    "detection_seen", metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("subject", String(40), primary_key=True),
+    Column("organisation_id", Integer, nullable=True),
+    Column("session_id", Integer, nullable=False),  # the last session that presented it
+    Column("neighbourhood", String(40), nullable=False),  # keyed hash of (AMC, NIR[:10])
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("hits", Integer, nullable=False),  # matched (covered or not)
+    Column("failures", Integer, nullable=False),  # matched nobody
+    Column("refusals", Integer, nullable=False),  # refused: no presence proof, quota reached
+    Index("ix_detection_seen_account", "account_id", "last_at"),
+    Index("ix_detection_seen_organisation", "organisation_id", "last_at"),
+)
+
+# Containment decisions, automatic or by a security officer; lifted by a security officer.
+containments = Table(
+    "containments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(20), nullable=False),  # session | account | organisation | insurer
+    Column("target_id", Integer, nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Integer, nullable=True),  # account of the officer; None: detection
+    Column("until", UtcDateTime, nullable=True),  # None: until lifted
+    Column("lifted_at", UtcDateTime, nullable=True),
+    Column("lifted_by", Integer, nullable=True),
+    Index("ix_containments_active", "lifted_at", "scope", "target_id"),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("containment_id", Integer, nullable=True),
+    Column("text", Text, nullable=False),  # never personal data: ids and reasons only
+    Column("acknowledged", Boolean, nullable=False, default=False),
 )

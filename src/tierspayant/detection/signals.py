@@ -1,0 +1,85 @@
+"""From an account's recent rights checks to a score and an action (THREATS.md T2-T4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from tierspayant.detection.thresholds import WINDOWS, Thresholds
+
+
+class Action(IntEnum):
+    """Graduated containment, mildest first. Each is recorded in the transparency log, raises
+    an alert, and can be lifted by a security officer."""
+
+    NONE = 0
+    THROTTLE = 1  # the account's data requests are refused (429) for a few minutes
+    STEP_UP = 2  # the session ends: a fresh passkey sign-in is needed (a stolen token is dead)
+    SUSPEND_ACCOUNT = 3  # every session ends, no new one until lifted
+    SUSPEND_ORGANISATION = 4  # every account of the organisation
+    CLOSE_INSURER_ROUTE = 5  # one insurer's rights checks, for everyone (manual kill switch)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What an account (and its organisation) did recently, this check included."""
+
+    account_distinct: tuple[int, int, int, int]  # distinct presented patients per WINDOWS
+    organisation_distinct: tuple[int, int, int, int]
+    attempts_10min: int
+    failures_10min: int  # matched nobody
+    same_identity_failures: int  # most failed matches on one presented identity, last day
+    quota_refusals_1h: int
+    sequential_neighbours_1h: int  # most distinct identities in one NIR neighbourhood, last hour
+    local_hour: int
+    organisation_contained_accounts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    score: float
+    action: Action
+    reasons: tuple[str, ...]
+
+
+def assess(activity: Activity, t: Thresholds) -> Assessment:
+    """Each signal over its threshold adds to the score; a hard limit on distinct patients
+    suspends whatever the rest says. Off-hours activity weighs 1.5x."""
+    reasons: list[str] = []
+    score = 0.0
+    for window, seen, limit in zip(WINDOWS, activity.account_distinct, t.account_distinct, strict=True):
+        if seen > limit:
+            reasons.append(f"account_distinct_{window}s>{limit}")
+            score += t.suspend_account_score  # a volume no counter produces
+    failures = activity.failures_10min
+    if activity.attempts_10min >= t.failure_min_attempts and failures / activity.attempts_10min >= t.failure_ratio:
+        reasons.append("failure_ratio")
+        score += 2.0
+    if activity.same_identity_failures >= t.same_identity_failures:
+        reasons.append("same_identity_failures")
+        score += t.suspend_account_score  # guessing a birth date or a member number
+    if activity.quota_refusals_1h >= t.quota_refusals:
+        reasons.append("quota_refusals")
+        score += 3.0
+    if activity.sequential_neighbours_1h >= t.sequential_neighbours:
+        reasons.append("sequential_identifiers")
+        score += 3.0
+    if score and not t.opening_hour <= activity.local_hour < t.closing_hour:
+        reasons.append("off_hours")
+        score *= 1.5
+    action = Action.NONE
+    if score >= t.suspend_account_score:
+        action = Action.SUSPEND_ACCOUNT
+    elif score >= t.step_up_score:
+        action = Action.STEP_UP
+    elif score >= t.throttle_score:
+        action = Action.THROTTLE
+    org_over = [w for w, seen, limit in zip(WINDOWS, activity.organisation_distinct, t.organisation_distinct,
+                                            strict=True) if seen > limit]
+    if org_over or (action >= Action.SUSPEND_ACCOUNT
+                    and activity.organisation_contained_accounts + 1 >= t.organisation_accounts):
+        reasons.extend(f"organisation_distinct_{w}s" for w in org_over)
+        if not org_over:
+            reasons.append("organisation_accounts_contained")
+        action = Action.SUSPEND_ORGANISATION
+    return Assessment(score, action, tuple(reasons))

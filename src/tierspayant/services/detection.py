@@ -1,0 +1,187 @@
+"""Detection and containment (THREATS.md T2-T4): every rights check is counted per account and
+presented identity (shared by every worker through the database), assessed against the
+insurer's thresholds, and contained at once when the score says so; security officers contain
+and lift by hand (kill switches). Every action is written to the transparency log and raises
+an alert; alerts hold ids and reasons, never personal data."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tierspayant.audit.events import Outcome, Tag
+from tierspayant.detection.signals import Action, Activity, Assessment, assess
+from tierspayant.detection.thresholds import WINDOWS, Thresholds
+from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.audit import Recorder
+from tierspayant.services.errors import Contained, Forbidden, Unauthenticated
+from tierspayant.services.ports import Alert, Clock, Containment, Insurer, Presented, Repositories, UnitOfWork
+
+PARIS = ZoneInfo("Europe/Paris")
+#: How long a process trusts its copy of the active containments: a kill switch reaches every
+#: worker within this delay (THREATS.md: effective in <= 60 s). Sessions and accounts are
+#: revoked in the database at once, so this delay only concerns organisations and insurers.
+CACHE_SECONDS = 2.0
+THROTTLE_MINUTES = 10
+OFFICERS = (Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN)
+SCOPES = ("session", "account", "organisation", "insurer")
+#: The actor recorded for automatic decisions.
+DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
+
+
+@dataclass(frozen=True)
+class _Active:
+    loaded: float
+    throttled: dict[int, datetime]  # account -> until
+    organisations: frozenset[int]
+    insurers: frozenset[int]
+
+
+class DetectionService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, defaults: Thresholds | None = None) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.recorder = recorder
+        #: The platform's thresholds; each insurer may override them (insurers.detection).
+        self.defaults = defaults or Thresholds()
+        self._active = _Active(-CACHE_SECONDS, {}, frozenset(), frozenset())
+
+    # -- the gate, on every authenticated request ---------------------------------------------
+    def _current(self) -> _Active:
+        if time.monotonic() - self._active.loaded >= CACHE_SECONDS:
+            now = self.clock.now()
+            with self.uow(readonly=True) as repos:
+                active = repos.containments(active_at=now, limit=10_000)
+            self._active = _Active(
+                time.monotonic(),
+                {c.target_id: c.until for c in active if c.scope == "account" and c.action == "throttle" and c.until},
+                frozenset(c.target_id for c in active if c.scope == "organisation"),
+                frozenset(c.target_id for c in active if c.scope == "insurer"))
+        return self._active
+
+    def admit(self, principal: Principal) -> None:
+        """Raises when a containment covers this principal (account and session suspensions
+        revoke the sessions themselves: those never get here)."""
+        active = self._current()
+        if principal.organisation_id is not None and principal.organisation_id in active.organisations:
+            raise Unauthenticated()
+        until = active.throttled.get(principal.account_id)
+        if until is not None:
+            remaining = int((until - self.clock.now()).total_seconds())
+            if remaining > 0:
+                raise Contained("throttle", retry_after=remaining)
+
+    def check_insurer_route(self, insurer_id: int) -> None:
+        if insurer_id in self._current().insurers:
+            raise Contained("insurer", retry_after=60)
+
+    # -- counting, inside the rights check's write -----------------------------------------
+    def observe(self, repos: Repositories, principal: Principal, insurer: Insurer | None, subject: str,
+                neighbourhood: str, outcome: Outcome, at: datetime) -> Action:
+        """Count this check, assess the account, apply the decision in the same transaction.
+        Returns the action taken (the caller refuses the request from STEP_UP up)."""
+        repos.record_presented(Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
+                                         subject, neighbourhood, outcome.value))
+        thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
+        activity = self.activity(repos, principal, at)
+        result = assess(activity, thresholds)
+        if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
+            contained = repos.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
+            result = assess(replace(activity, organisation_contained_accounts=contained), thresholds)
+        if result.action is not Action.NONE:
+            self._apply(repos, principal, result, at)
+        return result.action
+
+    def activity(self, repos: Repositories, principal: Principal, at: datetime) -> Activity:
+        since = [at - timedelta(seconds=w) for w in WINDOWS]
+        seen = repos.seen_by_account(principal.account_id, since[-1])
+        distinct = tuple(sum(1 for s in seen if s.last_at >= start) for start in since)
+        recent = [s for s in seen if s.last_at >= since[1]]
+        hour = [s for s in seen if s.last_at >= since[2]]
+        neighbours: dict[str, int] = {}
+        for s in hour:
+            neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
+        org = (repos.organisation_distinct(principal.organisation_id, since)
+               if principal.organisation_id is not None else (0, 0, 0, 0))
+        return Activity(
+            account_distinct=distinct,  # type: ignore[arg-type]
+            organisation_distinct=org,  # type: ignore[arg-type]
+            attempts_10min=len(recent),
+            failures_10min=sum(1 for s in recent if s.hits == 0 and s.failures > 0),
+            same_identity_failures=max((s.failures for s in seen), default=0),
+            quota_refusals_1h=sum(s.refusals for s in hour),
+            sequential_neighbours_1h=max(neighbours.values(), default=0),
+            local_hour=at.astimezone(PARIS).hour,
+        )
+
+    def _apply(self, repos: Repositories, principal: Principal, result: Assessment, at: datetime) -> None:
+        reasons = ",".join(result.reasons)
+        if result.action is Action.THROTTLE:
+            self._contain(repos, DETECTION, "account", principal.account_id, "throttle", reasons, at,
+                          until=at + timedelta(minutes=THROTTLE_MINUTES))
+        elif result.action is Action.STEP_UP:
+            self._contain(repos, DETECTION, "session", principal.session_id, "step_up", reasons, at)
+        elif result.action is Action.SUSPEND_ACCOUNT:
+            self._contain(repos, DETECTION, "account", principal.account_id, "suspend", reasons, at)
+        elif result.action is Action.SUSPEND_ORGANISATION:
+            self._contain(repos, DETECTION, "account", principal.account_id, "suspend", reasons, at)
+            assert principal.organisation_id is not None
+            self._contain(repos, DETECTION, "organisation", principal.organisation_id, "suspend", reasons, at)
+
+    def _contain(self, repos: Repositories, actor: Principal, scope: str, target_id: int, action: str, reasons: str,
+                 at: datetime, until: datetime | None = None) -> Containment:
+        containment = Containment(0, scope, target_id, action, reasons, at,
+                                  actor.account_id if actor is not DETECTION else None, until)
+        containment = replace(containment, id=repos.add_containment(containment))
+        if scope == "session":
+            repos.revoke_session(target_id)
+        elif scope == "account" and action == "suspend":
+            repos.revoke_sessions_of(target_id)
+        who = "detection" if actor is DETECTION else f"officer account {actor.account_id}"
+        severity = "high" if action == "suspend" or scope in ("organisation", "insurer") else "medium"
+        repos.add_alert(at, severity, containment.id, f"{who}: {action} {scope} {target_id} ({reasons})")
+        repos.append_events([self.recorder.event(
+            actor, at, Tag.CONTAINMENT, categories=(), purpose=f"containment: {action} {scope} ({reasons})",
+            insurer_id=target_id if scope == "insurer" else None, ref=f"containment:{containment.id}:{scope}:{target_id}")])
+        if scope in ("organisation", "insurer"):
+            self._active = replace(self._active, loaded=-CACHE_SECONDS)  # this process at once
+        return containment
+
+    # -- kill switches (security officers) ------------------------------------------------------
+    def contain(self, officer: Principal, scope: str, target_id: int, reason: str,
+                minutes: int | None = None) -> Containment:
+        if officer.role not in OFFICERS:
+            raise Forbidden()
+        if scope not in SCOPES:
+            raise NotFound()
+        at = self.clock.now()
+        until = at + timedelta(minutes=minutes) if minutes else None
+        with self.uow() as repos:
+            return self._contain(repos, officer, scope, target_id, "suspend", f"manual:{reason}", at, until)
+
+    def lift(self, officer: Principal, containment_id: int) -> None:
+        if officer.role not in OFFICERS:
+            raise Forbidden()
+        at = self.clock.now()
+        with self.uow() as repos:
+            if not repos.lift_containment(containment_id, officer.account_id, at):
+                raise NotFound()
+            repos.add_alert(at, "info", containment_id, f"officer account {officer.account_id}: lifted")
+            repos.append_events([self.recorder.event(
+                officer, at, Tag.CONTAINMENT_LIFT, categories=(), purpose="containment lifted",
+                ref=f"containment:{containment_id}")])
+        self._active = replace(self._active, loaded=-CACHE_SECONDS)
+
+    def containments(self, officer: Principal, active_only: bool = False) -> list[Containment]:
+        if officer.role not in OFFICERS:
+            raise Forbidden()
+        with self.uow(readonly=True) as repos:
+            return repos.containments(active_at=self.clock.now() if active_only else None)
+
+    def alerts(self, officer: Principal) -> list[Alert]:
+        if officer.role not in OFFICERS:
+            raise Forbidden()
+        with self.uow(readonly=True) as repos:
+            return repos.alerts()

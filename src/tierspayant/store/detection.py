@@ -1,0 +1,93 @@
+"""The SQL side of detection (services.ports.DetectionRepository): per-(account, identity)
+counters upserted on every rights check, containments and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Executable, and_, bindparam, case, delete, distinct, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tierspayant.services.ports import Alert, Containment, Presented, SeenSubject
+from tierspayant.store import tables as t
+
+_SEEN = t.detection_seen
+_SEEN_BY_ACCOUNT = select(_SEEN.c.subject, _SEEN.c.neighbourhood, _SEEN.c.last_at, _SEEN.c.attempts, _SEEN.c.hits,
+                          _SEEN.c.failures, _SEEN.c.refusals).where(
+    _SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("since"))
+
+
+def _upsert(conn: Connection) -> Executable:
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    stmt = dialect_insert(_SEEN)
+    return stmt.on_conflict_do_update(index_elements=[_SEEN.c.account_id, _SEEN.c.subject], set_={
+        "session_id": stmt.excluded.session_id, "last_at": stmt.excluded.last_at,
+        "attempts": _SEEN.c.attempts + 1, "hits": _SEEN.c.hits + stmt.excluded.hits,
+        "failures": _SEEN.c.failures + stmt.excluded.failures,
+        "refusals": _SEEN.c.refusals + stmt.excluded.refusals})
+
+
+class SqlDetectionRepository:
+    conn: Connection
+
+    def record_presented(self, presented: Presented) -> None:
+        self.conn.execute(_upsert(self.conn), {
+            "account_id": presented.account_id, "subject": presented.subject,
+            "organisation_id": presented.organisation_id, "session_id": presented.session_id,
+            "neighbourhood": presented.neighbourhood, "first_at": presented.at, "last_at": presented.at,
+            "attempts": 1, "hits": int(presented.outcome == "ok"), "failures": int(presented.outcome == "not_found"),
+            "refusals": int(presented.outcome == "refused")})
+
+    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
+        rows = self.conn.execute(_SEEN_BY_ACCOUNT, {"account_id": account_id, "since": since})
+        return [SeenSubject(*row) for row in rows]
+
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
+        columns = [func.count(distinct(case((_SEEN.c.last_at >= s, _SEEN.c.subject)))) for s in since]
+        row = self.conn.execute(select(*columns).where(_SEEN.c.organisation_id == organisation_id,
+                                                       _SEEN.c.last_at >= min(since))).one()
+        return tuple(int(v or 0) for v in row)
+
+    def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:
+        c = t.containments.c
+        return int(self.conn.execute(
+            select(func.count(distinct(c.target_id))).select_from(
+                t.containments.join(t.accounts, t.accounts.c.id == c.target_id))
+            .where(c.scope == "account", c.created_at >= since, t.accounts.c.organisation_id == organisation_id)
+        ).scalar_one())
+
+    def add_containment(self, containment: Containment) -> int:
+        values = {k: getattr(containment, k) for k in Containment.__slots__ if k != "id"}
+        key = self.conn.execute(insert(t.containments).values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def containments(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
+        c = t.containments.c
+        query = select(t.containments).order_by(c.id.desc()).limit(limit)
+        if active_at is not None:
+            query = query.where(c.lifted_at.is_(None), (c.until.is_(None)) | (c.until > active_at))
+        return [Containment(**row._mapping) for row in self.conn.execute(query)]
+
+    def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
+        c = t.containments.c
+        result = self.conn.execute(update(t.containments).where(and_(c.id == containment_id, c.lifted_at.is_(None)))
+                                   .values(lifted_at=at, lifted_by=by))
+        return result.rowcount == 1
+
+    def add_alert(self, at: datetime, severity: str, containment_id: int | None, text: str) -> int:
+        key = self.conn.execute(insert(t.alerts).values(at=at, severity=severity, containment_id=containment_id,
+                                                        text=text, acknowledged=False)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def alerts(self, limit: int = 200) -> list[Alert]:
+        c = t.alerts.c
+        rows = self.conn.execute(select(c.id, c.at, c.severity, c.containment_id, c.text)
+                                 .order_by(c.id.desc()).limit(limit))
+        return [Alert(*row) for row in rows]
+
+    def purge_seen(self, before: datetime) -> int:
+        return int(self.conn.execute(delete(_SEEN).where(_SEEN.c.last_at < before)).rowcount)
