@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from tierspayant import __version__
 from tierspayant.api import problems
-from tierspayant.api.routers import bank_details, care, core, log, passkeys, payments, reference
+from tierspayant.api.routers import bank_details, care, core, log, passkeys, payments, reference, security
 from tierspayant.bootstrap import Platform
 
 Scope = dict[str, Any]
@@ -95,7 +95,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     problems.install(app)
-    for module in (core, passkeys, care, payments, bank_details, reference, log):
+    for module in (core, passkeys, care, payments, bank_details, reference, log, security):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     return app

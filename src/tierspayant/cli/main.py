@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
+from tierspayant.cli.incident import incident_app
 from tierspayant.config import Settings
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
@@ -32,6 +33,7 @@ app.add_typer(accounts_app, name="accounts")
 keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(incident_app, name="incident")
 app.command("witness")(witness)
 console = Console(soft_wrap=True)
 

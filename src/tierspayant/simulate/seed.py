@@ -90,6 +90,7 @@ def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]
         ("pharmacie.demo", Role.PROFESSIONAL, first["pharmacist"]),
         ("assureur.demo", Role.INSURER_OPERATOR, {}),
         ("admin.demo", Role.PLATFORM_ADMIN, {}),
+        ("securite.demo", Role.SECURITY_OFFICER, {}),
     ]
     out: dict[str, dict[str, Any]] = {}
     for username, role, professional in wanted:

@@ -1,0 +1,108 @@
+"""Detection and containment with the documented default thresholds (THREATS.md T2-T4): a
+scraper is stopped within a handful of patients, a birth-date guesser within three guesses,
+others keep working, every action is logged and alerted, and officers' kill switches reach
+every worker (two platforms on one database)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import World, fresh_patients, make_world
+from tierspayant.bootstrap import build
+from tierspayant.services.detection import CACHE_SECONDS
+from tierspayant.services.errors import Unauthenticated
+from tierspayant.store import tables as t
+
+
+@pytest.fixture()
+def fresh(tmp_path: Path) -> Iterator[World]:
+    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=400,
+                       proofless_quota=20, detection=None)
+    yield world
+    world.platform.engine.dispose()
+
+
+def check(world: World, headers: dict[str, str], patient: dict[str, str]) -> int:
+    return world.client.post("/v1/rights-checks", headers=headers, json={
+        **patient, "date_of_care": world.clock.now().date().isoformat(), "category": "optical"}).status_code
+
+
+def test_a_scraper_is_contained_within_a_handful_of_patients(fresh: World) -> None:
+    scraper = fresh.headers("optique.demo")
+    bystander = fresh.headers("medecin.demo")
+    patients = fresh_patients(fresh, count=30)
+    answered = 0
+    for patient in patients[:25]:
+        fresh.clock.advance(seconds=1)
+        if check(fresh, scraper, patient) != 200:
+            break
+        answered += 1
+    assert 1 <= answered <= 6  # the 1-minute limit (6 distinct patients) stops the 7th
+    assert check(fresh, scraper, patients[0]) == 401  # the stolen session is dead
+    assert check(fresh, bystander, patients[26]) == 200  # nobody else notices
+    officer = fresh.headers("securite.demo")
+    active = fresh.client.get("/v1/security/containments?active=true", headers=officer).json()
+    account = fresh.demo_account_id("optique.demo")
+    [suspension] = [c for c in active if c["scope"] == "account" and c["target_id"] == account]
+    assert suspension["automatic"] is True and "account_distinct_60s" in suspension["reasons"]
+    alerts = fresh.client.get("/v1/security/alerts", headers=officer).json()
+    assert any(a["containment_id"] == suspension["id"] and a["severity"] == "high" for a in alerts)
+    assert all(p["nir"] not in str(alerts) for p in patients)  # alerts hold no personal data
+    with fresh.platform.engine.connect() as conn:
+        tags = conn.execute(select(t.audit_events.c.tag)).scalars().all()
+    assert "detection:containment:create" in tags
+    assert check(fresh, fresh.headers("optique.demo"), patients[27]) == 401  # no new session either
+    lifted = fresh.client.post(f"/v1/security/containments/{suspension['id']}/lift", headers=officer)
+    assert lifted.status_code == 204
+    assert fresh.client.post(f"/v1/security/containments/{suspension['id']}/lift", headers=officer).status_code == 404
+    fresh.clock.advance(minutes=61)
+    assert check(fresh, fresh.headers("optique.demo"), patients[28]) == 200
+
+
+def test_guessing_a_birth_date_is_contained_before_it_succeeds(fresh: World) -> None:
+    guesser = fresh.headers("optique.demo")
+    target = fresh_patients(fresh)[0]
+    real_day = int(target["birth_date"][-2:])
+    wrong_days = [d for d in range(1, 29) if d != real_day]
+    statuses = []
+    for day in wrong_days[:5]:
+        fresh.clock.advance(seconds=20)
+        statuses.append(check(fresh, guesser, {**target, "birth_date": f"{target['birth_date'][:8]}{day:02d}"}))
+    assert statuses[:2] == [200, 200] and 401 in statuses[2:3]  # third failure: contained
+    assert check(fresh, guesser, target) == 401  # the right guess now reaches nothing
+
+
+def test_kill_switches_reach_every_worker(fresh: World) -> None:
+    other_worker = build(fresh.platform.settings, clock=fresh.clock)  # a second process on the same database
+    officer = fresh.headers("securite.demo")
+    optician = fresh.headers("optique.demo")
+    patients = fresh_patients(fresh, count=4)
+    token = optician["authorization"].split()[1]
+    assert other_worker.accounts.authenticate(token).account_id == fresh.demo_account_id("optique.demo")
+    organisation = other_worker.accounts.authenticate(token).organisation_id
+    made = fresh.client.post("/v1/security/containments", headers=officer, json={
+        "scope": "organisation", "target_id": organisation, "reason": "phishing reported by the optician"})
+    assert made.status_code == 201, made.text
+    assert check(fresh, optician, patients[0]) == 401  # this worker: at once
+    time.sleep(CACHE_SECONDS + 0.1)
+    with pytest.raises(Unauthenticated):
+        other_worker.accounts.authenticate(token)  # the other worker: within CACHE_SECONDS
+    fresh.client.post(f"/v1/security/containments/{made.json()['id']}/lift", headers=officer)
+    time.sleep(CACHE_SECONDS + 0.1)
+    assert other_worker.accounts.authenticate(token).account_id
+    # One insurer's route closed: its checks answer 503, the other insurer's still work.
+    route = fresh.client.post("/v1/security/containments", headers=officer, json={
+        "scope": "insurer", "target_id": 1, "reason": "insurer asked to stop"})
+    assert route.status_code == 201
+    assert check(fresh, optician, patients[1]) == 503
+    assert check(fresh, optician, fresh_patients(fresh, insurer_id=2)[0]) == 200
+    bad = fresh.client.post("/v1/security/containments", headers=officer, json={
+        "scope": "planet", "target_id": 1, "reason": "x y z"})
+    assert bad.status_code == 422 and "scope" in bad.text
+    assert fresh.client.get("/v1/security/containments", headers=optician).status_code == 403
+    other_worker.engine.dispose()

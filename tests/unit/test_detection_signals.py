@@ -1,0 +1,65 @@
+"""The pure assessment (detection/signals.py): each signal moves the score, off-hours weigh
+more, and normal activity is left alone."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tierspayant.detection.signals import Action, Activity, assess
+from tierspayant.detection.thresholds import Thresholds
+
+T = Thresholds()
+QUIET = Activity((1, 3, 8, 40), (2, 10, 30, 200), attempts_10min=3, failures_10min=0, same_identity_failures=1,
+                 quota_refusals_1h=0, sequential_neighbours_1h=1, local_hour=10)
+
+
+def test_a_busy_but_normal_counter_is_left_alone() -> None:
+    assert assess(QUIET, T).action is Action.NONE
+
+
+@pytest.mark.parametrize(("change", "action", "reason"), [
+    ({"account_distinct": (7, 7, 7, 7)}, Action.SUSPEND_ACCOUNT, "account_distinct_60s>6"),
+    ({"account_distinct": (1, 3, 8, 251)}, Action.SUSPEND_ACCOUNT, "account_distinct_86400s>250"),
+    ({"same_identity_failures": 3}, Action.SUSPEND_ACCOUNT, "same_identity_failures"),
+    ({"quota_refusals_1h": 3}, Action.STEP_UP, "quota_refusals"),
+    ({"sequential_neighbours_1h": 4}, Action.STEP_UP, "sequential_identifiers"),
+    ({"attempts_10min": 6, "failures_10min": 3}, Action.THROTTLE, "failure_ratio"),
+    ({"organisation_distinct": (21, 21, 21, 21)}, Action.SUSPEND_ORGANISATION, "organisation_distinct_60s"),
+])
+def test_each_signal(change: dict[str, object], action: Action, reason: str) -> None:
+    from dataclasses import replace
+
+    result = assess(replace(QUIET, **change), T)  # type: ignore[arg-type]
+    assert result.action is action and reason in result.reasons
+
+
+def test_off_hours_weigh_more() -> None:
+    from dataclasses import replace
+
+    failing = replace(QUIET, attempts_10min=6, failures_10min=3)
+    assert assess(failing, T).action is Action.THROTTLE
+    at_night = assess(replace(failing, local_hour=3), T)
+    assert at_night.action is Action.STEP_UP and "off_hours" in at_night.reasons
+
+
+def test_an_organisation_goes_when_several_of_its_accounts_did() -> None:
+    from dataclasses import replace
+
+    guessing = replace(QUIET, same_identity_failures=5, organisation_contained_accounts=2)
+    assert assess(guessing, T).action is Action.SUSPEND_ORGANISATION
+
+
+def test_insurer_overrides_and_unknown_keys() -> None:
+    assert Thresholds.from_config({"account_distinct": [1, 2, 3, 4]}).account_distinct == (1, 2, 3, 4)
+    with pytest.raises(ValueError, match="nope"):
+        Thresholds.from_config({"nope": 1})
+
+
+@given(st.integers(0, 6), st.integers(0, 20), st.integers(0, 60), st.integers(0, 250), st.integers(7, 20))
+def test_within_every_limit_by_day_nothing_happens(m1: int, m10: int, h1: int, d1: int, hour: int) -> None:
+    from dataclasses import replace
+
+    activity = replace(QUIET, account_distinct=(m1, m10, h1, d1), local_hour=hour)
+    assert assess(activity, T).action is Action.NONE
