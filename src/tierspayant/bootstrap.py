@@ -30,6 +30,7 @@ from tierspayant.services.ports import BulkLoader, Clock
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
+from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
@@ -78,6 +79,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         unsafe_plaintext=settings.unsafe_plaintext_fields,
     )
     uow = SqlUnitOfWork(engine, protection, drop_events=settings.unsafe_no_access_log)
+    if clock is None and settings.simulated_clock:
+        logging.getLogger("tierspayant").warning("TIERS_SIMULATED_CLOCK set: accelerated time (simulation only)")
+        clock = AcceleratedClock.parse(settings.simulated_clock)
     clock = clock or SystemClock()
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
     recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))

@@ -40,6 +40,8 @@ class Settings:
     #: Detection thresholds overriding the documented defaults platform-wide (JSON object,
     #: detection/thresholds.py); each insurer may override them again.
     detection: Mapping[str, Any] | None = None
+    #: ``tiers simulate`` only: an accelerated clock shared by every worker (simulate/clock.py).
+    simulated_clock: str = ""
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
@@ -78,6 +80,7 @@ class Settings:
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
             unsafe_plaintext_fields=env.get("TIERS_UNSAFE_PLAINTEXT_FIELDS", "") == "1",
             detection=json.loads(env["TIERS_DETECTION"]) if env.get("TIERS_DETECTION") else None,
+            simulated_clock=env.get("TIERS_SIMULATED_CLOCK", ""),
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
             webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
             oidc_issuer=env.get("TIERS_OIDC_ISSUER", ""),

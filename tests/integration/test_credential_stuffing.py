@@ -67,6 +67,13 @@ def test_source_limit_throttles_only_that_source(fresh: World) -> None:
     assert attempt(fresh, legit, "pharmacie.demo")[0] == 200  # everyone else signs in normally
     fresh.clock.advance(minutes=11)
     assert attempt(fresh, attacker, "pharmacie.demo")[0] == 200
+    # A source that goes on failing waits twice as long each time: 20 min after the 31st failure.
+    assert attempt(fresh, attacker, "user.again", "leaked-password-2", advance=1)[0] == 401
+    assert attempt(fresh, attacker, "user.again2", "leaked-password-2", advance=1)[0] == 429
+    fresh.clock.advance(minutes=11)
+    assert attempt(fresh, attacker, "pharmacie.demo")[0] == 429
+    fresh.clock.advance(minutes=10)
+    assert attempt(fresh, attacker, "pharmacie.demo")[0] == 200
 
 
 def test_sign_in_failures_take_the_same_time(fresh: World) -> None:

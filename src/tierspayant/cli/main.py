@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
 from tierspayant.cli.incident import incident_app
+from tierspayant.cli.simulate import simulate
 from tierspayant.config import Settings
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
@@ -34,6 +35,7 @@ keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding.", no_args
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(incident_app, name="incident")
+app.command("simulate")(simulate)
 app.command("witness")(witness)
 console = Console(soft_wrap=True)
 

@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 #: Wrong passwords allowed for one account name before delays start, and the longest delay.
 ACCOUNT_FREE_FAILURES = 5
 ACCOUNT_MAX_DELAY = timedelta(minutes=15)
-#: Failed sign-ins allowed from one source within the window.
+#: Failed sign-ins allowed from one source before it waits SOURCE_WINDOW; each further failure
+#: doubles the wait (at most 2**7 windows, 21 h), remembered SOURCE_MEMORY: a stuffing source
+#: costs a bounded number of password hashes a day (about 38), whatever its list's length.
 SOURCE_MAX_FAILURES = 30
 SOURCE_WINDOW = timedelta(minutes=10)
+SOURCE_MEMORY = timedelta(hours=24)
 
 
 def account_delay(failures: int) -> timedelta:
@@ -25,5 +28,9 @@ def account_blocked_until(failures: int, last_failure: datetime) -> datetime:
     return last_failure + account_delay(failures)
 
 
-def source_blocked_until(failures: int, window_start: datetime) -> datetime | None:
-    return window_start + SOURCE_WINDOW if failures >= SOURCE_MAX_FAILURES else None
+def source_blocked_until(failures: int, last_failure: datetime) -> datetime | None:
+    """10 min after the 30th failure, 20 min after the 31st, 40 after the 32nd..."""
+    if failures < SOURCE_MAX_FAILURES:
+        return None
+    strikes = min(failures - SOURCE_MAX_FAILURES, 7)
+    return last_failure + SOURCE_WINDOW * 2**strikes

@@ -15,7 +15,7 @@ from tierspayant.security import passwords, totp
 from tierspayant.security.digests import content_digest
 from tierspayant.security.oidc import OidcClient, OidcRejected, Pending, new_pending
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
-from tierspayant.security.throttle import SOURCE_WINDOW, account_blocked_until, source_blocked_until
+from tierspayant.security.throttle import SOURCE_MEMORY, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
 from tierspayant.security.webauthn import (
     PasskeyPolicy,
@@ -78,8 +78,8 @@ class AccountsService:
             by_source = repos.failures(source_key)
             by_account = repos.failures(account_key)
             account = repos.account_by_username(username)
-        if by_source is not None and now - by_source[1] <= SOURCE_WINDOW:
-            until = source_blocked_until(by_source[0], by_source[1])
+        if by_source is not None:
+            until = source_blocked_until(by_source[0], by_source[2])
             if until is not None and now < until:
                 raise Throttled(int((until - now).total_seconds()) + 1)
         # Verify a hash even for an unknown user or a delayed name: same time either way.
@@ -92,7 +92,7 @@ class AccountsService:
             with self.uow() as repos:
                 if not delayed:
                     repos.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
-                repos.record_failure(source_key, now, SOURCE_WINDOW)
+                repos.record_failure(source_key, now, SOURCE_MEMORY)
             raise Unauthenticated()
         with self.uow() as repos:
             repos.set_totp_last_step(account.id, step)

@@ -1,0 +1,239 @@
+"""``tiers simulate``: seed a platform, start it, and drive it over HTTP through an attack-free
+working day and a day with the attacks of THREATS.md T2-T4 among the same normal traffic, then
+write the report (simulate/report.py). ``make demo`` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+
+from tierspayant.bootstrap import Platform, build
+from tierspayant.config import Settings
+from tierspayant.security import passwords
+from tierspayant.security.authenticator import SoftAuthenticator
+from tierspayant.security.policy import Role
+from tierspayant.security.tokens import new_reference
+from tierspayant.services.ports import Containment
+from tierspayant.simulate import attacks
+from tierspayant.simulate.clock import AcceleratedClock
+from tierspayant.simulate.driver import Record, Simulation
+from tierspayant.simulate.population import Population, PopulationSpec
+from tierspayant.simulate.report import build_report, html_page, markdown
+from tierspayant.simulate.seed import seed
+from tierspayant.simulate.traffic import PARIS, PROFILES, Patient, day_of_visits
+
+console = Console(soft_wrap=True)
+BIN = Path(sys.executable).parent
+DAY_START, DAY_END = 7, 21
+
+
+def simulate(
+    professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 600,
+    beneficiaries: Annotated[int, typer.Option(help="Synthetic beneficiaries")] = 20_000,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 720.0,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed (population, traffic, attacks)")] = 42,
+    parallel_accounts: Annotated[int, typer.Option(help="Scenario (c): compromised accounts")] = 50,
+    stuffing_pairs: Annotated[int, typer.Option(help="Scenario (e): leaked (user, password) pairs")] = 100_000,
+    out: Annotated[Path, typer.Option(help="Markdown report")] = Path("bench/SIMULATION.md"),
+    html_out: Annotated[Path, typer.Option("--html", help="HTML report with plots")] = Path("bench/simulation.html"),
+    work: Annotated[Path | None, typer.Option(help="Working directory (default: a new temporary one)")] = None,
+    port: Annotated[int, typer.Option(help="Port of the simulated platform")] = 8790,
+) -> None:
+    """Normal days and attacks against a live server, over HTTP; writes the report."""
+    command = "tiers simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    started = time.perf_counter()
+    work = work or Path(tempfile.mkdtemp(prefix="tiers-simulate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TIERS_VAR_DIR": str(work), "TIERS_DATABASE_URL": f"sqlite:///{work / 'tiers.db'}",
+           "TIERS_WORKERS": "2", "TIERS_CHECKPOINT_SECONDS": "30"}
+    env.pop("TIERS_DETECTION", None)
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value)
+    day1, day2 = spec.today + timedelta(days=1), spec.today + timedelta(days=2)
+    console.print(f"[bold]setting up[/bold] {professionals} professionals, {beneficiaries:,} beneficiaries in {work}")
+    platform = build(Settings.from_env(env))
+    seed(platform.loader, platform.reference, platform.accounts, spec, work / "demo-credentials.json")
+    professions, authenticators = _accounts(platform, spec)
+    platform.engine.dispose()
+    covered, everyone = _identities(spec)
+    rng = random.Random(seed_value)
+    visits1 = day_of_visits(rng, professions, covered, day1)
+    victims = _victims(rng, professions, parallel_accounts)
+    everybody_victim = {victims["a"], victims["b"], victims["d"], *victims["c"]}
+    visits2 = day_of_visits(rng, professions, covered, day2, skip=frozenset(everybody_victim))
+    per_account: dict[int, set[str]] = {}
+    for v in visits1:
+        per_account.setdefault(v.professional, set()).add(v.patient.nir)
+    sizes = sorted(len(s) for s in per_account.values())
+    p99 = sizes[min(len(sizes) - 1, int(len(sizes) * 0.99))] if sizes else 10
+    records1 = _day(env, work, day1, port, speed, authenticators, lambda sim: sim.day(visits1))[0]
+    console.print(f"day 1 (attack-free): {len(records1):,} requests")
+    attackers = rng.sample(everyone, len(everyone))
+    pairs = _stuffing_pairs(rng, professions, stuffing_pairs)
+
+    async def day_two(sim: Simulation) -> list[attacks.AttackResult]:
+        def at(hour: float) -> datetime:
+            return datetime.combine(day2, datetime.min.time(), PARIS) + timedelta(hours=hour)
+
+        async def later(hour: float, make: Any) -> attacks.AttackResult:
+            await sim.sleep_until(at(hour))
+            result: attacks.AttackResult = await make()
+            console.print(f"  ({result.scenario}) done: {result.attempts:,} attempts, {result.exposed} exposed")
+            return result
+
+        def category(i: int) -> str:
+            return PROFILES[professions[i]].category
+
+        results = await asyncio.gather(
+            sim.day(visits2),
+            later(9.0, lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
+            later(9.5, lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
+                                                    2 * p99, at(19.5))),
+            later(10.5, lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
+                                                      [category(v) for v in victims["c"]])),
+            later(13.0, lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
+                rng, covered[0], 500), category(victims["d"]))),
+            later(15.0, lambda: attacks.credential_stuffing(sim, pairs)),
+        )
+        return list(results[1:])
+
+    records2, results = _day(env, work, day2, port, speed, authenticators, day_two)
+    console.print(f"day 2 (attacks): {len(records2):,} requests")
+    platform = build(Settings.from_env(env))
+    with platform.audit.uow(readonly=True) as repos:
+        automatic = [c for c in repos.containments(limit=100_000) if c.created_by is None]
+    platform.engine.dispose()
+    account_days = len({v.professional for v in visits1}) + len({v.professional for v in visits2})
+    report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, records2,
+                          sorted(results, key=lambda r: r.scenario), account_days, everybody_victim,
+                          len(automatic), time.perf_counter() - started)
+    _falsely_contained_server_side(automatic, everybody_victim, report.falsely_contained)
+    text = markdown(report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    html_out.write_text(html_page(report), encoding="utf-8")
+    console.print(text)
+    console.print(f"report: {out}, {html_out}")
+
+
+def _accounts(platform: Platform, spec: PopulationSpec) -> tuple[list[str], list[SoftAuthenticator]]:
+    """An account and an enrolled passkey per professional (one shared unusable password:
+    they sign in with their passkeys; stuffing tries it, see _stuffing_pairs)."""
+    _, pros = Population(spec).professionals()
+    shared = passwords.hash_password(SHARED_PASSWORD)
+    rows = [{"id": 10_000 + i, "username": f"sim.{i}", "password_hash": shared, "totp_secret": "JBSWY3DPEHPK3PXP",
+             "totp_last_step": 0, "role": Role.PROFESSIONAL.value, "organisation_id": p["organisation_id"],
+             "professional_id": p["id"], "insurer_id": None, "disabled": False} for i, p in enumerate(pros)]
+    platform.loader.insert("accounts", rows)
+    platform.loader.reset_sequences()
+    authenticators = []
+    for row in rows:
+        code = platform.accounts.enrolment_code(row["username"])
+        authenticator = SoftAuthenticator()
+        options = json.loads(platform.accounts.registration_options(code))
+        platform.accounts.register_passkey(code, authenticator.create(options, platform.accounts.passkeys.origin))
+        authenticators.append(authenticator)
+    return [p["profession"] for p in pros], authenticators
+
+
+#: The simulated professionals' (never used) password, as if leaked and reused elsewhere.
+SHARED_PASSWORD = "correct horse battery staple 2026"  # noqa: S105 -- synthetic, for scenario (e)
+
+
+def _identities(spec: PopulationSpec) -> tuple[list[Patient], list[Patient]]:
+    population = Population(spec)
+    population.professionals()
+    amc = {i + 1: row["amc_number"] for i, row in enumerate(population.insurers())}
+    covered, everyone = [], []
+    for beneficiaries, periods, _ in population.beneficiary_batches():
+        open_rights = {p["beneficiary_id"] for p in periods if p["end_date"] is None}
+        for b in beneficiaries:
+            patient = Patient(amc[b["insurer_id"]], b["member_number"], b["nir"], b["birth_date"].isoformat())
+            everyone.append(patient)
+            if b["id"] in open_rights:
+                covered.append(patient)
+    return covered, everyone
+
+
+def _victims(rng: random.Random, professions: list[str], parallel: int) -> dict[str, Any]:
+    by = {p: [i for i, x in enumerate(professions) if x == p] for p in PROFILES}
+    a, d = rng.sample(by["optician"], 2)
+    b = rng.choice(by["pharmacist"])
+    rest = [i for i in range(len(professions)) if i not in (a, b, d)]
+    return {"a": a, "b": b, "d": d, "c": rng.sample(rest, min(parallel, len(rest) // 4))}
+
+
+def _stuffing_pairs(rng: random.Random, professions: list[str], count: int) -> list[tuple[str, str]]:
+    """Mostly unknown names; 5 % real names, half of them with the real (reused) password."""
+    pairs = []
+    for n in range(count):
+        if rng.random() < 0.05:
+            name = f"sim.{rng.randrange(len(professions))}"
+            pairs.append((name, SHARED_PASSWORD if n % 2 else new_reference("pw")))
+        else:
+            pairs.append((f"user{rng.randrange(10**8)}@mail.example", new_reference("pw")))
+    return pairs
+
+
+def _day(env: dict[str, str], work: Path, day: date, port: int, speed: float,
+         authenticators: list[SoftAuthenticator], body: Any) -> tuple[list[Record], Any]:
+    """Start the server with the clock at 07:00 (Paris) of ``day`` a few seconds from now, run
+    ``body(sim)`` and stop the server."""
+    anchor = datetime.combine(day, datetime.min.time(), PARIS) + timedelta(hours=DAY_START)
+    clock = AcceleratedClock(time.time() + 6.0, anchor.astimezone(UTC), speed)
+    day_env = {**env, "TIERS_SIMULATED_CLOCK": clock.spec()}
+    server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(port)], env=day_env,  # noqa: S603 -- our own CLI
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    platform = build(Settings.from_env(day_env), migrate=False)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the simulated platform did not start")
+
+        def proof(patient: Patient) -> str | None:
+            try:
+                return platform.presence.issue(patient.amc_number, patient.member_number, patient.nir,
+                                               date.fromisoformat(patient.birth_date))
+            except Exception:
+                return None
+
+        async def run() -> tuple[list[Record], Any]:
+            sim = Simulation(base, clock, list(authenticators), platform.settings.webauthn_origin, proof)
+            try:
+                result = await body(sim)
+            finally:
+                await sim.close()
+            return sim.records, result
+
+        return asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait(10)
+        platform.engine.dispose()
+
+
+def _falsely_contained_server_side(automatic: list[Containment], victims: set[int], falsely: set[int]) -> None:
+    """Account containments by detection of a professional who was not a victim (session
+    containments are seen on the client side, as a refused legitimate request)."""
+    for c in automatic:
+        if c.scope == "account" and c.target_id >= 10_000 and c.target_id - 10_000 not in victims:
+            falsely.add(c.target_id - 10_000)

@@ -1,0 +1,105 @@
+"""Drives a running server over HTTP: the professionals' day (simulate/traffic.py) and the
+attacks of THREATS.md T2-T4 (simulate/attacks.py), recording every answer. Identities stay in
+this process's memory: the report holds counts only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+
+from tierspayant.simulate.clock import AcceleratedClock
+from tierspayant.simulate.traffic import Patient, Visit
+
+QUOTE_LINES = [{"code": "9100102", "price": "120.00"},
+               {"code": "9100301", "price": "90.00", "lens_type": "unifocal", "sph": "-2.00"},
+               {"code": "9100301", "price": "90.00", "lens_type": "unifocal", "sph": "-1.75"}]
+
+
+class Authenticator(Protocol):
+    def get(self, options: dict[str, Any], origin: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    actor: str  # "legit" or the scenario
+    account: int  # index of the simulated professional (-1: none)
+    at: datetime  # simulated time the request was sent
+    status: int
+    ms: float
+    contained: bool  # refused by a containment (401 on a live session, 429 "unusual activity")
+
+
+class Simulation:
+    def __init__(self, base_url: str, clock: AcceleratedClock, authenticators: list[Authenticator], origin: str,
+                 issue_proof: Callable[[Patient], str | None], concurrency: int = 48) -> None:
+        self.clock = clock
+        self.authenticators = authenticators
+        self.origin = origin
+        self.issue_proof = issue_proof
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=30.0,
+                                        limits=httpx.Limits(max_connections=concurrency + 16))
+        self.slots = asyncio.Semaphore(concurrency)
+        self.tokens: dict[int, str] = {}
+        self.records: list[Record] = []
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def sleep_until(self, at: datetime) -> None:
+        await asyncio.sleep(max(0.0, self.clock.wall_time_of(at) - time.time()))
+
+    async def sign_in(self, index: int) -> str | None:
+        """A passkey sign-in (the professional's authenticator), as practice software does it."""
+        options = (await self.client.post("/v1/passkeys/authentication/options")).json()
+        assertion = self.authenticators[index].get(options, self.origin)
+        answer = await self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+        if answer.status_code != 200:
+            return None
+        token = str(answer.json()["token"])
+        self.tokens[index] = token
+        return token
+
+    async def request(self, actor: str, account: int, method: str, path: str, token: str | None,
+                      body: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        at = self.clock.now()
+        started = time.perf_counter()
+        answer = await self.client.request(method, path, json=body, headers=headers)
+        ms = (time.perf_counter() - started) * 1000
+        contained = (answer.status_code == 401 and token is not None) or (
+            answer.status_code == 429 and "Unusual activity" in answer.text)
+        self.records.append(Record(actor, account, at, answer.status_code, ms, contained))
+        return answer
+
+    # -- the professionals' day ---------------------------------------------------------------
+    async def visit(self, visit: Visit) -> None:
+        async with self.slots:
+            body: dict[str, Any] = {**visit.patient.body(), "date_of_care": visit.at.date().isoformat(),
+                                    "category": visit.category}
+            if visit.with_proof:
+                proof = self.issue_proof(visit.patient)
+                if proof:
+                    body["presence_proof"] = proof
+            token = self.tokens.get(visit.professional) or await self.sign_in(visit.professional)
+            answer = await self.request("legit", visit.professional, "POST", "/v1/rights-checks", token, body)
+            if answer.status_code == 401:  # the session idled out (15 min): sign in again, once
+                self.records.pop()
+                token = await self.sign_in(visit.professional)
+                answer = await self.request("legit", visit.professional, "POST", "/v1/rights-checks", token, body)
+            if answer.status_code == 200 and visit.quote and answer.json().get("covered"):
+                await self.request("legit", visit.professional, "POST", "/v1/quotes", token, {
+                    "engagement_number": answer.json()["engagement_number"], "kind": "simulation",
+                    "lines": QUOTE_LINES})
+
+    async def day(self, visits: list[Visit]) -> None:
+        tasks = []
+        for visit in visits:
+            await self.sleep_until(visit.at)
+            tasks.append(asyncio.create_task(self.visit(visit)))
+        await asyncio.gather(*tasks)

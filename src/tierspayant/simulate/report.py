@@ -1,0 +1,173 @@
+"""The simulation report (issue: detection and containment): per scenario, people exposed
+before containment, time to containment, and how legitimate traffic fared during the attack
+against the same hours of the attack-free day; false containments per 1,000 account-days.
+Markdown for the terminal and bench/SIMULATION.md, HTML with inline SVG plots."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tierspayant.simulate.attacks import AttackResult
+from tierspayant.simulate.driver import Record
+
+LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Window:
+    requests: int
+    success: float
+    p95_ms: float
+
+
+def window(records: Sequence[Record], start: datetime, end: datetime) -> Window:
+    inside = [r for r in records if start <= r.at <= end]
+    if not inside:
+        return Window(0, 1.0, 0.0)
+    ok = sum(1 for r in inside if r.status < 400)
+    latencies = sorted(r.ms for r in inside)
+    return Window(len(inside), ok / len(inside), latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))])
+
+
+@dataclass(frozen=True)
+class Row:
+    attack: AttackResult
+    during: Window
+    baseline: Window
+
+
+@dataclass(frozen=True)
+class Report:
+    command: str
+    seed: int
+    professionals: int
+    beneficiaries: int
+    factor: float
+    day1: list[Record]
+    day2: list[Record]
+    rows: list[Row]
+    account_days: int
+    falsely_contained: set[int]
+    automatic_containments: int
+    wall_seconds: float
+
+    @property
+    def false_per_1000(self) -> float:
+        return 1000 * len(self.falsely_contained) / max(1, self.account_days)
+
+
+def build_report(command: str, seed: int, professionals: int, beneficiaries: int, factor: float,
+                 day1: list[Record], day2: list[Record], attacks: list[AttackResult], account_days: int,
+                 victims: set[int], automatic_containments: int, wall_seconds: float) -> Report:
+    legit1 = [r for r in day1 if r.actor == "legit"]
+    legit2 = [r for r in day2 if r.actor == "legit"]
+    rows = []
+    for attack in attacks:
+        end = attack.ended or attack.started
+        if end - attack.started < timedelta(minutes=5):
+            end = attack.started + timedelta(minutes=5)  # at least a few minutes of legitimate traffic
+        shift = timedelta(days=(attack.started.date() - legit1[0].at.date()).days) if legit1 else timedelta()
+        rows.append(Row(attack, window(legit2, attack.started, end),
+                        window(legit1, attack.started - shift, end - shift)))
+    falsely = {r.account for r in legit1 + legit2 if r.contained and r.account not in victims}
+    return Report(command, seed, professionals, beneficiaries, factor, day1, day2, rows, account_days, falsely,
+                  automatic_containments, wall_seconds)
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "FAIL"
+
+
+def markdown(report: Report) -> str:
+    legit1 = [r for r in report.day1 if r.actor == "legit"]
+    legit2 = [r for r in report.day2 if r.actor == "legit"]
+    base = window(legit1, legit1[0].at, legit1[-1].at) if legit1 else Window(0, 1, 0)
+    lines = [
+        "# Detection and containment: simulation report",
+        "",
+        f"Command: `{report.command}` (seed {report.seed}). {report.professionals:,} professionals (a third each "
+        f"opticians, GPs, pharmacists, opening hours and lunch by profession), {report.beneficiaries:,} synthetic "
+        f"beneficiaries; two working days (07:00-21:00 Paris) driven over HTTP against `tiers serve` (SQLite, "
+        f"2 workers) with time running {report.factor:g}x faster than the wall clock (server and simulator share "
+        f"the accelerated clock); the documented default thresholds (detection/thresholds.py). Day 1 is "
+        f"attack-free; on day 2 the attacks run among the same normal traffic. Wall time {report.wall_seconds:.0f} s.",
+        "",
+        f"Normal traffic: {len(legit1):,} requests on day 1 and {len(legit2):,} on day 2; day 1 success "
+        f"{base.success:.3%}, p95 {base.p95_ms:.1f} ms.",
+        "",
+        "| scenario | accounts | attempts | exposed (max per account) | time to containment (simulated) | "
+        "confirmed / taken over | legit success during | legit p95 during vs attack-free | verdict |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for row in report.rows:
+        a = row.attack
+        times = sorted(a.seconds_to_containment())
+        contained = (f"{len(times)}/{len(a.accounts)} contained, median {times[len(times) // 2]:.0f} s, max "
+                     f"{times[-1]:.0f} s" if times else ("n/a" if not a.accounts else "not contained"))
+        ratio = row.during.p95_ms / row.baseline.p95_ms if row.baseline.p95_ms else 0.0
+        if a.scenario == "d":
+            outcome, ok = f"{a.confirmed} confirmed", a.confirmed == 0
+        elif a.scenario == "e":
+            outcome, ok = f"{a.takeovers} taken over", a.takeovers == 0
+        else:
+            outcome, ok = "", a.max_exposed_per_account <= LIMIT
+        legit_ok = row.during.success >= 0.999 and ratio <= 1.10
+        lines.append(
+            f"| ({a.scenario}) {a.title} | {len(a.accounts)} | {a.attempts:,} | {a.exposed} "
+            f"({a.max_exposed_per_account}) | {contained} | {outcome} | {row.during.success:.2%} "
+            f"({row.during.requests:,} req) | {row.during.p95_ms:.1f} vs {row.baseline.p95_ms:.1f} ms "
+            f"({ratio:.2f}x) | attack: {_verdict(ok)}; legit: {_verdict(legit_ok)} |")
+    lines += [
+        "",
+        f"False containments: {len(report.falsely_contained)} legitimate account(s) contained over "
+        f"{report.account_days:,} account-days = **{report.false_per_1000:.2f} per 1,000 account-days** "
+        f"(aim <= 1). Automatic containments in all: {report.automatic_containments}.",
+        "",
+        "Acceptance: (a) <= 20 exposed; (b), (c) <= 20 per compromised account; (d) 0 confirmed; (e) 0 taken over; "
+        "legitimate success >= 99.9 % and p95 within 10 % of the attack-free run during every attack. "
+        "\"Exposed\" counts distinct people whose coverage an attacker saw (a covered answer); the compromised "
+        "accounts' own professionals stay home on day 2 and are not counted as legitimate traffic.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _bars(title: str, labels: list[str], values: list[float], limit: float | None, unit: str) -> str:
+    width, height, left, bottom = 560, 220, 50, 30
+    top = max([*values, limit or 0, 1]) * 1.15
+    bar = (width - left - 20) / max(1, len(values))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 30}" role="img">',
+             f'<text x="{left}" y="16" font-size="14" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        h = (height - bottom - 30) * value / top
+        x = left + i * bar + 8
+        y = height - bottom - h
+        parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{bar - 16:.0f}" height="{h:.0f}" fill="#3b6ea5"/>')
+        parts.append(f'<text x="{x + (bar - 16) / 2:.0f}" y="{y - 4:.0f}" font-size="11" text-anchor="middle">'
+                     f'{value:g}{unit}</text>')
+        parts.append(f'<text x="{x + (bar - 16) / 2:.0f}" y="{height - bottom + 14:.0f}" font-size="11" '
+                     f'text-anchor="middle">{html.escape(label)}</text>')
+    if limit is not None:
+        y = height - bottom - (height - bottom - 30) * limit / top
+        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.0f}" y2="{y:.0f}" stroke="#c0392b" '
+                     f'stroke-dasharray="4"/><text x="{width - 12}" y="{y - 4:.0f}" font-size="11" '
+                     f'text-anchor="end" fill="#c0392b">limit {limit:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(report: Report) -> str:
+    labels = [f"({r.attack.scenario})" for r in report.rows]
+    exposed = [float(r.attack.max_exposed_per_account) for r in report.rows]
+    p95 = [round(r.during.p95_ms / r.baseline.p95_ms, 2) if r.baseline.p95_ms else 0.0 for r in report.rows]
+    table = markdown(report)
+    return (
+        "<!doctype html><meta charset='utf-8'><title>tierspayant simulation</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{white-space:pre-wrap}</style>"
+        "<h1>Detection and containment: simulation report</h1>"
+        + _bars("Most people exposed by one compromised account, per scenario", labels, exposed, LIMIT, "")
+        + _bars("Legitimate p95 during each attack / attack-free p95", labels, p95, 1.10, "x")
+        + f"<pre>{html.escape(table)}</pre>"
+    )

@@ -1,0 +1,77 @@
+"""A synthetic working day of professionals (THREATS.md: the simulator's normal traffic):
+opening hours and lunch by profession, a daily volume drawn around each profession's mean, the
+patient's presence proof shown most of the time, and a follow-up (quote) after an optician's
+check. Deterministic for a seed."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    category: str
+    #: Opening hours, local time, as (start, end) in hours.
+    hours: tuple[tuple[float, float], ...]
+    checks_per_day: float
+    follow_up_quote: float  # share of covered checks followed by a quote
+
+
+PROFILES = {
+    "optician": Profile("optical", ((9.5, 12.5), (14.0, 19.0)), 8, 0.6),
+    "general_practitioner": Profile("consultation", ((8.5, 12.0), (14.0, 19.0)), 18, 0.0),
+    "pharmacist": Profile("pharmacy", ((8.5, 12.5), (13.5, 20.0)), 36, 0.0),
+}
+#: Share of checks made with the patient's presence proof (app or card scanned at the counter).
+PROOF_SHARE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    amc_number: str
+    member_number: str
+    nir: str
+    birth_date: str
+
+    def body(self) -> dict[str, str]:
+        return {"amc_number": self.amc_number, "member_number": self.member_number, "nir": self.nir,
+                "birth_date": self.birth_date}
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    at: datetime
+    professional: int  # index in the simulated professionals
+    patient: Patient
+    category: str
+    with_proof: bool
+    quote: bool
+
+
+def day_of_visits(rng: random.Random, professions: list[str], patients: list[Patient], day: date,
+                  skip: frozenset[int] = frozenset()) -> list[Visit]:
+    """Every visit of the day, in time order (professionals in ``skip`` stay home)."""
+    visits = []
+    for index, profession in enumerate(professions):
+        if index in skip:
+            continue
+        profile = PROFILES[profession]
+        count = max(0, round(rng.gauss(profile.checks_per_day, profile.checks_per_day / 4)))
+        open_hours = sum(end - start for start, end in profile.hours)
+        for _ in range(count):
+            offset = rng.uniform(0, open_hours)
+            for start, end in profile.hours:
+                if offset < end - start:
+                    hour = start + offset
+                    break
+                offset -= end - start
+            local = datetime.combine(day, time(0), PARIS) + timedelta(hours=hour)
+            visits.append(Visit(local, index, rng.choice(patients), profile.category, rng.random() < PROOF_SHARE,
+                                rng.random() < profile.follow_up_quote))
+    visits.sort(key=lambda v: v.at)
+    return visits
