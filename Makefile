@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint unit integration bench services clean
+.PHONY: install run test lint unit integration bench services demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ services:
 ## make bench: rights-check and claim-flow throughput against the trivial endpoint (bench/RESULTS.md)
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python bench/http_bench.py --compare-no-log --compare-encryption
+	$(BIN)/python bench/http_bench.py --compare-no-log --compare-encryption --compare-detection
+
+## make demo: the whole story on the embedded platform -- a normal day, then attacks (a)-(e)
+## among normal traffic, containment -- and the report (bench/SIMULATION.md, bench/simulation.html)
+demo: install
+	$(BIN)/tiers simulate --out bench/SIMULATION.md --html bench/simulation.html
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

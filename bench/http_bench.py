@@ -122,6 +122,8 @@ def main() -> None:
                         help="Also measure a second server with the access log switched off (same run)")
     parser.add_argument("--compare-encryption", action="store_true",
                         help="Also measure a server whose database stores protected fields in clear (same run)")
+    parser.add_argument("--compare-detection", action="store_true",
+                        help="Also measure a server with detection switched off (same run)")
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
@@ -165,6 +167,11 @@ def main() -> None:
     if args.compare_no_log:
         logged_runs, unlogged_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_ACCESS_LOG": "1"}], today)
         print(f"log on {logged_runs}, log off {unlogged_runs}", flush=True)
+    watched_runs: list[float] = []
+    unwatched_runs: list[float] = []
+    if args.compare_detection:
+        watched_runs, unwatched_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_DETECTION": "1"}], today)
+        print(f"detection on {watched_runs}, off {unwatched_runs}", flush=True)
     sealed_runs: list[float] = []
     clear_runs: list[float] = []
     if args.compare_encryption:
@@ -183,6 +190,12 @@ def main() -> None:
                f"verified and consumed): {with_proofs['rps']:,.0f} req/s, p50 {with_proofs['p50']:.2f} ms, "
                f"p99 {with_proofs['p99']:.2f} ms, non-2xx {with_proofs['non2xx']:.0f} -- "
                f"{with_proofs['rps'] / health['rps']:.0%} of the trivial endpoint.\n")
+    if watched_runs:
+        on, off = statistics.median(watched_runs), statistics.median(unwatched_runs)
+        report += (f"\nDetection on vs off (servers alternated, off = TIERS_UNSAFE_NO_DETECTION=1, 3 rounds of 8 s "
+                   f"each, same run): median {on:,.0f} vs {off:,.0f} req/s -- counting and assessing every check "
+                   f"costs {1 - on / off:.0%}. Rounds: on {', '.join(f'{r:,.0f}' for r in watched_runs)}; "
+                   f"off {', '.join(f'{r:,.0f}' for r in unwatched_runs)}.\n")
     if sealed_runs:
         on, off = statistics.median(sealed_runs), statistics.median(clear_runs)
         report += (f"\nField encryption on vs off (servers alternated, off = a database seeded with "

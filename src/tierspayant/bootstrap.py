@@ -91,7 +91,10 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
     oidc = OidcClient(OidcSettings(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
                                    settings.oidc_redirect_uri, settings.oidc_acr_values)) if settings.oidc_issuer else None
-    detection = DetectionService(uow, clock, recorder, Thresholds.from_config(settings.detection))
+    if settings.unsafe_no_detection:
+        logging.getLogger("tierspayant").warning("TIERS_UNSAFE_NO_DETECTION=1: detection is OFF (benchmarks only)")
+    detection = DetectionService(uow, clock, recorder, Thresholds.from_config(settings.detection),
+                                 enabled=not settings.unsafe_no_detection)
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
                                                          settings.webauthn_origin), oidc, detection)
     return Platform(

@@ -37,6 +37,9 @@ class Settings:
     #: Benchmarks only: store protected fields base64-encoded in clear, to measure what field
     #: encryption costs (bench/http_bench.py --compare-encryption). Never in production (T5).
     unsafe_plaintext_fields: bool = False
+    #: Benchmarks only: count nothing and contain nothing, to measure what detection costs on
+    #: the rights check (bench/http_bench.py --compare-detection). Never in production (T2).
+    unsafe_no_detection: bool = False
     #: Detection thresholds overriding the documented defaults platform-wide (JSON object,
     #: detection/thresholds.py); each insurer may override them again.
     detection: Mapping[str, Any] | None = None
@@ -79,6 +82,7 @@ class Settings:
             witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
             unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
             unsafe_plaintext_fields=env.get("TIERS_UNSAFE_PLAINTEXT_FIELDS", "") == "1",
+            unsafe_no_detection=env.get("TIERS_UNSAFE_NO_DETECTION", "") == "1",
             detection=json.loads(env["TIERS_DETECTION"]) if env.get("TIERS_DETECTION") else None,
             simulated_clock=env.get("TIERS_SIMULATED_CLOCK", ""),
             webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),

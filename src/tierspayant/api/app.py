@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from tierspayant import __version__
 from tierspayant.api import problems
 from tierspayant.api.routers import bank_details, care, core, log, passkeys, payments, reference, security
+from tierspayant.api.source_gate import SourceGate
 from tierspayant.bootstrap import Platform
 
 Scope = dict[str, Any]
@@ -98,4 +99,5 @@ def create_app(platform: Platform) -> FastAPI:
     for module in (core, passkeys, care, payments, bank_details, reference, log, security):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
+    app.add_middleware(SourceGate, clock=platform.clock)  # outermost: a throttled source costs nothing more
     return app

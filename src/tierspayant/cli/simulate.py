@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import shlex
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from sqlalchemy import select
 
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
@@ -32,9 +34,10 @@ from tierspayant.simulate import attacks
 from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.simulate.driver import Record, Simulation
 from tierspayant.simulate.population import Population, PopulationSpec
-from tierspayant.simulate.report import build_report, html_page, markdown
+from tierspayant.simulate.report import Report, build_report, html_page, markdown
 from tierspayant.simulate.seed import seed
 from tierspayant.simulate.traffic import PARIS, PROFILES, Patient, day_of_visits
+from tierspayant.store import tables as t
 
 console = Console(soft_wrap=True)
 BIN = Path(sys.executable).parent
@@ -52,7 +55,7 @@ def simulate(
     html_out: Annotated[Path, typer.Option("--html", help="HTML report with plots")] = Path("bench/simulation.html"),
     work: Annotated[Path | None, typer.Option(help="Working directory (default: a new temporary one)")] = None,
     port: Annotated[int, typer.Option(help="Port of the simulated platform")] = 8790,
-) -> None:
+) -> Report:
     """Normal days and attacks against a live server, over HTTP; writes the report."""
     command = "tiers simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     started = time.perf_counter()
@@ -79,7 +82,7 @@ def simulate(
         per_account.setdefault(v.professional, set()).add(v.patient.nir)
     sizes = sorted(len(s) for s in per_account.values())
     p99 = sizes[min(len(sizes) - 1, int(len(sizes) * 0.99))] if sizes else 10
-    records1 = _day(env, work, day1, port, speed, authenticators, lambda sim: sim.day(visits1))[0]
+    records1, _ = _day(env, day1, port, speed, authenticators, lambda sim: sim.day(visits1))
     console.print(f"day 1 (attack-free): {len(records1):,} requests")
     attackers = rng.sample(everyone, len(everyone))
     pairs = _stuffing_pairs(rng, professions, stuffing_pairs)
@@ -98,7 +101,6 @@ def simulate(
             return PROFILES[professions[i]].category
 
         results = await asyncio.gather(
-            sim.day(visits2),
             later(9.0, lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
             later(9.5, lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
                                                     2 * p99, at(19.5))),
@@ -108,25 +110,27 @@ def simulate(
                 rng, covered[0], 500), category(victims["d"]))),
             later(15.0, lambda: attacks.credential_stuffing(sim, pairs)),
         )
-        return list(results[1:])
+        return list(results)
 
-    records2, results = _day(env, work, day2, port, speed, authenticators, day_two)
+    records2, results = _day(env, day2, port, speed, authenticators, lambda sim: sim.day(visits2), day_two)
     console.print(f"day 2 (attacks): {len(records2):,} requests")
     platform = build(Settings.from_env(env))
     with platform.audit.uow(readonly=True) as repos:
         automatic = [c for c in repos.containments(limit=100_000) if c.created_by is None]
+    contained_professionals = _contained_professionals(platform, automatic)
     platform.engine.dispose()
     account_days = len({v.professional for v in visits1}) + len({v.professional for v in visits2})
     report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, records2,
                           sorted(results, key=lambda r: r.scenario), account_days, everybody_victim,
                           len(automatic), time.perf_counter() - started)
-    _falsely_contained_server_side(automatic, everybody_victim, report.falsely_contained)
+    report.falsely_contained.update(contained_professionals - everybody_victim)
     text = markdown(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     html_out.write_text(html_page(report), encoding="utf-8")
     console.print(text)
     console.print(f"report: {out}, {html_out}")
+    return report
 
 
 def _accounts(platform: Platform, spec: PopulationSpec) -> tuple[list[str], list[SoftAuthenticator]]:
@@ -188,10 +192,12 @@ def _stuffing_pairs(rng: random.Random, professions: list[str], count: int) -> l
     return pairs
 
 
-def _day(env: dict[str, str], work: Path, day: date, port: int, speed: float,
-         authenticators: list[SoftAuthenticator], body: Any) -> tuple[list[Record], Any]:
+def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators: list[SoftAuthenticator],
+         legit: Any, attackers: Any = None) -> tuple[list[Record], list[attacks.AttackResult]]:
     """Start the server with the clock at 07:00 (Paris) of ``day`` a few seconds from now, run
-    ``body(sim)`` and stop the server."""
+    ``legit(sim)`` here and ``attackers(sim)`` in a forked process of their own (so that the
+    attackers' traffic does not queue inside the legitimate clients' event loop and inflate
+    the latencies they measure), and stop the server."""
     anchor = datetime.combine(day, datetime.min.time(), PARIS) + timedelta(hours=DAY_START)
     clock = AcceleratedClock(time.time() + 6.0, anchor.astimezone(UTC), speed)
     day_env = {**env, "TIERS_SIMULATED_CLOCK": clock.spec()}
@@ -216,24 +222,50 @@ def _day(env: dict[str, str], work: Path, day: date, port: int, speed: float,
             except Exception:
                 return None
 
-        async def run() -> tuple[list[Record], Any]:
+        async def run(body: Any, label: str) -> tuple[list[Record], Any]:
             sim = Simulation(base, clock, list(authenticators), platform.settings.webauthn_origin, proof)
+            wall = time.perf_counter()
             try:
                 result = await body(sim)
             finally:
                 await sim.close()
+            late = sorted(sim.lateness) or [0.0]
+            console.print(f"{day} {label}: {len(sim.records):,} requests in {time.perf_counter() - wall:.0f} s wall; "
+                          f"visits sent late by p50 {late[len(late) // 2]:.0f} / p99 {late[int(len(late) * 0.99)]:.0f} "
+                          "simulated seconds")
             return sim.records, result
 
-        return asyncio.run(run())
+        receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+        child = None
+        if attackers is not None:
+            def attack_process() -> None:
+                sender.send(asyncio.run(run(attackers, "attackers")))
+                os._exit(0)  # no finalizers: the parent's database connections are not ours
+
+            platform.engine.dispose()  # no open SQLite connection crosses the fork
+            child = multiprocessing.get_context("fork").Process(target=attack_process, daemon=True)
+            child.start()
+        records, _ = asyncio.run(run(legit, "legitimate traffic"))
+        results: list[attacks.AttackResult] = []
+        if child is not None:
+            attack_records, results = receiver.recv()
+            child.join()
+            records = sorted(records + attack_records, key=lambda r: r.at)
+        return records, results
     finally:
         server.terminate()
         server.wait(10)
         platform.engine.dispose()
 
 
-def _falsely_contained_server_side(automatic: list[Containment], victims: set[int], falsely: set[int]) -> None:
-    """Account containments by detection of a professional who was not a victim (session
-    containments are seen on the client side, as a refused legitimate request)."""
-    for c in automatic:
-        if c.scope == "account" and c.target_id >= 10_000 and c.target_id - 10_000 not in victims:
-            falsely.add(c.target_id - 10_000)
+def _contained_professionals(platform: Platform, automatic: list[Containment]) -> set[int]:
+    """The simulated professionals (indexes) whose session, account or organisation detection
+    contained: the server's own record, not a guess from the client's side."""
+    accounts = {c.target_id for c in automatic if c.scope == "account"}
+    sessions = [c.target_id for c in automatic if c.scope == "session"]
+    organisations = [c.target_id for c in automatic if c.scope == "organisation"]
+    with platform.engine.connect() as conn:
+        accounts |= set(conn.execute(select(t.sessions.c.account_id).where(t.sessions.c.id.in_(sessions))).scalars())
+        accounts |= set(conn.execute(select(t.accounts.c.id).where(
+            t.accounts.c.organisation_id.in_(organisations))).scalars())
+    return {a - 10_000 for a in accounts if a >= 10_000}

@@ -33,4 +33,5 @@ def source_blocked_until(failures: int, last_failure: datetime) -> datetime | No
     if failures < SOURCE_MAX_FAILURES:
         return None
     strikes = min(failures - SOURCE_MAX_FAILURES, 7)
-    return last_failure + SOURCE_WINDOW * 2**strikes
+    wait: timedelta = SOURCE_WINDOW * 2**strikes
+    return last_failure + wait

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tierspayant.audit.events import Outcome, Tag
+from tierspayant.audit.events import Tag
 from tierspayant.detection.signals import Action, Activity, Assessment, assess
 from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
@@ -40,10 +40,13 @@ class _Active:
 
 
 class DetectionService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, defaults: Thresholds | None = None) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, defaults: Thresholds | None = None,
+                 enabled: bool = True) -> None:
         self.uow = uow
         self.clock = clock
         self.recorder = recorder
+        #: False only for benchmarks (TIERS_UNSAFE_NO_DETECTION=1): nothing counted, nothing contained.
+        self.enabled = enabled
         #: The platform's thresholds; each insurer may override them (insurers.detection).
         self.defaults = defaults or Thresholds()
         self._active = _Active(-CACHE_SECONDS, {}, frozenset(), frozenset())
@@ -79,11 +82,13 @@ class DetectionService:
 
     # -- counting, inside the rights check's write -----------------------------------------
     def observe(self, repos: Repositories, principal: Principal, insurer: Insurer | None, subject: str,
-                neighbourhood: str, outcome: Outcome, at: datetime) -> Action:
+                neighbourhood: str, outcome: str, at: datetime) -> Action:
         """Count this check, assess the account, apply the decision in the same transaction.
         Returns the action taken (the caller refuses the request from STEP_UP up)."""
+        if not self.enabled:
+            return Action.NONE
         repos.record_presented(Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
-                                         subject, neighbourhood, outcome.value))
+                                         subject, neighbourhood, outcome))
         thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
         activity = self.activity(repos, principal, at)
         result = assess(activity, thresholds)

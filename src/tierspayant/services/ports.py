@@ -268,7 +268,7 @@ class Presented:
     organisation_id: int | None
     subject: str
     neighbourhood: str
-    outcome: str  # ok | not_found | refused
+    outcome: str  # ok | not_found | refused (no proof, quota reached) | bad_proof
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,9 +128,11 @@ class RightsService:
         def write(repos: Repositories) -> Action | None:
             admitted = admit(repos, quota)
             # Counted for detection, hit or miss or refusal, and assessed before answering.
-            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood,
-                                            Outcome.REFUSED if not admitted else
-                                            Outcome.NOT_FOUND if match is None else Outcome.OK, now)
+            # A refusal for lack of a proof (the quota) is a scraper's signature; a proof that
+            # fails (expired on a slow network, mistyped) is not counted as one.
+            outcome = ("ok" if admitted and match is not None else "not_found" if admitted
+                       else "refused" if request.presence_proof is None else "bad_proof")
+            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood, outcome, now)
             if action is not Action.NONE:
                 repos.append_events([contained])
                 return action

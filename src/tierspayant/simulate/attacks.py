@@ -43,6 +43,15 @@ class AttackResult:
         return [(at - self.started).total_seconds() for at in self.contained_at.values()]
 
 
+async def _stolen_session(sim: Simulation, victim: int) -> str:
+    """The attacker's copy of a victim's live session (phished, or lifted from the practice's
+    computer): a passkey session, the strongest kind."""
+    token = await sim.sign_in(victim)
+    if token is None:
+        raise RuntimeError(f"could not open the victim's session (professional {victim})")
+    return token
+
+
 async def _scrape(sim: Simulation, result: AttackResult, account: int, token: str, identities: list[Patient],
                   category: str, pause: timedelta | None, stop_at: datetime, max_attempts: int) -> None:
     """Check identities one after the other until the session is dead (contained)."""
@@ -65,8 +74,7 @@ async def _scrape(sim: Simulation, result: AttackResult, account: int, token: st
 async def scraper(sim: Simulation, victim: int, identities: list[Patient], category: str) -> AttackResult:
     """(a) A phished professional's live session, scraping as fast as it can (4 in flight)."""
     result = AttackResult("a", "one stolen session scraping as fast as it can", [victim], sim.clock.now())
-    token = await sim.sign_in(victim)  # the attacker's copy of the victim's session
-    assert token is not None
+    token = await _stolen_session(sim, victim)
     stop = sim.clock.now() + timedelta(hours=2)
     chunks = [identities[i::4] for i in range(4)]
     await asyncio.gather(*(_scrape(sim, result, victim, token, chunk, category, None, stop, 2_000) for chunk in chunks))
@@ -79,8 +87,7 @@ async def slow_and_low(sim: Simulation, victim: int, identities: list[Patient], 
     """(b) Spread over the working day at ``per_day`` patients (twice the legitimate p99)."""
     result = AttackResult("b", f"slow and low: {per_day} patients/day (2x the legitimate p99)", [victim],
                           sim.clock.now())
-    token = await sim.sign_in(victim)
-    assert token is not None
+    token = await _stolen_session(sim, victim)
     hours = max(1.0, (until - sim.clock.now()).total_seconds() / 3600)
     pause = timedelta(hours=hours / per_day)
     await _scrape(sim, result, victim, token, identities, category, pause, until, per_day)
@@ -92,7 +99,7 @@ async def many_accounts(sim: Simulation, victims: list[int], identities: list[Pa
                         categories: list[str]) -> AttackResult:
     """(c) Stolen sessions of many professionals at once, each scraping its own slice."""
     result = AttackResult("c", f"{len(victims)} stolen sessions in parallel", victims, sim.clock.now())
-    tokens = [await sim.sign_in(v) for v in victims]
+    tokens = [await _stolen_session(sim, v) for v in victims]
     stop = sim.clock.now() + timedelta(hours=2)
     slices = [identities[i::len(victims)] for i in range(len(victims))]
     await asyncio.gather(*(_scrape(sim, result, v, str(tok), chunk, cat, None, stop, 300)
@@ -118,8 +125,7 @@ def guessed_identities(rng: random.Random, known: Patient, count: int) -> list[P
 async def nir_guessing(sim: Simulation, victim: int, guesses: list[Patient], category: str) -> AttackResult:
     """(d) Enumerating NIRs in sequence to find who is covered."""
     result = AttackResult("d", "NIR guessing (sequential order numbers, valid keys)", [victim], sim.clock.now())
-    token = await sim.sign_in(victim)
-    assert token is not None
+    token = await _stolen_session(sim, victim)
     stop = sim.clock.now() + timedelta(hours=1)
     await _scrape(sim, result, victim, token, guesses, category, None, stop, len(guesses))
     result.confirmed = len(result.exposed_by_account.get(victim, set()))
@@ -127,7 +133,7 @@ async def nir_guessing(sim: Simulation, victim: int, guesses: list[Patient], cat
     return result
 
 
-async def credential_stuffing(sim: Simulation, pairs: list[tuple[str, str]], concurrency: int = 8) -> AttackResult:
+async def credential_stuffing(sim: Simulation, pairs: list[tuple[str, str]], concurrency: int = 4) -> AttackResult:
     """(e) Leaked (user name, password) pairs against password + TOTP sign-in, a guessed code."""
     result = AttackResult("e", f"credential stuffing: {len(pairs):,} leaked pairs", [], sim.clock.now())
     queue = iter(pairs)

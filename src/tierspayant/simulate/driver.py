@@ -47,6 +47,9 @@ class Simulation:
         self.slots = asyncio.Semaphore(concurrency)
         self.tokens: dict[int, str] = {}
         self.records: list[Record] = []
+        #: How late (simulated seconds) the scheduler sent visits: large values mean the
+        #: simulator could not keep up with the accelerated clock.
+        self.lateness: list[float] = []
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -54,16 +57,18 @@ class Simulation:
     async def sleep_until(self, at: datetime) -> None:
         await asyncio.sleep(max(0.0, self.clock.wall_time_of(at) - time.time()))
 
-    async def sign_in(self, index: int) -> str | None:
-        """A passkey sign-in (the professional's authenticator), as practice software does it."""
-        options = (await self.client.post("/v1/passkeys/authentication/options")).json()
-        assertion = self.authenticators[index].get(options, self.origin)
-        answer = await self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
-        if answer.status_code != 200:
-            return None
-        token = str(answer.json()["token"])
-        self.tokens[index] = token
-        return token
+    async def sign_in(self, index: int, tries: int = 3) -> str | None:
+        """A passkey sign-in (the professional's authenticator), as practice software does it;
+        None when refused ``tries`` times (a suspended account)."""
+        for _ in range(tries):
+            options = (await self.client.post("/v1/passkeys/authentication/options")).json()
+            assertion = self.authenticators[index].get(options, self.origin)
+            answer = await self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+            if answer.status_code == 200:
+                token = str(answer.json()["token"])
+                self.tokens[index] = token
+                return token
+        return None
 
     async def request(self, actor: str, account: int, method: str, path: str, token: str | None,
                       body: dict[str, Any] | None = None) -> httpx.Response:
@@ -101,5 +106,6 @@ class Simulation:
         tasks = []
         for visit in visits:
             await self.sleep_until(visit.at)
+            self.lateness.append((self.clock.now() - visit.at).total_seconds())
             tasks.append(asyncio.create_task(self.visit(visit)))
         await asyncio.gather(*tasks)

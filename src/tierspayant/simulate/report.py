@@ -72,7 +72,7 @@ def build_report(command: str, seed: int, professionals: int, beneficiaries: int
         shift = timedelta(days=(attack.started.date() - legit1[0].at.date()).days) if legit1 else timedelta()
         rows.append(Row(attack, window(legit2, attack.started, end),
                         window(legit1, attack.started - shift, end - shift)))
-    falsely = {r.account for r in legit1 + legit2 if r.contained and r.account not in victims}
+    falsely: set[int] = set()  # filled from the server's containments by the caller
     return Report(command, seed, professionals, beneficiaries, factor, day1, day2, rows, account_days, falsely,
                   automatic_containments, wall_seconds)
 

@@ -1,0 +1,29 @@
+"""The simulator's scenarios as a test (issue: detection and containment): a small population,
+two days driven over HTTP against a live `tiers serve` with the default thresholds. Exposure
+and containment are asserted; speed is the benchmark's business (bench/SIMULATION.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tierspayant.cli.simulate import simulate
+
+
+def test_attacks_are_contained_and_normal_traffic_is_not(tmp_path: Path) -> None:
+    report = simulate(professionals=30, beneficiaries=3000, speed=1440.0, seed_value=7, parallel_accounts=5,
+                      stuffing_pairs=3000, out=tmp_path / "s.md", html_out=tmp_path / "s.html",
+                      work=tmp_path / "work", port=8791)
+    by = {row.attack.scenario: row.attack for row in report.rows}
+    assert set(by) == {"a", "b", "c", "d", "e"}
+    for scenario in "abc":
+        assert by[scenario].attempts > 0
+        assert by[scenario].max_exposed_per_account <= 20, scenario
+        assert len(by[scenario].contained_at) == len(by[scenario].accounts), scenario  # every one stopped
+    assert by["a"].exposed <= 20
+    assert by["d"].attempts > 0 and by["d"].confirmed == 0
+    assert by["e"].attempts == 3000 and by["e"].takeovers == 0
+    assert report.falsely_contained == set()
+    legit = [r for r in report.day1 if r.actor == "legit"]
+    assert len(legit) > 300 and sum(r.status < 400 for r in legit) / len(legit) >= 0.999
+    assert "(a) one stolen session" in (tmp_path / "s.md").read_text()
+    assert "<svg" in (tmp_path / "s.html").read_text()
