@@ -67,8 +67,8 @@ def build_report(command: str, seed: int, professionals: int, beneficiaries: int
     rows = []
     for attack in attacks:
         end = attack.ended or attack.started
-        if end - attack.started < timedelta(minutes=5):
-            end = attack.started + timedelta(minutes=5)  # at least a few minutes of legitimate traffic
+        if end - attack.started < timedelta(minutes=30):
+            end = attack.started + timedelta(minutes=30)  # enough legitimate requests for a p95
         shift = timedelta(days=(attack.started.date() - legit1[0].at.date()).days) if legit1 else timedelta()
         rows.append(Row(attack, window(legit2, attack.started, end),
                         window(legit1, attack.started - shift, end - shift)))
