@@ -249,7 +249,10 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
                 # what the server and the legitimate clients leave (their requests still cost
                 # the server in full).
                 os.nice(15)
-                sender.send(asyncio.run(run(attackers, "attackers")))
+                try:
+                    sender.send(asyncio.run(run(attackers, "attackers")))
+                except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises
+                    sender.send(RuntimeError(f"the attackers' process failed: {type(exc).__name__}: {exc}"))
                 os._exit(0)  # no finalizers: the parent's database connections are not ours
 
             platform.engine.dispose()  # no open SQLite connection crosses the fork
@@ -258,8 +261,11 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
         records, _ = asyncio.run(run(legit, "legitimate traffic"))
         results: list[attacks.AttackResult] = []
         if child is not None:
-            attack_records, results = receiver.recv()
+            received = receiver.recv()
             child.join()
+            if isinstance(received, Exception):
+                raise received
+            attack_records, results = received
             records = sorted(records + attack_records, key=lambda r: r.at)
         return records, results
     finally:

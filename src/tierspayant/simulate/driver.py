@@ -61,9 +61,12 @@ class Simulation:
         """A passkey sign-in (the professional's authenticator), as practice software does it;
         None when refused ``tries`` times (a suspended account)."""
         for _ in range(tries):
-            options = (await self.client.post("/v1/passkeys/authentication/options")).json()
-            assertion = self.authenticators[index].get(options, self.origin)
-            answer = await self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+            try:
+                options = (await self.client.post("/v1/passkeys/authentication/options")).json()
+                assertion = self.authenticators[index].get(options, self.origin)
+                answer = await self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+            except httpx.TransportError:
+                continue
             if answer.status_code == 200:
                 token = str(answer.json()["token"])
                 self.tokens[index] = token
@@ -75,7 +78,10 @@ class Simulation:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         at = self.clock.now()
         started = time.perf_counter()
-        answer = await self.client.request(method, path, json=body, headers=headers)
+        try:
+            answer = await self.client.request(method, path, json=body, headers=headers)
+        except httpx.TransportError:  # a dropped connection counts as a failed request, status 0
+            answer = httpx.Response(0, request=httpx.Request(method, path))
         ms = (time.perf_counter() - started) * 1000
         contained = (answer.status_code == 401 and token is not None) or (
             answer.status_code == 429 and "Unusual activity" in answer.text)
