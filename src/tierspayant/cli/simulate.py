@@ -251,7 +251,7 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
                 os.nice(15)
                 try:
                     sender.send(asyncio.run(run(attackers, "attackers")))
-                except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises
+                except BaseException as exc:  # reported to the parent, which raises it
                     sender.send(RuntimeError(f"the attackers' process failed: {type(exc).__name__}: {exc}"))
                 os._exit(0)  # no finalizers: the parent's database connections are not ours
 
