@@ -45,9 +45,9 @@ DAY_START, DAY_END = 7, 21
 
 
 def simulate(
-    professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 900,
+    professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 600,
     beneficiaries: Annotated[int, typer.Option(help="Synthetic beneficiaries")] = 20_000,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 240.0,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 160.0,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (population, traffic, attacks)")] = 42,
     parallel_accounts: Annotated[int, typer.Option(help="Scenario (c): compromised accounts")] = 50,
     stuffing_pairs: Annotated[int, typer.Option(help="Scenario (e): leaked (user, password) pairs")] = 100_000,

@@ -6,6 +6,7 @@ Markdown for the terminal and bench/SIMULATION.md, HTML with inline SVG plots.""
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,15 +22,18 @@ class Window:
     requests: int
     success: float
     p95_ms: float
+    failures: str = ""  # "status x count" of the failed ones
 
 
 def window(records: Sequence[Record], start: datetime, end: datetime) -> Window:
     inside = [r for r in records if start <= r.at <= end]
     if not inside:
         return Window(0, 1.0, 0.0)
-    ok = sum(1 for r in inside if r.status < 400)
+    ok = sum(1 for r in inside if 0 < r.status < 400)
     latencies = sorted(r.ms for r in inside)
-    return Window(len(inside), ok / len(inside), latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))])
+    failed = Counter(r.status for r in inside if not 0 < r.status < 400)
+    return Window(len(inside), ok / len(inside), latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))],
+                  ", ".join(f"{status or 'dropped'} x{count}" for status, count in sorted(failed.items())))
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,9 @@ def markdown(report: Report) -> str:
         f"False containments: {len(report.falsely_contained)} legitimate account(s) contained over "
         f"{report.account_days:,} account-days = **{report.false_per_1000:.2f} per 1,000 account-days** "
         f"(aim <= 1). Automatic containments in all: {report.automatic_containments}.",
+        "",
+        "Legitimate requests that failed during each attack (status x count): "
+        + "; ".join(f"({r.attack.scenario}) {r.during.failures or 'none'}" for r in report.rows) + ".",
         "",
         "Acceptance: (a) <= 20 exposed; (b), (c) <= 20 per compromised account; (d) 0 confirmed; (e) 0 taken over; "
         "legitimate success >= 99.9 % and p95 within 10 % of the attack-free run during every attack. "
