@@ -17,7 +17,16 @@ from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Contained, Forbidden, Unauthenticated
-from tierspayant.services.ports import Alert, Clock, Containment, Insurer, Presented, Repositories, UnitOfWork
+from tierspayant.services.ports import (
+    Alert,
+    Clock,
+    Containment,
+    Insurer,
+    Presented,
+    Repositories,
+    SeenSubject,
+    UnitOfWork,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 #: How long a process trusts its copy of the active containments: a kill switch reaches every
@@ -29,6 +38,29 @@ OFFICERS = (Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN)
 SCOPES = ("session", "account", "organisation", "insurer")
 #: The actor recorded for automatic decisions.
 DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An account's recent rights checks (one entry per presented identity) and its
+    organisation's distinct counts per window, as read before this check."""
+
+    seen: list[SeenSubject]
+    organisation: tuple[int, ...]
+
+    def with_check(self, p: Presented) -> Snapshot:
+        """The same with this check counted (what the upsert does in the database)."""
+        hit, failure, refusal = int(p.outcome == "ok"), int(p.outcome == "not_found"), int(p.outcome == "refused")
+        seen, new = [], True
+        for s in self.seen:
+            if s.subject == p.subject:
+                new = False
+                s = SeenSubject(s.subject, s.neighbourhood, p.at, s.attempts + 1, s.hits + hit,
+                                s.failures + failure, s.refusals + refusal)
+            seen.append(s)
+        if new:
+            seen.append(SeenSubject(p.subject, p.neighbourhood, p.at, 1, hit, failure, refusal))
+        return Snapshot(seen, tuple(c + 1 for c in self.organisation) if new else self.organisation)
 
 
 @dataclass(frozen=True)
@@ -80,17 +112,27 @@ class DetectionService:
         if insurer_id in self._current().insurers:
             raise Contained("insurer", retry_after=60)
 
-    # -- counting, inside the rights check's write -----------------------------------------
+    # -- counting: read with the check's lookups, written and assessed with its write ---------
+    def snapshot(self, repos: Repositories, principal: Principal, at: datetime) -> Snapshot:
+        """What the account (and its organisation) did recently, read outside the write lock."""
+        if not self.enabled:
+            return Snapshot([], (0, 0, 0, 0))
+        since = [at - timedelta(seconds=w) for w in WINDOWS]
+        org = (repos.organisation_distinct(principal.organisation_id, since)
+               if principal.organisation_id is not None else (0, 0, 0, 0))
+        return Snapshot(repos.seen_by_account(principal.account_id, since[-1]), org)
+
     def observe(self, repos: Repositories, principal: Principal, insurer: Insurer | None, subject: str,
-                neighbourhood: str, outcome: str, at: datetime) -> Action:
-        """Count this check, assess the account, apply the decision in the same transaction.
-        Returns the action taken (the caller refuses the request from STEP_UP up)."""
+                neighbourhood: str, outcome: str, at: datetime, snapshot: Snapshot) -> Action:
+        """Count this check, assess the account with it, apply the decision in the same
+        transaction. Returns the action taken (the caller refuses the request from STEP_UP up)."""
         if not self.enabled:
             return Action.NONE
-        repos.record_presented(Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
-                                         subject, neighbourhood, outcome))
+        presented = Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
+                              subject, neighbourhood, outcome)
+        repos.record_presented(presented)
         thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
-        activity = self.activity(repos, principal, at)
+        activity = self.activity(snapshot.with_check(presented), at)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = repos.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
@@ -99,20 +141,19 @@ class DetectionService:
             self._apply(repos, principal, result, at)
         return result.action
 
-    def activity(self, repos: Repositories, principal: Principal, at: datetime) -> Activity:
+    @staticmethod
+    def activity(snapshot: Snapshot, at: datetime) -> Activity:
         since = [at - timedelta(seconds=w) for w in WINDOWS]
-        seen = repos.seen_by_account(principal.account_id, since[-1])
+        seen = snapshot.seen
         distinct = tuple(sum(1 for s in seen if s.last_at >= start) for start in since)
         recent = [s for s in seen if s.last_at >= since[1]]
         hour = [s for s in seen if s.last_at >= since[2]]
         neighbours: dict[str, int] = {}
         for s in hour:
             neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
-        org = (repos.organisation_distinct(principal.organisation_id, since)
-               if principal.organisation_id is not None else (0, 0, 0, 0))
         return Activity(
             account_distinct=distinct,  # type: ignore[arg-type]
-            organisation_distinct=org,  # type: ignore[arg-type]
+            organisation_distinct=snapshot.organisation,  # type: ignore[arg-type]
             attempts_10min=len(recent),
             failures_10min=sum(1 for s in recent if s.hits == 0 and s.failures > 0),
             same_identity_failures=max((s.failures for s in seen), default=0),

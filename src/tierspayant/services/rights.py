@@ -100,6 +100,7 @@ class RightsService:
             insurer = repos.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
             candidates = repos.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
+            activity = self.detection.snapshot(repos, principal, now)
         if insurer is not None:
             self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
         match, periods = matching(candidates, member, request.birth_date)
@@ -132,7 +133,8 @@ class RightsService:
             # fails (expired on a slow network, mistyped) is not counted as one.
             outcome = ("ok" if admitted and match is not None else "not_found" if admitted
                        else "refused" if request.presence_proof is None else "bad_proof")
-            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood, outcome, now)
+            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood, outcome, now,
+                                            activity)
             if action is not Action.NONE:
                 repos.append_events([contained])
                 return action
