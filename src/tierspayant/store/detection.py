@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, Executable, and_, bindparam, case, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, distinct, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tierspayant.services.ports import Alert, Containment, Presented, SeenSubject
 from tierspayant.store import tables as t
+from tierspayant.store.prepared import Prepared
+from tierspayant.store.types import UtcDateTime
 
 _SEEN = t.detection_seen
 _SEEN_BY_ACCOUNT = select(_SEEN.c.subject, _SEEN.c.neighbourhood, _SEEN.c.last_at, _SEEN.c.attempts, _SEEN.c.hits,
@@ -22,19 +24,25 @@ _SEEN_BY_ACCOUNT = select(_SEEN.c.subject, _SEEN.c.neighbourhood, _SEEN.c.last_a
 _ORG_DISTINCT = select(*[func.count(distinct(case((_SEEN.c.last_at >= bindparam(f"s{i}"), _SEEN.c.subject))))
                          for i in range(4)]).where(_SEEN.c.organisation_id == bindparam("organisation_id"),
                                                    _SEEN.c.last_at >= bindparam("s3"))
-_UPSERTS: dict[str, Executable] = {}
+_UPSERTS: dict[str, Prepared] = {}
+_AT = {"first_at": UtcDateTime(), "last_at": UtcDateTime()}
+# On the rights check's hot path: run on the driver's cursor (store/prepared.py, measured).
+_SEEN_BY_ACCOUNT_FAST = Prepared(_SEEN_BY_ACCOUNT, {"since": UtcDateTime()})
+_ORG_DISTINCT_FAST = Prepared(_ORG_DISTINCT, {f"s{i}": UtcDateTime() for i in range(4)})
 
 
-def _upsert(conn: Connection) -> Executable:
+def _upsert(conn: Connection) -> Prepared:
     """Built once per dialect (the rights check's hot path: building costs more than running)."""
     name = conn.dialect.name
     if name not in _UPSERTS:
-        stmt = (sqlite_insert if name == "sqlite" else pg_insert)(_SEEN)
-        _UPSERTS[name] = stmt.on_conflict_do_update(index_elements=[_SEEN.c.account_id, _SEEN.c.subject], set_={
-            "session_id": stmt.excluded.session_id, "last_at": stmt.excluded.last_at,
-            "attempts": _SEEN.c.attempts + 1, "hits": _SEEN.c.hits + stmt.excluded.hits,
-            "failures": _SEEN.c.failures + stmt.excluded.failures,
-            "refusals": _SEEN.c.refusals + stmt.excluded.refusals})
+        stmt = (sqlite_insert if name == "sqlite" else pg_insert)(_SEEN).values(
+            {c.name: bindparam(c.name) for c in _SEEN.c})
+        _UPSERTS[name] = Prepared(stmt.on_conflict_do_update(
+            index_elements=[_SEEN.c.account_id, _SEEN.c.subject], set_={
+                "session_id": stmt.excluded.session_id, "last_at": stmt.excluded.last_at,
+                "attempts": _SEEN.c.attempts + 1, "hits": _SEEN.c.hits + stmt.excluded.hits,
+                "failures": _SEEN.c.failures + stmt.excluded.failures,
+                "refusals": _SEEN.c.refusals + stmt.excluded.refusals}), _AT)
     return _UPSERTS[name]
 
 
@@ -42,7 +50,7 @@ class SqlDetectionRepository:
     conn: Connection
 
     def record_presented(self, presented: Presented) -> None:
-        self.conn.execute(_upsert(self.conn), {
+        _upsert(self.conn).execute(self.conn, {
             "account_id": presented.account_id, "subject": presented.subject,
             "organisation_id": presented.organisation_id, "session_id": presented.session_id,
             "neighbourhood": presented.neighbourhood, "first_at": presented.at, "last_at": presented.at,
@@ -50,13 +58,13 @@ class SqlDetectionRepository:
             "refusals": int(presented.outcome == "refused")})
 
     def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
-        rows = self.conn.execute(_SEEN_BY_ACCOUNT, {"account_id": account_id, "since": since})
+        rows = _SEEN_BY_ACCOUNT_FAST.all(self.conn, {"account_id": account_id, "since": since})
         return [SeenSubject(*row) for row in rows]
 
     def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
         """``since``: the four window starts, the widest last."""
-        row = self.conn.execute(_ORG_DISTINCT, {"organisation_id": organisation_id,
-                                                **{f"s{i}": s for i, s in enumerate(since)}}).one()
+        [row] = _ORG_DISTINCT_FAST.all(self.conn, {"organisation_id": organisation_id,
+                                                    **{f"s{i}": s for i, s in enumerate(since)}})
         return tuple(int(v or 0) for v in row)
 
     def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:

@@ -3,7 +3,8 @@
 SQLAlchemy's execution layer (events, cache keys, result objects) cost more than the indexed
 lookups themselves on the rights check's path (profiled in bench/). These few statements skip
 it: same SQL, same column types (result processors applied), none of the per-call machinery.
-Parameters must be plain ``str`` / ``int`` (no bind processing is applied)."""
+Parameters are plain ``str`` / ``int``, except those named in ``bind_types``, which go through
+their type's bind processing (a datetime, for instance)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, insert
+from sqlalchemy import ClauseElement, Connection, Select, Table, bindparam, insert
+from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True)
@@ -19,35 +21,52 @@ class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # positional drivers (SQLite's qmark): parameter order
     processors: tuple[Callable[[Any], Any] | None, ...]
+    binds: Mapping[str, Callable[[Any], Any]]
+    constants: Mapping[str, Any]  # literals the statement binds itself (``attempts + 1``)
 
 
 class Prepared:
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | ClauseElement, bind_types: Mapping[str, TypeEngine[Any]] | None = None,
+                 ) -> None:
         self.statement = statement
+        self.bind_types = dict(bind_types or {})
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
-        compiled = self.statement.compile(dialect=dialect)
-        processors = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in self.statement.selected_columns
-        )
+        compiled: Any = self.statement.compile(dialect=dialect)  # an SQLCompiler
+        selected: list[Any] = list(self.statement.selected_columns) if isinstance(self.statement, Select) else []
+        processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
+        binds = {name: process for name, type_ in self.bind_types.items()
+                 if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None}
         order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        return _Compiled(str(compiled), order, processors)
+        constants = {k: v for k, v in compiled.params.items() if v is not None}
+        return _Compiled(str(compiled), order, processors, binds, constants)
 
-    def all(self, conn: Connection, params: Mapping[str, str | int]) -> list[tuple[Any, ...]]:
+    def _run(self, conn: Connection, params: Mapping[str, Any], fetch: bool) -> list[Any]:
         entry = self._compiled.get(conn.dialect.name)
         if entry is None:
             entry = self._compiled[conn.dialect.name] = self._compile(conn)
+        if entry.binds:
+            params = {k: (entry.binds[k](v) if k in entry.binds else v) for k, v in params.items()}
+        if entry.constants:
+            params = {**entry.constants, **params}
         driver = conn.connection.driver_connection
         assert driver is not None
         cursor = driver.cursor()
         try:
             cursor.execute(entry.sql, [params[name] for name in entry.order] if entry.order else dict(params))
-            rows = cursor.fetchall()
+            return cursor.fetchall() if fetch else []
         finally:
             cursor.close()
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run a statement that returns no rows (an upsert)."""
+        self._run(conn, params, fetch=False)
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        rows = self._run(conn, params, fetch=True)
+        entry = self._compiled[conn.dialect.name]
         return [
             tuple(value if process is None else process(value) for process, value in zip(entry.processors, row, strict=True))
             for row in rows
