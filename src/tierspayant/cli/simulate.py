@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ DAY_START, DAY_END = 7, 21
 def simulate(
     professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 600,
     beneficiaries: Annotated[int, typer.Option(help="Synthetic beneficiaries")] = 20_000,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 160.0,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 200.0,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (population, traffic, attacks)")] = 42,
     parallel_accounts: Annotated[int, typer.Option(help="Scenario (c): compromised accounts")] = 50,
     stuffing_pairs: Annotated[int, typer.Option(help="Scenario (e): leaked (user, password) pairs")] = 100_000,
@@ -85,6 +86,13 @@ def simulate(
     p99 = sizes[min(len(sizes) - 1, int(len(sizes) * 0.99))] if sizes else 10
     records1, _ = _day(env, day1, port, speed, authenticators, lambda sim: sim.day(visits1))
     console.print(f"day 1 (attack-free): {len(records1):,} requests")
+    # The attack-free run of day 2: the same visits on a copy of the platform as it stands at
+    # the end of day 1, the baseline each attack's window is compared with.
+    replay = work / "attack-free"
+    shutil.copytree(work, replay, ignore=shutil.ignore_patterns("attack-free", "records.csv"))
+    replay_env = {**env, "TIERS_VAR_DIR": str(replay), "TIERS_DATABASE_URL": f"sqlite:///{replay / 'tiers.db'}"}
+    free2, _ = _day(replay_env, day2, port, speed, authenticators, lambda sim: sim.day(visits2))
+    console.print(f"day 2 without attacks: {len(free2):,} requests")
     attackers = rng.sample(everyone, len(everyone))
     pairs = _stuffing_pairs(rng, professions, stuffing_pairs)
 
@@ -116,13 +124,17 @@ def simulate(
     records2, results = _day(env, day2, port, speed, authenticators, lambda sim: sim.day(visits2),
                              day_two if with_attacks else None)
     console.print(f"day 2 (attacks): {len(records2):,} requests")
-    platform = build(Settings.from_env(env))
-    with platform.audit.uow(readonly=True) as repos:
-        automatic = [c for c in repos.containments(limit=100_000) if c.created_by is None]
-    contained_professionals = _contained_professionals(platform, automatic)
-    platform.engine.dispose()
-    account_days = len({v.professional for v in visits1}) + len({v.professional for v in visits2})
-    report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, records2,
+    automatic: list[Containment] = []
+    contained_professionals: set[int] = set()
+    for run_env in (env, replay_env):
+        platform = build(Settings.from_env(run_env))
+        with platform.audit.uow(readonly=True) as repos:
+            found = [c for c in repos.containments(limit=100_000) if c.created_by is None]
+        automatic += found
+        contained_professionals |= _contained_professionals(platform, found)
+        platform.engine.dispose()
+    account_days = len({v.professional for v in visits1}) + 2 * len({v.professional for v in visits2})
+    report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, free2, records2,
                           sorted(results, key=lambda r: r.scenario), account_days, everybody_victim,
                           len(automatic), time.perf_counter() - started)
     report.falsely_contained.update(contained_professionals - everybody_victim)

@@ -1,6 +1,7 @@
 """The simulation report (issue: detection and containment): per scenario, people exposed
 before containment, time to containment, and how legitimate traffic fared during the attack
-against the same hours of the attack-free day; false containments per 1,000 account-days.
+against the same window of an attack-free run of the same day; false containments per 1,000
+account-days.
 Markdown for the terminal and bench/SIMULATION.md, HTML with inline SVG plots."""
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Report:
     beneficiaries: int
     factor: float
     day1: list[Record]
+    free2: list[Record]  # day 2 without the attacks: the baseline
     day2: list[Record]
     rows: list[Row]
     account_days: int
@@ -64,20 +66,19 @@ class Report:
 
 
 def build_report(command: str, seed: int, professionals: int, beneficiaries: int, factor: float,
-                 day1: list[Record], day2: list[Record], attacks: list[AttackResult], account_days: int,
+                 day1: list[Record], free2: list[Record], day2: list[Record], attacks: list[AttackResult],
+                 account_days: int,
                  victims: set[int], automatic_containments: int, wall_seconds: float) -> Report:
-    legit1 = [r for r in day1 if r.actor == "legit"]
+    free = [r for r in free2 if r.actor == "legit"]
     legit2 = [r for r in day2 if r.actor == "legit"]
     rows = []
     for attack in attacks:
         end = attack.ended or attack.started
         if end - attack.started < timedelta(minutes=30):
             end = attack.started + timedelta(minutes=30)  # enough legitimate requests for a p95
-        shift = timedelta(days=(attack.started.date() - legit1[0].at.date()).days) if legit1 else timedelta()
-        rows.append(Row(attack, window(legit2, attack.started, end),
-                        window(legit1, attack.started - shift, end - shift)))
+        rows.append(Row(attack, window(legit2, attack.started, end), window(free, attack.started, end)))
     falsely: set[int] = set()  # filled from the server's containments by the caller
-    return Report(command, seed, professionals, beneficiaries, factor, day1, day2, rows, account_days, falsely,
+    return Report(command, seed, professionals, beneficiaries, factor, day1, free2, day2, rows, account_days, falsely,
                   automatic_containments, wall_seconds)
 
 
@@ -97,10 +98,12 @@ def markdown(report: Report) -> str:
         f"beneficiaries; two working days (07:00-21:00 Paris) driven over HTTP against `tiers serve` (SQLite, "
         f"2 workers) with time running {report.factor:g}x faster than the wall clock (server and simulator share "
         f"the accelerated clock); the documented default thresholds (detection/thresholds.py). Day 1 is "
-        f"attack-free; on day 2 the attacks run among the same normal traffic. Wall time {report.wall_seconds:.0f} s.",
+        f"attack-free; day 2 runs twice from the state at the end of day 1, with the same visits: without "
+        f"attacks (the baseline) and with the attacks among that traffic. Wall time {report.wall_seconds:.0f} s.",
         "",
         f"Normal traffic: {len(legit1):,} requests on day 1 and {len(legit2):,} on day 2; day 1 success "
-        f"{base.success:.3%}, p95 {base.p95_ms:.1f} ms.",
+        f"{base.success:.3%}, p95 {base.p95_ms:.1f} ms. Legitimate latency is compared, attack by attack, "
+        f"with the same window of the attack-free run of day 2 (at least 30 simulated minutes).",
         "",
         "| scenario | accounts | attempts | exposed (max per account) | time to containment (simulated) | "
         "confirmed / taken over | legit success during | legit p95 during vs attack-free | verdict |",
