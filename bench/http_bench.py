@@ -190,28 +190,24 @@ def main() -> None:
                f"verified and consumed): {with_proofs['rps']:,.0f} req/s, p50 {with_proofs['p50']:.2f} ms, "
                f"p99 {with_proofs['p99']:.2f} ms, non-2xx {with_proofs['non2xx']:.0f} -- "
                f"{with_proofs['rps'] / health['rps']:.0%} of the trivial endpoint.\n")
-    if watched_runs:
-        on, off = statistics.median(watched_runs), statistics.median(unwatched_runs)
-        report += (f"\nDetection on vs off (servers alternated, off = TIERS_UNSAFE_NO_DETECTION=1, 3 rounds of 8 s "
-                   f"each, same run): median {on:,.0f} vs {off:,.0f} req/s -- counting and assessing every check "
-                   f"costs {1 - on / off:.0%}. Rounds: on {', '.join(f'{r:,.0f}' for r in watched_runs)}; "
-                   f"off {', '.join(f'{r:,.0f}' for r in unwatched_runs)}.\n")
-    if sealed_runs:
-        on, off = statistics.median(sealed_runs), statistics.median(clear_runs)
-        report += (f"\nField encryption on vs off (servers alternated, off = a database seeded with "
-                   f"TIERS_UNSAFE_PLAINTEXT_FIELDS=1: the same envelopes base64-encoded in clear, same code path; "
-                   f"3 rounds of 8 s each, same run): median {on:,.0f} vs {off:,.0f} req/s -- encryption costs "
-                   f"{1 - on / off:.0%} (aim <= 10 %). Rounds: on {', '.join(f'{r:,.0f}' for r in sealed_runs)}; "
-                   f"off {', '.join(f'{r:,.0f}' for r in clear_runs)}.\n")
-    if logged_runs:
-        on, off = statistics.median(logged_runs), statistics.median(unlogged_runs)
-        report += (f"\nAccess log on vs off (servers alternated, log off = TIERS_UNSAFE_NO_ACCESS_LOG=1, 3 rounds of "
-                   f"8 s each, same run): median {on:,.0f} vs {off:,.0f} req/s -- the log costs {1 - on / off:.0%} "
-                   f"(aim <= 15 %). Rounds: on {', '.join(f'{r:,.0f}' for r in logged_runs)}; "
-                   f"off {', '.join(f'{r:,.0f}' for r in unlogged_runs)}.\n")
+    for label, off_means, on_runs, off_runs, aim in (
+            ("Detection", "TIERS_UNSAFE_NO_DETECTION=1", watched_runs, unwatched_runs, ""),
+            ("Field encryption", "a database seeded with TIERS_UNSAFE_PLAINTEXT_FIELDS=1: the same envelopes "
+             "base64-encoded in clear, same code path", sealed_runs, clear_runs, " (aim <= 10 %)"),
+            ("The access log", "TIERS_UNSAFE_NO_ACCESS_LOG=1", logged_runs, unlogged_runs, " (aim <= 15 %)")):
+        if on_runs:
+            report += layer_cost(label, off_means, on_runs, off_runs, aim)
     out = ROOT / "bench" / ("RESULTS-postgres.md" if args.postgres else "RESULTS.md")
     out.write_text(report)
     print(report)
+
+
+def layer_cost(label: str, off_means: str, on_runs: list[float], off_runs: list[float], aim: str) -> str:
+    """One layer's cost on the rights check: servers with it on and off, alternated, medians."""
+    on, off = statistics.median(on_runs), statistics.median(off_runs)
+    return (f"\n{label} on vs off (servers alternated, off = {off_means}; 3 rounds of 8 s each, same run): median "
+            f"{on:,.0f} vs {off:,.0f} req/s -- it costs {1 - on / off:.0%}{aim}. Rounds: on "
+            f"{', '.join(f'{r:,.0f}' for r in on_runs)}; off {', '.join(f'{r:,.0f}' for r in off_runs)}.\n")
 
 
 def alternate(args: argparse.Namespace, envs: list[dict[str, str]], today: str,
