@@ -163,6 +163,12 @@ class DetectionService:
         )
 
     def _apply(self, repos: Repositories, principal: Principal, result: Assessment, at: datetime) -> None:
+        # Checks already in flight when a containment was decided reach here too: one
+        # containment (and one alert) per target, not one per check.
+        active = {(c.scope, c.target_id, c.action) for c in repos.containments(active_at=at, limit=10_000)}
+        if ("account", principal.account_id, "suspend") in active or (
+                result.action <= Action.STEP_UP and ("session", principal.session_id, "step_up") in active):
+            return
         reasons = ",".join(result.reasons)
         if result.action is Action.THROTTLE:
             self._contain(repos, DETECTION, "account", principal.account_id, "throttle", reasons, at,
