@@ -68,7 +68,7 @@ class Report:
 def build_report(command: str, seed: int, professionals: int, beneficiaries: int, factor: float,
                  day1: list[Record], free2: list[Record], day2: list[Record], attacks: list[AttackResult],
                  account_days: int,
-                 victims: set[int], automatic_containments: int, wall_seconds: float) -> Report:
+                 automatic_containments: int, wall_seconds: float) -> Report:
     free = [r for r in free2 if r.actor == "legit"]
     legit2 = [r for r in day2 if r.actor == "legit"]
     rows = []
