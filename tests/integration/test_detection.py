@@ -106,3 +106,16 @@ def test_kill_switches_reach_every_worker(fresh: World) -> None:
     assert bad.status_code == 422 and "scope" in bad.text
     assert fresh.client.get("/v1/security/containments", headers=optician).status_code == 403
     other_worker.engine.dispose()
+
+
+def test_counters_older_than_a_day_are_forgotten(fresh: World) -> None:
+    optician = fresh.headers("optique.demo")
+    patient = fresh_patients(fresh)[0]
+    assert check(fresh, optician, patient) == 200
+    with fresh.platform.engine.connect() as conn:
+        assert conn.execute(select(t.detection_seen.c.subject)).all() != []
+    assert fresh.platform.detection.forget_old() == 0  # seen just now: kept
+    fresh.clock.advance(hours=25)
+    assert fresh.platform.detection.forget_old() == 1
+    with fresh.platform.engine.connect() as conn:
+        assert conn.execute(select(t.detection_seen.c.subject)).all() == []

@@ -67,13 +67,18 @@ class _TooLarge(Exception):
 
 async def _checkpoints(platform: Platform) -> None:
     """Sign a checkpoint every ``checkpoint_seconds`` (THREATS.md: at least every 5 min; the
-    issue asks 60 s). Every worker runs it; a checkpoint of an existing size is not written twice."""
+    issue asks 60 s). Every worker runs it; a checkpoint of an existing size is not written twice.
+    Detection's counters older than their longest window are dropped on the same beat."""
     while True:
         await asyncio.sleep(platform.settings.checkpoint_seconds)
         try:
             await asyncio.to_thread(platform.audit.checkpoint)
         except Exception as exc:
             logger.error("checkpoint failed: %s", type(exc).__name__)
+        try:
+            await asyncio.to_thread(platform.detection.forget_old)
+        except Exception as exc:
+            logger.error("detection housekeeping failed: %s", type(exc).__name__)
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -141,6 +141,12 @@ class DetectionService:
             self._apply(repos, principal, result, at)
         return result.action
 
+    def forget_old(self) -> int:
+        """Drop the per-identity counters last seen before the longest window (a day): the
+        table holds about one day of distinct presented patients per account."""
+        with self.uow() as repos:
+            return repos.purge_seen(self.clock.now() - timedelta(seconds=WINDOWS[-1]))
+
     @staticmethod
     def activity(snapshot: Snapshot, at: datetime) -> Activity:
         since = [at - timedelta(seconds=w) for w in WINDOWS]
