@@ -135,9 +135,8 @@ def simulate(
         platform.engine.dispose()
     account_days = len({v.professional for v in visits1}) + 2 * len({v.professional for v in visits2})
     report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, free2, records2,
-                          sorted(results, key=lambda r: r.scenario), account_days, len(automatic),
-                          time.perf_counter() - started)
-    report.falsely_contained.update(contained_professionals - everybody_victim)
+                          sorted(results, key=lambda r: r.scenario), account_days,
+                          contained_professionals - everybody_victim, len(automatic), time.perf_counter() - started)
     with (work / "records.csv").open("w", encoding="utf-8") as f:  # every answer: no identities, for analysis
         f.write("actor,account,at,status,ms,contained\n")
         for r in records1 + records2:

@@ -11,7 +11,7 @@ ACCOUNT_FREE_FAILURES = 5
 ACCOUNT_MAX_DELAY = timedelta(minutes=15)
 #: Failed sign-ins allowed from one source before it waits SOURCE_WINDOW; each further failure
 #: doubles the wait (at most 2**7 windows, 21 h), remembered SOURCE_MEMORY: a stuffing source
-#: costs a bounded number of password hashes a day (about 38), whatever its list's length.
+#: costs at most 37 password hashes in a day, whatever its list's length (tests/unit/test_source_throttle.py).
 SOURCE_MAX_FAILURES = 30
 SOURCE_WINDOW = timedelta(minutes=10)
 SOURCE_MEMORY = timedelta(hours=24)

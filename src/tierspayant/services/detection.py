@@ -22,6 +22,7 @@ from tierspayant.services.ports import (
     Clock,
     Containment,
     Insurer,
+    Presentation,
     Presented,
     Repositories,
     SeenSubject,
@@ -50,7 +51,7 @@ class Snapshot:
 
     def with_check(self, p: Presented) -> Snapshot:
         """The same with this check counted (what the upsert does in the database)."""
-        hit, failure, refusal = int(p.outcome == "ok"), int(p.outcome == "not_found"), int(p.outcome == "refused")
+        hit, failure, refusal = p.counts
         seen, new = [], True
         for s in self.seen:
             if s.subject == p.subject:
@@ -123,7 +124,7 @@ class DetectionService:
         return Snapshot(repos.seen_by_account(principal.account_id, since[-1]), org)
 
     def observe(self, repos: Repositories, principal: Principal, insurer: Insurer | None, subject: str,
-                neighbourhood: str, outcome: str, at: datetime, snapshot: Snapshot) -> Action:
+                neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot) -> Action:
         """Count this check, assess the account with it, apply the decision in the same
         transaction. Returns the action taken (the caller refuses the request from STEP_UP up)."""
         if not self.enabled:

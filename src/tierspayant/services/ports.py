@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from tierspayant.audit.events import AccessEvent
@@ -257,6 +258,15 @@ class AuditRepository(Protocol):
                         end: datetime) -> list[StoredEvent]: ...
 
 
+class Presentation(StrEnum):
+    """What came of a presented identity, as detection counts it."""
+
+    OK = "ok"  # matched somebody (covered or not)
+    NOT_FOUND = "not_found"  # matched nobody
+    REFUSED = "refused"  # no presence proof, and the day's quota is reached
+    BAD_PROOF = "bad_proof"  # a proof that did not hold (expired, mistyped): counted, not held against
+
+
 @dataclass(frozen=True, slots=True)
 class Presented:
     """One rights check, as detection counts it: who presented which identity (keyed
@@ -268,7 +278,13 @@ class Presented:
     organisation_id: int | None
     subject: str
     neighbourhood: str
-    outcome: str  # ok | not_found | refused (no proof, quota reached) | bad_proof
+    outcome: Presentation
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(hits, failures, refusals) this check adds to its identity's counters."""
+        return (int(self.outcome is Presentation.OK), int(self.outcome is Presentation.NOT_FOUND),
+                int(self.outcome is Presentation.REFUSED))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tierspayant.services.ports import (
     Beneficiary,
     Clock,
     Engagement,
+    Presentation,
     Repositories,
     RightsPeriod,
     UnitOfWork,
@@ -131,8 +132,8 @@ class RightsService:
             # Counted for detection, hit or miss or refusal, and assessed before answering.
             # A refusal for lack of a proof (the quota) is a scraper's signature; a proof that
             # fails (expired on a slow network, mistyped) is not counted as one.
-            outcome = ("ok" if admitted and match is not None else "not_found" if admitted
-                       else "refused" if request.presence_proof is None else "bad_proof")
+            outcome = (Presentation.OK if admitted and match is not None else Presentation.NOT_FOUND if admitted
+                       else Presentation.REFUSED if request.presence_proof is None else Presentation.BAD_PROOF)
             action = self.detection.observe(repos, principal, insurer, subject, neighbourhood, outcome, now,
                                             activity)
             if action is not Action.NONE:

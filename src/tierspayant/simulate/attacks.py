@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from stdnum.fr import nir as std_nir
 
-from tierspayant.simulate.driver import Simulation
+from tierspayant.simulate.driver import Simulation, contained
 from tierspayant.simulate.traffic import Patient
 
 
@@ -64,7 +64,7 @@ async def _scrape(sim: Simulation, result: AttackResult, account: int, token: st
         body = {**patient.body(), "date_of_care": sim.clock.now().date().isoformat(), "category": category}
         answer = await sim.request(result.scenario, account, "POST", "/v1/rights-checks", token, body)
         result.attempts += 1
-        if answer.status_code == 401 or (answer.status_code == 429 and "Unusual activity" in answer.text):
+        if contained(answer, signed_in=True):
             result.contained_at.setdefault(account, sim.clock.now())
             return
         if answer.status_code == 200 and answer.json().get("covered"):

@@ -35,6 +35,13 @@ class Record:
     contained: bool  # refused by a containment (401 on a live session, 429 "unusual activity")
 
 
+def contained(answer: httpx.Response, signed_in: bool) -> bool:
+    """Refused by a containment: a signed-in request answered 401 (its session was ended), or
+    429 "unusual activity" (throttled by detection)."""
+    return (answer.status_code == 401 and signed_in) or (
+        answer.status_code == 429 and "Unusual activity" in answer.text)
+
+
 class Simulation:
     def __init__(self, base_url: str, clock: AcceleratedClock, authenticators: list[Authenticator], origin: str,
                  issue_proof: Callable[[Patient], str | None], concurrency: int = 48) -> None:
@@ -83,9 +90,7 @@ class Simulation:
         except httpx.TransportError:  # a dropped connection counts as a failed request, status 0
             answer = httpx.Response(0, request=httpx.Request(method, path))
         ms = (time.perf_counter() - started) * 1000
-        contained = (answer.status_code == 401 and token is not None) or (
-            answer.status_code == 429 and "Unusual activity" in answer.text)
-        self.records.append(Record(actor, account, at, answer.status_code, ms, contained))
+        self.records.append(Record(actor, account, at, answer.status_code, ms, contained(answer, token is not None)))
         return answer
 
     # -- the professionals' day ---------------------------------------------------------------

@@ -67,8 +67,8 @@ class Report:
 
 def build_report(command: str, seed: int, professionals: int, beneficiaries: int, factor: float,
                  day1: list[Record], free2: list[Record], day2: list[Record], attacks: list[AttackResult],
-                 account_days: int,
-                 automatic_containments: int, wall_seconds: float) -> Report:
+                 account_days: int, falsely_contained: set[int], automatic_containments: int,
+                 wall_seconds: float) -> Report:
     free = [r for r in free2 if r.actor == "legit"]
     legit2 = [r for r in day2 if r.actor == "legit"]
     rows = []
@@ -77,8 +77,8 @@ def build_report(command: str, seed: int, professionals: int, beneficiaries: int
         if end - attack.started < timedelta(minutes=30):
             end = attack.started + timedelta(minutes=30)  # enough legitimate requests for a p95
         rows.append(Row(attack, window(legit2, attack.started, end), window(free, attack.started, end)))
-    falsely: set[int] = set()  # filled from the server's containments by the caller
-    return Report(command, seed, professionals, beneficiaries, factor, day1, free2, day2, rows, account_days, falsely,
+    return Report(command, seed, professionals, beneficiaries, factor, day1, free2, day2, rows, account_days,
+                  falsely_contained,
                   automatic_containments, wall_seconds)
 
 

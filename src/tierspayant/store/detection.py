@@ -50,12 +50,12 @@ class SqlDetectionRepository:
     conn: Connection
 
     def record_presented(self, presented: Presented) -> None:
+        hits, failures, refusals = presented.counts
         _upsert(self.conn).execute(self.conn, {
             "account_id": presented.account_id, "subject": presented.subject,
             "organisation_id": presented.organisation_id, "session_id": presented.session_id,
             "neighbourhood": presented.neighbourhood, "first_at": presented.at, "last_at": presented.at,
-            "attempts": 1, "hits": int(presented.outcome == "ok"), "failures": int(presented.outcome == "not_found"),
-            "refusals": int(presented.outcome == "refused")})
+            "attempts": 1, "hits": hits, "failures": failures, "refusals": refusals})
 
     def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
         rows = _SEEN_BY_ACCOUNT_FAST.all(self.conn, {"account_id": account_id, "since": since})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, true, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, true, update
 
 from tierspayant.security.fields import (
     BlindIndex,
@@ -208,10 +208,9 @@ class Protection:
 
     def count(self, conn: Connection, owner: int) -> int:
         """Rows holding the owner's ciphertexts (for progress)."""
-        total = 0
-        for table in self.tables_of(owner):
-            total += len(conn.execute(select(t.metadata.tables[table].c.id).where(self._owned(table, owner))).all())
-        return total
+        return sum(int(conn.execute(select(func.count()).select_from(t.metadata.tables[table])
+                                    .where(self._owned(table, owner))).scalar_one())
+                   for table in self.tables_of(owner))
 
     def reencrypt(self, conn: Connection, owner: int, table: str, after_id: int, limit: int) -> tuple[int, int]:
         """Re-seal up to ``limit`` rows of ``table`` (id > after_id) with the owner's current
