@@ -125,6 +125,7 @@ LENIENT_DETECTION = {"account_distinct": [10**9] * 4, "organisation_distinct": [
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,
                detection: dict[str, Any] | None = LENIENT_DETECTION, **settings_overrides: Any) -> World:
     clock = TestClock()
+    settings_overrides.setdefault("sign_in_hold_seconds", 0.0)  # the test clock stands still: no tarpit wait
     settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks

@@ -56,6 +56,9 @@ class Settings:
     oidc_acr_values: tuple[str, ...] = ("eidas3",)
     #: A change of a professional's bank details takes effect this long after it is requested.
     bank_change_delay_hours: float = 72.0
+    #: How long a throttled source's sign-in attempt is held before its 429 (a tarpit,
+    #: api/source_gate.py); 0 answers at once.
+    sign_in_hold_seconds: float = 30.0
 
     @property
     def key_dir(self) -> Path:
@@ -93,4 +96,5 @@ class Settings:
             oidc_redirect_uri=env.get("TIERS_OIDC_REDIRECT_URI", d.oidc_redirect_uri),
             oidc_acr_values=tuple(env.get("TIERS_OIDC_ACR_VALUES", "eidas3").split()),
             bank_change_delay_hours=float(env.get("TIERS_BANK_CHANGE_DELAY_HOURS", str(d.bank_change_delay_hours))),
+            sign_in_hold_seconds=float(env.get("TIERS_SIGN_IN_HOLD_SECONDS", str(d.sign_in_hold_seconds))),
         )

@@ -99,3 +99,45 @@ def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
             samples[name].append(time.perf_counter() - started)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     assert max(medians.values()) / min(medians.values()) <= 1.35, medians
+
+
+def test_a_throttled_source_is_held_before_its_answer(tmp_path: Path) -> None:
+    """The tarpit (api/source_gate.py): once a source is throttled, each of its attempts waits
+    before its 429, without any work; another source is not throttled."""
+    import time
+
+    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30,
+                       sign_in_hold_seconds=0.4)
+    try:
+        attacker = TestClient(world.app, client=("203.0.113.10", 40000))
+        other = TestClient(world.app, client=("198.51.100.22", 40001))
+        for n in range(SOURCE_MAX_FAILURES):
+            assert attempt(world, attacker, f"user{n}.stuffed", "leaked-password-1", advance=1)[0] == 401
+        assert attempt(world, attacker, "user.next", "leaked-password-1", advance=1)[0] == 429  # learnt here
+        started = time.perf_counter()
+        status, body = attempt(world, attacker, "user.held", "leaked-password-1", advance=1)
+        held = time.perf_counter() - started
+        assert status == 429 and "Too many failed sign-ins" in body
+        assert held >= 0.4
+        assert attempt(world, other, "user.elsewhere", "leaked-password-1", advance=1)[0] == 401  # not throttled
+    finally:
+        world.platform.engine.dispose()
+
+
+def test_a_hash_made_with_older_settings_is_redone_at_sign_in(fresh: World) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import select, update
+
+    from tierspayant.security import passwords
+    from tierspayant.store import tables as t
+
+    account = fresh.demo["accounts"]["medecin.demo"]
+    where = t.accounts.c.username == "medecin.demo"
+    with fresh.platform.engine.begin() as conn:
+        conn.execute(update(t.accounts).where(where).values(password_hash=PasswordHasher().hash(account["password"])))
+    client = TestClient(fresh.app, client=("198.51.100.23", 40002))
+    assert attempt(fresh, client, "medecin.demo")[0] == 200
+    with fresh.platform.engine.connect() as conn:
+        stored = conn.execute(select(t.accounts.c.password_hash).where(where)).scalar_one()
+    assert not passwords.needs_rehash(stored) and passwords.verify_password(stored, account["password"])
+    assert attempt(fresh, client, "medecin.demo")[0] == 200  # and the new hash signs in

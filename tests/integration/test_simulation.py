@@ -21,7 +21,7 @@ def test_attacks_are_contained_and_normal_traffic_is_not(tmp_path: Path) -> None
         assert len(by[scenario].contained_at) == len(by[scenario].accounts), scenario  # every one stopped
     assert by["a"].exposed <= 20
     assert by["d"].attempts > 0 and by["d"].confirmed == 0
-    assert by["e"].attempts == 3000 and by["e"].takeovers == 0
+    assert by["e"].attempts >= 1000 and by["e"].takeovers == 0  # the tarpit slows the list down
     assert report.falsely_contained == set()
     legit = [r for r in report.day1 if r.actor == "legit"]
     assert len(legit) > 300 and sum(0 < r.status < 400 for r in legit) / len(legit) >= 0.99

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -104,5 +105,6 @@ def create_app(platform: Platform) -> FastAPI:
     for module in (core, passkeys, care, payments, bank_details, reference, log, security):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
-    app.add_middleware(SourceGate, clock=platform.clock)  # outermost: a throttled source costs nothing more
+    app.add_middleware(SourceGate, clock=platform.clock,  # outermost: a throttled source costs nothing more
+                       hold=timedelta(seconds=platform.settings.sign_in_hold_seconds))
     return app

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import AssuranceRequired, Contained, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import AssuranceRequired, Busy, Contained, Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -97,6 +97,12 @@ def _throttled(_: Request, exc: Exception) -> JSONResponse:
                    headers={"Retry-After": str(exc.retry_after)})
 
 
+def _busy(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Busy)
+    return problem(503, "Sign-in busy", "too many password sign-ins at once; retry in a moment, or sign in with a "
+                   "passkey", headers={"Retry-After": str(exc.retry_after)})
+
+
 def _contained(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Contained)
     if exc.scope == "insurer":
@@ -141,6 +147,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(Throttled, _throttled)
+    app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(Contained, _contained)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
-from tierspayant.security import passwords
+from tierspayant.security import passwords, totp
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.security.tokens import new_reference
@@ -109,15 +109,17 @@ def simulate(
         def category(i: int) -> str:
             return PROFILES[professions[i]].category
 
+        # One attack at a time (bar (b), which lasts until it is contained), so that each
+        # attack's window of legitimate latency holds that attack alone.
         results = await asyncio.gather(
             later(9.0, lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
             later(9.5, lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
                                                     2 * p99, at(19.5))),
-            later(10.5, lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
+            later(14.5, lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
                                                       [category(v) for v in victims["c"]])),
-            later(13.0, lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
+            later(16.0, lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
                 rng, covered[0], 500), category(victims["d"]))),
-            later(15.0, lambda: attacks.credential_stuffing(sim, pairs)),
+            later(17.0, lambda: attacks.credential_stuffing(sim, pairs, at(DAY_END))),
         )
         return list(results)
 
@@ -155,7 +157,7 @@ def _accounts(platform: Platform, spec: PopulationSpec) -> tuple[list[str], list
     they sign in with their passkeys; stuffing tries it, see _stuffing_pairs)."""
     _, pros = Population(spec).professionals()
     shared = passwords.hash_password(SHARED_PASSWORD)
-    rows = [{"id": 10_000 + i, "username": f"sim.{i}", "password_hash": shared, "totp_secret": "JBSWY3DPEHPK3PXP",
+    rows = [{"id": 10_000 + i, "username": f"sim.{i}", "password_hash": shared, "totp_secret": totp.new_secret(),
              "totp_last_step": 0, "role": Role.PROFESSIONAL.value, "organisation_id": p["organisation_id"],
              "professional_id": p["id"], "insurer_id": None, "disabled": False} for i, p in enumerate(pros)]
     platform.loader.insert("accounts", rows)

@@ -133,13 +133,18 @@ async def nir_guessing(sim: Simulation, victim: int, guesses: list[Patient], cat
     return result
 
 
-async def credential_stuffing(sim: Simulation, pairs: list[tuple[str, str]], concurrency: int = 4) -> AttackResult:
-    """(e) Leaked (user name, password) pairs against password + TOTP sign-in, a guessed code."""
+async def credential_stuffing(sim: Simulation, pairs: list[tuple[str, str]], until: datetime,
+                              concurrency: int = 16) -> AttackResult:
+    """(e) Leaked (user name, password) pairs against password + TOTP sign-in, a guessed code,
+    ``concurrency`` at a time, until the list is done or ``until``: the platform holds a
+    throttled source's answers (the tarpit), so the list may outlast the day."""
     result = AttackResult("e", f"credential stuffing: {len(pairs):,} leaked pairs", [], sim.clock.now())
     queue = iter(pairs)
 
     async def worker() -> None:
         for username, password in queue:
+            if sim.clock.now() >= until:
+                return
             answer = await sim.request("e", -1, "POST", "/v1/sessions", None,
                                        {"username": username, "password": password, "totp": "000000"})
             result.attempts += 1

@@ -569,6 +569,9 @@ class SqlRepositories(SqlAuditRepository, SqlDetectionRepository):
     def set_totp_last_step(self, account_id: int, step: int) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(totp_last_step=step))
 
+    def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(password_hash=password_hash))
+
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
                     aal: str = "password_totp") -> int:
         return self._insert(t.sessions, {
