@@ -10,7 +10,8 @@ from tierspayant.cli.simulate import simulate
 
 
 def test_attacks_are_contained_and_normal_traffic_is_not(tmp_path: Path) -> None:
-    report = simulate(professionals=30, beneficiaries=3000, speed=960.0, seed_value=7, parallel_accounts=5,
+    report = simulate(professionals=30, beneficiaries=3000, speed=960.0, attack_speed=240.0, seed_value=7,
+                      parallel_accounts=5,
                       stuffing_pairs=3000, out=tmp_path / "s.md", html_out=tmp_path / "s.html",
                       work=tmp_path / "work", port=8791)
     by = {row.attack.scenario: row.attack for row in report.rows}

@@ -35,9 +35,7 @@ class SourceGate:
         self.app = app
         self.clock = clock  # the platform's: the use case's Retry-After is in its time
         self.paths = paths
-        # The hold is in the platform's time too (an accelerated clock, in simulations, has a factor).
-        self.factor = float(getattr(clock, "factor", 1.0))
-        self.hold_seconds = hold.total_seconds() / self.factor
+        self.hold = hold
         self.held = 0
         self.blocked: dict[str, datetime] = {}  # source -> when it may try again
 
@@ -49,10 +47,12 @@ class SourceGate:
         until = self.blocked.get(source)
         remaining = (until - self.clock.now()).total_seconds() if until else 0.0
         if until is not None and remaining > 0:
-            if self.hold_seconds > 0 and self.held < MAX_HELD:
+            if self.hold and self.held < MAX_HELD:
+                # in the platform's time, like the block (a simulation's clock runs faster)
+                rate = self.clock.rate() if hasattr(self.clock, "rate") else 1.0
                 self.held += 1
                 try:
-                    await asyncio.sleep(min(self.hold_seconds, remaining / self.factor))
+                    await asyncio.sleep(min(self.hold.total_seconds(), remaining) / rate)
                 finally:
                     self.held -= 1
                 remaining = max(1.0, (until - self.clock.now()).total_seconds())

@@ -43,12 +43,18 @@ from tierspayant.store import tables as t
 console = Console(soft_wrap=True)
 BIN = Path(sys.executable).parent
 DAY_START, DAY_END = 7, 21
+#: When each attack starts on day 2 (hours, Paris), one at a time bar (b), which lasts until it
+#: is contained: each attack's window of legitimate latency then holds that attack alone.
+STARTS = {"a": 9.0, "b": 9.5, "c": 14.5, "d": 16.0, "e": 17.0}
+#: The fast attacks run in a slower stretch of the clock this long (simulate/clock.py).
+SLOW_STRETCH = timedelta(minutes=30)
 
 
 def simulate(
-    professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 600,
+    professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 1_000,
     beneficiaries: Annotated[int, typer.Option(help="Synthetic beneficiaries")] = 20_000,
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 200.0,
+    attack_speed: Annotated[float, typer.Option(help="The same, in the windows of the fast attacks (a), (c), (d)")] = 20.0,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (population, traffic, attacks)")] = 42,
     parallel_accounts: Annotated[int, typer.Option(help="Scenario (c): compromised accounts")] = 50,
     stuffing_pairs: Annotated[int, typer.Option(help="Scenario (e): leaked (user, password) pairs")] = 100_000,
@@ -91,17 +97,19 @@ def simulate(
     replay = work / "attack-free"
     shutil.copytree(work, replay, ignore=shutil.ignore_patterns("attack-free", "records.csv"))
     replay_env = {**env, "TIERS_VAR_DIR": str(replay), "TIERS_DATABASE_URL": f"sqlite:///{replay / 'tiers.db'}"}
-    free2, _ = _day(replay_env, day2, port, speed, authenticators, lambda sim: sim.day(visits2))
+    slow = tuple((_at(day2, STARTS[s]), _at(day2, STARTS[s]) + SLOW_STRETCH, attack_speed)
+                 for s in "acd") if attack_speed < speed else ()
+    free2, _ = _day(replay_env, day2, port, speed, authenticators, lambda sim: sim.day(visits2), slow=slow)
     console.print(f"day 2 without attacks: {len(free2):,} requests")
     attackers = rng.sample(everyone, len(everyone))
     pairs = _stuffing_pairs(rng, professions, stuffing_pairs)
 
     async def day_two(sim: Simulation) -> list[attacks.AttackResult]:
         def at(hour: float) -> datetime:
-            return datetime.combine(day2, datetime.min.time(), PARIS) + timedelta(hours=hour)
+            return _at(day2, hour)
 
-        async def later(hour: float, make: Any) -> attacks.AttackResult:
-            await sim.sleep_until(at(hour))
+        async def later(scenario: str, make: Any) -> attacks.AttackResult:
+            await sim.sleep_until(at(STARTS[scenario]))
             result: attacks.AttackResult = await make()
             console.print(f"  ({result.scenario}) done: {result.attempts:,} attempts, {result.exposed} exposed")
             return result
@@ -109,22 +117,20 @@ def simulate(
         def category(i: int) -> str:
             return PROFILES[professions[i]].category
 
-        # One attack at a time (bar (b), which lasts until it is contained), so that each
-        # attack's window of legitimate latency holds that attack alone.
         results = await asyncio.gather(
-            later(9.0, lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
-            later(9.5, lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
+            later("a", lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
+            later("b", lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
                                                     2 * p99, at(19.5))),
-            later(14.5, lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
+            later("c", lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
                                                       [category(v) for v in victims["c"]])),
-            later(16.0, lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
+            later("d", lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
                 rng, covered[0], 500), category(victims["d"]))),
-            later(17.0, lambda: attacks.credential_stuffing(sim, pairs, at(DAY_END))),
+            later("e", lambda: attacks.credential_stuffing(sim, pairs, at(DAY_END))),
         )
         return list(results)
 
     records2, results = _day(env, day2, port, speed, authenticators, lambda sim: sim.day(visits2),
-                             day_two if with_attacks else None)
+                             day_two if with_attacks else None, slow=slow)
     console.print(f"day 2 (attacks): {len(records2):,} requests")
     automatic: list[Containment] = []
     contained_professionals: set[int] = set()
@@ -136,7 +142,8 @@ def simulate(
         contained_professionals |= _contained_professionals(platform, found)
         platform.engine.dispose()
     account_days = len({v.professional for v in visits1}) + 2 * len({v.professional for v in visits2})
-    report = build_report(command, seed_value, professionals, beneficiaries, speed, records1, free2, records2,
+    report = build_report(command, seed_value, professionals, beneficiaries, speed, slow[0][2] if slow else None,
+                          records1, free2, records2,
                           sorted(results, key=lambda r: r.scenario), account_days,
                           contained_professionals - everybody_victim, len(automatic), time.perf_counter() - started)
     with (work / "records.csv").open("w", encoding="utf-8") as f:  # every answer: no identities, for analysis
@@ -211,14 +218,19 @@ def _stuffing_pairs(rng: random.Random, professions: list[str], count: int) -> l
     return pairs
 
 
+def _at(day: date, hour: float) -> datetime:
+    return datetime.combine(day, datetime.min.time(), PARIS) + timedelta(hours=hour)
+
+
 def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators: list[SoftAuthenticator],
-         legit: Any, attackers: Any = None) -> tuple[list[Record], list[attacks.AttackResult]]:
+         legit: Any, attackers: Any = None, slow: tuple[tuple[datetime, datetime, float], ...] = (),
+         ) -> tuple[list[Record], list[attacks.AttackResult]]:
     """Start the server with the clock at 07:00 (Paris) of ``day`` a few seconds from now, run
     ``legit(sim)`` here and ``attackers(sim)`` in a forked process of their own (so that the
     attackers' traffic does not queue inside the legitimate clients' event loop and inflate
     the latencies they measure), and stop the server."""
     anchor = datetime.combine(day, datetime.min.time(), PARIS) + timedelta(hours=DAY_START)
-    clock = AcceleratedClock(time.time() + 6.0, anchor.astimezone(UTC), speed)
+    clock = AcceleratedClock(time.time() + 6.0, anchor.astimezone(UTC), speed, slow)
     day_env = {**env, "TIERS_SIMULATED_CLOCK": clock.spec()}
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(port)], env=day_env,  # noqa: S603 -- our own CLI
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -51,6 +51,7 @@ class Report:
     professionals: int
     beneficiaries: int
     factor: float
+    attack_factor: float | None  # the fast attacks' windows ran at this factor (both runs of day 2)
     day1: list[Record]
     free2: list[Record]  # day 2 without the attacks: the baseline
     day2: list[Record]
@@ -66,7 +67,7 @@ class Report:
 
 
 def build_report(command: str, seed: int, professionals: int, beneficiaries: int, factor: float,
-                 day1: list[Record], free2: list[Record], day2: list[Record], attacks: list[AttackResult],
+                 attack_factor: float | None, day1: list[Record], free2: list[Record], day2: list[Record], attacks: list[AttackResult],
                  account_days: int, falsely_contained: set[int], automatic_containments: int,
                  wall_seconds: float) -> Report:
     free = [r for r in free2 if r.actor == "legit"]
@@ -77,7 +78,7 @@ def build_report(command: str, seed: int, professionals: int, beneficiaries: int
         if end - attack.started < timedelta(minutes=30):
             end = attack.started + timedelta(minutes=30)  # enough legitimate requests for a p95
         rows.append(Row(attack, window(legit2, attack.started, end), window(free, attack.started, end)))
-    return Report(command, seed, professionals, beneficiaries, factor, day1, free2, day2, rows, account_days,
+    return Report(command, seed, professionals, beneficiaries, factor, attack_factor, day1, free2, day2, rows, account_days,
                   falsely_contained,
                   automatic_containments, wall_seconds)
 
@@ -90,6 +91,9 @@ def markdown(report: Report) -> str:
     legit1 = [r for r in report.day1 if r.actor == "legit"]
     legit2 = [r for r in report.day2 if r.actor == "legit"]
     base = window(legit1, legit1[0].at, legit1[-1].at) if legit1 else Window(0, 1, 0)
+    slow = (f"; the first 30 minutes of the fast attacks (a), (c) and (d) run at {report.attack_factor:g}x in both "
+            "runs of day 2, so that an attacker going as fast as it can keeps close to its real speed in simulated "
+            "time" if report.attack_factor else "")
     lines = [
         "# Detection and containment: simulation report",
         "",
@@ -97,7 +101,7 @@ def markdown(report: Report) -> str:
         f"opticians, GPs, pharmacists, opening hours and lunch by profession), {report.beneficiaries:,} synthetic "
         f"beneficiaries; two working days (07:00-21:00 Paris) driven over HTTP against `tiers serve` (SQLite, "
         f"2 workers) with time running {report.factor:g}x faster than the wall clock (server and simulator share "
-        f"the accelerated clock); the documented default thresholds (detection/thresholds.py). Day 1 is "
+        f"the accelerated clock{slow}); the documented default thresholds (detection/thresholds.py). Day 1 is "
         f"attack-free; day 2 runs twice from the state at the end of day 1, with the same visits: without "
         f"attacks (the baseline) and with the attacks among that traffic. Wall time {report.wall_seconds:.0f} s.",
         "",
