@@ -53,7 +53,7 @@ SLOW_STRETCH = timedelta(minutes=30)
 def simulate(
     professionals: Annotated[int, typer.Option(help="Simulated professionals (a third of each profession)")] = 600,
     beneficiaries: Annotated[int, typer.Option(help="Synthetic beneficiaries")] = 20_000,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 200.0,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")] = 120.0,
     attack_speed: Annotated[float, typer.Option(help="The same, in the windows of the fast attacks (a), (c), (d)")] = 20.0,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (population, traffic, attacks)")] = 42,
     parallel_accounts: Annotated[int, typer.Option(help="Scenario (c): compromised accounts")] = 50,
