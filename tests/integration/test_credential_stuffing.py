@@ -141,3 +141,30 @@ def test_a_hash_made_with_older_settings_is_redone_at_sign_in(fresh: World) -> N
         stored = conn.execute(select(t.accounts.c.password_hash).where(where)).scalar_one()
     assert not passwords.needs_rehash(stored) and passwords.verify_password(stored, account["password"])
     assert attempt(fresh, client, "medecin.demo")[0] == 200  # and the new hash signs in
+
+
+def test_a_full_password_lane_answers_503_and_counts_nothing(fresh: World) -> None:
+    """security/passwords.py: while the lane is full, a password sign-in is refused at once with
+    503 and Retry-After, no failure is recorded against the name or the source, and the same
+    sign-in works once the lane is free."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tierspayant.security import passwords
+
+    client = TestClient(fresh.app, client=("198.51.100.24", 40003))
+    release = threading.Event()
+    with ThreadPoolExecutor(passwords.LANE_WAITING) as callers:
+        waiting = [callers.submit(passwords._LANE.run, release.wait, 10) for _ in range(passwords.LANE_WAITING)]
+        while passwords._LANE.waiting._value > 0:
+            threading.Event().wait(0.01)
+        fresh.clock.advance(seconds=31)
+        account = fresh.demo["accounts"]["pharmacie.demo"]
+        busy = client.post("/v1/sessions", json={"username": "pharmacie.demo", "password": account["password"],
+                                                 "totp": totp.current_code(account["totp_secret"], fresh.clock.now())})
+        release.set()
+        assert all(f.result(timeout=10) for f in waiting)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and "Sign-in busy" in busy.text
+    with fresh.platform.audit.uow(readonly=True) as repos:
+        assert repos.failures("source:198.51.100.24") is None
+    assert attempt(fresh, client, "pharmacie.demo")[0] == 200

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
+from tierspayant.security.passwords import HashingBusy
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import AssuranceRequired, Busy, Contained, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import AssuranceRequired, Contained, Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -97,10 +98,9 @@ def _throttled(_: Request, exc: Exception) -> JSONResponse:
                    headers={"Retry-After": str(exc.retry_after)})
 
 
-def _busy(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Busy)
+def _busy(_: Request, __: Exception) -> JSONResponse:
     return problem(503, "Sign-in busy", "too many password sign-ins at once; retry in a moment, or sign in with a "
-                   "passkey", headers={"Retry-After": str(exc.retry_after)})
+                   "passkey", headers={"Retry-After": "1"})
 
 
 def _contained(_: Request, exc: Exception) -> JSONResponse:
@@ -147,7 +147,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(Throttled, _throttled)
-    app.add_exception_handler(Busy, _busy)
+    app.add_exception_handler(HashingBusy, _busy)
     app.add_exception_handler(Contained, _contained)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

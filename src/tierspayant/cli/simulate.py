@@ -105,11 +105,8 @@ def simulate(
     pairs = _stuffing_pairs(rng, professions, stuffing_pairs)
 
     async def day_two(sim: Simulation) -> list[attacks.AttackResult]:
-        def at(hour: float) -> datetime:
-            return _at(day2, hour)
-
         async def later(scenario: str, make: Any) -> attacks.AttackResult:
-            await sim.sleep_until(at(STARTS[scenario]))
+            await sim.sleep_until(_at(day2, STARTS[scenario]))
             result: attacks.AttackResult = await make()
             console.print(f"  ({result.scenario}) done: {result.attempts:,} attempts, {result.exposed} exposed")
             return result
@@ -120,12 +117,12 @@ def simulate(
         results = await asyncio.gather(
             later("a", lambda: attacks.scraper(sim, victims["a"], attackers[0::3], category(victims["a"]))),
             later("b", lambda: attacks.slow_and_low(sim, victims["b"], attackers[1::3], category(victims["b"]),
-                                                    2 * p99, at(19.5))),
+                                                    2 * p99, _at(day2, 19.5))),
             later("c", lambda: attacks.many_accounts(sim, victims["c"], attackers[2::3],
                                                       [category(v) for v in victims["c"]])),
             later("d", lambda: attacks.nir_guessing(sim, victims["d"], attacks.guessed_identities(
                 rng, covered[0], 500), category(victims["d"]))),
-            later("e", lambda: attacks.credential_stuffing(sim, pairs, at(DAY_END))),
+            later("e", lambda: attacks.credential_stuffing(sim, pairs, _at(day2, DAY_END))),
         )
         return list(results)
 
@@ -142,7 +139,7 @@ def simulate(
         contained_professionals |= _contained_professionals(platform, found)
         platform.engine.dispose()
     account_days = len({v.professional for v in visits1}) + 2 * len({v.professional for v in visits2})
-    report = build_report(command, seed_value, professionals, beneficiaries, speed, slow[0][2] if slow else None,
+    report = build_report(command, seed_value, professionals, beneficiaries, speed, attack_speed if slow else None,
                           records1, free2, records2,
                           sorted(results, key=lambda r: r.scenario), account_days,
                           contained_professionals - everybody_victim, len(automatic), time.perf_counter() - started)
@@ -229,8 +226,7 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
     ``legit(sim)`` here and ``attackers(sim)`` in a forked process of their own (so that the
     attackers' traffic does not queue inside the legitimate clients' event loop and inflate
     the latencies they measure), and stop the server."""
-    anchor = datetime.combine(day, datetime.min.time(), PARIS) + timedelta(hours=DAY_START)
-    clock = AcceleratedClock(time.time() + 6.0, anchor.astimezone(UTC), speed, slow)
+    clock = AcceleratedClock(time.time() + 6.0, _at(day, DAY_START).astimezone(UTC), speed, slow)
     day_env = {**env, "TIERS_SIMULATED_CLOCK": clock.spec()}
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(port)], env=day_env,  # noqa: S603 -- our own CLI
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -26,7 +26,7 @@ from tierspayant.security.webauthn import (
     new_challenge,
 )
 from tierspayant.services.detection import DetectionService
-from tierspayant.services.errors import Busy, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, Session, UnitOfWork
 
 IDLE_TIMEOUT = timedelta(minutes=15)
@@ -35,20 +35,6 @@ ACCOUNT_FAILURE_MEMORY = timedelta(hours=24)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 #: last_seen_at is written at most this often (a write per request would tax the hot path).
 TOUCH_EVERY = timedelta(seconds=60)
-
-
-def _verify(stored_hash: str | None, password: str) -> bool:
-    try:
-        return passwords.verify_password(stored_hash, password)
-    except passwords.HashingBusy:
-        raise Busy() from None
-
-
-def _hash(password: str) -> str:
-    try:
-        return passwords.hash_password(password)
-    except passwords.HashingBusy:
-        raise Busy() from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +83,7 @@ class AccountsService:
             if until is not None and now < until:
                 raise Throttled(int((until - now).total_seconds()) + 1)
         # Verify a hash even for an unknown user or a delayed name: same time either way.
-        password_ok = _verify(account.password_hash if account else None, password)
+        password_ok = passwords.verify_password(account.password_hash if account else None, password)
         delayed = by_account is not None and now < account_blocked_until(by_account[0], by_account[2])
         step = None
         if account is not None and password_ok and not account.disabled and not delayed:
@@ -108,7 +94,7 @@ class AccountsService:
                     repos.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
                 repos.record_failure(source_key, now, SOURCE_MEMORY)
             raise Unauthenticated()
-        rehashed = _hash(password) if passwords.needs_rehash(account.password_hash) else None
+        rehashed = passwords.hash_password(password) if passwords.needs_rehash(account.password_hash) else None
         with self.uow() as repos:
             repos.set_totp_last_step(account.id, step)
             if rehashed is not None:  # made with older settings: redone now that we hold the password
@@ -184,7 +170,7 @@ class AccountsService:
         secret = totp.new_secret()
         with self.uow() as repos:
             account_id = repos.add_account(Account(
-                0, username, _hash(password), secret, 0, role.value, organisation_id,
+                0, username, passwords.hash_password(password), secret, 0, role.value, organisation_id,
                 professional_id, insurer_id, False,
             ))
         return account_id, secret

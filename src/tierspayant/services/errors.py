@@ -5,11 +5,11 @@
      +-- Forbidden         signed in, but this role may not use this function
           +-- AssuranceRequired  ... or not with a phishing-resistant sign-in
      +-- Throttled         too many failed sign-ins from this source (429)
-     +-- Busy              the password lane is full: retry in a moment (503)
      +-- Contained         detection or a security officer contained this account,
                            organisation or insurer route (429 / 403 / 503)
     ports.Conflict        a uniqueness rule (409, naming the field)
     policy.NotFound       absent *or* out of the caller's scope (404, same body: T10)
+    passwords.HashingBusy the password lane is full: retry in a moment (503, Retry-After: 1)
     domain.DomainError    bad input or configuration (422, naming the field)
 """
 
@@ -38,14 +38,6 @@ class Throttled(ServiceError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("throttled")
-        self.retry_after = retry_after
-
-
-class Busy(ServiceError):
-    """Too many password sign-ins are waiting for the hashing lane (security/passwords.py)."""
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("busy")
         self.retry_after = retry_after
 
 
