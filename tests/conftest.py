@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,6 +67,67 @@ def pg_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+#: The databases every storage test runs on (the rule: tests/integration, see pytest_collection_modifyitems).
+BACKENDS = ("sqlite", "postgresql")
+
+
+def database_url(request: pytest.FixtureRequest, backend: str, var_dir: Path) -> str:
+    """A fresh, empty database on ``backend`` for one fixture: a file under ``var_dir`` on
+    SQLite, a new database (dropped when the fixture ends) on PostgreSQL."""
+    if backend == "sqlite":
+        return f"sqlite:///{var_dir / f'tiers-{uuid.uuid4().hex[:6]}.db'}"
+    base = request.getfixturevalue("pg_url")
+    name = f"tiers_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Parametrises a test over both databases."""
+    return str(request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): a storage test that cannot run on PostgreSQL (say why)")
+    config.addinivalue_line("markers", "no_storage(reason): an integration test that touches no database (say why)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Parity rule (issue 12): every integration test runs on SQLite *and* PostgreSQL, unless
+    it is marked ``sqlite_only`` or ``no_storage`` with a written reason. A test that breaks the
+    rule fails the collection, so the suite cannot go green with a SQLite-only storage test."""
+    seen: dict[str, set[str]] = {}
+    marked: dict[str, str | None] = {}
+    for item in items:
+        if "tests/integration/" not in item.nodeid.replace("\\", "/"):
+            continue
+        key = item.nodeid.split("[", 1)[0]
+        callspec = getattr(item, "callspec", None)
+        values = callspec.params.values() if callspec is not None else ()
+        seen.setdefault(key, set()).update(v for v in values if isinstance(v, str) and v in BACKENDS)
+        for name in ("sqlite_only", "no_storage"):
+            mark = item.get_closest_marker(name)
+            if mark is not None:
+                reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else None)
+                marked[key] = reason if isinstance(reason, str) and reason.strip() else None
+    missing = sorted(k for k, found in seen.items() if set(BACKENDS) - found and k not in marked)
+    unexplained = sorted(k for k, reason in marked.items() if reason is None)
+    if missing or unexplained:
+        raise pytest.UsageError(
+            "storage parity (tests/conftest.py): these integration tests do not run on both databases:\n  "
+            + "\n  ".join(missing + [f"{k} (marked without a reason)" for k in unexplained]))
 
 
 @dataclass
@@ -138,15 +199,32 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, 
     return World(platform, TestClient(app), clock, demo, backend, app)
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One seeded platform per backend for the whole session; tests use fresh invoice numbers
     and patients so they do not depend on each other."""
     var_dir = tmp_path_factory.mktemp(request.param)
-    url = f"sqlite:///{var_dir / 'tiers.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    w = make_world(url, var_dir, request.param)
+    w = make_world(database_url(request, request.param, var_dir), var_dir, request.param)
     yield w
     w.platform.engine.dispose()
+
+
+@pytest.fixture()
+def new_world(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[Callable[..., World]]:
+    """A factory of fresh seeded platforms on this test's backend (``make_world``'s options),
+    for tests that change global state: thresholds, keys, sessions, containments."""
+    made: list[World] = []
+
+    def make(**options: Any) -> World:
+        var_dir = tmp_path / f"w{len(made)}"
+        var_dir.mkdir()
+        world = make_world(database_url(request, backend, var_dir), var_dir, backend, **options)
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.platform.engine.dispose()
 
 
 def fresh_patients(world: World, insurer_id: int = 1, count: int = 1) -> list[dict[str, str]]:

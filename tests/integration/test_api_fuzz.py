@@ -11,14 +11,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import World, make_world
+from tests.conftest import BACKENDS, World, database_url, make_world
 
 
-@pytest.fixture(scope="module")
-def fuzz_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzz_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A world of its own: fuzzing revokes passkeys and creates objects at random."""
     var = tmp_path_factory.mktemp("fuzz")
-    world = make_world(f"sqlite:///{var / 'tiers.db'}", var, "sqlite", beneficiaries=100)
+    world = make_world(database_url(request, request.param, var), var, request.param, beneficiaries=100)
     yield world
     world.platform.engine.dispose()
 

@@ -3,14 +3,13 @@ delay before it pays, a notice at once, cancellable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement
 from tierspayant.security.policy import Principal, Role
 from tierspayant.store import tables as t
@@ -19,10 +18,8 @@ NEW_IBAN = "FR7630004000031234567890143"
 
 
 @pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=60)
-    yield world
-    world.platform.engine.dispose()
+def fresh(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=60)
 
 
 def step_up(world: World, username: str) -> dict:

@@ -3,22 +3,19 @@ source, kept apart -- and neither can lock a victim out of passkey sign-in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import World, make_world
+from tests.conftest import World
 from tierspayant.security import totp
 from tierspayant.security.throttle import ACCOUNT_FREE_FAILURES, SOURCE_MAX_FAILURES
 
 
 @pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30)
-    yield world
-    world.platform.engine.dispose()
+def fresh(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=30)
 
 
 def attempt(world: World, client: TestClient, username: str, password: str | None = None,
@@ -101,14 +98,13 @@ def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
     assert max(medians.values()) / min(medians.values()) <= 1.35, medians
 
 
-def test_a_throttled_source_is_held_before_its_answer(tmp_path: Path) -> None:
+def test_a_throttled_source_is_held_before_its_answer(new_world: Callable[..., World]) -> None:
     """The tarpit (api/source_gate.py): once a source is throttled, each of its attempts waits
     before its 429, without any work; another source is not throttled."""
     import time
 
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30,
-                       sign_in_hold_seconds=0.4)
-    try:
+    world = new_world(beneficiaries=30, sign_in_hold_seconds=0.4)
+    if True:
         attacker = TestClient(world.app, client=("203.0.113.10", 40000))
         other = TestClient(world.app, client=("198.51.100.22", 40001))
         for n in range(SOURCE_MAX_FAILURES):
@@ -120,8 +116,6 @@ def test_a_throttled_source_is_held_before_its_answer(tmp_path: Path) -> None:
         assert status == 429 and "Too many failed sign-ins" in body
         assert held >= 0.4
         assert attempt(world, other, "user.elsewhere", "leaked-password-1", advance=1)[0] == 401  # not throttled
-    finally:
-        world.platform.engine.dispose()
 
 
 def test_a_hash_made_with_older_settings_is_redone_at_sign_in(fresh: World) -> None:

@@ -6,13 +6,12 @@ every worker (two platforms on one database)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tierspayant.bootstrap import build
 from tierspayant.services.detection import CACHE_SECONDS
 from tierspayant.services.errors import Unauthenticated
@@ -20,11 +19,9 @@ from tierspayant.store import tables as t
 
 
 @pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=400,
-                       proofless_quota=20, detection=None)
-    yield world
-    world.platform.engine.dispose()
+def fresh(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=400,
+                    proofless_quota=20, detection=None)
 
 
 def check(world: World, headers: dict[str, str], patient: dict[str, str]) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
 from tierspayant.store import tables as t
 from tierspayant.store.protection import PLATFORM
@@ -19,10 +19,8 @@ TIERS = Path(sys.executable).parent / "tiers"
 
 
 @pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=120)
-    yield world
-    world.platform.engine.dispose()
+def fresh(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=120)
 
 
 def covered(world: World, headers: dict[str, str], patient: dict[str, str]) -> bool:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.conftest import fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.rights import RightsRequest
@@ -22,8 +22,8 @@ SAMPLES = 150
 TOLERANCE = 1.35  # slowest median / fastest median
 
 
-def test_negative_answers_take_the_same_time(tmp_path: Path) -> None:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=200)
+def test_negative_answers_take_the_same_time(new_world: Callable[..., World]) -> None:
+    world = new_world(beneficiaries=200)
     patient = fresh_patients(world)[0]
     with world.platform.engine.connect() as conn:
         ended_id = conn.execute(

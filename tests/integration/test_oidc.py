@@ -4,15 +4,14 @@ the RPPS from userinfo mapped to the professional; an unknown professional is re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tests.oidc_provider import Provider
 from tierspayant.store import tables as t
 
@@ -24,10 +23,9 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture()
-def oidc_world(provider: Provider, tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=60,
-                       oidc_issuer=provider.state.issuer, oidc_client_id=provider.state.client_id,
-                       oidc_client_secret=provider.state.client_secret, oidc_acr_values=("eidas3",))
+def oidc_world(provider: Provider, new_world: Callable[..., World]) -> Iterator[World]:
+    world = new_world(beneficiaries=60, oidc_issuer=provider.state.issuer, oidc_client_id=provider.state.client_id,
+                      oidc_client_secret=provider.state.client_secret, oidc_acr_values=("eidas3",))
     with world.platform.engine.connect() as conn:
         rpps = conn.execute(select(t.professionals.c.rpps).join(t.accounts, t.accounts.c.professional_id ==
                                    t.professionals.c.id).where(t.accounts.c.username == "optique.demo")).scalar_one()
@@ -35,7 +33,6 @@ def oidc_world(provider: Provider, tmp_path: Path) -> Iterator[World]:
     state.user = {"sub": "psc-user-1", "rpps": rpps}
     state.acr, state.nonce_override, state.audience_override, state.sign_with_other_key = "eidas3", None, None, False
     yield world
-    world.platform.engine.dispose()
 
 
 def go_through_provider(world: World) -> tuple[str, str]:

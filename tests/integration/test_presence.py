@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import BACKENDS, World, database_url, fresh_patients, make_world
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.rights import PresenceRequired, RightsRequest
@@ -19,10 +19,11 @@ from tierspayant.services.rights import PresenceRequired, RightsRequest
 QUOTA = 4
 
 
-@pytest.fixture(scope="module")
-def quota_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def quota_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     var = tmp_path_factory.mktemp("presence")
-    world = make_world(f"sqlite:///{var / 'tiers.db'}", var, "sqlite", beneficiaries=300, proofless_quota=QUOTA)
+    world = make_world(database_url(request, request.param, var), var, request.param, beneficiaries=300,
+                       proofless_quota=QUOTA)
     yield world
     world.platform.engine.dispose()
 

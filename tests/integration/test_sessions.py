@@ -3,19 +3,16 @@ sessions; disabling an account ends its sessions at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import World, make_world
+from tests.conftest import World
 
 
 @pytest.fixture()
-def fresh(tmp_path: Path) -> Iterator[World]:
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30)
-    yield world
-    world.platform.engine.dispose()
+def fresh(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=30)
 
 
 def alive(world: World, headers: dict[str, str]) -> bool:

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tierspayant.cli.simulate import simulate
 
 
+@pytest.mark.sqlite_only(reason="drives `make demo`'s embedded platform (a live `tiers serve` on its SQLite file) for two "
+                                "simulated days; PostgreSQL's detection and presence run in test_detection/test_presence")
 def test_attacks_are_contained_and_normal_traffic_is_not(tmp_path: Path) -> None:
     report = simulate(professionals=30, beneficiaries=3000, speed=960.0, attack_speed=240.0, seed_value=7,
                       parallel_accounts=5,

@@ -4,14 +4,14 @@ checkpoints, proofs, the verifier, queries, the witness, and the tamper drill.""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 
-from tests.conftest import World, fresh_patients, make_world
+from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement
 from tierspayant.audit.checkpoints import Checkpoint
 from tierspayant.audit.events import AccessEvent, Tag
@@ -26,27 +26,10 @@ from tierspayant.store import tables as t
 OFFICER = Principal(0, 0, Role.SECURITY_OFFICER)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+@pytest.fixture()
+def small(new_world: Callable[..., World]) -> World:
     """A fresh platform per test: these tests damage their log on purpose."""
-    url = f"sqlite:///{tmp_path / 'tiers.db'}" if request.param == "sqlite" else _fresh_pg(request)
-    world = make_world(url, tmp_path, request.param, beneficiaries=60)
-    yield world
-    world.platform.engine.dispose()
-
-
-def _fresh_pg(request: pytest.FixtureRequest) -> str:
-    import uuid
-
-    from sqlalchemy import create_engine
-
-    base = request.getfixturevalue("pg_url")
-    name = f"tiers_log_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return new_world(beneficiaries=60)
 
 
 def activity(world: World, patients: int = 3) -> None:
@@ -181,6 +164,7 @@ def test_witness_detects_fork_and_rollback(small: World, tmp_path: Path) -> None
     assert line.startswith("\u2014 witness.test ")
 
 
+@pytest.mark.no_storage(reason="the canonical form of one event, in memory")
 def test_event_round_trip() -> None:
     from datetime import UTC, datetime
 
@@ -191,7 +175,7 @@ def test_event_round_trip() -> None:
     assert AccessEvent.from_canonical(event.canonical()) == event
 
 
-def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
+def test_the_server_signs_checkpoints_on_its_own(new_world: Callable[..., World]) -> None:
     """The app's background task signs a checkpoint every checkpoint_seconds."""
     import dataclasses
     import time
@@ -200,7 +184,7 @@ def test_the_server_signs_checkpoints_on_its_own(tmp_path: Path) -> None:
 
     from tierspayant.api.app import create_app
 
-    world = make_world(f"sqlite:///{tmp_path / 'tiers.db'}", tmp_path, "sqlite", beneficiaries=30)
+    world = new_world(beneficiaries=30)
     activity(world, patients=1)
     platform = world.platform
     platform.settings = dataclasses.replace(platform.settings, checkpoint_seconds=0.2)

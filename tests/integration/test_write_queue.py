@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from tests.conftest import database_url
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.services.ports import Repositories
 from tierspayant.store import tables as t
@@ -27,8 +28,9 @@ def add_insurer(number: int) -> Any:
     return work
 
 
-def test_concurrent_writes_share_transactions_and_failures_stay_local(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+def test_concurrent_writes_share_transactions_and_failures_stay_local(request: pytest.FixtureRequest, backend: str,
+                                                                      tmp_path: Path) -> None:
+    engine = make_engine(database_url(request, backend, tmp_path))
     upgrade(engine)
     commits = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
@@ -57,12 +59,13 @@ def test_concurrent_writes_share_transactions_and_failures_stay_local(tmp_path: 
     assert len(commits) - before == 1  # fifty writes, one transaction
 
 
-def test_a_write_is_durable_before_run_returns(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+def test_a_write_is_durable_before_run_returns(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> None:
+    url = database_url(request, backend, tmp_path)
+    engine = make_engine(url)
     upgrade(engine)
     queue = SqlWriteQueue(SqlUnitOfWork(engine, PROTECTION))
     insurer_id = asyncio.run(queue.run(add_insurer(7)))
-    other = make_engine(f"sqlite:///{tmp_path / 'q.db'}")  # another connection sees it at once
+    other = make_engine(url)  # another connection sees it at once
     with other.connect() as conn:
         assert conn.execute(select(t.insurers.c.id).where(t.insurers.c.amc_number == "000000007")).scalar() == insurer_id
     with pytest.raises(RuntimeError):

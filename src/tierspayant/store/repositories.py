@@ -374,12 +374,19 @@ class SqlRepositories(SqlAuditRepository, SqlDetectionRepository):
     # -- presence proofs and the proof-less quota ----------------------------------------
     def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
         # INSERT .. ON CONFLICT DO NOTHING: atomic, and no savepoint inside the group commit.
+        # RETURNING tells whether the row went in: ``rowcount`` does not (psycopg 3 with
+        # SQLAlchemy 2.1 reports -1 for this statement on PostgreSQL, inserted or not).
         dialect_insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
         result = self.conn.execute(dialect_insert(t.presence_uses).values(
-            nonce=nonce, professional_id=professional_id, used_at=at).on_conflict_do_nothing())
-        return result.rowcount == 1
+            nonce=nonce, professional_id=professional_id, used_at=at).on_conflict_do_nothing()
+            .returning(t.presence_uses.c.nonce))
+        return result.first() is not None
 
     def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
+        # Count-then-insert must not interleave with another process's (PostgreSQL runs write
+        # transactions concurrently; SQLite's BEGIN IMMEDIATE already serialises them): the
+        # account's row lock makes the quota exact and the insert free of duplicate-key errors.
+        self.conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update())
         where = and_(t.proofless_checks.c.account_id == account_id, t.proofless_checks.c.day == day)
         if self.conn.execute(select(t.proofless_checks.c.subject)
                              .where(where, t.proofless_checks.c.subject == subject)).first() is not None:
