@@ -383,10 +383,8 @@ class SqlRepositories(SqlAuditRepository, SqlDetectionRepository):
         return result.first() is not None
 
     def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
-        # Count-then-insert must not interleave with another process's (PostgreSQL runs write
-        # transactions concurrently; SQLite's BEGIN IMMEDIATE already serialises them): the
-        # account's row lock makes the quota exact and the insert free of duplicate-key errors.
-        self.conn.execute(select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update())
+        # Count-then-insert is exact because write transactions are serialised (BEGIN IMMEDIATE
+        # on SQLite, the writers' advisory lock on PostgreSQL: store/database.py).
         where = and_(t.proofless_checks.c.account_id == account_id, t.proofless_checks.c.day == day)
         if self.conn.execute(select(t.proofless_checks.c.subject)
                              .where(where, t.proofless_checks.c.subject == subject)).first() is not None:

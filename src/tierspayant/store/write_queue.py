@@ -46,8 +46,10 @@ class SqlWriteQueue:
             with self.uow() as repos:
                 for work, _ in batch:
                     results.append(work(repos))
-        except Exception:
-            log.warning("group commit of %d writes failed; retrying them one by one", len(batch))
+        except Exception as exc:
+            # The exception's class only: its text may quote values from the batch.
+            log.warning("group commit of %d writes failed (%s); retrying them one by one", len(batch),
+                        type(exc).__name__)
             for work, future in batch:
                 try:
                     with self.uow() as repos:
