@@ -124,6 +124,10 @@ def main() -> None:
                         help="Also measure a server whose database stores protected fields in clear (same run)")
     parser.add_argument("--compare-detection", action="store_true",
                         help="Also measure a server with detection switched off (same run)")
+    parser.add_argument("--compare-tree", metavar="PATH",
+                        help="Also measure another checkout's code (e.g. `git worktree add /tmp/before HEAD~1`), "
+                             "seeded alike, alternated with this one in the same run: rights check and trivial "
+                             "endpoint per round, so that the ratio is compared within each round")
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
@@ -183,6 +187,15 @@ def main() -> None:
         subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=clear_env, check=True)
         sealed_runs, clear_runs = alternate(args, [env, clear_env], today)
         print(f"encrypted {sealed_runs}, clear {clear_runs}", flush=True)
+    tree_rounds: list[list[tuple[float, float]]] = []
+    if args.compare_tree:
+        tree_env = {**env, "PYTHONPATH": str(Path(args.compare_tree).resolve() / "src"),
+                    "TIERS_VAR_DIR": str(work / "tree"), "TIERS_DATABASE_URL": f"sqlite:///{work / 'tree' / 'bench.db'}"}
+        if args.postgres:
+            tree_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_tree")
+        subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=tree_env, check=True)
+        tree_rounds = alternate_with_health(args, [env, tree_env], today)
+        print(f"this tree {tree_rounds[0]}, {args.compare_tree} {tree_rounds[1]}", flush=True)
     ratio = rights["rps"] / health["rps"]
     store = "PostgreSQL" if args.postgres else "SQLite"
     report = render(args, store, health, rights, flow, ratio)
@@ -197,6 +210,8 @@ def main() -> None:
             ("The access log", "TIERS_UNSAFE_NO_ACCESS_LOG=1", logged_runs, unlogged_runs, " (aim <= 15 %)")):
         if on_runs:
             report += layer_cost(label, off_means, on_runs, off_runs, aim)
+    if tree_rounds:
+        report += tree_comparison(args.compare_tree, *tree_rounds)
     out = ROOT / "bench" / ("RESULTS-postgres.md" if args.postgres else "RESULTS.md")
     out.write_text(report)
     print(report)
@@ -210,8 +225,44 @@ def layer_cost(label: str, off_means: str, on_runs: list[float], off_runs: list[
             f"{', '.join(f'{r:,.0f}' for r in on_runs)}; off {', '.join(f'{r:,.0f}' for r in off_runs)}.\n")
 
 
+def tree_comparison(tree: str, here: list[tuple[float, float]], there: list[tuple[float, float]]) -> str:
+    """This checkout against another one, round by round: (rights, health) req/s each."""
+    def ratios(runs: list[tuple[float, float]]) -> list[float]:
+        return [r / h for r, h in runs]
+
+    mine, theirs = statistics.median(ratios(here)), statistics.median(ratios(there))
+    rows = "".join(f"| {n + 1} | {a[0]:,.0f} / {a[1]:,.0f} = {a[0] / a[1]:.1%} | {b[0]:,.0f} / {b[1]:,.0f} = "
+                   f"{b[0] / b[1]:.1%} |\n" for n, (a, b) in enumerate(zip(here, there, strict=True)))
+    return (f"\nThis checkout against `{tree}` (servers alternated, each seeded alike; rights check / trivial "
+            f"endpoint of the same server in each round):\n\n| round | this checkout | {tree} |\n|---|---:|---:|\n"
+            f"{rows}\nMedian ratio: this checkout {mine:.1%}, {tree} {theirs:.1%}.\n")
+
+
+def alternate_with_health(args: argparse.Namespace, envs: list[dict[str, str]], today: str,
+                          rounds: int = 3) -> list[list[tuple[float, float]]]:
+    """Like ``alternate``, measuring each server's trivial endpoint right after its rights check."""
+    results: list[list[tuple[float, float]]] = [[] for _ in envs]
+    for _ in range(rounds):
+        for env, runs in zip(envs, results, strict=True):
+            rights = alternate(args, [env], today, rounds=1, keep_serving=True)[0][0]
+            health = wrk(["-t2", f"-c{args.connections}", "-d8s", f"{BASE}/v1/health"])["rps"]
+            _stop(env)
+            runs.append((rights, health))
+    return results
+
+
+_SERVING: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def _stop(env: dict[str, str]) -> None:
+    server = _SERVING.pop(env["TIERS_VAR_DIR"], None)
+    if server is not None:
+        server.terminate()
+        server.wait(10)
+
+
 def alternate(args: argparse.Namespace, envs: list[dict[str, str]], today: str,
-              rounds: int = 3) -> list[list[float]]:
+              rounds: int = 3, keep_serving: bool = False) -> list[list[float]]:
     """Rights-check throughput of servers started in turn with each environment, ``rounds``
     times: one pair of runs on this shared 2-core machine moves by +-10 %, medians do not."""
     results: list[list[float]] = [[] for _ in envs]
@@ -230,8 +281,11 @@ def alternate(args: argparse.Namespace, envs: list[dict[str, str]], today: str,
                 script.write_text(LUA % {"bodies": bodies, "token": sign_in(env, "optique.demo")})
                 runs.append(wrk(["-t2", f"-c{args.connections}", "-d8s", "-s", str(script), BASE])["rps"])
             finally:
-                server.terminate()
-                server.wait(10)
+                if keep_serving:
+                    _SERVING[env["TIERS_VAR_DIR"]] = server
+                else:
+                    server.terminate()
+                    server.wait(10)
     return results
 
 

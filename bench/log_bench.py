@@ -38,14 +38,14 @@ def synthetic(rng: random.Random, n: int, offset: int) -> list[AccessEvent]:
 
 
 def append(platform: object, total: int, batch: int, rng: random.Random, already: int) -> float:
-    uow = platform.audit.uow  # type: ignore[attr-defined]
+    uow = platform.uow  # type: ignore[attr-defined]
     started = time.perf_counter()
     done = 0
     while done < total:
         n = min(batch, total - done)
         events = synthetic(rng, n, already + done)
         with uow() as repos:
-            repos.append_events(events)
+            repos.log.append_events(events)
         done += n
     return total / (time.perf_counter() - started)
 
@@ -79,12 +79,12 @@ def main() -> None:
         rate = append(platform, args.query_events - args.events, 20_000, rng, args.events)
         lines.append(f"| append up to {args.query_events:,} events, 20,000 per transaction | {rate:,.0f} events/s |")
     size = platform.audit.size()
-    with platform.audit.uow(readonly=True) as repos:
+    with platform.uow(readonly=True) as repos:
         t0 = time.perf_counter()
-        history = repos.events_of_beneficiary("b_001234")
+        history = repos.log.events_of_beneficiary("b_001234")
         history_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        exposure = repos.events_of_actor(account_id=42, organisation_id=None, start=START + timedelta(days=2),
+        exposure = repos.log.events_of_actor(account_id=42, organisation_id=None, start=START + timedelta(days=2),
                                          end=START + timedelta(days=3))
         exposure_ms = (time.perf_counter() - t0) * 1000
     lines.append(f"| one beneficiary's history over {size:,} events ({len(history)} events) | {history_ms:.1f} ms |")

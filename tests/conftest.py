@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
+from tests.fakes import START, FakeClock
 from tierspayant.api.app import create_app
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
@@ -26,20 +27,6 @@ from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import seed
 
 PG_ADMIN_URL = os.environ.get("TIERS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class TestClock:
-    """A clock the tests move by hand (services take time as a parameter)."""
-
-    def __init__(self, at: datetime = START) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, **kwargs: float) -> None:
-        self.at += timedelta(**kwargs)
 
 
 def postgres_available() -> bool:
@@ -136,7 +123,7 @@ class World:
 
     platform: Platform
     client: TestClient
-    clock: TestClock
+    clock: FakeClock
     demo: dict[str, Any]
     backend: str
     app: FastAPI
@@ -185,7 +172,7 @@ LENIENT_DETECTION = {"account_distinct": [10**9] * 4, "organisation_distinct": [
 
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,
                detection: dict[str, Any] | None = LENIENT_DETECTION, **settings_overrides: Any) -> World:
-    clock = TestClock()
+    clock = FakeClock()
     settings_overrides.setdefault("sign_in_hold_seconds", 0.0)  # the test clock stands still: no tarpit wait
     settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
@@ -246,9 +233,9 @@ def fresh_patients(world: World, insurer_id: int = 1, count: int = 1) -> list[di
     with world.platform.engine.connect() as conn:
         candidates = [(row.id, row.amc_number) for row in conn.execute(query) if row.id not in used]
     # Identity fields are encrypted at rest: read them through the store, like the platform.
-    with world.platform.audit.uow(readonly=True) as repos:
+    with world.platform.uow(readonly=True) as repos:
         for beneficiary_id, amc_number in candidates:
-            b = repos.beneficiary(beneficiary_id)
+            b = repos.beneficiaries.beneficiary(beneficiary_id)
             assert b is not None
             if not date(today.year - 60, 1, 1) <= b.birth_date <= date(today.year - 20, 1, 1):
                 continue

@@ -1,5 +1,5 @@
-"""Turns DOMAIN.md's worked examples (copied verbatim into tests/vectors/domain_examples.json)
-into domain inputs. The examples use the insurer-facing vocabulary of DOMAIN.md; this module
+"""Turns docs/DOMAIN.md's worked examples (copied verbatim into tests/vectors/domain_examples.json)
+into domain inputs. The examples use the insurer-facing vocabulary of docs/DOMAIN.md; this module
 maps it onto the engine's types and nothing else: it computes no expected value."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def percent(raw: str) -> Decimal:
 
 
 def contract_config(raw: dict[str, Any]) -> dict[str, Any]:
-    """DOMAIN.md's contract vocabulary -> the platform's contract configuration."""
+    """docs/DOMAIN.md's contract vocabulary -> the platform's contract configuration."""
     config: dict[str, Any] = {"code": "VECTOR", "optical": {}}
     kind = raw.get("type", "individual responsable")
     config["type"] = "collective" if "collective" in kind else "individual"

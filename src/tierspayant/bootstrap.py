@@ -4,6 +4,7 @@ cases. Nothing here runs at import time."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,17 +26,18 @@ from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
+from tierspayant.services.keys import KeysService
 from tierspayant.services.payments import PaymentsService
-from tierspayant.services.ports import BulkLoader, Clock
+from tierspayant.services.ports import Clock
+from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
-from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.protection import Protection
-from tierspayant.store.repositories import SqlUnitOfWork
+from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
 
 
@@ -61,6 +63,9 @@ class Platform:
     presence: PresenceService
     bank_details: BankDetailsService
     detection: DetectionService
+    keys: KeysService
+    #: Every port over one transaction: for tools and tests that read the store as it is.
+    uow: SqlUnitOfWork
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:
@@ -79,10 +84,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         unsafe_plaintext=settings.unsafe_plaintext_fields,
     )
     uow = SqlUnitOfWork(engine, protection, drop_events=settings.unsafe_no_access_log)
-    if clock is None and settings.simulated_clock:
-        logging.getLogger("tierspayant").warning("TIERS_SIMULATED_CLOCK set: accelerated time (simulation only)")
-        clock = AcceleratedClock.parse(settings.simulated_clock)
-    clock = clock or SystemClock()
+    clock = clock or SystemClock()  # the entry point injects another (tests, the simulator's accelerated one)
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
     recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))
     signer = NoteSigner(settings.log_origin.split("/")[0],
@@ -114,4 +116,6 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         claims=ClaimsService(uow, clock, recorder),
         payments=PaymentsService(uow, clock, writer, recorder),
         audit=AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses),
+        keys=KeysService(uow, clock, recorder, pause=lambda: time.sleep(0.005)),
+        uow=uow,
     )

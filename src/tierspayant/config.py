@@ -1,36 +1,139 @@
-"""Typed settings, read once from the environment (``TIERS_*``)."""
+"""Typed settings, read once from the environment (``TIERS_*``) and validated at start.
+
+Each field ``name`` is read from the variable ``TIERS_NAME`` (``database_url`` from
+``TIERS_DATABASE_URL``; the names are upper case, exactly as before). Values are written as
+users write them:
+
+- booleans: ``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off`` (any case); empty
+  is the default (off); anything else is an error;
+- ``TIERS_WITNESS_KEYS``: comma-separated; ``TIERS_OIDC_ACR_VALUES``: space-separated;
+- ``TIERS_DETECTION``: a JSON object (keys of detection/thresholds.py; empty: none);
+- numbers: a bad one is an error naming its variable.
+
+Every bad variable is reported at once, in one :class:`SettingsError` (a ``ValueError``)::
+
+    TIERS_PORT: not an integer: 'abc'
+    TIERS_UNSAFE_NO_DETECTION: not a boolean (1/0, true/false, yes/no, on/off): 'maybe'
+
+Where values come from (a choice): only :meth:`Settings.from_env` reads variables -- the
+process environment, or exactly the mapping it is given. Constructing ``Settings(...)``
+directly uses the keyword arguments and the defaults, nothing else: no environment, no
+``.env`` file, no secrets directory (``settings_customise_sources``). Tests and benchmarks that
+build settings by hand are therefore never affected by a stray ``TIERS_*`` variable in the
+shell that runs them, and what is read from where is in one place.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from tierspayant.detection.thresholds import Thresholds
 
 DEFAULT_VAR = Path("var")
+ENV_PREFIX = "TIERS_"
+#: Fields whose value is never echoed back (not in errors, not in ``repr``; ``tiers config
+#: show`` masks them). A database URL's password is masked by ``tiers config show`` too.
+SECRET_FIELDS = frozenset({"oidc_client_secret"})
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_BOOLEAN_WORDS = "1/0, true/false, yes/no, on/off"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    #: SQLAlchemy URL; SQLite under var/ by default, e.g. postgresql+psycopg://user@host/db.
-    database_url: str = f"sqlite:///{DEFAULT_VAR / 'tierspayant.db'}"
+def env_name(field: str) -> str:
+    """The variable a field is read from: ``port`` -> ``TIERS_PORT``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    # ``var_dir`` is declared (hence validated) before ``database_url``: the default follows it.
+    return f"sqlite:///{Path(data.get('var_dir', DEFAULT_VAR)) / 'tierspayant.db'}"
+
+
+class SettingsError(ValueError):
+    """Bad settings: one line per bad variable, ``TIERS_NAME: what is wrong: 'value'``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+    @classmethod
+    def from_validation(cls, error: ValidationError) -> SettingsError:
+        return cls([_describe(e) for e in error.errors(include_url=False)])
+
+
+def _describe(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    kind, value = error["type"], error.get("input")
+    shown = "" if field in SECRET_FIELDS else f": {value!r}"
+    if kind == "value_error" and "ctx" in error:  # our validators: the message shows the value
+        problem, shown = str(error["ctx"]["error"]), ""
+    elif kind.startswith("int_"):
+        problem = "not an integer"
+    elif kind.startswith("float_"):
+        problem = "not a number"
+    elif kind.startswith("bool_"):
+        problem = f"not a boolean ({_BOOLEAN_WORDS})"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bound = error.get("ctx", {}).get("ge" if kind == "greater_than_equal" else "le")
+        problem = f"must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}"
+    elif kind == "extra_forbidden":
+        problem, shown = "not a setting", ""
+    else:
+        problem = error["msg"][:1].lower() + error["msg"][1:]
+    return f"{env_name(field)}: {problem}{shown}"
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (``os.environ`` or another).
+
+    Only upper-case ``TIERS_*`` names count, as before (``tiers_port`` is not ``TIERS_PORT``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and k == k.upper()}
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._mapping.items()}
+
+
+class Settings(BaseSettings):
+    """The platform's settings; see the module docstring for how they are read and checked."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", case_sensitive=False)
+
+    #: Demo data, key files (``key_dir``) and, by default, the SQLite database live here.
+    var_dir: Path = DEFAULT_VAR
+    #: SQLAlchemy URL; SQLite under var_dir by default, e.g. postgresql+psycopg://user@host/db.
+    database_url: str = Field(default_factory=_default_database_url)
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1)
     #: Requests with a larger body are refused with 413.
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
     #: The operator's account that pays professionals (synthetic default for the demo).
     debtor_name: str = "Tierspayant Demo Operator"
     debtor_iban: str = "FR7630006000011234567890189"
     debtor_bic: str = "AGRIFRPPXXX"
-    var_dir: Path = DEFAULT_VAR
-    #: Transparency log: the checkpoint origin line, how often checkpoints are signed, and the
-    #: witnesses whose cosignatures are accepted (C2SP vkeys, comma-separated).
+    #: Transparency log: the checkpoint origin line, how often checkpoints are signed (0: never),
+    #: and the witnesses whose cosignatures are accepted (C2SP vkeys, comma-separated).
     log_origin: str = "tierspayant.example/log"
-    checkpoint_seconds: float = 60.0
-    witness_keys: tuple[str, ...] = ()
+    checkpoint_seconds: float = Field(default=60.0, ge=0)
+    witness_keys: Annotated[tuple[str, ...], NoDecode] = ()
     #: Benchmarks only: drop access events instead of recording them, to measure what the log
     #: costs (bench/http_bench.py --compare-no-log). Never set in production: it breaks promise 5.
     unsafe_no_access_log: bool = False
@@ -42,7 +145,7 @@ class Settings:
     unsafe_no_detection: bool = False
     #: Detection thresholds overriding the documented defaults platform-wide (JSON object,
     #: detection/thresholds.py); each insurer may override them again.
-    detection: Mapping[str, Any] | None = None
+    detection: Annotated[Mapping[str, Any] | None, NoDecode] = None
     #: ``tiers simulate`` only: an accelerated clock shared by every worker (simulate/clock.py).
     simulated_clock: str = ""
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
@@ -51,14 +154,21 @@ class Settings:
     #: Pro Santé Connect-style OpenID Connect (off when the issuer is empty).
     oidc_issuer: str = ""
     oidc_client_id: str = ""
-    oidc_client_secret: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)
     oidc_redirect_uri: str = "http://localhost:8000/v1/oidc/callback"
-    oidc_acr_values: tuple[str, ...] = ("eidas3",)
+    #: Space-separated in TIERS_OIDC_ACR_VALUES.
+    oidc_acr_values: Annotated[tuple[str, ...], NoDecode] = ("eidas3",)
     #: A change of a professional's bank details takes effect this long after it is requested.
-    bank_change_delay_hours: float = 72.0
+    bank_change_delay_hours: float = Field(default=72.0, ge=0)
     #: How long a throttled source's sign-in attempt is held before its 429 (a tarpit,
     #: api/source_gate.py); 0 answers at once.
-    sign_in_hold_seconds: float = 30.0
+    sign_in_hold_seconds: float = Field(default=30.0, ge=0)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError.from_validation(exc) from None
 
     @property
     def key_dir(self) -> Path:
@@ -67,34 +177,63 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        var_dir = Path(env.get("TIERS_VAR_DIR", str(DEFAULT_VAR)))
-        d = cls()
-        return cls(
-            database_url=env.get("TIERS_DATABASE_URL", f"sqlite:///{var_dir / 'tierspayant.db'}"),
-            host=env.get("TIERS_HOST", d.host),
-            port=int(env.get("TIERS_PORT", str(d.port))),
-            workers=int(env.get("TIERS_WORKERS", str(d.workers))),
-            max_body_bytes=int(env.get("TIERS_MAX_BODY_BYTES", str(d.max_body_bytes))),
-            debtor_name=env.get("TIERS_DEBTOR_NAME", d.debtor_name),
-            debtor_iban=env.get("TIERS_DEBTOR_IBAN", d.debtor_iban),
-            debtor_bic=env.get("TIERS_DEBTOR_BIC", d.debtor_bic),
-            var_dir=var_dir,
-            log_origin=env.get("TIERS_LOG_ORIGIN", d.log_origin),
-            checkpoint_seconds=float(env.get("TIERS_CHECKPOINT_SECONDS", str(d.checkpoint_seconds))),
-            witness_keys=tuple(k for k in env.get("TIERS_WITNESS_KEYS", "").split(",") if k),
-            unsafe_no_access_log=env.get("TIERS_UNSAFE_NO_ACCESS_LOG", "") == "1",
-            unsafe_plaintext_fields=env.get("TIERS_UNSAFE_PLAINTEXT_FIELDS", "") == "1",
-            unsafe_no_detection=env.get("TIERS_UNSAFE_NO_DETECTION", "") == "1",
-            detection=json.loads(env["TIERS_DETECTION"]) if env.get("TIERS_DETECTION") else None,
-            simulated_clock=env.get("TIERS_SIMULATED_CLOCK", ""),
-            webauthn_rp_id=env.get("TIERS_WEBAUTHN_RP_ID", d.webauthn_rp_id),
-            webauthn_origin=env.get("TIERS_WEBAUTHN_ORIGIN", d.webauthn_origin),
-            oidc_issuer=env.get("TIERS_OIDC_ISSUER", ""),
-            oidc_client_id=env.get("TIERS_OIDC_CLIENT_ID", ""),
-            oidc_client_secret=env.get("TIERS_OIDC_CLIENT_SECRET", ""),
-            oidc_redirect_uri=env.get("TIERS_OIDC_REDIRECT_URI", d.oidc_redirect_uri),
-            oidc_acr_values=tuple(env.get("TIERS_OIDC_ACR_VALUES", "eidas3").split()),
-            bank_change_delay_hours=float(env.get("TIERS_BANK_CHANGE_DELAY_HOURS", str(d.bank_change_delay_hours))),
-            sign_in_hold_seconds=float(env.get("TIERS_SIGN_IN_HOLD_SECONDS", str(d.sign_in_hold_seconds))),
-        )
+        """Settings from ``TIERS_*`` variables: ``os.environ``, or only ``env`` when it is given.
+
+        Raises :class:`SettingsError` naming every bad variable."""
+        values = _MappingEnvSource(cls, os.environ if env is None else env)()
+        return cls(**values)
+
+    def from_environment(self, field: str) -> bool:
+        """Whether ``field`` was given (by a variable for :meth:`from_env`), not defaulted."""
+        return field in self.model_fields_set
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments only: reading variables is from_env's job (module docstring).
+        return (init_settings,)
+
+    @field_validator("unsafe_no_access_log", "unsafe_plaintext_fields", "unsafe_no_detection", mode="before")
+    @classmethod
+    def _boolean(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE or word in _FALSE:
+                return word in _TRUE
+            raise ValueError(f"not a boolean ({_BOOLEAN_WORDS}): {value!r}")
+        return value
+
+    @field_validator("witness_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("oidc_acr_values", mode="before")
+    @classmethod
+    def _space_separated(cls, value: object) -> object:
+        return tuple(value.split()) if isinstance(value, str) else value
+
+    @field_validator("detection", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}): "
+                                 f"{exc.doc!r}") from None
+            if not isinstance(value, dict):
+                raise ValueError(f"not a JSON object: {value!r}")
+        if isinstance(value, Mapping):
+            Thresholds.from_config(value)  # unknown keys are an error now, not at the first check
+        return value

@@ -1,4 +1,4 @@
-"""Changing a professional's IBAN (THREATS.md T7): step-up with a fresh passkey assertion, a
+"""Changing a professional's IBAN (docs/THREATS.md T7): step-up with a fresh passkey assertion, a
 delay before it pays, a notice at once, cancellable."""
 
 from __future__ import annotations

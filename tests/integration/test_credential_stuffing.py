@@ -1,4 +1,4 @@
-"""Credential stuffing (THREATS.md T4): progressive delays per account name and a limit per
+"""Credential stuffing (docs/THREATS.md T4): progressive delays per account name and a limit per
 source, kept apart -- and neither can lock a victim out of passkey sign-in."""
 
 from __future__ import annotations
@@ -159,6 +159,6 @@ def test_a_full_password_lane_answers_503_and_counts_nothing(fresh: World) -> No
         release.set()
         assert all(f.result(timeout=10) for f in waiting)
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and "Sign-in busy" in busy.text
-    with fresh.platform.audit.uow(readonly=True) as repos:
-        assert repos.failures("source:198.51.100.24") is None
+    with fresh.platform.uow(readonly=True) as repos:
+        assert repos.sign_in_failures.failures("source:198.51.100.24") is None
     assert attempt(fresh, client, "pharmacie.demo")[0] == 200

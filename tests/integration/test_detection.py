@@ -1,11 +1,10 @@
-"""Detection and containment with the documented default thresholds (THREATS.md T2-T4): a
+"""Detection and containment with the documented default thresholds (docs/THREATS.md T2-T4): a
 scraper is stopped within a handful of patients, a birth-date guesser within three guesses,
 others keep working, every action is logged and alerted, and officers' kill switches reach
 every worker (two platforms on one database)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -86,11 +85,11 @@ def test_kill_switches_reach_every_worker(fresh: World) -> None:
         "scope": "organisation", "target_id": organisation, "reason": "phishing reported by the optician"})
     assert made.status_code == 201, made.text
     assert check(fresh, optician, patients[0]) == 401  # this worker: at once
-    time.sleep(CACHE_SECONDS + 0.1)
+    fresh.clock.advance(seconds=CACHE_SECONDS + 0.1)  # detection reads the injected clock
     with pytest.raises(Unauthenticated):
         other_worker.accounts.authenticate(token)  # the other worker: within CACHE_SECONDS
     fresh.client.post(f"/v1/security/containments/{made.json()['id']}/lift", headers=officer)
-    time.sleep(CACHE_SECONDS + 0.1)
+    fresh.clock.advance(seconds=CACHE_SECONDS + 0.1)  # detection reads the injected clock
     assert other_worker.accounts.authenticate(token).account_id
     # One insurer's route closed: its checks answer 503, the other insurer's still work.
     route = fresh.client.post("/v1/security/containments", headers=officer, json={

@@ -1,4 +1,4 @@
-"""A stolen database is useless (THREATS.md T5): after seeding and a day's flows, the SQLite
+"""A stolen database is useless (docs/THREATS.md T5): after seeding and a day's flows, the SQLite
 file, a pg_dump of the PostgreSQL database and the logs hold none of the seeded NIRs, member
 numbers or names, nor any valid IBAN (professionals' bank details, SEPA files, bank-detail
 changes)."""
@@ -58,8 +58,8 @@ def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCa
     run = world.client.post("/v1/payment-runs", headers=insurer, json={}).json()
     sepa = world.client.get(f"/v1/payment-runs/{run['id']}/sepa", headers=insurer).text
     assert valid_ibans(sepa)  # control: the SEPA file (decrypted for its reader) has IBANs, and the scan sees them
-    with world.platform.audit.uow() as repos:  # a pending bank-details change
-        repos.add_bank_change(1, "FR7630004000031234567890143", "BNPAFRPPXXX", world.clock.now(),
+    with world.platform.uow() as repos:  # a pending bank-details change
+        repos.bank_details.add_bank_change(1, "FR7630004000031234567890143", "BNPAFRPPXXX", world.clock.now(),
                               world.clock.now(), 1)
     nirs, members, names = seeded_identities(world)
     assert {p["nir"] for p in world.demo["patients"]} <= nirs  # we look for the right people

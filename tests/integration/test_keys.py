@@ -1,4 +1,5 @@
-"""Key rotation without downtime and crypto-shredding (THREATS.md T5)."""
+"""Key rotation without downtime and crypto-shredding (docs/THREATS.md T5), as named security
+officers' use cases on the transparency log; shredding under dual control."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from sqlalchemy import select
 
 from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
+from tierspayant.audit.events import Tag
+from tierspayant.security import totp
+from tierspayant.security.policy import Principal, Role
+from tierspayant.services.keys import DualControlRequired
 from tierspayant.store import tables as t
 from tierspayant.store.protection import PLATFORM
 
@@ -30,6 +35,24 @@ def covered(world: World, headers: dict[str, str], patient: dict[str, str]) -> b
     return bool(response.json()["covered"])
 
 
+def officer_input(world: World, username: str, secret: str | None = None) -> str:
+    """What the CLI asks a security officer: password, then the current TOTP code (real time:
+    the command runs on the system clock)."""
+    from datetime import UTC, datetime
+
+    account = world.demo["accounts"].get(username)
+    password = account["password"] if account else SECOND_OFFICER_PASSWORD
+    code = totp.current_code(secret or account["totp_secret"], datetime.now(UTC))
+    return f"{password}\n{code}\n"
+
+
+SECOND_OFFICER_PASSWORD = "second-officer-passphrase"
+
+
+def officer(world: World, username: str = "securite.demo") -> Principal:
+    return Principal(world.demo_account_id(username), 0, Role.SECURITY_OFFICER, request_id="test")
+
+
 def versions(world: World, insurer_id: int) -> set[int]:
     """Key versions used by the insurer's sealed rows, in every protected table."""
     with world.platform.engine.connect() as conn:
@@ -42,16 +65,17 @@ def test_rotation_reencrypts_in_batches_while_serving(fresh: World) -> None:
     eng = engagement(fresh, headers, patients[3])
     quote = fresh.client.post("/v1/quotes", headers=headers, json={"engagement_number": eng, "kind": "pec",
                                                                    "lines": GLASSES}).json()
-    protection = fresh.platform.protection
     assert versions(fresh, 1) == {1}
-    with fresh.platform.engine.begin() as conn:
-        assert protection.rotate(conn, 1) == 2
-    assert covered(fresh, headers, patients[0])  # old rows still read during the rotation
-    for _ in protection.reencrypt_all(fresh.platform.engine, 1, 10):
-        assert covered(fresh, headers, patients[1])  # and between batches
+    batches = []
+
+    def between_batches(seen: int, total: int) -> None:
+        batches.append(seen)
+        assert covered(fresh, headers, patients[1])  # the platform serves between batches
+
+    assert covered(fresh, headers, patients[0])
+    done = fresh.platform.keys.rotate(officer(fresh), 1, "yearly rotation", batch=10, progress=between_batches)
+    assert done.version == 2 and done.retired == [1] and len(batches) >= done.rows // 10
     assert versions(fresh, 1) == {2}
-    with fresh.platform.engine.begin() as conn:
-        assert protection.retire_old(conn, 1) == [1]
     assert covered(fresh, headers, patients[2])
     with fresh.platform.engine.connect() as conn:
         assert conn.execute(select(t.data_keys.c.version).where(t.data_keys.c.insurer_id == 1)).scalars().all() == [2]
@@ -68,18 +92,37 @@ def test_shredding_one_insurer_leaves_the_others(fresh: World) -> None:
     quote = fresh.client.post("/v1/quotes", headers=headers, json={"engagement_number": eng, "kind": "pec",
                                                                    "lines": GLASSES}).json()
     assert fresh.client.get(f"/v1/quotes/{quote['number']}", headers=headers).status_code == 200
-    env = {"TIERS_DATABASE_URL": str(fresh.platform.engine.url), "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir),
-           "PATH": str(TIERS.parent)}
-    refused = subprocess.run([str(TIERS), "keys", "shred", "--insurer", "990000011"], env=env, capture_output=True)
-    assert refused.returncode == 2  # needs --yes
-    done = subprocess.run([str(TIERS), "keys", "shred", "--insurer", "990000011", "--yes"], env=env,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    env = {"TIERS_DATABASE_URL": fresh.platform.engine.url.render_as_string(hide_password=False),
+           "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir), "PATH": str(TIERS.parent)}
+    _, second_secret = fresh.platform.accounts.create("securite2.test", SECOND_OFFICER_PASSWORD,
+                                                      Role.SECURITY_OFFICER)
+
+    def tiers(*args: str, who: str = "securite.demo") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(TIERS), "keys", *args, "--officer", who], env=env, capture_output=True, text=True,
+                              input=officer_input(fresh, who, second_secret if who == "securite2.test" else None))
+
+    asked = tiers("shred", "--insurer", "990000011", "--reason", "insurer left the platform, contract ended")
+    assert asked.returncode == 0, asked.stderr
+    request_id = asked.stdout.split("shred request ")[1].split()[0]
+    assert covered(fresh, headers, insurer_1) is True  # asked, not done: nothing destroyed yet
+    assert tiers("approve-shred", request_id).returncode == 2  # needs --yes
+    with pytest.raises(DualControlRequired):  # the officer who asked cannot approve (dual control)
+        fresh.platform.keys.approve_shred(officer(fresh), int(request_id))
+    assert covered(fresh, headers, insurer_1) is True
+    done = tiers("approve-shred", request_id, "--yes", who="securite2.test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "now unreadable:" in done.stdout and "beneficiaries" in done.stdout
+    # On the log, with who and why: the request, and the shred by the second officer.
+    operations = fresh.platform.audit.key_operations(officer(fresh), 1)
+    assert [e.tag for _, e in operations] == [Tag.KEY_SHRED_REQUEST, Tag.KEY_SHRED]
+    assert operations[0][1].account_id == fresh.demo_account_id("securite.demo")
+    assert operations[1][1].account_id == fresh.demo_account_id("securite2.test")
+    assert "insurer left the platform" in operations[1][1].purpose
     fresh.platform.protection._synced.clear()  # this test's process syncs at once (servers: within 30 s)
     assert covered(fresh, headers, insurer_1) is False  # unreadable: nobody to find, no error
     assert covered(fresh, headers, insurer_2) is True
-    with fresh.platform.audit.uow(readonly=True) as repos:
-        assert repos.beneficiaries_by_nir(1, insurer_1["nir"]) == []
+    with fresh.platform.uow(readonly=True) as repos:
+        assert repos.beneficiaries.beneficiaries_by_nir(1, insurer_1["nir"]) == []
     # Its quotes are gone too (unreadable reads as not found, never a server error).
     assert fresh.client.get(f"/v1/quotes/{quote['number']}", headers=headers).status_code == 404
 
@@ -94,11 +137,12 @@ def test_rotating_the_platform_key_keeps_professionals_payable(fresh: World) -> 
         "invoice_number": "F-ROT-1", "pec_number": quote["number"], "date_of_care": "2026-03-02",
         "lines": invoice_lines(GLASSES, quote)})
     assert sent.status_code == 201, sent.text
-    env = {"TIERS_DATABASE_URL": str(fresh.platform.engine.url), "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir),
-           "PATH": str(TIERS.parent)}
-    done = subprocess.run([str(TIERS), "keys", "rotate", "--platform", "--batch", "7"], env=env,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    env = {"TIERS_DATABASE_URL": fresh.platform.engine.url.render_as_string(hide_password=False),
+           "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir), "PATH": str(TIERS.parent)}
+    done = subprocess.run([str(TIERS), "keys", "rotate", "--platform", "--batch", "7", "--officer", "securite.demo",
+                           "--reason", "platform key yearly rotation"], env=env, capture_output=True, text=True,
+                          input=officer_input(fresh, "securite.demo"))
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "platform: key version 2" in done.stdout and "retired versions [1]" in done.stdout
     assert versions(fresh, PLATFORM) == {2}
     fresh.platform.protection._synced.clear()

@@ -1,4 +1,4 @@
-"""No enumeration oracle by time (THREATS.md T3): unknown patient, wrong birth date, wrong
+"""No enumeration oracle by time (docs/THREATS.md T3): unknown patient, wrong birth date, wrong
 member number, unknown insurer and not covered take the same time. Interleaved samples,
 medians compared (not a speed goal: a relative check between answers of one run)."""
 
@@ -30,9 +30,9 @@ def test_negative_answers_take_the_same_time(new_world: Callable[..., World]) ->
             select(t.beneficiaries.c.id).join(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
             .where(t.rights_periods.c.end_date.is_not(None), t.rights_periods.c.end_date < date(2026, 3, 2))).scalar()
     assert ended_id is not None
-    with world.platform.audit.uow(readonly=True) as repos:
-        ended = repos.beneficiary(ended_id)
-        insurer = repos.insurer(ended.insurer_id) if ended else None
+    with world.platform.uow(readonly=True) as repos:
+        ended = repos.beneficiaries.beneficiary(ended_id)
+        insurer = repos.reference.insurer(ended.insurer_id) if ended else None
     assert ended is not None and insurer is not None
 
     def request(amc: str, member: str, nir: str, birth: str) -> RightsRequest:

@@ -1,4 +1,4 @@
-"""Presence proofs and the proof-less quota (THREATS.md T2): a stolen account reads at most a
+"""Presence proofs and the proof-less quota (docs/THREATS.md T2): a stolen account reads at most a
 few patients a day without the patients themselves."""
 
 from __future__ import annotations

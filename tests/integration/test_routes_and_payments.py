@@ -56,7 +56,7 @@ def test_every_route_declares_a_policy(world: World) -> None:
         if route.path in BENEFICIARY_DATA_ROUTES:
             policies = [policy_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)]
             assert "public" not in policies and "authenticated" not in policies, route.path
-            # THREATS.md T1: no data route is reachable with a password (+TOTP) session.
+            # docs/THREATS.md T1: no data route is reachable with a password (+TOTP) session.
             assurances = {assurance_of(dep.call) for dep in route.dependant.dependencies if policy_of(dep.call)}
             assert assurances == {"phishing_resistant"}, route.path
 

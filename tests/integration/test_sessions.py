@@ -1,4 +1,4 @@
-"""Sessions (THREATS.md): a user lists and ends their sessions; an admin ends one user's or all
+"""Sessions (docs/THREATS.md): a user lists and ends their sessions; an admin ends one user's or all
 sessions; disabling an account ends its sessions at once."""
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ def test_history_and_exposure_queries(small: World) -> None:
     patient = fresh_patients(small)[0]
     optician = small.headers("optique.demo")
     engagement(small, optician, patient)
-    with small.platform.audit.uow(readonly=True) as repos:
-        row = repos.beneficiaries_by_nir(1, patient["nir"])[0]
+    with small.platform.uow(readonly=True) as repos:
+        row = repos.beneficiaries.beneficiaries_by_nir(1, patient["nir"])[0]
     history = small.platform.audit.history(OFFICER, row.insurer_id, row.id)
     assert [e.tag for _, e in history] == [Tag.RIGHTS_CHECK]
     assert patient["nir"] not in history[0][1].canonical().decode()  # a pseudonym, never the NIR
@@ -177,7 +177,6 @@ def test_event_round_trip() -> None:
 
 def test_the_server_signs_checkpoints_on_its_own(new_world: Callable[..., World]) -> None:
     """The app's background task signs a checkpoint every checkpoint_seconds."""
-    import dataclasses
     import time
 
     from fastapi.testclient import TestClient
@@ -187,7 +186,7 @@ def test_the_server_signs_checkpoints_on_its_own(new_world: Callable[..., World]
     world = new_world(beneficiaries=30)
     activity(world, patients=1)
     platform = world.platform
-    platform.settings = dataclasses.replace(platform.settings, checkpoint_seconds=0.2)
+    platform.settings = platform.settings.model_copy(update={"checkpoint_seconds": 0.2})
     with TestClient(create_app(platform)) as client:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and client.get("/v1/log/checkpoint").status_code != 200:

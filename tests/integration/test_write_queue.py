@@ -11,20 +11,20 @@ from sqlalchemy import event, func, select
 
 from tests.conftest import database_url
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
-from tierspayant.services.ports import Repositories
+from tierspayant.services.ports import Transaction
 from tierspayant.store import tables as t
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.protection import Protection
-from tierspayant.store.repositories import SqlUnitOfWork
+from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
 
 PROTECTION = Protection(KeyRing(KeyEncryptionKey(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
 
 
 def add_insurer(number: int) -> Any:
-    def work(repos: Repositories) -> int:
-        return repos.add_insurer(f"{number:09d}", f"Assureur {number}", 30, 180)
+    def work(repos: Transaction) -> int:
+        return repos.reference.add_insurer(f"{number:09d}", f"Assureur {number}", 30, 180)
     return work
 
 

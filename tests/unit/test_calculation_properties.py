@@ -1,4 +1,4 @@
-"""Hypothesis properties of the calculation and adjudication (ARCHITECTURE.md principle 12)."""
+"""Hypothesis properties of the calculation and adjudication (docs/ARCHITECTURE.md principle 12)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.vectors_loader import VECTORS
 from tierspayant.domain.adjudication import (
-    DecisionStatus,
     InvoiceFacts,
     InvoiceLineFacts,
+    InvoiceStatus,
     Reason,
     adjudicate,
 )
@@ -141,7 +141,7 @@ def test_approved_never_above_claimed(lines: list[PricedLine], contract: Contrac
     for approved, claim, computed in zip(decision.approved_lines, claimed, calc.lines, strict=True):
         assert 0 <= approved <= min(claim, computed.amc)
     if not covered:
-        assert decision.status is DecisionStatus.REJECTED
+        assert decision.status is InvoiceStatus.REJECTED
         assert Reason.NOT_COVERED_AT_DATE_OF_CARE in {f.reason for f in decision.findings}
     if duplicate:
         assert Reason.DUPLICATE_INVOICE in {f.reason for f in decision.findings}

@@ -1,4 +1,4 @@
-"""Every worked example of DOMAIN.md, run through the engine (tests/vectors/)."""
+"""Every worked example of docs/DOMAIN.md, run through the engine (tests/vectors/)."""
 
 from __future__ import annotations
 

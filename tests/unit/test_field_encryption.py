@@ -1,11 +1,9 @@
-"""Field encryption recipes (THREATS.md T5): known answers for the AES-256-GCM primitive, and
+"""Field encryption recipes (docs/THREATS.md T5): known answers for the AES-256-GCM primitive, and
 the envelope's bindings -- a ciphertext moved to another row, column or insurer, or with one bit
 flipped, does not decrypt; rotation keeps old versions readable; shredding an insurer leaves the
 others untouched; blind indexes are keyed per purpose."""
 
 from __future__ import annotations
-
-import base64
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.vectors_loader import load
 from tierspayant.security._hazmat.primitives import AuthenticationFailed, aesgcm_decrypt, aesgcm_encrypt
+from tierspayant.security.encoding import b64url_decode, b64url_encode
 from tierspayant.security.fields import (
     BlindIndex,
     FieldCipher,
@@ -57,9 +56,9 @@ def test_a_ciphertext_is_only_valid_where_it_was_written(value: str, bit: int) -
         with pytest.raises(InvalidCiphertext):
             cipher.decrypt(envelope, elsewhere)
     prefix, version, body = envelope.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    raw = bytearray(b64url_decode(body))
     raw[bit % len(raw)] ^= 1 << (bit % 8)
-    flipped = f"{prefix}.{version}." + base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    flipped = f"{prefix}.{version}." + b64url_encode(bytes(raw))
     with pytest.raises(InvalidCiphertext):
         cipher.decrypt(flipped, REF)
 

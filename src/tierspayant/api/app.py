@@ -67,7 +67,7 @@ class _TooLarge(Exception):
 
 
 async def _checkpoints(platform: Platform) -> None:
-    """Sign a checkpoint every ``checkpoint_seconds`` (THREATS.md: at least every 5 min; the
+    """Sign a checkpoint every ``checkpoint_seconds`` (docs/THREATS.md: at least every 5 min; the
     issue asks 60 s). Every worker runs it; a checkpoint of an existing size is not written twice.
     Detection's counters older than their longest window are dropped on the same beat."""
     while True:

@@ -1,5 +1,5 @@
 """Route policies. Every route declares one (``public`` or ``requires(...)``); a test walks the
-route table and fails on any route without one (THREATS.md, authorisation)."""
+route table and fails on any route without one (docs/THREATS.md, authorisation)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
 ANY_ACCOUNT = Depends(requires())
 ORG_ADMINS = Depends(requires(Role.ORGANISATION_ADMIN, Role.PLATFORM_ADMIN))
 PUBLIC = Depends(public)
-# Routes that show or take beneficiary data: a phishing-resistant session only (THREATS.md T1).
+# Routes that show or take beneficiary data: a phishing-resistant session only (docs/THREATS.md T1).
 PROFESSIONAL_DATA = Depends(requires(Role.PROFESSIONAL, phishing_resistant=True))
 INSURER_DATA = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))
 QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from tierspayant.api.app import create_app
 from tierspayant.bootstrap import build
 from tierspayant.config import Settings
+from tierspayant.services.ports import Clock
 
 
 def app_from_env() -> FastAPI:
-    """Build the platform from TIERS_* variables; the schema was migrated by ``tiers serve``."""
-    return create_app(build(Settings.from_env(), migrate=False))
+    """Build the platform from TIERS_* variables; the schema was migrated by ``tiers serve``.
+    Under ``tiers simulate`` (TIERS_SIMULATED_CLOCK set) the entry point injects the shared
+    accelerated clock: the composition root knows nothing of the simulator."""
+    settings = Settings.from_env()
+    clock: Clock | None = None
+    if settings.simulated_clock:
+        from tierspayant.simulate.clock import AcceleratedClock
+
+        logging.getLogger("tierspayant").warning("TIERS_SIMULATED_CLOCK set: accelerated time (simulation only)")
+        clock = AcceleratedClock.parse(settings.simulated_clock)
+    return create_app(build(settings, clock=clock, migrate=False))

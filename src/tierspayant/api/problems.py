@@ -74,7 +74,7 @@ def _conflict(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _not_found(_: Request, __: Exception) -> JSONResponse:
-    # Same answer whether the object is absent or belongs to someone else (THREATS.md T10).
+    # Same answer whether the object is absent or belongs to someone else (docs/THREATS.md T10).
     return problem(404, "Not found")
 
 

@@ -52,7 +52,7 @@ class RightsCheckRequest(Strict):
 
 
 class RightsCheckResponse(BaseModel):
-    """Minimal by design: no name, no contract, no family (PRODUCT.md promise 2)."""
+    """Minimal by design: no name, no contract, no family (docs/PRODUCT.md promise 2)."""
 
     covered: bool
     engagement_number: str | None
@@ -190,7 +190,7 @@ class InsurerOut(BaseModel):
 
 
 class ContractIn(Strict):
-    """A contract configuration; see DOMAIN.md for the legal bounds it is checked against."""
+    """A contract configuration; see docs/DOMAIN.md for the legal bounds it is checked against."""
 
     code: Annotated[str, Field(min_length=1, max_length=40)]
     name: Annotated[str, Field(min_length=1, max_length=200)]

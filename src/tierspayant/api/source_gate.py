@@ -1,5 +1,5 @@
 """Password sign-ins from a source under a throttle are refused here, before any work
-(THREATS.md T4): the first 429 the use case gives a source is remembered in this worker's
+(docs/THREATS.md T4): the first 429 the use case gives a source is remembered in this worker's
 memory until its Retry-After, and that source's next attempts get the same answer from this
 middleware, without parsing, a database read or a password hash.
 

@@ -1,5 +1,5 @@
 """Access events: who read or wrote whose personal data, which categories, why, with what
-outcome (THREATS.md, transparency log). Tags are ``source:subject:action`` (ARCHITECTURE.md
+outcome (docs/THREATS.md, transparency log). Tags are ``source:subject:action`` (docs/ARCHITECTURE.md
 principle 9). The canonical bytes of an event are the Merkle leaf entry."""
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class Tag(StrEnum):
     BENEFICIARY_CREATE = "reference:beneficiary:create"
     CONTAINMENT = "detection:containment:create"
     CONTAINMENT_LIFT = "detection:containment:lift"
+    # Key management (services/keys.py): the operations an insider could abuse, on the log.
+    KEY_ROTATE = "keys:data_key:rotate"
+    KEY_RETIRE = "keys:data_key:retire"
+    KEY_SHRED_REQUEST = "keys:data_key:shred_request"
+    KEY_SHRED = "keys:data_key:shred"
 
 
 @dataclass(frozen=True, slots=True)

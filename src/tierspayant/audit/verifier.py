@@ -12,12 +12,18 @@ from tierspayant.audit.checkpoints import Checkpoint
 from tierspayant.audit.merkle import IncrementalRoot, leaf_hash
 from tierspayant.security.notes import Verifier, split_note, verify_note
 
+#: How a key operation's canonical entry names its tag (audit/events.py: Tag.KEY_*).
+_KEY_TAG = b'"tag":"keys:'
+
 
 @dataclass
 class Report:
     events: int = 0
     checkpoints: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Indexes of the key operations found (rotations, shred requests, shreds: services/keys.py),
+    #: verified like every other event, listed so that an auditor sees them.
+    key_operations: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -59,6 +65,8 @@ def verify_log(batches: Iterable[Sequence[tuple[int, bytes, bytes]]], checkpoint
                 report.problems.append(f"event {seq}: entry does not match its leaf hash")
             tree.add(recomputed)
             report.events += 1
+            if _KEY_TAG in entry:
+                report.key_operations.append(seq)
             check_at(tree.size)
         if on_progress:
             on_progress(len(batch))

@@ -55,6 +55,10 @@ def verify(batch: Annotated[int, typer.Option(help="Events per read")] = 20_000)
         report = platform.audit.verify(batch=batch, on_progress=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - started
     console.print(f"{report.events:,} events, {report.checkpoints} checkpoints, {seconds:.1f} s")
+    if report.key_operations:
+        shown = ", ".join(map(str, report.key_operations[:20])) + (" ..." if len(report.key_operations) > 20 else "")
+        console.print(f"key operations on the log: {len(report.key_operations)} (events {shown}; "
+                      "`tiers audit keys` lists them)")
     if report.ok:
         console.print("[green]log verified: every checkpoint matches the events[/green]")
         return
@@ -89,6 +93,14 @@ def history(insurer_id: int, beneficiary_id: int) -> None:
     """Everything that happened to one beneficiary's data: who, when, why."""
     platform = build(Settings.from_env())
     for seq, event in platform.audit.history(OPERATOR, insurer_id, beneficiary_id):
+        print(json.dumps({"index": seq, **event.to_dict()}))
+
+
+@audit_app.command()
+def keys(insurer_id: Annotated[int | None, typer.Option(help="One insurer's keys (0: the platform's)")] = None) -> None:
+    """Every key operation on the log: rotations, retirements, shred requests and shreds, by whom and why."""
+    platform = build(Settings.from_env())
+    for seq, event in platform.audit.key_operations(OPERATOR, insurer_id):
         print(json.dumps({"index": seq, **event.to_dict()}))
 
 

@@ -1,5 +1,5 @@
 """``tiers incident``: the security officer's kill switches from the operator's shell
-(THREATS.md, detection and containment). Same use case as POST /v1/security/containments."""
+(docs/THREATS.md, detection and containment). Same use case as POST /v1/security/containments."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,13 +16,14 @@ from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
 from tierspayant.cli.audit import audit_app, witness
+from tierspayant.cli.config_cmd import config_app
 from tierspayant.cli.incident import incident_app
+from tierspayant.cli.keys import keys_app
 from tierspayant.cli.simulate import simulate
 from tierspayant.config import Settings
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
-from tierspayant.store.protection import PLATFORM
 
 app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
@@ -31,9 +32,9 @@ presence_app = typer.Typer(help="Patients' presence proofs (simulating the insur
 app.add_typer(presence_app, name="presence")
 accounts_app = typer.Typer(help="Accounts: passkey enrolment codes.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
-keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
 app.add_typer(incident_app, name="incident")
 app.command("simulate")(simulate)
 app.command("witness")(witness)
@@ -165,62 +166,6 @@ def demo_totp(username: str) -> None:
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
         raise typer.Exit(2) from None
-
-
-def _insurer_id(platform: Any, amc: str) -> int:
-    with platform.audit.uow(readonly=True) as repos:
-        insurer = repos.insurer_by_amc(amc)
-    if insurer is None:
-        console.print("[red]no such insurer[/red]")
-        raise typer.Exit(2)
-    return int(insurer.id)
-
-
-@keys_app.command("rotate")
-def keys_rotate(
-    insurer: Annotated[str | None, typer.Option(help="Insurer (AMC) number")] = None,
-    platform_key: Annotated[bool, typer.Option("--platform", help="The platform's key (professionals' names, "
-                                                                  "IBANs) instead of an insurer's")] = False,
-    batch: Annotated[int, typer.Option(help="Rows per transaction")] = 300,
-) -> None:
-    """New data-key version (takes writes at once), re-encrypt everything sealed with the old ones
-    in small transactions (the platform keeps serving), then retire the old versions."""
-    if (insurer is None) == (not platform_key):
-        console.print("[red]give --insurer AMC or --platform[/red]")
-        raise typer.Exit(2)
-    platform = build(Settings.from_env())
-    owner = PLATFORM if platform_key else _insurer_id(platform, str(insurer))
-    protection = platform.protection
-    with platform.engine.begin() as conn:
-        version = protection.rotate(conn, owner)
-        total = protection.count(conn, owner)
-    started = time.perf_counter()
-    with Progress(TextColumn("[bold]re-encrypting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as progress:
-        task = progress.add_task("rotate", total=total)
-        for seen in protection.reencrypt_all(platform.engine, owner, batch, pause=0.005):
-            progress.advance(task, seen)
-    with platform.engine.begin() as conn:
-        retired = protection.retire_old(conn, owner)
-    console.print(f"{'platform' if platform_key else f'insurer {insurer}'}: key version {version}, {total:,} "
-                  f"rows re-encrypted in {time.perf_counter() - started:.1f} s, retired versions {retired}")
-
-
-@keys_app.command("shred")
-def keys_shred(
-    insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")],
-    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone")] = False,
-) -> None:
-    """Crypto-shred an insurer: destroy its data keys; its beneficiaries' data becomes unreadable."""
-    if not yes:
-        console.print("[red]this destroys the insurer's keys for good: add --yes[/red]")
-        raise typer.Exit(2)
-    platform = build(Settings.from_env())
-    insurer_id = _insurer_id(platform, insurer)
-    with platform.engine.begin() as conn:
-        removed = platform.protection.shred(conn, insurer_id)
-    console.print(f"insurer {insurer}: {removed} data key version(s) destroyed; running servers drop theirs "
-                  "within 30 s")
 
 
 @accounts_app.command("enrol-code")

@@ -1,5 +1,5 @@
 """``tiers simulate``: seed a platform, start it, and drive it over HTTP through an attack-free
-working day and a day with the attacks of THREATS.md T2-T4 among the same normal traffic, then
+working day and a day with the attacks of docs/THREATS.md T2-T4 among the same normal traffic, then
 write the report (simulate/report.py). ``make demo`` runs it."""
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from sqlalchemy import select
 
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
@@ -30,7 +29,8 @@ from tierspayant.security import passwords, totp
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.security.tokens import new_reference
-from tierspayant.services.ports import Containment
+from tierspayant.services.detection import DETECTION
+from tierspayant.services.records import Containment
 from tierspayant.simulate import attacks
 from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.simulate.driver import Record, Simulation
@@ -38,7 +38,6 @@ from tierspayant.simulate.population import Population, PopulationSpec
 from tierspayant.simulate.report import Report, build_report, html_page, markdown
 from tierspayant.simulate.seed import seed
 from tierspayant.simulate.traffic import PARIS, PROFILES, Patient, day_of_visits
-from tierspayant.store import tables as t
 
 console = Console(soft_wrap=True)
 BIN = Path(sys.executable).parent
@@ -133,8 +132,7 @@ def simulate(
     contained_professionals: set[int] = set()
     for run_env in (env, replay_env):
         platform = build(Settings.from_env(run_env))
-        with platform.audit.uow(readonly=True) as repos:
-            found = [c for c in repos.containments(limit=100_000) if c.created_by is None]
+        found = [c for c in platform.detection.containments(DETECTION, limit=100_000) if c.created_by is None]
         automatic += found
         contained_professionals |= _contained_professionals(platform, found)
         platform.engine.dispose()
@@ -230,7 +228,7 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
     day_env = {**env, "TIERS_SIMULATED_CLOCK": clock.spec()}
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(port)], env=day_env,  # noqa: S603 -- our own CLI
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    platform = build(Settings.from_env(day_env), migrate=False)
+    platform = build(Settings.from_env(day_env), clock=clock, migrate=False)  # proofs on the simulated time
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -301,8 +299,7 @@ def _contained_professionals(platform: Platform, automatic: list[Containment]) -
     accounts = {c.target_id for c in automatic if c.scope == "account"}
     sessions = [c.target_id for c in automatic if c.scope == "session"]
     organisations = [c.target_id for c in automatic if c.scope == "organisation"]
-    with platform.engine.connect() as conn:
-        accounts |= set(conn.execute(select(t.sessions.c.account_id).where(t.sessions.c.id.in_(sessions))).scalars())
-        accounts |= set(conn.execute(select(t.accounts.c.id).where(
-            t.accounts.c.organisation_id.in_(organisations))).scalars())
+    with platform.uow(readonly=True) as tx:
+        accounts |= {s.account_id for s in map(tx.sessions.session, sessions) if s is not None}
+        accounts |= {a.id for organisation in organisations for a in tx.accounts.accounts_of_organisation(organisation)}
     return {a - 10_000 for a in accounts if a >= 10_000}

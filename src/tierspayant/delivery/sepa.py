@@ -7,7 +7,7 @@ from datetime import date
 
 from sepaxml import SepaTransfer
 
-from tierspayant.services.ports import TransferLine
+from tierspayant.services.records import TransferLine
 
 
 class SepaWriter:

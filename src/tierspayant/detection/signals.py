@@ -1,4 +1,4 @@
-"""From an account's recent rights checks to a score and an action (THREATS.md T2-T4)."""
+"""From an account's recent rights checks to a score and an action (docs/THREATS.md T2-T4)."""
 
 from __future__ import annotations
 

@@ -37,10 +37,17 @@ class Reason(Enum):
         return self.value
 
 
-class DecisionStatus(StrEnum):
+class InvoiceStatus(StrEnum):
+    """Where an invoice stands: the adjudication's decision (never PAID), then paid."""
+
     APPROVED = "approved"
     PARTIALLY_APPROVED = "partially_approved"
     REJECTED = "rejected"
+    PAID = "paid"
+
+    @property
+    def payable(self) -> bool:
+        return self in (InvoiceStatus.APPROVED, InvoiceStatus.PARTIALLY_APPROVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    status: DecisionStatus
+    status: InvoiceStatus
     approved_lines: tuple[Decimal, ...]
     findings: tuple[Finding, ...]
 
@@ -145,7 +152,7 @@ def adjudicate(facts: InvoiceFacts, rules: Sequence[Rule] = WHOLE_INVOICE_RULES)
     share, PEC amount). Approved is never above claimed."""
     findings = [finding for rule in rules for finding in rule(facts)]
     if findings:
-        return Decision(DecisionStatus.REJECTED, tuple(ZERO for _ in facts.lines), tuple(findings))
+        return Decision(InvoiceStatus.REJECTED, tuple(ZERO for _ in facts.lines), tuple(findings))
     approved: list[Decimal] = []
     for index, (line, computed) in enumerate(zip(facts.lines, facts.calculation.lines, strict=True)):
         amount = min(line.claimed_amc, computed.amc)
@@ -159,9 +166,9 @@ def adjudicate(facts: InvoiceFacts, rules: Sequence[Rule] = WHOLE_INVOICE_RULES)
     total_claimed = sum((line.claimed_amc for line in facts.lines), ZERO)
     total = sum(approved, ZERO)
     if total == total_claimed:
-        status = DecisionStatus.APPROVED
+        status = InvoiceStatus.APPROVED
     elif total == 0:
-        status = DecisionStatus.REJECTED
+        status = InvoiceStatus.REJECTED
     else:
-        status = DecisionStatus.PARTIALLY_APPROVED
+        status = InvoiceStatus.PARTIALLY_APPROVED
     return Decision(status, tuple(approved), tuple(findings))

@@ -1,6 +1,6 @@
 """Calculation (Inter-AMC CLC): AMO share, AMC share and patient remainder of each line.
 
-Conventions (DOMAIN.md): money is Decimal, rounded half-up to the cent per line; AMO =
+Conventions (docs/DOMAIN.md): money is Decimal, rounded half-up to the cent per line; AMO =
 round(BR x rate); TM = BR - AMO, computed before the participation forfaitaire and the
 franchise; AMO paid = AMO - PF - franchise; AMO + AMC + patient = price on every line.
 AMO is computed on min(BR, price): the AMO never pays more than what was charged.
@@ -190,7 +190,7 @@ def _optical(
         remaining -= sum((p.line.price for p in class_a), ZERO)
     remaining = max(remaining, ZERO)
     # Frame first: min(frame price, contract frame cap <= €100), then the lenses get what is
-    # left of the ceiling (DOMAIN.md "Allocation").
+    # left of the ceiling (docs/DOMAIN.md "Allocation").
     ordered = sorted(class_b, key=lambda p: (p.ref.kind is not ItemKind.FRAME, p.index))
     for p in ordered:
         limits: list[Limit] = []

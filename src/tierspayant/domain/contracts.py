@@ -1,6 +1,6 @@
 """Contracts and their guarantee tables, checked against the contrat responsable rules when they
 are configured (R871-2 CSS; D911-1 CSS for employer group contracts). A contract outside the legal
-bounds is refused with the rule it breaks (DOMAIN.md, CFG-05)."""
+bounds is refused with the rule it breaks (docs/DOMAIN.md, CFG-05)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ class ContractType(StrEnum):
 class ClassBCoverage(StrEnum):
     #: Covers beyond the ticket modérateur: floors and ceilings apply (R871-2 3° CSS).
     BEYOND_TM = "BEYOND_TM"
-    #: Covers the ticket modérateur only: valid, no floor applies (DOMAIN.md CFG-05).
+    #: Covers the ticket modérateur only: valid, no floor applies (docs/DOMAIN.md CFG-05).
     TM_ONLY = "TM_ONLY"
 
 
 class MixedEquipmentRule(StrEnum):
     """How a class B element's ceiling is reduced when the equipment mixes classes A and B
-    (insurer practice, DOMAIN.md "Allocation")."""
+    (insurer practice, docs/DOMAIN.md "Allocation")."""
 
     DEDUCT_CLASS_A_COST = "DEDUCT_CLASS_A_COST"
     NONE = "NONE"
@@ -52,7 +52,7 @@ class OpticalGuarantee:
     mixed_equipment_rule: MixedEquipmentRule = MixedEquipmentRule.DEDUCT_CLASS_A_COST
 
 
-#: Pharmacy AMO rates (DOMAIN.md "Pharmacy AMO rates").
+#: Pharmacy AMO rates (docs/DOMAIN.md "Pharmacy AMO rates").
 PHARMACY_RATES = ("0.65", "0.30", "0.15", "1.00")
 
 

@@ -1,4 +1,4 @@
-"""Money: ``Decimal`` euros, rounded half-up to the cent per line (DOMAIN.md, computation
+"""Money: ``Decimal`` euros, rounded half-up to the cent per line (docs/DOMAIN.md, computation
 conventions). Never ``float``."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ MAX_AMOUNT = Decimal("1000000.00")
 
 
 def cents(value: Decimal) -> Decimal:
-    """Round to the cent, half-up (DOMAIN.md: "each amount rounded ROUND_HALF_UP to 0.01")."""
+    """Round to the cent, half-up (docs/DOMAIN.md: "each amount rounded ROUND_HALF_UP to 0.01")."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 

@@ -1,7 +1,7 @@
 """Optical rules: lens categories, equipment categories, legal floors and ceilings, renewal.
 
 Sources: R871-2 3° CSS (contrat responsable, amounts unchanged since 1 Jan 2020), décret
-2025-1131 (lens categories from 28 Nov 2025), LPP renewal conditions (DOMAIN.md "Optics").
+2025-1131 (lens categories from 28 Nov 2025), LPP renewal conditions (docs/DOMAIN.md "Optics").
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def equipment_category(first: LensCategory, second: LensCategory) -> EquipmentCa
 
 @dataclass(frozen=True, slots=True)
 class RenewalGrounds:
-    """Facts that shorten the renewal period (LPP conditions; DOMAIN.md "Renewal")."""
+    """Facts that shorten the renewal period (LPP conditions; docs/DOMAIN.md "Renewal")."""
 
     vision_change_documented: bool = False
     medical_condition: bool = False

@@ -1,6 +1,6 @@
 """Reference data the rules read: dated code tables and dated legal parameters.
 
-DOMAIN.md: "amounts (BR, PLV, rates) live in dated reference tables per code, not in code". The
+docs/DOMAIN.md: "amounts (BR, PLV, rates) live in dated reference tables per code, not in code". The
 per-code tables (LPP optical codes, NGAP consultation codes, drug codes) are rows loaded into the
 database (``ReferenceCode``); the *legal* parameters that the CSS fixes for everyone (participation
 forfaitaire, franchise, optical floors and ceilings) are dated entries below, each citing its text.

@@ -5,7 +5,6 @@ attacker. Never a way in by itself: the platform verifies every response."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -16,14 +15,7 @@ from typing import Any
 import cbor2
 
 from tierspayant.security._hazmat.primitives import p256_generate, p256_public_xy, p256_sign
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+from tierspayant.security.encoding import b64url_decode, b64url_encode
 
 
 @dataclass
@@ -37,17 +29,17 @@ class SoftAuthenticator:
         return copy.copy(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.private_pem.decode(), "credential_id": b64url(self.credential_id),
-                "sign_count": self.sign_count, "user_handle": b64url(self.user_handle)}
+        return {"key": self.private_pem.decode(), "credential_id": b64url_encode(self.credential_id),
+                "sign_count": self.sign_count, "user_handle": b64url_encode(self.user_handle)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SoftAuthenticator:
-        return cls(raw["key"].encode(), _unb64url(raw["credential_id"]), int(raw["sign_count"]),
-                   _unb64url(raw["user_handle"]))
+        return cls(raw["key"].encode(), b64url_decode(raw["credential_id"]), int(raw["sign_count"]),
+                   b64url_decode(raw["user_handle"]))
 
     def create(self, options: dict[str, Any], origin: str, rp_id: str | None = None) -> dict[str, Any]:
         rp_id = rp_id or options["rp"]["id"]
-        self.user_handle = _unb64url(options["user"]["id"])
+        self.user_handle = b64url_decode(options["user"]["id"])
         client_data = json.dumps({"type": "webauthn.create", "challenge": options["challenge"], "origin": origin,
                                   "crossOrigin": False}).encode()
         x, y = p256_public_xy(self.private_pem)
@@ -56,9 +48,10 @@ class SoftAuthenticator:
         auth_data = (hashlib.sha256(rp_id.encode()).digest() + bytes([0x45]) + self.sign_count.to_bytes(4, "big")
                      + bytes(16) + len(self.credential_id).to_bytes(2, "big") + self.credential_id + cose)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id), "type": "public-key",
-                "response": {"clientDataJSON": b64url(client_data), "attestationObject": b64url(attestation),
-                             "transports": ["internal"]},
+        credential_id = b64url_encode(self.credential_id)
+        return {"id": credential_id, "rawId": credential_id, "type": "public-key",
+                "response": {"clientDataJSON": b64url_encode(client_data),
+                             "attestationObject": b64url_encode(attestation), "transports": ["internal"]},
                 "clientExtensionResults": {}, "authenticatorAttachment": "platform"}
 
     def get(self, options: dict[str, Any], origin: str, rp_id: str | None = None) -> dict[str, Any]:
@@ -68,7 +61,8 @@ class SoftAuthenticator:
                                   "crossOrigin": False}).encode()
         auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([0x05]) + self.sign_count.to_bytes(4, "big")
         signature = p256_sign(self.private_pem, auth_data + hashlib.sha256(client_data).digest())
-        return {"id": b64url(self.credential_id), "rawId": b64url(self.credential_id), "type": "public-key",
-                "response": {"clientDataJSON": b64url(client_data), "authenticatorData": b64url(auth_data),
-                             "signature": b64url(signature), "userHandle": b64url(self.user_handle)},
+        credential_id = b64url_encode(self.credential_id)
+        return {"id": credential_id, "rawId": credential_id, "type": "public-key",
+                "response": {"clientDataJSON": b64url_encode(client_data), "authenticatorData": b64url_encode(auth_data),
+                             "signature": b64url_encode(signature), "userHandle": b64url_encode(self.user_handle)},
                 "clientExtensionResults": {}, "authenticatorAttachment": "platform"}

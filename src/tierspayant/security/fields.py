@@ -1,4 +1,4 @@
-"""Field-level envelope encryption (THREATS.md T5): AES-256-GCM with a random 96-bit nonce, the
+"""Field-level envelope encryption (docs/THREATS.md T5): AES-256-GCM with a random 96-bit nonce, the
 associated data binding the value to (insurer, table, column, row id) and the key version, so
 that a ciphertext copied to another row, column or insurer does not decrypt; per-insurer data
 keys, each version wrapped by a key-encryption key held outside the database; blind indexes
@@ -8,7 +8,6 @@ Callers never choose an algorithm, a nonce or a mode: ``cipher.encrypt(value, Fi
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from tierspayant.security._hazmat.primitives import (
     hmac_sha256,
     random_bytes,
 )
+from tierspayant.security.encoding import b64url_decode, b64url_encode
 
 ENVELOPE = "e1"
 
@@ -40,14 +40,6 @@ class FieldRef:
         return f"tierspayant|{self.insurer_id}|{self.table}|{self.column}|{self.row_id}|v{version}".encode()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class KeyEncryptionKey:
     """Wraps data keys. The KEK itself lives outside the database (a 0600 file, or a KMS/HSM
     behind the same two calls)."""
@@ -64,11 +56,11 @@ class KeyEncryptionKey:
 
     def wrap(self, data_key: bytes, insurer_id: int, version: int) -> str:
         nonce = random_bytes(12)
-        return _b64(nonce + aesgcm_encrypt(self._key, nonce, data_key, f"dek|{insurer_id}|{version}".encode()))
+        return b64url_encode(nonce + aesgcm_encrypt(self._key, nonce, data_key, f"dek|{insurer_id}|{version}".encode()))
 
     def unwrap(self, wrapped: str, insurer_id: int, version: int) -> bytes:
-        raw = _unb64(wrapped)
         try:
+            raw = b64url_decode(wrapped)
             return aesgcm_decrypt(self._key, raw[:12], raw[12:], f"dek|{insurer_id}|{version}".encode())
         except (AuthenticationFailed, ValueError):
             raise InvalidCiphertext() from None
@@ -140,7 +132,7 @@ class FieldCipher:
         version = self.keys.current(ref.insurer_id)
         nonce = random_bytes(12)
         sealed = aesgcm_encrypt(self.keys.key(ref.insurer_id, version), nonce, value.encode(), ref.aad(version))
-        return f"{ENVELOPE}.{version}.{_b64(nonce + sealed)}"
+        return f"{ENVELOPE}.{version}.{b64url_encode(nonce + sealed)}"
 
     def decrypt(self, envelope: str, ref: FieldRef) -> str:
         try:
@@ -148,7 +140,7 @@ class FieldCipher:
             version = int(version_text)
             if prefix != ENVELOPE:
                 raise ValueError(prefix)
-            raw = _unb64(body)
+            raw = b64url_decode(body)
             return aesgcm_decrypt(self.keys.key(ref.insurer_id, version), raw[:12], raw[12:],
                                   ref.aad(version)).decode()
         except (ValueError, AuthenticationFailed, UnicodeDecodeError):
@@ -166,17 +158,17 @@ class FieldCipher:
 class UnsafePlainCipher(FieldCipher):
     """Benchmarks only (TIERS_UNSAFE_PLAINTEXT_FIELDS=1): the same envelopes' shape with the
     value base64-encoded in clear, to measure what encryption costs on the same code path
-    (bench/http_bench.py --compare-encryption). Never in production: it breaks THREATS.md T5."""
+    (bench/http_bench.py --compare-encryption). Never in production: it breaks docs/THREATS.md T5."""
 
     def encrypt(self, value: str, ref: FieldRef) -> str:
-        return f"p1.{self.keys.current(ref.insurer_id)}.{_b64(value.encode())}"
+        return f"p1.{self.keys.current(ref.insurer_id)}.{b64url_encode(value.encode())}"
 
     def decrypt(self, envelope: str, ref: FieldRef) -> str:
         try:
             prefix, _, body = envelope.split(".", 2)
             if prefix != "p1":
                 raise ValueError(prefix)
-            return _unb64(body).decode()
+            return b64url_decode(body).decode()
         except (ValueError, UnicodeDecodeError):
             raise InvalidCiphertext() from None
 

@@ -5,7 +5,6 @@ Any failure is one opaque ``OidcRejected``."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from tierspayant.security._hazmat.primitives import random_token
+from tierspayant.security.encoding import b64url_encode
 
 #: Signature algorithms accepted on ID tokens (never "none", never HMAC with a public key).
 ALGORITHMS = ("RS256", "ES256", "PS256")
@@ -39,7 +39,7 @@ def new_pending() -> Pending:
 
 
 def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return b64url_encode(hashlib.sha256(verifier.encode()).digest())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 no rotation (NIST SP 800-63B 3.1.1.2; ASVS 6.2).
 
 Hashing is deliberately expensive, so a sign-in flood must not take the CPU the rights checks
-need (THREATS.md T4): every hash and verification runs in one thread per server process (the
+need (docs/THREATS.md T4): every hash and verification runs in one thread per server process (the
 "password lane") at a lower scheduling priority, a few sign-ins at most wait for it, and the
 next get ``HashingBusy`` at once (the API answers 503 with Retry-After). Passkey sign-in never
 waits for the lane. Measured by ``tiers simulate`` scenario (e).

@@ -1,4 +1,4 @@
-"""Roles and the access policy every route declares (THREATS.md, authorisation)."""
+"""Roles and the access policy every route declares (docs/THREATS.md, authorisation)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Role(StrEnum):
 
 
 class Assurance(StrEnum):
-    """How a session was authenticated (THREATS.md: beneficiary data needs a phishing-resistant
+    """How a session was authenticated (docs/THREATS.md: beneficiary data needs a phishing-resistant
     one: a passkey, or Pro Santé Connect with CPS/e-CPS)."""
 
     PASSWORD_TOTP = "password_totp"  # noqa: S105 -- a name, not a password
@@ -53,4 +53,4 @@ class Principal:
 
 class NotFound(Exception):
     """The object does not exist *or* the caller may not see it: the two are indistinguishable
-    on purpose (THREATS.md T10, IDOR)."""
+    on purpose (docs/THREATS.md T10, IDOR)."""

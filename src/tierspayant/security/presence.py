@@ -1,16 +1,16 @@
 """Presence proofs: a short-lived, single-use token the patient's side (insurer app, card,
-attestation QR code) issues to show the patient is at the counter (THREATS.md: bound to the
+attestation QR code) issues to show the patient is at the counter (docs/THREATS.md: bound to the
 beneficiary, the time and a nonce, valid <= 20 min, single use; the INSi "Vitale assertion"
 precedent). Ed25519-signed; one opaque error for every way a token can be wrong."""
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tierspayant.security._hazmat.primitives import ed25519_public, ed25519_sign, ed25519_verify, random_token
+from tierspayant.security.encoding import b64url_decode, b64url_encode
 
 PREFIX = "TPP1."
 MAX_VALIDITY = timedelta(minutes=20)
@@ -29,14 +29,6 @@ class PresenceClaims:
     nonce: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class PresenceIssuer:
     def __init__(self, seed: bytes) -> None:
         self._seed = seed
@@ -48,8 +40,8 @@ class PresenceIssuer:
         payload = json.dumps({"ins": insurer, "ben": beneficiary, "iat": int(at.timestamp()),
                               "exp": int((at + validity).timestamp()), "n": random_token(16)},
                              separators=(",", ":"), sort_keys=True).encode()
-        signed = PREFIX + _b64(payload)
-        return signed + "." + _b64(ed25519_sign(self._seed, signed.encode()))
+        signed = PREFIX + b64url_encode(payload)
+        return signed + "." + b64url_encode(ed25519_sign(self._seed, signed.encode()))
 
 
 class PresenceVerifier:
@@ -59,12 +51,12 @@ class PresenceVerifier:
     def verify(self, token: str, at: datetime) -> PresenceClaims:
         try:
             signed, _, signature = token.rpartition(".")
-            raw_signature = _unb64(signature)
+            raw_signature = b64url_decode(signature)
             # Canonical base64 only: unused low bits would give one proof a second spelling.
-            if not signed.startswith(PREFIX) or _b64(raw_signature) != signature \
+            if not signed.startswith(PREFIX) or b64url_encode(raw_signature) != signature \
                     or not ed25519_verify(self.public_key, signed.encode(), raw_signature):
                 raise InvalidPresenceProof()
-            raw = json.loads(_unb64(signed[len(PREFIX):]))
+            raw = json.loads(b64url_decode(signed[len(PREFIX):]))
             claims = PresenceClaims(str(raw["ins"]), str(raw["ben"]), datetime.fromtimestamp(int(raw["iat"]), at.tzinfo),
                                     datetime.fromtimestamp(int(raw["exp"]), at.tzinfo), str(raw["n"]))
         except (ValueError, KeyError, TypeError):

@@ -20,7 +20,7 @@ class Pseudonymizer:
 
     def neighbourhood(self, amc_number: str, nir: str) -> str:
         """Keyed hash of the NIR's first ten digits (sex, birth year and month, place of birth):
-        identities presented in one neighbourhood betray sequential guessing (THREATS.md T3)."""
+        identities presented in one neighbourhood betray sequential guessing (docs/THREATS.md T3)."""
         digest = hmac_sha256(self._key, f"neighbourhood:{amc_number}:{nir[:10]}".encode())
         return "n_" + base64.b32encode(digest[:15]).decode().lower()
 

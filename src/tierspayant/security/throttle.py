@@ -1,4 +1,4 @@
-"""Credential-stuffing brakes (THREATS.md T4; ASVS 6.1.1, NIST 800-63B 5.2.2): a progressive
+"""Credential-stuffing brakes (docs/THREATS.md T4; ASVS 6.1.1, NIST 800-63B 5.2.2): a progressive
 delay per account name and a limit per source, kept apart. Neither touches passkey sign-in, so
 an attacker who hammers a victim's password cannot lock the victim out."""
 

@@ -1,6 +1,6 @@
 """Session tokens and public reference numbers.
 
-Session tokens carry 256 bits from the OS CSPRNG (>= 128 required, THREATS.md sessions) and are
+Session tokens carry 256 bits from the OS CSPRNG (>= 128 required, docs/THREATS.md sessions) and are
 stored only as their SHA-256 (a database reader cannot replay them). Engagement, PEC and quote
 numbers are random too: a sequential number would let one professional guess another's.
 """

@@ -4,7 +4,6 @@ Every failure is one opaque ``PasskeyRejected``."""
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from webauthn.helpers.structs import (
 )
 
 from tierspayant.security._hazmat.primitives import random_bytes
+from tierspayant.security.encoding import b64url_decode, b64url_encode
 
 
 class PasskeyRejected(Exception):
@@ -38,12 +38,8 @@ class NewPasskey:
     sign_count: int
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+#: The name the services know (credential ids, challenge hashes).
+b64url = b64url_encode
 
 
 def new_challenge() -> bytes:
@@ -53,8 +49,8 @@ def new_challenge() -> bytes:
 def challenge_of(credential: dict[str, Any]) -> bytes:
     """The challenge a response answers (to find the stored one); PasskeyRejected if unreadable."""
     try:
-        client_data = json.loads(unb64url(credential["response"]["clientDataJSON"]))
-        return unb64url(client_data["challenge"])
+        client_data = json.loads(b64url_decode(credential["response"]["clientDataJSON"]))
+        return b64url_decode(client_data["challenge"])
     except (KeyError, TypeError, ValueError):
         raise PasskeyRejected() from None
 
@@ -78,7 +74,7 @@ class PasskeyPolicy:
             rp_id=self.rp_id, rp_name=self.rp_name, user_id=user_id, user_name=user_name, challenge=challenge,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.REQUIRED, user_verification=UserVerificationRequirement.REQUIRED),
-            exclude_credentials=[PublicKeyCredentialDescriptor(id=unb64url(c)) for c in exclude],
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=b64url_decode(c)) for c in exclude],
         ))
 
     def verify_registration(self, credential: dict[str, Any], challenge: bytes) -> NewPasskey:
@@ -88,7 +84,7 @@ class PasskeyPolicy:
                 expected_origin=self.origin, require_user_verification=True)
         except (InvalidRegistrationResponse, KeyError, TypeError, ValueError):
             raise PasskeyRejected() from None
-        return NewPasskey(b64url(verified.credential_id), verified.credential_public_key, verified.sign_count)
+        return NewPasskey(b64url_encode(verified.credential_id), verified.credential_public_key, verified.sign_count)
 
     def authentication_options(self, challenge: bytes) -> str:
         return options_to_json(generate_authentication_options(

@@ -2,14 +2,14 @@
 
 Sessions: 256-bit tokens stored hashed, idle timeout 15 min and absolute 12 h, a new token at each
 sign-in; disabling an account ends its sessions at once (the account is checked on every request).
-Every failure is the same opaque ``Unauthenticated`` (ASVS 6.3.8; THREATS.md T4).
+Every failure is the same opaque ``Unauthenticated`` (ASVS 6.3.8; docs/THREATS.md T4).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tierspayant.security import passwords, totp
 from tierspayant.security.digests import content_digest
@@ -27,7 +27,21 @@ from tierspayant.security.webauthn import (
 )
 from tierspayant.services.detection import DetectionService
 from tierspayant.services.errors import Forbidden, Throttled, Unauthenticated
-from tierspayant.services.ports import Account, Clock, Conflict, Passkey, Repositories, Session, UnitOfWork
+from tierspayant.services.ports import (
+    Clock,
+    Conflict,
+    HasAccounts,
+    HasPasskeys,
+    HasProfessionals,
+    HasSessions,
+    HasSignInFailures,
+    UnitOfWork,
+)
+from tierspayant.services.records import Account, Passkey, Session
+
+
+class AccountsStore(HasProfessionals, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 #: Failures of one account name are forgotten after a day without any.
@@ -50,16 +64,16 @@ CHALLENGE_VALIDITY = timedelta(minutes=5)
 OIDC_STATE_VALIDITY = timedelta(minutes=10)
 
 
-def _open_session(repos: Repositories, account: Account, now: datetime, aal: Assurance) -> SignedIn:
+def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assurance) -> SignedIn:
     """A new token at each (re)authentication (ASVS 7.2.4), stored hashed."""
     token = new_session_token()
     expires_at = now + ABSOLUTE_TIMEOUT
-    repos.add_session(account.id, hash_token(token), now, expires_at, aal.value)
+    tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value)
     return SignedIn(token, expires_at, Role(account.role), aal.value)
 
 
 class AccountsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None,
+    def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None,
                  detection: DetectionService | None = None) -> None:
         self.uow = uow
         self.clock = clock
@@ -70,14 +84,14 @@ class AccountsService:
     def sign_in(self, username: str, password: str, code: str, source: str = "unknown") -> SignedIn:
         """Password + TOTP. Every failure is the same ``Unauthenticated``, including while the
         account name is under its progressive delay; a source over its limit gets ``Throttled``.
-        Passkey sign-in is never slowed by these counters (THREATS.md T4)."""
+        Passkey sign-in is never slowed by these counters (docs/THREATS.md T4)."""
         now = self.clock.now()
         account_key = "account:" + content_digest(username.strip().lower().encode())[:40]
         source_key = "source:" + source[:60]
-        with self.uow(readonly=True) as repos:
-            by_source = repos.failures(source_key)
-            by_account = repos.failures(account_key)
-            account = repos.account_by_username(username)
+        with self.uow(readonly=True) as tx:
+            by_source = tx.sign_in_failures.failures(source_key)
+            by_account = tx.sign_in_failures.failures(account_key)
+            account = tx.accounts.account_by_username(username)
         if by_source is not None:
             until = source_blocked_until(by_source[0], by_source[2])
             if until is not None and now < until:
@@ -89,23 +103,23 @@ class AccountsService:
         if account is not None and password_ok and not account.disabled and not delayed:
             step = totp.accepted_step(account.totp_secret, code, now, account.totp_last_step)
         if account is None or step is None:
-            with self.uow() as repos:
+            with self.uow() as tx:
                 if not delayed:
-                    repos.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
-                repos.record_failure(source_key, now, SOURCE_MEMORY)
+                    tx.sign_in_failures.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
+                tx.sign_in_failures.record_failure(source_key, now, SOURCE_MEMORY)
             raise Unauthenticated()
         rehashed = passwords.hash_password(password) if passwords.needs_rehash(account.password_hash) else None
-        with self.uow() as repos:
-            repos.set_totp_last_step(account.id, step)
+        with self.uow() as tx:
+            tx.accounts.set_totp_last_step(account.id, step)
             if rehashed is not None:  # made with older settings: redone now that we hold the password
-                repos.set_password_hash(account.id, rehashed)
-            repos.clear_failures(account_key)
-            return _open_session(repos, account, now, Assurance.PASSWORD_TOTP)
+                tx.accounts.set_password_hash(account.id, rehashed)
+            tx.sign_in_failures.clear_failures(account_key)
+            return _open_session(tx, account, now, Assurance.PASSWORD_TOTP)
 
     def authenticate(self, token: str) -> Principal:
         now = self.clock.now()
-        with self.uow(readonly=True) as repos:
-            found = repos.session_by_token_hash(hash_token(token))
+        with self.uow(readonly=True) as tx:
+            found = tx.sessions.session_by_token_hash(hash_token(token))
         if found is None:
             raise Unauthenticated()
         session, account = found
@@ -114,62 +128,62 @@ class AccountsService:
         if account.disabled:
             raise Unauthenticated()
         if now - session.last_seen_at >= TOUCH_EVERY:
-            with self.uow() as repos:
-                repos.touch_session(session.id, now)
+            with self.uow() as tx:
+                tx.sessions.touch_session(session.id, now)
         principal = Principal(account.id, session.id, Role(account.role), account.organisation_id,
                               account.professional_id, account.insurer_id, aal=session.aal)
         if self.detection is not None:
-            self.detection.admit(principal)  # containments (THREATS.md, detection and containment)
+            self.detection.admit(principal)  # containments (docs/THREATS.md, detection and containment)
         return principal
 
     def sign_out(self, principal: Principal) -> None:
-        with self.uow() as repos:
-            repos.revoke_session(principal.session_id)
+        with self.uow() as tx:
+            tx.sessions.revoke_session(principal.session_id)
 
-    # -- sessions (THREATS.md: a user lists and ends their sessions; an admin ends one user's
+    # -- sessions (docs/THREATS.md: a user lists and ends their sessions; an admin ends one user's
     # or all sessions; disabling an account ends its sessions at once) --------------------
     def sessions(self, principal: Principal) -> list[Session]:
-        with self.uow(readonly=True) as repos:
-            return repos.live_sessions_of(principal.account_id, self.clock.now())
+        with self.uow(readonly=True) as tx:
+            return tx.sessions.live_sessions_of(principal.account_id, self.clock.now())
 
     def end_session(self, principal: Principal, session_id: int) -> None:
-        with self.uow() as repos:
-            if session_id not in {s.id for s in repos.live_sessions_of(principal.account_id, self.clock.now())}:
+        with self.uow() as tx:
+            if session_id not in {s.id for s in tx.sessions.live_sessions_of(principal.account_id, self.clock.now())}:
                 raise NotFound()
-            repos.revoke_session(session_id)
+            tx.sessions.revoke_session(session_id)
 
-    def _admin_target(self, principal: Principal, repos: Repositories, username: str) -> Account:
+    def _admin_target(self, principal: Principal, tx: AccountsStore, username: str) -> Account:
         if principal.role is not Role.PLATFORM_ADMIN:
             raise Forbidden()
-        account = repos.account_by_username(username)
+        account = tx.accounts.account_by_username(username)
         if account is None:
             raise NotFound()
         return account
 
     def end_sessions_of(self, principal: Principal, username: str) -> int:
-        with self.uow() as repos:
-            return repos.revoke_sessions_of(self._admin_target(principal, repos, username).id)
+        with self.uow() as tx:
+            return tx.sessions.revoke_sessions_of(self._admin_target(principal, tx, username).id)
 
     def end_all_sessions(self, principal: Principal) -> int:
         if principal.role is not Role.PLATFORM_ADMIN:
             raise Forbidden()
-        with self.uow() as repos:
-            return repos.revoke_all_sessions()
+        with self.uow() as tx:
+            return tx.sessions.revoke_all_sessions()
 
     def set_disabled(self, principal: Principal, username: str, disabled: bool) -> None:
         """Disabling also ends every session of the account, in the same transaction."""
-        with self.uow() as repos:
-            account = self._admin_target(principal, repos, username)
-            repos.set_disabled(account.id, disabled)
+        with self.uow() as tx:
+            account = self._admin_target(principal, tx, username)
+            tx.accounts.set_disabled(account.id, disabled)
             if disabled:
-                repos.revoke_sessions_of(account.id)
+                tx.sessions.revoke_sessions_of(account.id)
 
     def create(self, username: str, password: str, role: Role, *, organisation_id: int | None = None,
                professional_id: int | None = None, insurer_id: int | None = None) -> tuple[int, str]:
         """A new account; returns its id and TOTP secret (to enrol in an authenticator app)."""
         secret = totp.new_secret()
-        with self.uow() as repos:
-            account_id = repos.add_account(Account(
+        with self.uow() as tx:
+            account_id = tx.accounts.add_account(Account(
                 0, username, passwords.hash_password(password), secret, 0, role.value, organisation_id,
                 professional_id, insurer_id, False,
             ))
@@ -181,8 +195,8 @@ class AccountsService:
         holder register a passkey for ``username``. ``issuer`` None is the operator's CLI; else
         a platform admin, or the admin of the account's own organisation."""
         code = new_reference("ENR")
-        with self.uow() as repos:
-            account = repos.account_by_username(username)
+        with self.uow() as tx:
+            account = tx.accounts.account_by_username(username)
             if account is None or account.disabled:
                 raise NotFound()
             if issuer is not None and not (
@@ -190,41 +204,41 @@ class AccountsService:
                 or (issuer.role is Role.ORGANISATION_ADMIN and issuer.organisation_id is not None
                     and issuer.organisation_id == account.organisation_id)):
                 raise NotFound()  # another organisation's account: as if it did not exist
-            repos.add_enrolment_code(hash_token(code), account.id, self.clock.now() + ENROLMENT_VALIDITY)
+            tx.passkeys.add_enrolment_code(hash_token(code), account.id, self.clock.now() + ENROLMENT_VALIDITY)
         return code
 
     def registration_options(self, code: str) -> str:
         now = self.clock.now()
         challenge = new_challenge()
-        with self.uow() as repos:
-            account_id = repos.enrolment_account(hash_token(code), now)
-            account = repos.account(account_id) if account_id is not None else None
+        with self.uow() as tx:
+            account_id = tx.passkeys.enrolment_account(hash_token(code), now)
+            account = tx.accounts.account(account_id) if account_id is not None else None
             if account is None or account.disabled:
                 raise Unauthenticated()
-            repos.add_challenge(hash_token(b64url(challenge)), "register", account.id, now + CHALLENGE_VALIDITY)
-            exclude = [p.credential_id for p in repos.passkeys_of(account.id) if not p.revoked]
+            tx.passkeys.add_challenge(hash_token(b64url(challenge)), "register", account.id, now + CHALLENGE_VALIDITY)
+            exclude = [p.credential_id for p in tx.passkeys.passkeys_of(account.id) if not p.revoked]
         return self.passkeys.registration_options(str(account.id).encode(), account.username, challenge, exclude)
 
     def register_passkey(self, code: str, credential: dict[str, Any]) -> int:
         now = self.clock.now()
         try:
             challenge = challenge_of(credential)
-            with self.uow() as repos:
-                account_id = repos.enrolment_account(hash_token(code), now)
-                taken, challenge_account = repos.take_challenge(hash_token(b64url(challenge)), "register", now)
+            with self.uow() as tx:
+                account_id = tx.passkeys.enrolment_account(hash_token(code), now)
+                taken, challenge_account = tx.passkeys.take_challenge(hash_token(b64url(challenge)), "register", now)
                 if account_id is None or not taken or challenge_account != account_id:
                     raise Unauthenticated()
                 new = self.passkeys.verify_registration(credential, challenge)
-                if not repos.use_enrolment_code(hash_token(code)):
+                if not tx.passkeys.use_enrolment_code(hash_token(code)):
                     raise Unauthenticated()
-                return repos.add_passkey(account_id, new.credential_id, new.public_key, new.sign_count, now)
+                return tx.passkeys.add_passkey(account_id, new.credential_id, new.public_key, new.sign_count, now)
         except (PasskeyRejected, Conflict):
             raise Unauthenticated() from None
 
     def authentication_options(self) -> str:
         challenge = new_challenge()
-        with self.uow() as repos:
-            repos.add_challenge(hash_token(b64url(challenge)), "authenticate", None,
+        with self.uow() as tx:
+            tx.passkeys.add_challenge(hash_token(b64url(challenge)), "authenticate", None,
                                 self.clock.now() + CHALLENGE_VALIDITY)
         return self.passkeys.authentication_options(challenge)
 
@@ -238,13 +252,13 @@ class AccountsService:
             credential_id = credential_id_of(credential)
         except PasskeyRejected:
             raise Unauthenticated() from None
-        with self.uow() as repos:
-            taken, _ = repos.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
+        with self.uow() as tx:
+            taken, _ = tx.passkeys.take_challenge(hash_token(b64url(challenge)), "authenticate", now)
         if not taken:
             raise Unauthenticated()
-        with self.uow() as repos:
-            passkey = repos.passkey_by_credential_id(credential_id)
-            account = repos.account(passkey.account_id) if passkey is not None else None
+        with self.uow() as tx:
+            passkey = tx.passkeys.passkey_by_credential_id(credential_id)
+            account = tx.accounts.account(passkey.account_id) if passkey is not None else None
             if passkey is None or passkey.revoked or account is None or account.disabled:
                 raise Unauthenticated()
             try:
@@ -252,18 +266,18 @@ class AccountsService:
                                                             passkey.sign_count)
             except PasskeyRejected:
                 raise Unauthenticated() from None
-            repos.set_sign_count(passkey.id, count)
+            tx.passkeys.set_sign_count(passkey.id, count)
             return account
 
     def sign_in_with_passkey(self, credential: dict[str, Any]) -> SignedIn:
         """A phishing-resistant session: the browser binds the response to our origin, the
         challenge is ours and single use, the counter must grow."""
         account = self._verify_assertion(credential)
-        with self.uow() as repos:
-            return _open_session(repos, account, self.clock.now(), Assurance.PASSKEY)
+        with self.uow() as tx:
+            return _open_session(tx, account, self.clock.now(), Assurance.PASSKEY)
 
     def verify_step_up(self, principal: Principal, credential: dict[str, Any]) -> None:
-        """A fresh passkey assertion by the signed-in account itself (THREATS.md T7)."""
+        """A fresh passkey assertion by the signed-in account itself (docs/THREATS.md T7)."""
         if self._verify_assertion(credential).id != principal.account_id:
             raise Unauthenticated()
 
@@ -274,8 +288,8 @@ class AccountsService:
             raise NotFound()
         pending = new_pending()
         url = self.oidc.authorization_url(pending)
-        with self.uow() as repos:
-            repos.add_oidc_state(hash_token(pending.state), pending.nonce, pending.verifier,
+        with self.uow() as tx:
+            tx.passkeys.add_oidc_state(hash_token(pending.state), pending.nonce, pending.verifier,
                                  self.clock.now() + OIDC_STATE_VALIDITY)
         return url
 
@@ -285,26 +299,26 @@ class AccountsService:
         if self.oidc is None:
             raise NotFound()
         now = self.clock.now()
-        with self.uow() as repos:
-            taken = repos.take_oidc_state(hash_token(state), now)
+        with self.uow() as tx:
+            taken = tx.passkeys.take_oidc_state(hash_token(state), now)
         if taken is None:
             raise Unauthenticated()
         try:
             identifier = self.oidc.sign_in(code, Pending(state, taken[0], taken[1]))
         except OidcRejected:
             raise Unauthenticated() from None
-        with self.uow() as repos:
-            professional = repos.professional_by_rpps(identifier)
-            account = repos.account_of_professional(professional.id) if professional else None
+        with self.uow() as tx:
+            professional = tx.professionals.professional_by_rpps(identifier)
+            account = tx.accounts.account_of_professional(professional.id) if professional else None
             if account is None or account.disabled:
                 raise Unauthenticated()
-            return _open_session(repos, account, now, Assurance.OIDC)
+            return _open_session(tx, account, now, Assurance.OIDC)
 
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
-        with self.uow(readonly=True) as repos:
-            return repos.passkeys_of(principal.account_id)
+        with self.uow(readonly=True) as tx:
+            return tx.passkeys.passkeys_of(principal.account_id)
 
     def revoke_passkey(self, principal: Principal, passkey_id: int) -> None:
-        with self.uow() as repos:
-            if not repos.revoke_passkey(principal.account_id, passkey_id):
+        with self.uow() as tx:
+            if not tx.passkeys.revoke_passkey(principal.account_id, passkey_id):
                 raise NotFound()

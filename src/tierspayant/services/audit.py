@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from tierspayant.audit.checkpoints import Checkpoint
 from tierspayant.audit.events import AccessEvent, Category, Outcome, Tag
@@ -17,7 +18,12 @@ from tierspayant.security.notes import NoteSigner, Verifier, split_note, verify_
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Clock, Repositories, StoredCheckpoint, StoredEvent, UnitOfWork
+from tierspayant.services.ports import Clock, HasCheckpoints, HasLog, UnitOfWork
+from tierspayant.services.records import StoredCheckpoint, StoredEvent
+
+
+class AuditStore(HasLog, HasCheckpoints, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 
 class LogCorrupted(Exception):
@@ -58,7 +64,7 @@ LOG_READERS = (Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN)
 
 
 class AuditService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, signer: NoteSigner, origin: str, recorder: Recorder,
+    def __init__(self, uow: UnitOfWork[AuditStore], clock: Clock, signer: NoteSigner, origin: str, recorder: Recorder,
                  witnesses: Sequence[Verifier] = ()) -> None:
         self.uow = uow
         self.clock = clock
@@ -70,35 +76,35 @@ class AuditService:
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head (a no-op when nothing was appended since the last one)."""
-        with self.uow() as repos:
-            size = repos.log_size()
-            latest = repos.latest_checkpoint()
+        with self.uow() as tx:
+            size = tx.log.log_size()
+            latest = tx.checkpoints.latest_checkpoint()
             old = latest.size if latest else 0
             if latest is not None and latest.size == size:
                 return latest
             start = (old >> 1) << 1
-            leaves = repos.leaf_hashes(start, size)
+            leaves = tx.log.leaf_hashes(start, size)
             if len(leaves) != size - start:
                 raise LogCorrupted(f"events {start}..{size - 1}: {size - start - len(leaves)} missing")
-            repos.add_nodes(completed_nodes(old, size, leaves, start, repos.node_hashes))
-            root = range_hash(0, size, lambda i: leaves[i - start] if i >= start else repos.leaf_hashes(i, i + 1)[0],
-                              repos.node_hashes)
+            tx.checkpoints.add_nodes(completed_nodes(old, size, leaves, start, tx.checkpoints.node_hashes))
+            root = range_hash(0, size, lambda i: leaves[i - start] if i >= start else tx.log.leaf_hashes(i, i + 1)[0],
+                              tx.checkpoints.node_hashes)
             note = self.signer.sign(Checkpoint(self.origin, size, root).text())
             stored = StoredCheckpoint(size, root, self.clock.now(), note)
-            repos.add_checkpoint(stored)
+            tx.checkpoints.add_checkpoint(stored)
             return stored
 
     def latest(self) -> tuple[StoredCheckpoint, list[str]]:
-        with self.uow(readonly=True) as repos:
-            latest = repos.latest_checkpoint()
+        with self.uow(readonly=True) as tx:
+            latest = tx.checkpoints.latest_checkpoint()
             if latest is None:
                 raise NotFound()
-            return latest, repos.cosignatures(latest.size)
+            return latest, tx.checkpoints.cosignatures(latest.size)
 
     def add_cosignature(self, size: int, signature_line: str) -> None:
         """A witness's signature of the checkpoint of ``size``; only known witnesses count."""
-        with self.uow() as repos:
-            checkpoint = repos.checkpoint_at(size)
+        with self.uow() as tx:
+            checkpoint = tx.checkpoints.checkpoint_at(size)
             if checkpoint is None:
                 raise NotFound()
             text = split_note(checkpoint.note)[0]
@@ -107,46 +113,46 @@ class AuditService:
             witness = self.witnesses.get(name)
             if witness is None or not verify_note(text + "\n" + line, witness):
                 raise InvalidField("signature", "not a valid signature by a known witness")
-            repos.add_cosignature(size, name, line, self.clock.now())
+            tx.checkpoints.add_cosignature(size, name, line, self.clock.now())
 
     # -- proofs ----------------------------------------------------------------------------
-    def _hasher(self, repos: Repositories) -> Callable[[int, int], bytes]:
+    def _hasher(self, tx: AuditStore) -> Callable[[int, int], bytes]:
         def leaf(i: int) -> bytes:
-            found = repos.leaf_hashes(i, i + 1)
+            found = tx.log.leaf_hashes(i, i + 1)
             if not found:
                 raise LogCorrupted(f"event {i} missing")
             return found[0]
 
-        return lambda start, end: range_hash(start, end, leaf, repos.node_hashes)
+        return lambda start, end: range_hash(start, end, leaf, tx.checkpoints.node_hashes)
 
     def inclusion(self, index: int, size: int | None = None) -> Proof:
         """Inclusion proof of event ``index`` in the checkpoint of ``size`` (latest by default)."""
-        with self.uow(readonly=True) as repos:
-            checkpoint = repos.checkpoint_at(size) if size is not None else repos.latest_checkpoint()
+        with self.uow(readonly=True) as tx:
+            checkpoint = tx.checkpoints.checkpoint_at(size) if size is not None else tx.checkpoints.latest_checkpoint()
             if checkpoint is None or not 0 <= index < checkpoint.size:
                 raise NotFound()
-            leaf = repos.leaf_hashes(index, index + 1)
+            leaf = tx.log.leaf_hashes(index, index + 1)
             if not leaf:
                 raise LogCorrupted(f"event {index} missing")
             return Proof(index, checkpoint.size, leaf[0],
-                         inclusion_proof(self._hasher(repos), index, checkpoint.size), checkpoint)
+                         inclusion_proof(self._hasher(tx), index, checkpoint.size), checkpoint)
 
     def consistency(self, first: int, second: int) -> list[bytes]:
-        with self.uow(readonly=True) as repos:
-            if not 0 <= first <= second or repos.checkpoint_at(second) is None:
+        with self.uow(readonly=True) as tx:
+            if not 0 <= first <= second or tx.checkpoints.checkpoint_at(second) is None:
                 raise NotFound()
-            return consistency_proof(self._hasher(repos), first, second)
+            return consistency_proof(self._hasher(tx), first, second)
 
     # -- verifier --------------------------------------------------------------------------
     def verify(self, batch: int = 10_000, on_progress: Callable[[int], None] | None = None) -> Report:
-        with self.uow(readonly=True) as repos:
-            checkpoints = [(c.size, c.note) for c in repos.checkpoints()]
+        with self.uow(readonly=True) as tx:
+            checkpoints = [(c.size, c.note) for c in tx.checkpoints.checkpoints()]
 
         def batches() -> Iterator[list[tuple[int, bytes, bytes]]]:
             start = 0
             while True:
-                with self.uow(readonly=True) as repos:
-                    rows = repos.events_page(start, batch)
+                with self.uow(readonly=True) as tx:
+                    rows = tx.log.events_page(start, batch)
                 if not rows:
                     return
                 yield [(e.seq, e.entry, e.leaf_hash) for e in rows]
@@ -155,17 +161,26 @@ class AuditService:
         return verify_log(batches(), checkpoints, self.signer.verifier, self.origin, on_progress)
 
     def size(self) -> int:
-        with self.uow(readonly=True) as repos:
-            return repos.log_size()
+        with self.uow(readonly=True) as tx:
+            return tx.log.log_size()
 
     # -- queries ---------------------------------------------------------------------------
     def history(self, principal: Principal, insurer_id: int, beneficiary_id: int) -> list[tuple[int, AccessEvent]]:
-        """Everything that happened to one beneficiary's data (who, when, why)."""
+        """Everything that happened to one beneficiary's data (who, when, why), the operations on
+        their insurer's keys included (a rotation re-sealed it, a shred made it unreadable)."""
         if principal.role not in LOG_READERS:
             raise Forbidden()
-        with self.uow(readonly=True) as repos:
-            rows = repos.events_of_beneficiary(self.recorder.pseudonym(insurer_id, beneficiary_id))
+        with self.uow(readonly=True) as tx:
+            rows = tx.log.events_of_beneficiary(self.recorder.pseudonym(insurer_id, beneficiary_id))
+            rows = sorted([*rows, *tx.log.key_events(insurer_id)], key=lambda e: e.seq)
         return _decoded(rows)
+
+    def key_operations(self, principal: Principal, owner: int | None = None) -> list[tuple[int, AccessEvent]]:
+        """The key operations on the log (one owner's, or every owner's), in order."""
+        if principal.role not in LOG_READERS:
+            raise Forbidden()
+        with self.uow(readonly=True) as tx:
+            return _decoded(tx.log.key_events(owner))
 
     def exposure(self, principal: Principal, *, account_id: int | None = None, organisation_id: int | None = None,
                  start: datetime, end: datetime) -> list[tuple[int, AccessEvent]]:
@@ -174,8 +189,8 @@ class AuditService:
             raise Forbidden()
         if (account_id is None) == (organisation_id is None):
             raise InvalidField("account_id", "give exactly one of account_id or organisation_id")
-        with self.uow(readonly=True) as repos:
-            rows = repos.events_of_actor(account_id=account_id, organisation_id=organisation_id, start=start, end=end)
+        with self.uow(readonly=True) as tx:
+            rows = tx.log.events_of_actor(account_id=account_id, organisation_id=organisation_id, start=start, end=end)
         return _decoded(rows)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
@@ -17,7 +17,20 @@ from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import require_professional
-from tierspayant.services.ports import Clock, Engagement, Quote, Repositories, UnitOfWork
+from tierspayant.services.ports import (
+    Clock,
+    HasBeneficiaries,
+    HasClaims,
+    HasLog,
+    HasProfessionals,
+    HasReference,
+    UnitOfWork,
+)
+from tierspayant.services.records import Engagement, Quote
+
+
+class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasLog, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +41,11 @@ class CareFacts:
     pathway: Pathway = Pathway.COORDINATED
 
 
-def price_lines(repos: Repositories, lines: Sequence[QuoteLine], at: date, category: CareCategory,
+def price_lines(tx: CalculationStore, lines: Sequence[QuoteLine], at: date, category: CareCategory,
                 prefix: str = "lines") -> list[PricedLine]:
     """Join each line with its reference row valid at ``at``; refuse unknown codes and codes
     outside the engagement's care category, naming the line."""
-    rows = repos.reference_codes(sorted({line.code for line in lines}))
+    rows = tx.reference.reference_codes(sorted({line.code for line in lines}))
     priced = []
     for index, line in enumerate(lines):
         ref = code_at(rows, line.code, at, f"{prefix}[{index}].code")
@@ -42,32 +55,32 @@ def price_lines(repos: Repositories, lines: Sequence[QuoteLine], at: date, categ
     return priced
 
 
-def compute_for(repos: Repositories, engagement: Engagement, lines: Sequence[QuoteLine], at: date,
+def compute_for(tx: CalculationStore, engagement: Engagement, lines: Sequence[QuoteLine], at: date,
                 facts: CareFacts, prefix: str = "lines") -> Calculation:
     """The calculation for the engagement's beneficiary and professional, from stored facts."""
-    beneficiary = repos.beneficiary(engagement.beneficiary_id)
-    professional = repos.professional(engagement.professional_id)
+    beneficiary = tx.beneficiaries.beneficiary(engagement.beneficiary_id)
+    professional = tx.professionals.professional(engagement.professional_id)
     if beneficiary is None or professional is None:
         raise NotFound()
-    contract = repos.contract(beneficiary.contract_id)
+    contract = tx.reference.contract(beneficiary.contract_id)
     if contract is None:
         raise NotFound()
-    priced = price_lines(repos, lines, at, engagement.category, prefix)
+    priced = price_lines(tx, lines, at, engagement.category, prefix)
     ctx = CareContext(
         date_of_care=at,
         birth_date=beneficiary.birth_date,
-        previous_optical_purchase=repos.last_optical_purchase(beneficiary.id, at),
+        previous_optical_purchase=tx.beneficiaries.last_optical_purchase(beneficiary.id, at),
         renewal=facts.renewal,
         pathway=facts.pathway,
         optam=professional.optam,
-        network_caps=repos.network_caps(professional.id, engagement.insurer_id),
+        network_caps=tx.professionals.network_caps(professional.id, engagement.insurer_id),
     )
     return calculate(priced, contract, ctx)
 
 
-def own_engagement(repos: Repositories, number: str, professional_id: int) -> Engagement:
+def own_engagement(tx: CalculationStore, number: str, professional_id: int) -> Engagement:
     """The engagement if it exists and is this professional's; NotFound otherwise (T10)."""
-    engagement = repos.engagement_by_number(number)
+    engagement = tx.claims.engagement_by_number(number)
     if engagement is None or engagement.professional_id != professional_id:
         raise NotFound()
     return engagement
@@ -95,7 +108,7 @@ class QuoteRequest:
 
 
 class CalculationService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
+    def __init__(self, uow: UnitOfWork[CalculationStore], clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
         self.recorder = recorder
@@ -107,16 +120,16 @@ class CalculationService:
         if not request.lines:
             raise InvalidField("lines", "at least one line")
         now = self.clock.now()
-        with self.uow() as repos:
-            engagement = own_engagement(repos, request.engagement_number, professional_id)
+        with self.uow() as tx:
+            engagement = own_engagement(tx, request.engagement_number, professional_id)
             if now.date() > engagement.valid_until:
                 raise InvalidField("engagement_number", "engagement expired; check the rights again")
             if request.kind == "pec" and engagement.category is not CareCategory.OPTICAL:
                 raise InvalidField("kind", "pre-authorisation (PEC) is for optical care")
-            calc = compute_for(repos, engagement, request.lines, engagement.date_of_care, request.facts)
+            calc = compute_for(tx, engagement, request.lines, engagement.date_of_care, request.facts)
             result = calculation_to_dict(calc)
             binding = request.kind == "pec" and not calc.renewal_refused
-            insurer = repos.insurer(engagement.insurer_id)
+            insurer = tx.reference.insurer(engagement.insurer_id)
             assert insurer is not None
             valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
             result["binding"] = binding
@@ -124,20 +137,20 @@ class CalculationService:
             quote = Quote(0, new_reference("P" if binding else "S"), request.kind, engagement.insurer_id,
                           engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
                           result, calc.amc, valid_until)
-            quote_id = repos.add_quote(quote, now)
-            repos.append_events([self.recorder.event(
+            quote_id = tx.claims.add_quote(quote, now)
+            tx.log.append_events([self.recorder.event(
                 principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
                 purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,
                 beneficiary_id=engagement.beneficiary_id, ref=quote.number)])
             return replace(quote, id=quote_id)
 
     def get(self, principal: Principal, number: str) -> Quote:
-        with self.uow() as repos:
-            quote = repos.quote_by_number(number)
+        with self.uow() as tx:
+            quote = tx.claims.quote_by_number(number)
             if quote is None or not (quote.professional_id == principal.professional_id
                                      or principal.may_see_insurer(quote.insurer_id)):
                 raise NotFound()
-            repos.append_events([self.recorder.event(
+            tx.log.append_events([self.recorder.event(
                 principal, self.clock.now(), Tag.QUOTE_READ, categories=(Category.COVERAGE, Category.HEALTH),
                 purpose="tiers payant: read a quote", insurer_id=quote.insurer_id,
                 beneficiary_id=quote.beneficiary_id, ref=quote.number)])

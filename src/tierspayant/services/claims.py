@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from tierspayant.audit.events import AccessEvent, Category, Tag
 from tierspayant.domain.adjudication import (
     Decision,
-    DecisionStatus,
     InvoiceFacts,
     InvoiceLineFacts,
+    InvoiceStatus,
     PecFacts,
     adjudicate,
 )
@@ -25,9 +25,14 @@ from tierspayant.domain.reference import CareCategory
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.audit import Recorder
-from tierspayant.services.calculation import CareFacts, compute_for, own_engagement
+from tierspayant.services.calculation import CalculationStore, CareFacts, compute_for, own_engagement
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.ports import Clock, Conflict, Invoice, Quote, Repositories, UnitOfWork
+from tierspayant.services.ports import Clock, Conflict, UnitOfWork
+from tierspayant.services.records import Invoice, Quote
+
+
+class ClaimsStore(CalculationStore, Protocol):
+    """The ports this use case works with (services/ports/), the calculation's included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,7 @@ class InvoiceResult:
 
 
 class ClaimsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
+    def __init__(self, uow: UnitOfWork[ClaimsStore], clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
         self.recorder = recorder
@@ -85,50 +90,50 @@ class ClaimsService:
         if request.date_of_care > now.date():
             raise InvalidField("date_of_care", "an invoice is for care already given")
         fingerprint = request.fingerprint()
-        with self.uow() as repos:
-            existing = repos.invoice_by_number(professional_id, request.invoice_number)
+        with self.uow() as tx:
+            existing = tx.claims.invoice_by_number(professional_id, request.invoice_number)
             if existing is not None:
                 if existing.fingerprint != fingerprint:
                     raise Conflict("invoice_number", "already used for a different invoice")
-                repos.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
+                tx.log.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
                 return InvoiceResult(existing, replayed=True)
-            invoice = self._adjudicate(repos, professional_id, request, fingerprint, now)
+            invoice = self._adjudicate(tx, professional_id, request, fingerprint, now)
             try:
-                invoice_id = repos.add_invoice(invoice)
+                invoice_id = tx.claims.add_invoice(invoice)
             except Conflict:
                 # A concurrent request with the same number won the race: answer as a replay.
                 raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
-            if invoice.status != DecisionStatus.REJECTED.value and invoice.category is CareCategory.OPTICAL:
+            if invoice.status is not InvoiceStatus.REJECTED and invoice.category is CareCategory.OPTICAL:
                 # The renewal period runs from the last reimbursed equipment (LPP).
-                repos.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
-            stored = repos.invoice_by_number(professional_id, request.invoice_number)
+                tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
+            stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
             assert stored is not None
-            repos.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
+            tx.log.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
             return InvoiceResult(stored, replayed=False)
 
-    def _adjudicate(self, repos: Repositories, professional_id: int, request: InvoiceRequest, fingerprint: str,
+    def _adjudicate(self, tx: ClaimsStore, professional_id: int, request: InvoiceRequest, fingerprint: str,
                     now: datetime) -> Invoice:
         pec: Quote | None = None
         if request.pec_number is not None:
-            pec = repos.quote_by_number(request.pec_number)
+            pec = tx.claims.quote_by_number(request.pec_number)
             if pec is None or pec.professional_id != professional_id or pec.kind != "pec" or not pec.result["binding"]:
                 raise InvalidField("pec_number", "unknown pre-authorisation")
-            found = repos.engagement_by_id(pec.engagement_id)
+            found = tx.claims.engagement_by_id(pec.engagement_id)
             if found is None:
                 raise InvalidField("pec_number", "unknown pre-authorisation")
             engagement = found
         else:
             assert request.engagement_number is not None
             try:
-                engagement = own_engagement(repos, request.engagement_number, professional_id)
+                engagement = own_engagement(tx, request.engagement_number, professional_id)
             except NotFound:
                 raise InvalidField("engagement_number", "unknown engagement") from None
         lines = tuple(x.line for x in request.lines)
-        calc = compute_for(repos, engagement, lines, request.date_of_care, request.facts)
+        calc = compute_for(tx, engagement, lines, request.date_of_care, request.facts)
         codes = sorted(line.code for line in lines)
         care_key = content_digest(f"{engagement.beneficiary_id}|{request.date_of_care}|{','.join(codes)}".encode())
         covered = any(p.covers(request.date_of_care, engagement.category)
-                      for p in repos.rights_periods(engagement.beneficiary_id))
+                      for p in tx.beneficiaries.rights_periods(engagement.beneficiary_id))
         valid_until = pec.valid_until if pec is not None else engagement.valid_until
         facts = InvoiceFacts(
             date_of_care=request.date_of_care,
@@ -138,7 +143,7 @@ class ClaimsService:
             reference_valid_until=valid_until,
             covered_at_date_of_care=covered,
             category_matches=True,  # price_lines refused any code of another category
-            duplicate_of_other_invoice=repos.care_key_used(care_key),
+            duplicate_of_other_invoice=tx.claims.care_key_used(care_key),
             pec=PecFacts(valid_until=pec.valid_until or request.date_of_care, codes=tuple(pec.result["codes"]),
                          line_amc=tuple(Decimal(x["amc"]) for x in pec.result["lines"])) if pec else None,
         )
@@ -150,18 +155,18 @@ class ClaimsService:
             category=engagement.category, fingerprint=fingerprint, care_key=care_key,
             lines=_lines_record(request, calc.lines, decision), claimed_amc=sum(
                 (x.amc_claimed for x in request.lines), Decimal("0.00")),
-            approved_amc=decision.approved, status=decision.status.value,
+            approved_amc=decision.approved, status=decision.status,
             findings=[{"code": f.reason.code, "reason": f.reason.name, "line": f.line} for f in decision.findings],
             payment_order_id=None, created_at=now,
         )
 
     def get(self, principal: Principal, invoice_number: str) -> Invoice:
         professional_id = require_professional(principal)
-        with self.uow() as repos:
-            invoice = repos.invoice_by_number(professional_id, invoice_number)
+        with self.uow() as tx:
+            invoice = tx.claims.invoice_by_number(professional_id, invoice_number)
             if invoice is None:
                 raise NotFound()
-            repos.append_events([self._record(principal, Tag.INVOICE_READ, invoice, "tiers payant: read an invoice")])
+            tx.log.append_events([self._record(principal, Tag.INVOICE_READ, invoice, "tiers payant: read an invoice")])
             return invoice
 
 

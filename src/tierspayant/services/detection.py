@@ -1,4 +1,4 @@
-"""Detection and containment (THREATS.md T2-T4): every rights check is counted per account and
+"""Detection and containment (docs/THREATS.md T2-T4): every rights check is counted per account and
 presented identity (shared by every worker through the database), assessed against the
 insurer's thresholds, and contained at once when the score says so; security officers contain
 and lift by hand (kill switches). Every action is written to the transparency log and raises
@@ -6,9 +6,9 @@ an alert; alerts hold ids and reasons, never personal data."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tierspayant.audit.events import Tag
@@ -17,26 +17,29 @@ from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Contained, Forbidden, Unauthenticated
-from tierspayant.services.ports import (
+from tierspayant.services.ports import Clock, HasContainments, HasDetection, HasLog, HasSessions, UnitOfWork
+from tierspayant.services.records import (
     Alert,
-    Clock,
     Containment,
+    ContainmentScope,
     Insurer,
     Presentation,
     Presented,
-    Repositories,
     SeenSubject,
-    UnitOfWork,
 )
+
+
+class DetectionStore(HasSessions, HasLog, HasDetection, HasContainments, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 PARIS = ZoneInfo("Europe/Paris")
 #: How long a process trusts its copy of the active containments: a kill switch reaches every
-#: worker within this delay (THREATS.md: effective in <= 60 s). Sessions and accounts are
+#: worker within this delay (docs/THREATS.md: effective in <= 60 s). Sessions and accounts are
 #: revoked in the database at once, so this delay only concerns organisations and insurers.
 CACHE_SECONDS = 2.0
 THROTTLE_MINUTES = 10
 OFFICERS = (Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN)
-SCOPES = ("session", "account", "organisation", "insurer")
+SCOPES = tuple(s.value for s in ContainmentScope)
 #: The actor recorded for automatic decisions.
 DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
 
@@ -66,14 +69,14 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class _Active:
-    loaded: float
+    loaded: datetime | None  # None: to be read
     throttled: dict[int, datetime]  # account -> until
     organisations: frozenset[int]
     insurers: frozenset[int]
 
 
 class DetectionService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, defaults: Thresholds | None = None,
+    def __init__(self, uow: UnitOfWork[DetectionStore], clock: Clock, recorder: Recorder, defaults: Thresholds | None = None,
                  enabled: bool = True) -> None:
         self.uow = uow
         self.clock = clock
@@ -82,16 +85,17 @@ class DetectionService:
         self.enabled = enabled
         #: The platform's thresholds; each insurer may override them (insurers.detection).
         self.defaults = defaults or Thresholds()
-        self._active = _Active(-CACHE_SECONDS, {}, frozenset(), frozenset())
+        self._active = _Active(None, {}, frozenset(), frozenset())
 
     # -- the gate, on every authenticated request ---------------------------------------------
     def _current(self) -> _Active:
-        if time.monotonic() - self._active.loaded >= CACHE_SECONDS:
-            now = self.clock.now()
-            with self.uow(readonly=True) as repos:
-                active = repos.containments(active_at=now, limit=10_000)
+        now = self.clock.now()
+        loaded = self._active.loaded
+        if loaded is None or not timedelta(0) <= now - loaded < timedelta(seconds=CACHE_SECONDS):
+            with self.uow(readonly=True) as tx:
+                active = tx.containments.recent(active_at=now, limit=10_000)
             self._active = _Active(
-                time.monotonic(),
+                now,
                 {c.target_id: c.until for c in active if c.scope == "account" and c.action == "throttle" and c.until},
                 frozenset(c.target_id for c in active if c.scope == "organisation"),
                 frozenset(c.target_id for c in active if c.scope == "insurer"))
@@ -114,16 +118,16 @@ class DetectionService:
             raise Contained("insurer", retry_after=60)
 
     # -- counting: read with the check's lookups, written and assessed with its write ---------
-    def snapshot(self, repos: Repositories, principal: Principal, at: datetime) -> Snapshot:
+    def snapshot(self, tx: DetectionStore, principal: Principal, at: datetime) -> Snapshot:
         """What the account (and its organisation) did recently, read outside the write lock."""
         if not self.enabled:
             return Snapshot([], (0, 0, 0, 0))
         since = [at - timedelta(seconds=w) for w in WINDOWS]
-        org = (repos.organisation_distinct(principal.organisation_id, since)
+        org = (tx.detection.organisation_distinct(principal.organisation_id, since)
                if principal.organisation_id is not None else (0, 0, 0, 0))
-        return Snapshot(repos.seen_by_account(principal.account_id, since[-1]), org)
+        return Snapshot(tx.detection.seen_by_account(principal.account_id, since[-1]), org)
 
-    def observe(self, repos: Repositories, principal: Principal, insurer: Insurer | None, subject: str,
+    def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
                 neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot) -> Action:
         """Count this check, assess the account with it, apply the decision in the same
         transaction. Returns the action taken (the caller refuses the request from STEP_UP up)."""
@@ -131,22 +135,22 @@ class DetectionService:
             return Action.NONE
         presented = Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
                               subject, neighbourhood, outcome)
-        repos.record_presented(presented)
+        tx.detection.record_presented(presented)
         thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
         activity = self.activity(snapshot.with_check(presented), at)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
-            contained = repos.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
+            contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
             result = assess(replace(activity, organisation_contained_accounts=contained), thresholds)
         if result.action is not Action.NONE:
-            self._apply(repos, principal, result, at)
+            self._apply(tx, principal, result, at)
         return result.action
 
     def forget_old(self) -> int:
         """Drop the per-identity counters last seen before the longest window (a day): the
         table holds about one day of distinct presented patients per account."""
-        with self.uow() as repos:
-            return repos.purge_seen(self.clock.now() - timedelta(seconds=WINDOWS[-1]))
+        with self.uow() as tx:
+            return tx.detection.purge_seen(self.clock.now() - timedelta(seconds=WINDOWS[-1]))
 
     @staticmethod
     def activity(snapshot: Snapshot, at: datetime) -> Activity:
@@ -169,43 +173,43 @@ class DetectionService:
             local_hour=at.astimezone(PARIS).hour,
         )
 
-    def _apply(self, repos: Repositories, principal: Principal, result: Assessment, at: datetime) -> None:
+    def _apply(self, tx: DetectionStore, principal: Principal, result: Assessment, at: datetime) -> None:
         # Checks already in flight when a containment was decided reach here too: one
         # containment (and one alert) per target, not one per check.
-        active = {(c.scope, c.target_id, c.action) for c in repos.containments(active_at=at, limit=10_000)}
+        active = {(c.scope, c.target_id, c.action) for c in tx.containments.recent(active_at=at, limit=10_000)}
         if ("account", principal.account_id, "suspend") in active or (
                 result.action <= Action.STEP_UP and ("session", principal.session_id, "step_up") in active):
             return
         reasons = ",".join(result.reasons)
         if result.action is Action.THROTTLE:
-            self._contain(repos, DETECTION, "account", principal.account_id, "throttle", reasons, at,
+            self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, principal.account_id, "throttle", reasons, at,
                           until=at + timedelta(minutes=THROTTLE_MINUTES))
         elif result.action is Action.STEP_UP:
-            self._contain(repos, DETECTION, "session", principal.session_id, "step_up", reasons, at)
+            self._contain(tx, DETECTION, ContainmentScope.SESSION, principal.session_id, "step_up", reasons, at)
         elif result.action is Action.SUSPEND_ACCOUNT:
-            self._contain(repos, DETECTION, "account", principal.account_id, "suspend", reasons, at)
+            self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, principal.account_id, "suspend", reasons, at)
         elif result.action is Action.SUSPEND_ORGANISATION:
-            self._contain(repos, DETECTION, "account", principal.account_id, "suspend", reasons, at)
+            self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, principal.account_id, "suspend", reasons, at)
             assert principal.organisation_id is not None
-            self._contain(repos, DETECTION, "organisation", principal.organisation_id, "suspend", reasons, at)
+            self._contain(tx, DETECTION, ContainmentScope.ORGANISATION, principal.organisation_id, "suspend", reasons, at)
 
-    def _contain(self, repos: Repositories, actor: Principal, scope: str, target_id: int, action: str, reasons: str,
+    def _contain(self, tx: DetectionStore, actor: Principal, scope: ContainmentScope, target_id: int, action: str, reasons: str,
                  at: datetime, until: datetime | None = None) -> Containment:
         containment = Containment(0, scope, target_id, action, reasons, at,
                                   actor.account_id if actor is not DETECTION else None, until)
-        containment = replace(containment, id=repos.add_containment(containment))
+        containment = replace(containment, id=tx.containments.add_containment(containment))
         if scope == "session":
-            repos.revoke_session(target_id)
+            tx.sessions.revoke_session(target_id)
         elif scope == "account" and action == "suspend":
-            repos.revoke_sessions_of(target_id)
+            tx.sessions.revoke_sessions_of(target_id)
         who = "detection" if actor is DETECTION else f"officer account {actor.account_id}"
         severity = "high" if action == "suspend" or scope in ("organisation", "insurer") else "medium"
-        repos.add_alert(at, severity, containment.id, f"{who}: {action} {scope} {target_id} ({reasons})")
-        repos.append_events([self.recorder.event(
+        tx.containments.add_alert(at, severity, containment.id, f"{who}: {action} {scope} {target_id} ({reasons})")
+        tx.log.append_events([self.recorder.event(
             actor, at, Tag.CONTAINMENT, categories=(), purpose=f"containment: {action} {scope} ({reasons})",
             insurer_id=target_id if scope == "insurer" else None, ref=f"containment:{containment.id}:{scope}:{target_id}")])
         if scope in ("organisation", "insurer"):
-            self._active = replace(self._active, loaded=-CACHE_SECONDS)  # this process at once
+            self._active = replace(self._active, loaded=None)  # this process at once
         return containment
 
     # -- kill switches (security officers) ------------------------------------------------------
@@ -213,34 +217,37 @@ class DetectionService:
                 minutes: int | None = None) -> Containment:
         if officer.role not in OFFICERS:
             raise Forbidden()
-        if scope not in SCOPES:
-            raise NotFound()
+        try:
+            contained = ContainmentScope(scope)
+        except ValueError:
+            raise NotFound() from None
         at = self.clock.now()
         until = at + timedelta(minutes=minutes) if minutes else None
-        with self.uow() as repos:
-            return self._contain(repos, officer, scope, target_id, "suspend", f"manual:{reason}", at, until)
+        with self.uow() as tx:
+            return self._contain(tx, officer, contained, target_id, "suspend", f"manual:{reason}", at, until)
 
     def lift(self, officer: Principal, containment_id: int) -> None:
         if officer.role not in OFFICERS:
             raise Forbidden()
         at = self.clock.now()
-        with self.uow() as repos:
-            if not repos.lift_containment(containment_id, officer.account_id, at):
+        with self.uow() as tx:
+            if not tx.containments.lift_containment(containment_id, officer.account_id, at):
                 raise NotFound()
-            repos.add_alert(at, "info", containment_id, f"officer account {officer.account_id}: lifted")
-            repos.append_events([self.recorder.event(
+            tx.containments.add_alert(at, "info", containment_id, f"officer account {officer.account_id}: lifted")
+            tx.log.append_events([self.recorder.event(
                 officer, at, Tag.CONTAINMENT_LIFT, categories=(), purpose="containment lifted",
                 ref=f"containment:{containment_id}")])
-        self._active = replace(self._active, loaded=-CACHE_SECONDS)
+        self._active = replace(self._active, loaded=None)
 
-    def containments(self, officer: Principal, active_only: bool = False) -> list[Containment]:
+    def containments(self, officer: Principal, active_only: bool = False, limit: int = 200) -> list[Containment]:
+        """Newest first, at most ``limit``."""
         if officer.role not in OFFICERS:
             raise Forbidden()
-        with self.uow(readonly=True) as repos:
-            return repos.containments(active_at=self.clock.now() if active_only else None)
+        with self.uow(readonly=True) as tx:
+            return tx.containments.recent(active_at=self.clock.now() if active_only else None, limit=limit)
 
     def alerts(self, officer: Principal) -> list[Alert]:
         if officer.role not in OFFICERS:
             raise Forbidden()
-        with self.uow(readonly=True) as repos:
-            return repos.alerts()
+        with self.uow(readonly=True) as tx:
+            return tx.containments.alerts()

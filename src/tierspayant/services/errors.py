@@ -30,7 +30,7 @@ class Forbidden(ServiceError):
 
 class AssuranceRequired(Forbidden):
     """Signed in, but not strongly enough for beneficiary data: a passkey (or Pro Santé
-    Connect) session is required; a password + TOTP session never reaches it (THREATS.md T1)."""
+    Connect) session is required; a password + TOTP session never reaches it (docs/THREATS.md T1)."""
 
 
 class Throttled(ServiceError):
@@ -42,7 +42,7 @@ class Throttled(ServiceError):
 
 
 class Contained(ServiceError):
-    """Refused by a containment (THREATS.md, detection and containment): ``scope`` is
+    """Refused by a containment (docs/THREATS.md, detection and containment): ``scope`` is
     "throttle" (wait ``retry_after`` seconds), "organisation" or "insurer"."""
 
     def __init__(self, scope: str, retry_after: int | None = None) -> None:

@@ -2,7 +2,7 @@
 credit-transfer file, and a remittance statement per professional.
 
 An invoice is never paid twice: each one is attached to an order by a conditional update that
-only succeeds while it is unpaid (``Repositories.attach_invoices``), inside the run's
+only succeeds while it is unpaid (``PaymentsStore.attach_invoices``), inside the run's
 transaction. Two runs started at once split the invoices between them; none lands in both.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.errors import InvalidField
@@ -21,12 +22,19 @@ from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
     Clock,
-    PaymentFileWriter,
-    PaymentOrderRecord,
-    PaymentRun,
-    TransferLine,
+    HasBankDetails,
+    HasLog,
+    HasPayments,
+    HasProfessionals,
+    HasReference,
     UnitOfWork,
 )
+from tierspayant.services.ports.outside import PaymentFileWriter
+from tierspayant.services.records import PaymentOrderRecord, PaymentRun, TransferLine
+
+
+class PaymentsStore(HasReference, HasProfessionals, HasPayments, HasBankDetails, HasLog, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +44,24 @@ class RunSummary:
 
 
 class PaymentsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, writer: PaymentFileWriter, recorder: Recorder) -> None:
+    def __init__(self, uow: UnitOfWork[PaymentsStore], clock: Clock, writer: PaymentFileWriter, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
         self.writer = writer
         self.recorder = recorder
 
     def _insurer_scope(self, principal: Principal, amc_number: str | None) -> int:
-        with self.uow() as repos:
+        with self.uow() as tx:
             if principal.role is Role.INSURER_OPERATOR and principal.insurer_id is not None:
                 if amc_number is not None:
-                    insurer = repos.insurer_by_amc(parse_amc_number(amc_number))
+                    insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
                     if insurer is None or insurer.id != principal.insurer_id:
                         raise NotFound()
                 return principal.insurer_id
             if principal.role is Role.PLATFORM_ADMIN:
                 if amc_number is None:
                     raise InvalidField("amc_number", "required for a platform admin")
-                insurer = repos.insurer_by_amc(parse_amc_number(amc_number))
+                insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
                 if insurer is None:
                     raise NotFound()
                 return insurer.id
@@ -63,23 +71,23 @@ class PaymentsService:
         insurer_id = self._insurer_scope(principal, amc_number)
         now = self.clock.now()
         execution = execution_date or now.date()
-        with self.uow() as repos:
-            run_id = repos.add_payment_run(insurer_id, now)
+        with self.uow() as tx:
+            run_id = tx.payments.add_payment_run(insurer_id, now)
             transfers: list[TransferLine] = []
             total = ZERO
             count = 0
-            for planned in batch_orders(repos.payable_invoices(insurer_id)):
+            for planned in batch_orders(tx.payments.payable_invoices(insurer_id)):
                 # A requested change of bank details counts only once its delay has passed (T7).
-                repos.apply_due_bank_changes(planned.professional_id, now)
-                professional = repos.professional(planned.professional_id)
+                tx.bank_details.apply_due_bank_changes(planned.professional_id, now)
+                professional = tx.professionals.professional(planned.professional_id)
                 assert professional is not None
                 end_to_end = f"TP-{run_id}-{planned.professional_id}"
-                order_id = repos.add_payment_order(run_id, planned.professional_id, planned.amount, end_to_end, {})
-                attached = set(repos.attach_invoices([i.invoice_id for i in planned.invoices], order_id))
+                order_id = tx.payments.add_payment_order(run_id, planned.professional_id, planned.amount, end_to_end, {})
+                attached = set(tx.payments.attach_invoices([i.invoice_id for i in planned.invoices], order_id))
                 paid = [i for i in planned.invoices if i.invoice_id in attached]
                 amount = sum((i.amount for i in paid), ZERO)
                 if not paid or amount <= 0:
-                    repos.delete_payment_order(order_id)
+                    tx.payments.delete_payment_order(order_id)
                     continue
                 statement = {
                     "run_id": run_id, "execution_date": execution.isoformat(), "end_to_end_id": end_to_end,
@@ -87,40 +95,40 @@ class PaymentsService:
                     "iban_last4": professional.iban[-4:], "total": str(amount),
                     "invoices": [{"invoice_number": i.invoice_number, "amount": str(i.amount)} for i in paid],
                 }
-                repos.set_payment_order(order_id, amount, statement)
+                tx.payments.set_payment_order(order_id, amount, statement)
                 transfers.append(TransferLine(professional.name, professional.iban, professional.bic, amount,
                                               end_to_end, f"Tiers payant run {run_id}"))
                 total += amount
                 count += 1
             sepa = self.writer.credit_transfer(f"RUN-{run_id}", execution, transfers) if transfers else None
-            repos.finish_payment_run(run_id, count, total, sepa)
+            tx.payments.finish_payment_run(run_id, count, total, sepa)
             # Professionals' bank details went into the file; no beneficiary data did.
-            repos.append_events([self.recorder.event(
+            tx.log.append_events([self.recorder.event(
                 principal, now, Tag.PAYMENT_RUN, categories=(Category.PAYMENT, Category.BANK),
                 purpose="tiers payant: payment run", insurer_id=insurer_id, ref=f"RUN-{run_id}")])
-            run = repos.payment_run(run_id)
+            run = tx.payments.payment_run(run_id)
             assert run is not None
-            return RunSummary(run, repos.payment_orders(run_id))
+            return RunSummary(run, tx.payments.payment_orders(run_id))
 
     def get_run(self, principal: Principal, run_id: int) -> RunSummary:
-        with self.uow() as repos:
-            run = repos.payment_run(run_id)
+        with self.uow() as tx:
+            run = tx.payments.payment_run(run_id)
             if run is None or not principal.may_see_insurer(run.insurer_id):
                 raise NotFound()
-            repos.append_events([self.recorder.event(
+            tx.log.append_events([self.recorder.event(
                 principal, self.clock.now(), Tag.PAYMENT_RUN_READ, categories=(Category.PAYMENT, Category.BANK),
                 purpose="tiers payant: read a payment run", insurer_id=run.insurer_id, ref=f"RUN-{run_id}")])
-            return RunSummary(run, repos.payment_orders(run_id))
+            return RunSummary(run, tx.payments.payment_orders(run_id))
 
     def statements(self, principal: Principal) -> list[PaymentOrderRecord]:
         if principal.professional_id is None:
             raise Forbidden("professionals only")
-        with self.uow() as repos:
-            return repos.payment_orders_of_professional(principal.professional_id)
+        with self.uow() as tx:
+            return tx.payments.payment_orders_of_professional(principal.professional_id)
 
     def statement(self, principal: Principal, order_id: int) -> PaymentOrderRecord:
-        with self.uow() as repos:
-            order = repos.payment_order(order_id)
+        with self.uow() as tx:
+            order = tx.payments.payment_order(order_id)
             if order is None or order.professional_id != principal.professional_id:
                 raise NotFound()
             return order

@@ -4,17 +4,22 @@ code would issue when the patient is at the counter (``tiers presence issue``)."
 from __future__ import annotations
 
 from datetime import date
+from typing import Protocol
 
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
 from tierspayant.security.policy import NotFound
 from tierspayant.security.presence import PresenceIssuer
 from tierspayant.services.audit import Recorder
-from tierspayant.services.ports import Clock, UnitOfWork
+from tierspayant.services.ports import Clock, HasBeneficiaries, HasReference, UnitOfWork
 from tierspayant.services.rights import matching
 
 
+class PresenceStore(HasReference, HasBeneficiaries, Protocol):
+    """The ports this use case works with (services/ports/)."""
+
+
 class PresenceService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder, issuer: PresenceIssuer) -> None:
+    def __init__(self, uow: UnitOfWork[PresenceStore], clock: Clock, recorder: Recorder, issuer: PresenceIssuer) -> None:
         self.uow = uow
         self.clock = clock
         self.recorder = recorder
@@ -23,9 +28,9 @@ class PresenceService:
     def issue(self, amc_number: str, member_number: str, nir: str, birth_date: date) -> str:
         """A proof for the beneficiary these identifiers designate (NotFound if none)."""
         amc, member, nir = parse_amc_number(amc_number), parse_member_number(member_number), parse_nir(nir)
-        with self.uow(readonly=True) as repos:
-            insurer = repos.insurer_by_amc(amc)
-            found = repos.beneficiaries_with_rights(insurer.id, nir) if insurer else []
+        with self.uow(readonly=True) as tx:
+            insurer = tx.reference.insurer_by_amc(amc)
+            found = tx.beneficiaries.beneficiaries_with_rights(insurer.id, nir) if insurer else []
         beneficiary, _ = matching(found, member, birth_date)
         if insurer is None or beneficiary is None:
             raise NotFound()

@@ -4,9 +4,9 @@ beneficiaries and their rights, organisations and professionals, dated code tabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
@@ -15,9 +15,8 @@ from tierspayant.domain.identifiers import (
     parse_adeli,
     parse_am_number,
     parse_amc_number,
-    parse_bic,
+    parse_bank_account,
     parse_finess,
-    parse_iban,
     parse_member_number,
     parse_nir,
     parse_rpps,
@@ -27,7 +26,12 @@ from tierspayant.domain.reference import CareCategory, ReferenceCode
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Beneficiary, Clock, Insurer, Professional, RightsPeriod, UnitOfWork
+from tierspayant.services.ports import Clock, HasBeneficiaries, HasLog, HasProfessionals, HasReference, UnitOfWork
+from tierspayant.services.records import Beneficiary, Insurer, Organisation, Professional, RightsPeriod
+
+
+class ReferenceStore(HasReference, HasProfessionals, HasBeneficiaries, HasLog, Protocol):
+    """The ports this use case works with (services/ports/)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,30 +48,15 @@ class NewBeneficiary:
     categories: frozenset[CareCategory]
 
 
-@dataclass(frozen=True, slots=True)
-class NewProfessional:
-    organisation_kind: str  # FINESS | SIRET
-    organisation_identifier: str
-    organisation_name: str
-    rpps: str | None
-    adeli: str | None
-    am_number: str
-    profession: str
-    name: str
-    iban: str
-    bic: str
-    optam: bool = True
-
-
 class ReferenceService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, recorder: Recorder) -> None:
+    def __init__(self, uow: UnitOfWork[ReferenceStore], clock: Clock, recorder: Recorder) -> None:
         self.uow = uow
         self.clock = clock
         self.recorder = recorder
 
     def _insurer_for(self, principal: Principal, amc_number: str) -> Insurer:
-        with self.uow() as repos:
-            insurer = repos.insurer_by_amc(parse_amc_number(amc_number))
+        with self.uow() as tx:
+            insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
         if insurer is None or not principal.may_see_insurer(insurer.id):
             raise NotFound()
         return insurer
@@ -79,22 +68,22 @@ class ReferenceService:
         amc = parse_amc_number(amc_number)
         if not name.strip():
             raise InvalidField("name", "required")
-        with self.uow() as repos:
-            insurer_id = repos.add_insurer(amc, name.strip(), engagement_validity_days, pec_validity_days)
+        with self.uow() as tx:
+            insurer_id = tx.reference.add_insurer(amc, name.strip(), engagement_validity_days, pec_validity_days)
         return Insurer(insurer_id, amc, name.strip(), engagement_validity_days, pec_validity_days)
 
     def add_contract(self, principal: Principal, amc_number: str, config: Mapping[str, Any]) -> Contract:
         insurer = self._insurer_for(principal, amc_number)
         contract = contract_from_dict(config)  # refuses what breaks R871-2 / D911-1
-        with self.uow() as repos:
-            repos.add_contract(insurer.id, contract)
+        with self.uow() as tx:
+            tx.reference.add_contract(insurer.id, contract)
         return contract
 
     def get_contract(self, principal: Principal, amc_number: str, code: str) -> dict[str, Any]:
         insurer = self._insurer_for(principal, amc_number)
-        with self.uow() as repos:
-            contract_id = repos.contract_id_by_code(insurer.id, code)
-            contract = repos.contract(contract_id) if contract_id is not None else None
+        with self.uow() as tx:
+            contract_id = tx.reference.contract_id_by_code(insurer.id, code)
+            contract = tx.reference.contract(contract_id) if contract_id is not None else None
         if contract is None:
             raise NotFound()
         return contract_to_dict(contract)
@@ -114,55 +103,56 @@ class ReferenceService:
         for field_name, value in (("last_name", new.last_name), ("first_name", new.first_name)):
             if not value.strip() or len(value) > 100:
                 raise InvalidField(field_name, "1 to 100 characters")
-        with self.uow() as repos:
-            contract_id = repos.contract_id_by_code(insurer.id, new.contract_code)
+        with self.uow() as tx:
+            contract_id = tx.reference.contract_id_by_code(insurer.id, new.contract_code)
             if contract_id is None:
                 raise InvalidField("contract_code", "unknown contract for this insurer")
-            if any(b.rank == new.rank and b.member_number == member for b in repos.beneficiaries_by_nir(insurer.id, nir)):
+            if any(b.rank == new.rank and b.member_number == member for b in tx.beneficiaries.beneficiaries_by_nir(insurer.id, nir)):
                 raise InvalidField("nir", "already registered with this member number and rank")
-            beneficiary_id = repos.add_beneficiary(Beneficiary(
+            beneficiary_id = tx.beneficiaries.add_beneficiary(Beneficiary(
                 0, insurer.id, contract_id, member, new.rank, nir, new.birth_date, new.last_name.strip(),
                 new.first_name.strip(),
             ))
-            repos.add_rights_period(beneficiary_id, RightsPeriod(new.rights_start, new.rights_end, new.categories))
-            repos.append_events([self.recorder.event(
+            tx.beneficiaries.add_rights_period(beneficiary_id, RightsPeriod(new.rights_start, new.rights_end, new.categories))
+            tx.log.append_events([self.recorder.event(
                 principal, self.clock.now(), Tag.BENEFICIARY_CREATE, categories=(Category.IDENTITY, Category.COVERAGE),
                 purpose="insurer: register a beneficiary", insurer_id=insurer.id, beneficiary_id=beneficiary_id)])
             return beneficiary_id
 
-    def add_professional(self, principal: Principal, new: NewProfessional) -> int:
+    def add_professional(self, principal: Principal, organisation: Organisation, professional: Professional) -> int:
+        """Register a professional (``professional.id`` and ``organisation_id`` are ignored) in
+        its organisation, which is registered too when its number is new."""
         if principal.role is not Role.PLATFORM_ADMIN:
             raise Forbidden("platform admins only")
-        if new.rpps is None and new.adeli is None:
+        if professional.rpps is None and professional.adeli is None:
             raise InvalidField("rpps", "an RPPS or an ADELI number is required")
-        rpps = parse_rpps(new.rpps) if new.rpps else None
-        adeli = parse_adeli(new.adeli) if new.adeli else None
-        if new.organisation_kind == "FINESS":
-            identifier = parse_finess(new.organisation_identifier, "organisation_identifier")
-        elif new.organisation_kind == "SIRET":
-            identifier = parse_siret(new.organisation_identifier, "organisation_identifier")
+        rpps = parse_rpps(professional.rpps) if professional.rpps else None
+        adeli = parse_adeli(professional.adeli) if professional.adeli else None
+        if organisation.kind == "FINESS":
+            identifier = parse_finess(organisation.identifier, "organisation_identifier")
+        elif organisation.kind == "SIRET":
+            identifier = parse_siret(organisation.identifier, "organisation_identifier")
         else:
             raise InvalidField("organisation_kind", "FINESS or SIRET")
-        iban, bic = parse_iban(new.iban), parse_bic(new.bic)
-        with self.uow() as repos:
-            organisation_id = repos.organisation_id(identifier)
+        iban, bic = parse_bank_account(professional.iban, professional.bic)
+        with self.uow() as tx:
+            organisation_id = tx.professionals.organisation_id(identifier)
             if organisation_id is None:
-                organisation_id = repos.add_organisation(new.organisation_kind, identifier, new.organisation_name)
-            return repos.add_professional(Professional(
-                0, organisation_id, rpps, adeli, parse_am_number(new.am_number), new.profession, new.name,
-                iban, bic, new.optam,
-            ))
+                organisation_id = tx.professionals.add_organisation(replace(organisation, identifier=identifier))
+            return tx.professionals.add_professional(replace(
+                professional, organisation_id=organisation_id, rpps=rpps, adeli=adeli,
+                am_number=parse_am_number(professional.am_number), iban=iban, bic=bic))
 
     def codes(self, code: str, at: date) -> ReferenceCode:
-        with self.uow() as repos:
-            rows = repos.reference_codes([code])
+        with self.uow() as tx:
+            rows = tx.reference.reference_codes([code])
         for row in rows:
             if row.valid_at(at):
                 return row
         raise NotFound()
 
     def load_codes(self, rows: Sequence[ReferenceCode]) -> int:
-        with self.uow() as repos:
+        with self.uow() as tx:
             for row in rows:
-                repos.add_reference_code(row)
+                tx.reference.add_reference_code(row)
         return len(rows)

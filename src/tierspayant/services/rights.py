@@ -1,9 +1,9 @@
 """Rights check (Inter-AMC IDB): is this patient covered for this care on this date?
 
-The answer is minimal (PRODUCT.md promise 2): covered or not, an engagement number that
+The answer is minimal (docs/PRODUCT.md promise 2): covered or not, an engagement number that
 guarantees payment, its validity -- never a name, the contract, the NIR or family members.
 Unknown insurer, unknown beneficiary, wrong birth date, wrong member number and not covered all
-give the *same* answer (THREATS.md T3), after the same work.
+give the *same* answer (docs/THREATS.md T3), after the same work.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from tierspayant.audit.events import Category, Outcome, Tag
 from tierspayant.detection.signals import Action
@@ -21,18 +22,22 @@ from tierspayant.security.presence import InvalidPresenceProof, PresenceVerifier
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.detection import THROTTLE_MINUTES, DetectionService
+from tierspayant.services.detection import THROTTLE_MINUTES, DetectionService, DetectionStore
 from tierspayant.services.errors import Contained, ServiceError, Unauthenticated
 from tierspayant.services.ports import (
-    Beneficiary,
     Clock,
-    Engagement,
-    Presentation,
-    Repositories,
-    RightsPeriod,
+    HasBeneficiaries,
+    HasClaims,
+    HasPresence,
+    HasReference,
     UnitOfWork,
     WriteQueue,
 )
+from tierspayant.services.records import Beneficiary, Engagement, Presentation, RightsPeriod
+
+
+class RightsStore(DetectionStore, HasReference, HasBeneficiaries, HasPresence, HasClaims, Protocol):
+    """The ports this use case works with (services/ports/), detection's included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ def matching(candidates: list[tuple[Beneficiary, list[RightsPeriod]]], member: s
 
 
 class RightsService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, writes: WriteQueue, recorder: Recorder,
+    def __init__(self, uow: UnitOfWork[RightsStore], clock: Clock, writes: WriteQueue[RightsStore], recorder: Recorder,
                  presence: PresenceVerifier, detection: DetectionService) -> None:
         self.uow = uow
         self.clock = clock
@@ -97,11 +102,11 @@ class RightsService:
         nir = parse_nir(request.nir)
         now = self.clock.now()
         check_date_of_care(request.date_of_care, now.date())
-        with self.uow(readonly=True) as repos:
-            insurer = repos.insurer_by_amc(amc)
+        with self.uow(readonly=True) as tx:
+            insurer = tx.reference.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
-            candidates = repos.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
-            activity = self.detection.snapshot(repos, principal, now)
+            candidates = tx.beneficiaries.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
+            activity = self.detection.snapshot(tx, principal, now)
         if insurer is not None:
             self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
         match, periods = matching(candidates, member, request.birth_date)
@@ -109,7 +114,7 @@ class RightsService:
             p.covers(request.date_of_care, request.category) for p in periods)
         number = new_reference("E") if found else None
         # One event per check, hit or miss: an attempt that matched nobody discloses nothing but
-        # counts for detection; the answer is the same whatever failed (THREATS.md T3).
+        # counts for detection; the answer is the same whatever failed (docs/THREATS.md T3).
         event = self.recorder.event(
             principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,), purpose=PURPOSE,
             outcome=Outcome.OK if found else Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
@@ -127,25 +132,25 @@ class RightsService:
             engagement = Engagement(0, str(number), insurer.id, match.id, professional_id, request.category,
                                     request.date_of_care, valid_until)
 
-        def write(repos: Repositories) -> Action | None:
-            admitted = admit(repos, quota)
+        def write(tx: RightsStore) -> Action | None:
+            admitted = admit(tx, quota)
             # Counted for detection, hit or miss or refusal, and assessed before answering.
             # A refusal for lack of a proof (the quota) is a scraper's signature; a proof that
             # fails (expired on a slow network, mistyped) is not counted as one.
             outcome = (Presentation.OK if admitted and match is not None else Presentation.NOT_FOUND if admitted
                        else Presentation.REFUSED if request.presence_proof is None else Presentation.BAD_PROOF)
-            action = self.detection.observe(repos, principal, insurer, subject, neighbourhood, outcome, now,
+            action = self.detection.observe(tx, principal, insurer, subject, neighbourhood, outcome, now,
                                             activity)
             if action is not Action.NONE:
-                repos.append_events([contained])
+                tx.log.append_events([contained])
                 return action
             if not admitted:
-                repos.append_events([refused])
+                tx.log.append_events([refused])
                 return None
             # Fail closed: the engagement exists only if its access event is recorded with it.
             if engagement is not None:
-                repos.add_engagement(engagement, now)
-            repos.append_events([event])
+                tx.claims.add_engagement(engagement, now)
+            tx.log.append_events([event])
             return Action.NONE
 
         action = await self.writes.run(write)
@@ -158,18 +163,18 @@ class RightsService:
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
     def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str,
-                   subject: str, pseudonym: str | None, now: datetime) -> Callable[[Repositories, int], bool]:
+                   subject: str, pseudonym: str | None, now: datetime) -> Callable[[RightsStore, int], bool]:
         """How this check is admitted, decided inside the write (so that concurrent checks
         count right): with a proof, the proof must be this patient's, live, and unused -- it is
         then consumed and bound to this professional; without, the account's daily quota of
-        distinct presented patients applies (THREATS.md T2)."""
+        distinct presented patients applies (docs/THREATS.md T2)."""
         if request.presence_proof is None:
             key = (principal.account_id, now.date(), subject)
             if key in self._admitted:
-                return lambda repos, quota: True
+                return lambda tx, quota: True
 
-            def admit(repos: Repositories, quota: int) -> bool:
-                admitted = repos.admit_proofless(key[0], key[1], key[2], quota)
+            def admit(tx: RightsStore, quota: int) -> bool:
+                admitted = tx.presence.admit_proofless(key[0], key[1], key[2], quota)
                 if admitted:
                     if len(self._admitted) > 100_000:
                         self._admitted.clear()
@@ -180,7 +185,7 @@ class RightsService:
         try:
             claims = self.presence.verify(request.presence_proof, now)
         except InvalidPresenceProof:
-            return lambda repos, quota: False
+            return lambda tx, quota: False
         if claims.insurer != amc or pseudonym is None or claims.beneficiary != pseudonym:
-            return lambda repos, quota: False
-        return lambda repos, quota: repos.use_presence_nonce(claims.nonce, professional_id, now)
+            return lambda tx, quota: False
+        return lambda tx, quota: tx.presence.use_presence_nonce(claims.nonce, professional_id, now)

@@ -1,4 +1,4 @@
-"""The attack scenarios of THREATS.md T2-T4, driven over HTTP against the running server:
+"""The attack scenarios of docs/THREATS.md T2-T4, driven over HTTP against the running server:
 (a) one stolen session scraping as fast as it can (Viamedis), (b) slow-and-low at twice the
 legitimate p99 rate, (c) 50 stolen sessions in parallel, (d) NIR guessing, (e) credential
 stuffing. "Exposed" counts distinct people whose coverage an attacker saw (a covered answer);

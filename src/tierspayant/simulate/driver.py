@@ -1,5 +1,5 @@
 """Drives a running server over HTTP: the professionals' day (simulate/traffic.py) and the
-attacks of THREATS.md T2-T4 (simulate/attacks.py), recording every answer. Identities stay in
+attacks of docs/THREATS.md T2-T4 (simulate/attacks.py), recording every answer. Identities stay in
 this process's memory: the report holds counts only."""
 
 from __future__ import annotations

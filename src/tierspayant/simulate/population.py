@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from faker import Faker
-from stdnum import iban as std_iban
 
 from tierspayant.domain.identifiers import nir_key, rpps_with_key
 
@@ -53,13 +52,34 @@ def make_nir(rng: random.Random, sex: int, birth: date) -> str:
     return first13 + nir_key(first13)
 
 
-def make_iban(rng: random.Random) -> str:
-    """A French IBAN with a valid RIB key and valid ISO 13616 check digits."""
+#: French banks (bank code, BIC) as schwifty's registry ties them: a generated account's BIC is
+#: its bank's, so the pair passes ``parse_bank_account``. Ten, so a 5-digit draw picks evenly.
+BANKS = (
+    ("30006", "AGRIFRPPXXX"),  # Crédit Agricole SA
+    ("30004", "BNPAFRPPXXX"),  # BNP Paribas
+    ("30003", "SOGEFRPPXXX"),  # Société Générale
+    ("30002", "CRLYFRPPXXX"),  # LCL
+    ("20041", "PSSTFRPPXXX"),  # La Banque Postale
+    ("10107", "BREDFRPPXXX"),  # BRED
+    ("30066", "CMCIFRPPXXX"),  # CIC
+    ("30056", "CCFRFRPPXXX"),  # HSBC France
+    ("42559", "CCOPFRPPXXX"),  # Crédit Coopératif
+    ("12548", "AXABFRPPXXX"),  # AXA Banque
+)
+
+
+def make_bank_account(rng: random.Random) -> tuple[str, str]:
+    """A synthetic French account at a real bank: (IBAN, BIC), the IBAN with a valid RIB key and
+    valid ISO 13616 check digits, the BIC that bank's. Random branch and account numbers (no
+    real account is meant). Draws three numbers, as it always has, so that a seed's population
+    is otherwise unchanged."""
+    from schwifty import IBAN
+
     bank, branch = rng.randint(10000, 99999), rng.randint(10000, 99999)
     account = rng.randint(10**9, 10**11 - 1)
-    rib_key = 97 - ((89 * bank + 15 * branch + 3 * account) % 97)
-    bban = f"{bank:05d}{branch:05d}{account:011d}{rib_key:02d}"
-    return "FR" + std_iban.calc_check_digits("FR00" + bban) + bban
+    bank_code, bic = BANKS[bank % len(BANKS)]
+    iban = IBAN.generate("FR", bank_code=bank_code, branch_code=f"{branch:05d}", account_code=f"{account:011d}")
+    return str(iban), bic
 
 
 def make_siret(rng: random.Random) -> str:
@@ -129,12 +149,15 @@ class Population:
                                       "name": f"{label} {rng.choice(self.last_names)}"})
             sex = rng.choice((1, 2))
             first = rng.choice(self.male_names if sex == 1 else self.female_names)
+            # Drawn in the order the fields always were, so that a seed gives the same population.
+            adeli = f"{rng.randint(10**8, 10**9 - 1)}" if profession == "optician" else None
+            am_number = f"{rng.randint(10**8, 10**9 - 1)}"
+            name = f"{first} {rng.choice(self.last_names)}"
+            iban, bic = make_bank_account(rng)
             professionals.append({
-                "id": i + 1, "organisation_id": org_id,
-                "rpps": rpps_with_key(f"1{i + 1:09d}"),
-                "adeli": f"{rng.randint(10**8, 10**9 - 1)}" if profession == "optician" else None,
-                "am_number": f"{rng.randint(10**8, 10**9 - 1)}", "profession": profession,
-                "name": f"{first} {rng.choice(self.last_names)}", "iban": make_iban(rng), "bic": "AGRIFRPPXXX",
+                "id": i + 1, "organisation_id": org_id, "rpps": rpps_with_key(f"1{i + 1:09d}"),
+                "adeli": adeli, "am_number": am_number, "profession": profession,
+                "name": name, "iban": iban, "bic": bic,
                 "optam": rng.random() < 0.8,
             })
         return organisations, professionals

@@ -16,7 +16,7 @@ from tierspayant.security import totp
 from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.services.accounts import AccountsService
-from tierspayant.services.ports import BulkLoader
+from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.reference import ReferenceService
 from tierspayant.simulate.population import NETWORK_CAPS, Population, PopulationSpec
 from tierspayant.simulate.reference_data import default_codes

@@ -1,4 +1,4 @@
-"""A synthetic working day of professionals (THREATS.md: the simulator's normal traffic):
+"""A synthetic working day of professionals (docs/THREATS.md: the simulator's normal traffic):
 opening hours and lunch by profession, a daily volume drawn around each profession's mean, the
 patient's presence proof shown most of the time, and a follow-up (quote) after an optician's
 check. Deterministic for a seed."""

@@ -1,5 +1,5 @@
-"""The SQL side of detection (services.ports.DetectionRepository): per-(account, identity)
-counters upserted on every rights check, containments and alerts."""
+"""Detection in SQL (``services.ports.oversight``: ``DetectionCounters``, ``Containments``):
+per-(account, identity) counters upserted on every rights check, containments and alerts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy import Connection, and_, bindparam, case, delete, distinct, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tierspayant.services.ports import Alert, Containment, Presented, SeenSubject
+from tierspayant.services.records import Alert, Containment, ContainmentScope, Presented, SeenSubject
 from tierspayant.store import tables as t
+from tierspayant.store.base import SqlPort
 from tierspayant.store.prepared import Prepared
 from tierspayant.store.types import UtcDateTime
 
@@ -46,8 +47,8 @@ def _upsert(conn: Connection) -> Prepared:
     return _UPSERTS[name]
 
 
-class SqlDetectionRepository:
-    conn: Connection
+class SqlDetectionCounters(SqlPort):
+    """Counters upserted on the rights check's hot path (prepared statements)."""
 
     def record_presented(self, presented: Presented) -> None:
         hits, failures, refusals = presented.counts
@@ -67,26 +68,34 @@ class SqlDetectionRepository:
                                                     **{f"s{i}": s for i, s in enumerate(since)}})
         return tuple(int(v or 0) for v in row)
 
+    def purge_seen(self, before: datetime) -> int:
+        return int(self.conn.execute(delete(_SEEN).where(_SEEN.c.last_at < before)).rowcount)
+
+
+class SqlContainments(SqlPort):
+    """Containments and alerts."""
+
     def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:
         c = t.containments.c
         return int(self.conn.execute(
             select(func.count(distinct(c.target_id))).select_from(
                 t.containments.join(t.accounts, t.accounts.c.id == c.target_id))
-            .where(c.scope == "account", c.created_at >= since, t.accounts.c.organisation_id == organisation_id)
+            .where(c.scope == ContainmentScope.ACCOUNT.value, c.created_at >= since, t.accounts.c.organisation_id == organisation_id)
         ).scalar_one())
 
     def add_containment(self, containment: Containment) -> int:
         values = {k: getattr(containment, k) for k in Containment.__slots__ if k != "id"}
+        values["scope"] = containment.scope.value
         key = self.conn.execute(insert(t.containments).values(**values)).inserted_primary_key
         assert key is not None
         return int(key[0])
 
-    def containments(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
+    def recent(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
         c = t.containments.c
         query = select(t.containments).order_by(c.id.desc()).limit(limit)
         if active_at is not None:
             query = query.where(c.lifted_at.is_(None), (c.until.is_(None)) | (c.until > active_at))
-        return [Containment(**row._mapping) for row in self.conn.execute(query)]
+        return [Containment(**{**row._mapping, "scope": ContainmentScope(row.scope)}) for row in self.conn.execute(query)]
 
     def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
         c = t.containments.c
@@ -105,6 +114,3 @@ class SqlDetectionRepository:
         rows = self.conn.execute(select(c.id, c.at, c.severity, c.containment_id, c.text)
                                  .order_by(c.id.desc()).limit(limit))
         return [Alert(*row) for row in rows]
-
-    def purge_seen(self, before: datetime) -> int:
-        return int(self.conn.execute(delete(_SEEN).where(_SEEN.c.last_at < before)).rowcount)

@@ -1,4 +1,4 @@
-"""Encryption at rest, inside the store (THREATS.md T5): the use cases see plain records; the
+"""Encryption at rest, inside the store (docs/THREATS.md T5): the use cases see plain records; the
 database holds AES-256-GCM envelopes bound to (key owner, table, field, row id) and, for the
 NIR and the member number, keyed blind indexes.
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, true, update
+from sqlalchemy import Connection, delete, func, insert, select, true, update
 
 from tierspayant.security.fields import (
     BlindIndex,
@@ -30,14 +30,14 @@ from tierspayant.security.fields import (
     UnsafePlainCipher,
     WrappedKey,
 )
-from tierspayant.services.ports import Beneficiary
+from tierspayant.services.records import PLATFORM_KEY_OWNER, Beneficiary
 from tierspayant.store import tables as t
 
 #: How often a process re-reads an owner's stored keys (rotation and shredding by another
 #: process reach it within this delay).
 KEY_SYNC_SECONDS = 30.0
 #: Key owner of the platform's own protected data (professionals' names and bank details).
-PLATFORM = 0
+PLATFORM = PLATFORM_KEY_OWNER
 
 TEXT, DATE, JSON = "text", "date", "json"
 
@@ -92,7 +92,7 @@ class Protection:
         self.index = index
         self._synced: dict[int, float] = {}
         # A sealed stand-in, opened when a lookup finds nobody: "unknown patient" then costs the
-        # same decryptions as "found, but wrong birth date" (THREATS.md T3, no timing oracle).
+        # same decryptions as "found, but wrong birth date" (docs/THREATS.md T3, no timing oracle).
         dummy_keys = KeyRing(KeyEncryptionKey.generate())
         dummy_keys.new_version(0)
         self._dummy_cipher = cipher(dummy_keys)
@@ -206,11 +206,12 @@ class Protection:
         spec = SEALED[table]
         return true() if spec.owner_column is None else t.metadata.tables[table].c[spec.owner_column] == owner
 
-    def count(self, conn: Connection, owner: int) -> int:
-        """Rows holding the owner's ciphertexts (for progress)."""
-        return sum(int(conn.execute(select(func.count()).select_from(t.metadata.tables[table])
-                                    .where(self._owned(table, owner))).scalar_one())
-                   for table in self.tables_of(owner))
+    def count_by_table(self, conn: Connection, owner: int) -> dict[str, int]:
+        """Rows holding the owner's ciphertexts, per table (for progress, and for what a
+        shred makes unreadable)."""
+        return {table: int(conn.execute(select(func.count()).select_from(t.metadata.tables[table])
+                                        .where(self._owned(table, owner))).scalar_one())
+                for table in self.tables_of(owner)}
 
     def reencrypt(self, conn: Connection, owner: int, table: str, after_id: int, limit: int) -> tuple[int, int]:
         """Re-seal up to ``limit`` rows of ``table`` (id > after_id) with the owner's current
@@ -233,23 +234,6 @@ class Protection:
             conn.execute(update(table_obj).where(table_obj.c.id == row.id).values({c: sealed[c] for c in columns}))
             done += 1
         return (rows[-1].id if rows else after_id), done
-
-    def reencrypt_all(self, engine: Engine, owner: int, batch: int, pause: float = 0.0) -> Iterator[int]:
-        """Re-seal everything of the owner with its current version, table by table, in short
-        transactions of ``batch`` rows (the platform keeps serving); yields the rows looked at
-        after each batch (for progress)."""
-        for table in self.tables_of(owner):
-            after = 0
-            while True:
-                with engine.begin() as conn:
-                    last, _ = self.reencrypt(conn, owner, table, after, batch)
-                if last == after:
-                    break
-                after = last
-                yield batch
-                # A breath between transactions: SQLite has one writer, and the rights checks'
-                # engagement writes must not queue behind the rotation.
-                time.sleep(pause)
 
     def versions_in_use(self, conn: Connection, owner: int) -> set[int]:
         used: set[int] = set()

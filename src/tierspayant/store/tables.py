@@ -1,5 +1,5 @@
 """The schema. Every insurer's data carries ``insurer_id``: each insurer is a tenant, and every
-query of personal data filters on it (THREATS.md, authorisation)."""
+query of personal data filters on it (docs/THREATS.md, authorisation)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from tierspayant.store.types import Cents, UtcDateTime
+
+#: The access events of key management (audit/events.py: Tag.KEY_*).
+KEY_EVENTS = "tag LIKE 'keys:%'"
 
 metadata = MetaData(
     naming_convention={
@@ -38,7 +42,7 @@ insurers = Table(
     Column("name", String(200), nullable=False),
     Column("engagement_validity_days", Integer, nullable=False, default=30),
     Column("pec_validity_days", Integer, nullable=False, default=180),
-    #: Distinct patients an account may check per day without a presence proof (THREATS.md T2).
+    #: Distinct patients an account may check per day without a presence proof (docs/THREATS.md T2).
     Column("proofless_daily_quota", Integer, nullable=False, default=20, server_default="20"),
     #: Detection thresholds overriding the defaults (detection/thresholds.py), or NULL.
     Column("detection", JSON, nullable=True),
@@ -59,7 +63,7 @@ beneficiaries = Table(
     Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
     Column("contract_id", ForeignKey("contracts.id"), nullable=False),
     Column("rank", Integer, nullable=False),  # 0 = the member, 1.. = dependants
-    # Identity fields are encrypted (store/protection.py, THREATS.md T5): AES-256-GCM envelopes
+    # Identity fields are encrypted (store/protection.py, docs/THREATS.md T5): AES-256-GCM envelopes
     # bound to (insurer, table, column, row id); NIR and member number are found through keyed
     # blind indexes, never stored in clear nor as a plain hash.
     Column("nir_bidx", String(32), nullable=False),
@@ -261,7 +265,7 @@ sessions = Table(
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
-    #: How the session was authenticated (THREATS.md: data routes need a phishing-resistant one).
+    #: How the session was authenticated (docs/THREATS.md: data routes need a phishing-resistant one).
     Column("aal", String(20), nullable=False, default="password_totp", server_default="password_totp"),
 )
 
@@ -290,6 +294,10 @@ audit_events = Table(
     Index("ix_audit_events_beneficiary", "beneficiary", "seq"),
     Index("ix_audit_events_account", "account_id", "at"),
     Index("ix_audit_events_organisation", "organisation_id", "at"),
+    # Key operations (services/keys.py) by owner: a partial index, so the rights check's events
+    # (never keys:*) do not pay for it.
+    Index("ix_audit_events_keys", "insurer_id", "seq", sqlite_where=text(KEY_EVENTS),
+          postgresql_where=text(KEY_EVENTS)),
 )
 
 # Hashes of perfect subtrees of 2**level leaves (level >= 1) starting at leaf idx * 2**level,
@@ -318,7 +326,7 @@ audit_cosignatures = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
-# -- presence proofs and the proof-less quota (THREATS.md T2) ------------------------------
+# -- presence proofs and the proof-less quota (docs/THREATS.md T2) ------------------------------
 presence_uses = Table(
     "presence_uses", metadata,
     Column("nonce", String(64), primary_key=True),  # a proof is consumed once
@@ -364,7 +372,7 @@ webauthn_challenges = Table(
     Column("used", Boolean, nullable=False, default=False),
 )
 
-# Sign-in failures (THREATS.md T4): per account name and per source, kept apart.
+# Sign-in failures (docs/THREATS.md T4): per account name and per source, kept apart.
 signin_failures = Table(
     "signin_failures", metadata,
     Column("key", String(80), primary_key=True),  # "account:<keyed hash>" or "source:<address>"
@@ -373,7 +381,7 @@ signin_failures = Table(
     Column("last_failure", UtcDateTime, nullable=False),
 )
 
-# Bank details changes (THREATS.md T7): step-up, a delay, a notice on a known channel.
+# Bank details changes (docs/THREATS.md T7): step-up, a delay, a notice on a known channel.
 bank_detail_changes = Table(
     "bank_detail_changes", metadata,
     Column("id", Integer, primary_key=True),
@@ -408,7 +416,7 @@ oidc_states = Table(
     Column("used", Boolean, nullable=False, default=False),
 )
 
-# -- detection and containment (THREATS.md T2-T4) ------------------------------------------
+# -- detection and containment (docs/THREATS.md T2-T4) ------------------------------------------
 # Per account, per presented identity (keyed pseudonym of (AMC, NIR), never a NIR): when it was
 # first and last presented and with what outcomes. One upsert per rights check; an account's
 # rows are as many as the distinct patients it presented in a day (purged after), so reading
@@ -454,4 +462,16 @@ alerts = Table(
     Column("containment_id", Integer, nullable=True),
     Column("text", Text, nullable=False),  # never personal data: ids and reasons only
     Column("acknowledged", Boolean, nullable=False, default=False),
+)
+
+#: Crypto-shreds awaiting a second security officer (dual control; services/keys.py).
+shred_requests = Table(
+    "shred_requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", Integer, nullable=False),  # the insurer's id (0: the platform's key)
+    Column("requested_by", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("approved_by", Integer, nullable=True),
+    Column("approved_at", UtcDateTime, nullable=True),
 )

@@ -10,22 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from tierspayant.services.ports import Repositories, UnitOfWork
+from tierspayant.services.ports import UnitOfWork
 
 T = TypeVar("T")
+S = TypeVar("S")
 log = logging.getLogger("tierspayant.store")
 
 
-class SqlWriteQueue:
-    def __init__(self, uow: UnitOfWork, max_batch: int = 256) -> None:
+class SqlWriteQueue(Generic[S]):
+    """``WriteQueue[S]`` over a unit of work yielding ``S`` transactions."""
+
+    def __init__(self, uow: UnitOfWork[S], max_batch: int = 256) -> None:
         self.uow = uow
         self.max_batch = max_batch
-        self._pending: list[tuple[Callable[[Repositories], Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Callable[[S], Any], asyncio.Future[Any]]] = []
         self._scheduled = False
 
-    async def run(self, work: Callable[[Repositories], T]) -> T:
+    async def run(self, work: Callable[[S], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((work, future))

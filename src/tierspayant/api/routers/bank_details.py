@@ -1,5 +1,5 @@
 """A professional's bank details: change with a fresh passkey assertion, effective after a
-delay, announced at once; cancellable meanwhile (THREATS.md T7)."""
+delay, announced at once; cancellable meanwhile (docs/THREATS.md T7)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
 from tierspayant.api.schemas import ObjectId, Strict
 from tierspayant.security.policy import Principal
-from tierspayant.services.ports import BankChange
+from tierspayant.services.records import BankChange
 
 router = APIRouter(prefix="/v1/bank-details", tags=["bank details"])
 

@@ -25,7 +25,7 @@ from tierspayant.domain.calculation import QuoteLine
 from tierspayant.domain.optics import RenewalGrounds
 from tierspayant.security.policy import Principal
 from tierspayant.services import calculation, claims, rights
-from tierspayant.services.ports import Invoice, Quote
+from tierspayant.services.records import Invoice, Quote
 
 router = APIRouter(prefix="/v1")
 

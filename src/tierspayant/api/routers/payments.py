@@ -10,7 +10,7 @@ from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import ObjectId, PaymentOrderOut, PaymentRunRequest, PaymentRunResponse, StatementOut
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.payments import RunSummary
-from tierspayant.services.ports import PaymentOrderRecord
+from tierspayant.services.records import PaymentOrderRecord
 
 router = APIRouter(prefix="/v1")
 

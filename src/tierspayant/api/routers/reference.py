@@ -21,7 +21,8 @@ from tierspayant.api.schemas import (
 )
 from tierspayant.domain.contracts import contract_to_dict
 from tierspayant.security.policy import Principal
-from tierspayant.services.reference import NewBeneficiary, NewProfessional
+from tierspayant.services.records import Organisation, Professional
+from tierspayant.services.reference import NewBeneficiary
 
 router = APIRouter(prefix="/v1")
 
@@ -59,7 +60,10 @@ def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request
 
 @router.post("/professionals", response_model=CreatedOut, status_code=201, tags=["reference"])
 def add_professional(body: ProfessionalIn, request: Request, principal: Principal = ADMIN) -> CreatedOut:
-    return CreatedOut(id=platform(request).reference.add_professional(principal, NewProfessional(**body.model_dump())))
+    organisation = Organisation(0, body.organisation_kind, body.organisation_identifier, body.organisation_name)
+    professional = Professional(0, 0, body.rpps, body.adeli, body.am_number, body.profession, body.name, body.iban,
+                                body.bic, body.optam)
+    return CreatedOut(id=platform(request).reference.add_professional(principal, organisation, professional))
 
 
 @router.get("/reference-codes/{code}", response_model=ReferenceCodeOut, tags=["reference"], responses=NOT_FOUND)

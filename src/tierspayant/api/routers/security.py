@@ -1,4 +1,4 @@
-"""Containment for security officers (THREATS.md, detection and containment): list and lift
+"""Containment for security officers (docs/THREATS.md, detection and containment): list and lift
 what detection did, contain a session, an account, an organisation or an insurer's route by
 hand (kill switches, effective on every worker within seconds), read the alerts."""
 
@@ -14,7 +14,7 @@ from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
 from tierspayant.api.schemas import Strict
 from tierspayant.security.policy import Principal
-from tierspayant.services.ports import Containment
+from tierspayant.services.records import Containment
 
 router = APIRouter(prefix="/v1/security", tags=["detection and containment"])
 Id = Annotated[int, Path(ge=1, le=2**62)]

@@ -1,5 +1,5 @@
 """Encrypted professionals' names and IBANs, bank-detail changes, quotes, invoices, payment runs
-and statements, optical purchases (THREATS.md T5).
+and statements, optical purchases (docs/THREATS.md T5).
 
 Revision ID: 0009
 Revises: 0008

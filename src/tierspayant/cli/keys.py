@@ -1,0 +1,126 @@
+"""``tiers keys``: rotation and crypto-shredding, as a named security officer (a thin caller of
+``services/keys.py``: every operation is on the transparency log with who and why)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tierspayant.bootstrap import Platform, build
+from tierspayant.config import Settings
+from tierspayant.domain.errors import DomainError
+from tierspayant.security.policy import NotFound, Principal
+from tierspayant.services.errors import Forbidden, ServiceError
+from tierspayant.services.keys import DualControlRequired, Rotation
+
+T = TypeVar("T")
+keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding (security officers, on the log).",
+                       no_args_is_help=True)
+console = Console(soft_wrap=True)
+
+Officer = Annotated[str, typer.Option("--officer", help="The security officer's user name (asks the password and "
+                                                         "the current TOTP code)")]
+Reason = Annotated[str, typer.Option(help="Why: recorded on the transparency log")]
+
+
+def _sign_in(platform: Platform, username: str) -> Principal:
+    """The officer, signed in with password + TOTP like anywhere else (same throttles); the
+    session is ended when the command is done."""
+    password = typer.prompt(f"{username}'s password", hide_input=True)
+    code = typer.prompt("TOTP code")
+    try:
+        signed = platform.accounts.sign_in(username, password, code, source="cli")
+        return platform.accounts.authenticate(signed.token)
+    except ServiceError:
+        console.print("[red]sign-in refused[/red]")
+        raise typer.Exit(1) from None
+
+
+def _as_officer(platform: Platform, username: str, action: Callable[[Principal], T]) -> T:
+    """Run ``action`` as the signed-in officer, its errors as the command's; signed out after."""
+    principal = _sign_in(platform, username)
+    try:
+        return action(principal)
+    except DualControlRequired:
+        raise _fail("refused: a second security officer, not the one who asked, must approve", 1) from None
+    except Forbidden:
+        raise _fail("security officers only", 1) from None
+    except NotFound:
+        raise _fail("no such pending shred request") from None
+    except DomainError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        platform.accounts.sign_out(principal)
+
+
+def _owner(platform: Platform, insurer: str | None) -> int:
+    try:
+        return platform.keys.owner(insurer)
+    except (NotFound, DomainError):
+        raise _fail("no such insurer") from None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(code)
+
+
+@keys_app.command("rotate")
+def rotate(
+    officer: Officer,
+    reason: Reason,
+    insurer: Annotated[str | None, typer.Option(help="Insurer (AMC) number")] = None,
+    platform_key: Annotated[bool, typer.Option("--platform", help="The platform's key (professionals' names, "
+                                                                  "IBANs) instead of an insurer's")] = False,
+    batch: Annotated[int, typer.Option(help="Rows per transaction")] = 300,
+) -> None:
+    """New data-key version (takes writes at once), re-encrypt everything sealed with the old ones
+    in small transactions (the platform keeps serving), then retire the old versions."""
+    if (insurer is None) == (not platform_key):
+        raise _fail("give --insurer AMC or --platform")
+    platform = build(Settings.from_env())
+    owner = _owner(platform, None if platform_key else insurer)
+
+    def rotate_as(principal: Principal) -> Rotation:
+        with Progress(TextColumn("[bold]re-encrypting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console) as progress:
+            task = progress.add_task("rotate", total=None)
+            return platform.keys.rotate(principal, owner, reason, batch,
+                                        progress=lambda seen, total: progress.update(task, completed=seen, total=total))
+
+    done = _as_officer(platform, officer, rotate_as)
+    console.print(f"{'platform' if platform_key else f'insurer {insurer}'}: key version {done.version}, {done.rows:,} "
+                  f"rows re-encrypted, retired versions {done.retired}")
+
+
+@keys_app.command("shred")
+def shred(officer: Officer, reason: Reason,
+          insurer: Annotated[str, typer.Option(help="Insurer (AMC) number")]) -> None:
+    """Ask for an insurer's crypto-shred. Nothing is destroyed until a second security officer
+    runs `tiers keys approve-shred`."""
+    platform = build(Settings.from_env())
+    owner = _owner(platform, insurer)
+    request = _as_officer(platform, officer, lambda principal: platform.keys.request_shred(principal, owner, reason))
+    console.print(f"shred request {request.id} for insurer {insurer} recorded; nothing is destroyed until another "
+                  f"security officer runs: tiers keys approve-shred {request.id} --officer NAME --yes")
+
+
+@keys_app.command("approve-shred")
+def approve_shred(
+    request_id: int,
+    officer: Officer,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the keys are destroyed for good")] = False,
+) -> None:
+    """Approve and carry out a shred request (a different security officer from the one who
+    asked): the insurer's data keys are destroyed, its data becomes unreadable for good."""
+    if not yes:
+        raise _fail("this destroys the insurer's keys for good: add --yes")
+    platform = build(Settings.from_env())
+    done = _as_officer(platform, officer, lambda principal: platform.keys.approve_shred(principal, request_id))
+    unreadable = ", ".join(f"{count:,} {table}" for table, count in done.unreadable.items() if count) or "no rows"
+    console.print(f"shred request {request_id}: {done.versions} data key version(s) destroyed; now unreadable: "
+                  f"{unreadable}; running servers drop their copies within 30 s")

@@ -1,0 +1,275 @@
+"""The ports of the care flow: reference data, professionals, beneficiaries and their rights,
+presence proofs, claims, payments and bank details (contracts: ``services/ports/__init__.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from tierspayant.domain.contracts import Contract
+from tierspayant.domain.payments import PayableInvoice
+from tierspayant.domain.reference import ReferenceCode
+from tierspayant.services.records import (
+    BankChange,
+    Beneficiary,
+    Engagement,
+    Insurer,
+    Invoice,
+    Organisation,
+    PaymentOrderRecord,
+    PaymentRun,
+    Professional,
+    Quote,
+    RightsPeriod,
+)
+
+
+class ReferenceData(Protocol):
+    """Insurers, their contracts, and the dated reference codes (LPP, CCAM, NGAP, CIP)."""
+
+    def insurer_by_amc(self, amc_number: str) -> Insurer | None:
+        """The insurer with this AMC number, or None. May be served from a short-lived cache
+        (insurers change a few times a year); a new insurer is seen at once."""
+        ...
+
+    def insurer(self, insurer_id: int) -> Insurer | None:
+        """The insurer with this id, or None."""
+        ...
+
+    def add_insurer(self, amc_number: str, name: str, engagement_validity_days: int, pec_validity_days: int) -> int:
+        """A new insurer's id. Raises ``Conflict("amc_number")`` when the number exists."""
+        ...
+
+    def contract(self, contract_id: int) -> Contract | None:
+        """The contract with this id, or None."""
+        ...
+
+    def contract_id_by_code(self, insurer_id: int, code: str) -> int | None:
+        """The id of the insurer's contract with this code, or None."""
+        ...
+
+    def add_contract(self, insurer_id: int, contract: Contract) -> int:
+        """A new contract's id. Raises ``Conflict("code")`` when the insurer already has this code."""
+        ...
+
+    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
+        """Every dated row of the given codes (all periods, any order); the caller picks the
+        one valid at its date. Unknown codes are simply absent."""
+        ...
+
+    def add_reference_code(self, row: ReferenceCode) -> None:
+        """Add one dated row (periods of one code do not overlap: the caller's rule)."""
+        ...
+
+
+class Professionals(Protocol):
+    """Professionals, their organisations and the care networks joining them to insurers."""
+
+    def professional(self, professional_id: int) -> Professional | None:
+        """The professional (names and bank details opened), or None."""
+        ...
+
+    def professional_by_rpps(self, rpps: str) -> Professional | None:
+        """The professional with this RPPS number, or None."""
+        ...
+
+    def organisation_id(self, identifier: str) -> int | None:
+        """The id of the organisation with this FINESS or SIRET number, or None."""
+        ...
+
+    def add_organisation(self, organisation: Organisation) -> int:
+        """A new organisation's id (``organisation.id`` is ignored). Raises
+        ``Conflict("identifier")`` when its number exists."""
+        ...
+
+    def add_professional(self, professional: Professional) -> int:
+        """A new professional's id (``professional.id`` is ignored; name and IBAN are sealed
+        with the platform's key). Raises ``Conflict("rpps")`` when the RPPS exists."""
+        ...
+
+    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+        """Lowest negotiated price cap per code over the networks joining this professional
+        and this insurer (empty when none does)."""
+        ...
+
+
+class Beneficiaries(Protocol):
+    """Insurers' members and their rights periods; identity fields are sealed at rest and found
+    by blind index, never by a scan."""
+
+    def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
+        """The insurer's beneficiaries holding this NIR (a family shares one), possibly none.
+        Beneficiaries whose insurer's keys were shredded are not found."""
+        ...
+
+    def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
+        """The beneficiary, or None (also when its insurer's keys were shredded)."""
+        ...
+
+    def add_beneficiary(self, beneficiary: Beneficiary) -> int:
+        """A new beneficiary's id (``beneficiary.id`` is ignored). The caller checks for
+        duplicates (same NIR, member number and rank)."""
+        ...
+
+    def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
+        """The beneficiary's rights periods, in insertion order (possibly none)."""
+        ...
+
+    def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
+        """The insurer's beneficiaries holding this NIR, each with its rights periods, in one
+        lookup (the rights check's). Finding nobody costs the same work as finding somebody
+        (docs/THREATS.md T3: no timing oracle)."""
+        ...
+
+    def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
+        """Add a rights period to an existing beneficiary."""
+        ...
+
+    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+        """The latest reimbursed equipment delivered on or before ``before``, or None."""
+        ...
+
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
+        """Record a reimbursed equipment (it starts the renewal period, docs/DOMAIN.md "Renewal")."""
+        ...
+
+
+class PresenceLedger(Protocol):
+    """What makes presence proofs single-use and bounds proof-less checks (docs/THREATS.md T2)."""
+
+    def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
+        """Consume a presence proof's nonce for this professional: True the first time, False
+        (nothing written) whenever it was already used, by anyone. Atomic under concurrent
+        writers and safe inside a group commit (no savepoint)."""
+        ...
+
+    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
+        """Count ``subject`` among the account's proof-less checks of ``day``: True if it was
+        already counted or there is room under ``quota`` (then it is counted), else False
+        (nothing written). Exact under concurrent writers."""
+        ...
+
+
+class Claims(Protocol):
+    """Engagements (rights-check answers), quotes and PEC, invoices."""
+
+    def add_engagement(self, engagement: Engagement, created_at: datetime) -> int:
+        """A new engagement's id (``engagement.id`` is ignored). Numbers carry 80 random bits: a
+        collision is an error, not a ``Conflict``."""
+        ...
+
+    def engagement_by_number(self, number: str) -> Engagement | None:
+        """The engagement with this number, or None."""
+        ...
+
+    def engagement_by_id(self, engagement_id: int) -> Engagement | None:
+        """The engagement with this id, or None."""
+        ...
+
+    def add_quote(self, quote: Quote, created_at: datetime) -> int:
+        """A new quote's id (``quote.id`` ignored; its result is sealed with the insurer's key).
+        Raises ``Conflict("number")`` when the number exists."""
+        ...
+
+    def quote_by_number(self, number: str) -> Quote | None:
+        """The quote with this number, or None (also when its insurer's keys were shredded)."""
+        ...
+
+    def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None:
+        """The professional's invoice with this number, or None."""
+        ...
+
+    def care_key_used(self, care_key: str) -> bool:
+        """True when an invoice not rejected already bills this care (beneficiary, date, codes)."""
+        ...
+
+    def add_invoice(self, invoice: Invoice) -> int:
+        """A new invoice's id (``invoice.id`` ignored; lines and findings sealed). Raises
+        ``Conflict("invoice_number")`` when (professional, number) exists."""
+        ...
+
+
+class Payments(Protocol):
+    """Payment runs, their orders (one per professional) and remittance statements."""
+
+    def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
+        """Approved or partially approved invoices of the insurer not yet in a payment order,
+        oldest first."""
+        ...
+
+    def add_payment_run(self, insurer_id: int, created_at: datetime) -> int:
+        """A new, empty run's id."""
+        ...
+
+    def add_payment_order(self, run_id: int, professional_id: int, amount: Decimal, end_to_end_id: str,
+                          statement: Mapping[str, Any]) -> int:
+        """A new order's id in an existing run. Raises ``Conflict("end_to_end_id")`` when the id exists."""
+        ...
+
+    def attach_invoices(self, invoice_ids: Sequence[int], order_id: int) -> list[int]:
+        """Attach each invoice still unpaid to ``order_id`` and mark it paid -- atomically,
+        invoice by invoice: an invoice already attached to another order is skipped. Returns
+        the ids attached. This is what guarantees that no invoice is ever paid twice, even with
+        concurrent runs."""
+        ...
+
+    def set_payment_order(self, order_id: int, amount: Decimal, statement: Mapping[str, Any]) -> None:
+        """Replace an existing order's amount and statement."""
+        ...
+
+    def delete_payment_order(self, order_id: int) -> None:
+        """Remove an order that ended up with no invoice (a no-op when absent)."""
+        ...
+
+    def finish_payment_run(self, run_id: int, order_count: int, total: Decimal, sepa_xml: str | None) -> None:
+        """Record an existing run's totals and its SEPA file (sealed)."""
+        ...
+
+    def payment_run(self, run_id: int) -> PaymentRun | None:
+        """The run, or None (also when its insurer's keys were shredded)."""
+        ...
+
+    def payment_orders(self, run_id: int) -> list[PaymentOrderRecord]:
+        """The run's orders, in creation order."""
+        ...
+
+    def payment_orders_of_professional(self, professional_id: int) -> list[PaymentOrderRecord]:
+        """The professional's orders, newest first."""
+        ...
+
+    def payment_order(self, order_id: int) -> PaymentOrderRecord | None:
+        """The order, or None."""
+        ...
+
+
+class BankDetails(Protocol):
+    """Changes of a professional's bank details (effective after a delay) and their notices."""
+
+    def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,
+                        effective_at: datetime, requested_by: int) -> int:
+        """A new pending change's id (the IBAN sealed with the platform's key)."""
+        ...
+
+    def bank_changes(self, professional_id: int) -> list[BankChange]:
+        """The professional's changes, oldest first (cancelled and applied ones included)."""
+        ...
+
+    def cancel_bank_change(self, professional_id: int, change_id: int) -> bool:
+        """Cancel one of the professional's changes not yet applied; False (nothing written)
+        when there is none such (another professional's change included)."""
+        ...
+
+    def apply_due_bank_changes(self, professional_id: int, at: datetime) -> None:
+        """Make the latest due, uncancelled change the professional's bank details, and mark
+        every due change applied (a no-op when none is due)."""
+        ...
+
+    def add_notification(self, professional_id: int, kind: str, text: str, at: datetime) -> None:
+        """Queue a notice to the professional (no personal data in ``text`` beyond theirs)."""
+        ...
+
+    def notifications_of(self, professional_id: int) -> list[tuple[str, str, datetime]]:
+        """(kind, text, created at) of the professional's notices, oldest first."""
+        ...

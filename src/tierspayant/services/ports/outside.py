@@ -1,0 +1,34 @@
+"""Ports to things outside a transaction: the SEPA file writer and the bulk loader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from tierspayant.services.records import TransferLine
+
+
+class PaymentFileWriter(Protocol):
+    def credit_transfer(self, run_reference: str, execution_date: date, lines: Sequence[TransferLine]) -> str:
+        """A SEPA credit-transfer file (pain.001.001.03) paying every line; raises ValueError when
+        a line cannot be paid (e.g. an invalid IBAN)."""
+        ...
+
+
+class BulkLoader(Protocol):
+    """Fast loading of generated reference data (seeding, migrations from another operator).
+    Rows are table-shaped and carry their ids; a batch is one transaction."""
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the rows into ``table`` in one transaction (sealing protected fields);
+        raises on a duplicate id (nothing of the batch is kept)."""
+        ...
+
+    def count(self, table: str) -> int:
+        """How many rows ``table`` holds."""
+        ...
+
+    def reset_sequences(self) -> None:
+        """After inserting explicit ids, make the database's id sequences continue after them."""
+        ...

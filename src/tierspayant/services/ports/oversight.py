@@ -1,0 +1,194 @@
+"""The ports that watch over the platform: the access log and its signed checkpoints,
+detection's counters, containments and alerts, and the data keys (contracts:
+``services/ports/__init__.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from tierspayant.audit.events import AccessEvent
+from tierspayant.services.records import (
+    Alert,
+    Containment,
+    Presented,
+    SeenSubject,
+    ShredRequest,
+    StoredCheckpoint,
+    StoredEvent,
+)
+
+
+class AccessLog(Protocol):
+    """The transparency log's events (RFC 9162 leaves). Part of every transaction, so that an
+    access and its event commit together or not at all (fail closed)."""
+
+    def append_events(self, events: Sequence[AccessEvent]) -> None:
+        """Record events, in order, in this transaction: they get contiguous leaf indexes and
+        commit with it, or not at all (then the commit raises ``LogUnavailable``)."""
+        ...
+
+    def log_size(self) -> int:
+        """How many events the log holds (committed ones)."""
+        ...
+
+    def events(self, start: int, end: int) -> list[StoredEvent]:
+        """Events with start <= seq < end, in order (a missing seq is simply absent)."""
+        ...
+
+    def events_page(self, start: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events with seq >= start, in order (gaps are not filled)."""
+        ...
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """The leaf hashes of events start <= seq < end, in order."""
+        ...
+
+    def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]:
+        """Every event about this beneficiary pseudonym, in order."""
+        ...
+
+    def key_events(self, owner: int | None) -> list[StoredEvent]:
+        """The key operations (rotations, retirements, shred requests, shreds) on one
+        insurer's keys, or on every owner's when ``owner`` is None, in order."""
+        ...
+
+    def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
+                        end: datetime) -> list[StoredEvent]:
+        """Events of one account (or, when ``account_id`` is None, one organisation) with
+        start <= at < end, in order."""
+        ...
+
+
+class Checkpoints(Protocol):
+    """Signed tree heads, their witnesses' cosignatures and the stored subtree hashes."""
+
+    def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored perfect-subtree hashes by (level, idx); absent ones are left out."""
+        ...
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store perfect-subtree hashes (level, idx, hash); each is computed once."""
+        ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree, or None before the first."""
+        ...
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint of this tree size, or None."""
+        ...
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every checkpoint, smallest tree first."""
+        ...
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> bool:
+        """Store a signed checkpoint; False (nothing written) when one of this size exists."""
+        ...
+
+    def add_cosignature(self, size: int, witness: str, signature_line: str, at: datetime) -> None:
+        """Store a witness's cosignature line of the checkpoint of this size."""
+        ...
+
+    def cosignatures(self, size: int) -> list[str]:
+        """The cosignature lines of the checkpoint of this size, in arrival order."""
+        ...
+
+
+class DetectionCounters(Protocol):
+    """Per-(account, presented identity) counters, shared by every server process."""
+
+    def record_presented(self, presented: Presented) -> None:
+        """Count one rights check for (account, subject): an upsert, exact under concurrent writers."""
+        ...
+
+    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
+        """The identities the account presented since ``since``, one entry each (as many as
+        distinct patients), any order."""
+        ...
+
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
+        """Distinct identities presented by the organisation's accounts since each instant of
+        ``since`` (the widest last), one count per instant."""
+        ...
+
+    def purge_seen(self, before: datetime) -> int:
+        """Forget the counters last seen before ``before``; how many were dropped."""
+        ...
+
+
+class Containments(Protocol):
+    """Containments (detection's decisions and officers' kill switches) and security alerts."""
+
+    def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:
+        """How many distinct accounts of the organisation were contained since ``since``."""
+        ...
+
+    def add_containment(self, containment: Containment) -> int:
+        """A new containment's id (``containment.id`` ignored)."""
+        ...
+
+    def recent(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
+        """Containments newest first, at most ``limit``; only those active at ``active_at`` when given."""
+        ...
+
+    def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
+        """Lift a containment; False (nothing written) when there is no such containment or it
+        was already lifted."""
+        ...
+
+    def add_alert(self, at: datetime, severity: str, containment_id: int | None, text: str) -> int:
+        """A new alert's id (``text`` holds ids and reasons, never personal data)."""
+        ...
+
+    def alerts(self, limit: int = 200) -> list[Alert]:
+        """Alerts newest first, at most ``limit``."""
+        ...
+
+
+class KeyStore(Protocol):
+    """Data-key versions per owner (an insurer's id, or ``PLATFORM_KEY_OWNER``) and the rows
+    sealed under them; requests for a crypto-shred awaiting a second officer."""
+
+    def versions(self, owner: int) -> list[int]:
+        """The owner's stored key versions, ascending (empty once shredded or before the first)."""
+        ...
+
+    def rotate(self, owner: int) -> int:
+        """Create the owner's next key version, which takes writes at once; returns it."""
+        ...
+
+    def sealed_rows(self, owner: int) -> dict[str, int]:
+        """Rows holding the owner's ciphertexts, per table (every sealed table, zeros included)."""
+        ...
+
+    def reencrypt(self, owner: int, table: str, after_id: int, limit: int) -> tuple[int, int]:
+        """Re-seal up to ``limit`` rows of ``table`` with id > ``after_id`` under the owner's
+        current version: (last id looked at, rows re-sealed). The last id equals ``after_id``
+        when the table is done. Rows already on the current version are left alone."""
+        ...
+
+    def retire_old(self, owner: int) -> list[int]:
+        """Delete the owner's versions older than the current one that no row uses any more;
+        returns them (a version still in use waits for the next pass)."""
+        ...
+
+    def shred(self, owner: int) -> int:
+        """Destroy every key version of the owner (crypto-shredding: its sealed data becomes
+        unreadable, for good); returns how many versions were destroyed."""
+        ...
+
+    def add_shred_request(self, request: ShredRequest) -> int:
+        """A new pending shred request's id (``request.id`` ignored)."""
+        ...
+
+    def shred_request(self, request_id: int) -> ShredRequest | None:
+        """The request, or None."""
+        ...
+
+    def approve_shred_request(self, request_id: int, by: int, at: datetime) -> bool:
+        """Mark a pending request approved by ``by``; False (nothing written) when it is absent
+        or was already approved."""
+        ...

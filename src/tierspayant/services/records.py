@@ -1,0 +1,315 @@
+"""The records the use cases exchange with their ports, and the closed sets among them
+(``InvoiceStatus`` is the domain's: domain/adjudication.py).
+
+Every datetime is timezone-aware (UTC); money is ``Decimal``. A record's ``id`` is 0 before the
+store assigns one (a record passed to an ``add_*`` method)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tierspayant.domain.adjudication import InvoiceStatus
+from tierspayant.domain.reference import CareCategory
+
+
+class ContainmentScope(StrEnum):
+    """What a containment covers (detection's decisions and officers' kill switches)."""
+
+    SESSION = "session"
+    ACCOUNT = "account"
+    ORGANISATION = "organisation"
+    INSURER = "insurer"
+
+
+@dataclass(frozen=True, slots=True)
+class Insurer:
+    id: int
+    amc_number: str
+    name: str
+    engagement_validity_days: int
+    pec_validity_days: int
+    proofless_daily_quota: int = 20
+    #: Detection thresholds overriding the defaults (detection/thresholds.py), or None.
+    detection: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Beneficiary:
+    id: int
+    insurer_id: int
+    contract_id: int
+    member_number: str
+    rank: int
+    nir: str
+    birth_date: date
+    last_name: str
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RightsPeriod:
+    start: date
+    end: date | None
+    categories: frozenset[CareCategory]
+
+    def covers(self, at: date, category: CareCategory) -> bool:
+        return self.start <= at and (self.end is None or at <= self.end) and category in self.categories
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """A practice, pharmacy or optical shop, identified by its FINESS or SIRET number."""
+
+    id: int
+    kind: str  # FINESS | SIRET
+    identifier: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Professional:
+    """A health professional paid by tiers payant (RPPS or ADELI, AM number, bank details).
+    The one record of a professional: the API's schema builds it, the store keeps it."""
+
+    id: int
+    organisation_id: int
+    rpps: str | None
+    adeli: str | None
+    am_number: str
+    profession: str
+    name: str
+    iban: str
+    bic: str
+    optam: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    id: int
+    number: str
+    insurer_id: int
+    beneficiary_id: int
+    professional_id: int
+    category: CareCategory
+    date_of_care: date
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    id: int
+    number: str
+    kind: str
+    insurer_id: int
+    beneficiary_id: int
+    professional_id: int
+    engagement_id: int
+    date_of_care: date
+    result: Mapping[str, Any]
+    amc_total: Decimal
+    valid_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    id: int
+    insurer_id: int
+    professional_id: int
+    invoice_number: str
+    beneficiary_id: int
+    engagement_id: int
+    quote_id: int | None
+    date_of_care: date
+    category: CareCategory
+    fingerprint: str
+    care_key: str
+    lines: Sequence[Mapping[str, Any]]
+    claimed_amc: Decimal
+    approved_amc: Decimal
+    status: InvoiceStatus
+    findings: Sequence[Mapping[str, Any]]
+    payment_order_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRun:
+    id: int
+    insurer_id: int
+    created_at: datetime
+    order_count: int
+    total: Decimal
+    sepa_xml: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrderRecord:
+    id: int
+    run_id: int
+    professional_id: int
+    amount: Decimal
+    end_to_end_id: str
+    statement: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    password_hash: str
+    totp_secret: str
+    totp_last_step: int
+    role: str
+    organisation_id: int | None
+    professional_id: int | None
+    insurer_id: int | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: int
+    account_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked: bool
+    aal: str = "password_totp"
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    id: int
+    account_id: int
+    credential_id: str
+    public_key: bytes
+    sign_count: int
+    created_at: datetime
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BankChange:
+    id: int
+    professional_id: int
+    iban: str
+    bic: str
+    requested_at: datetime
+    effective_at: datetime
+    cancelled: bool
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    entry: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    created_at: datetime
+    note: str
+
+
+class Presentation(StrEnum):
+    """What came of a presented identity, as detection counts it."""
+
+    OK = "ok"  # matched somebody (covered or not)
+    NOT_FOUND = "not_found"  # matched nobody
+    REFUSED = "refused"  # no presence proof, and the day's quota is reached
+    BAD_PROOF = "bad_proof"  # a proof that did not hold (expired, mistyped): counted, not held against
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """One rights check, as detection counts it: who presented which identity (keyed
+    pseudonyms, never a NIR) and what came of it."""
+
+    at: datetime
+    account_id: int
+    session_id: int
+    organisation_id: int | None
+    subject: str
+    neighbourhood: str
+    outcome: Presentation
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(hits, failures, refusals) this check adds to its identity's counters."""
+        return (int(self.outcome is Presentation.OK), int(self.outcome is Presentation.NOT_FOUND),
+                int(self.outcome is Presentation.REFUSED))
+
+
+@dataclass(frozen=True, slots=True)
+class SeenSubject:
+    subject: str
+    neighbourhood: str
+    last_at: datetime
+    attempts: int
+    hits: int
+    failures: int
+    refusals: int
+
+
+@dataclass(frozen=True, slots=True)
+class Containment:
+    id: int
+    scope: ContainmentScope
+    target_id: int
+    action: str
+    reasons: str
+    created_at: datetime
+    created_by: int | None  # None: automatic (detection)
+    until: datetime | None  # None: until lifted
+    lifted_at: datetime | None = None
+    lifted_by: int | None = None
+
+    def active(self, at: datetime) -> bool:
+        return self.lifted_at is None and (self.until is None or at < self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    at: datetime
+    severity: str
+    containment_id: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLine:
+    professional_name: str
+    iban: str
+    bic: str
+    amount: Decimal
+    end_to_end_id: str
+    description: str
+
+
+#: The key owner of the platform's own sealed data (professionals' names and bank details);
+#: every other owner is an insurer's id.
+PLATFORM_KEY_OWNER = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShredRequest:
+    """A crypto-shred asked for by one security officer, carried out only once a second,
+    different officer approves it (dual control)."""
+
+    id: int
+    owner: int
+    requested_by: int
+    reason: str
+    requested_at: datetime
+    approved_by: int | None = None
+    approved_at: datetime | None = None

@@ -1,0 +1,143 @@
+"""The transparency log in SQL (``services.ports.oversight``: ``AccessLog``, ``Checkpoints``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Integer, and_, bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from tierspayant.audit.events import AccessEvent
+from tierspayant.audit.merkle import leaf_hash
+from tierspayant.services.records import PLATFORM_KEY_OWNER, StoredCheckpoint, StoredEvent
+from tierspayant.store import tables as t
+from tierspayant.store.base import SqlPort
+from tierspayant.store.prepared import PreparedInsert
+from tierspayant.store.protection import Protection
+
+# One counter update and one multi-row insert per transaction, built once (bench/README.md).
+_GROW_LOG = (update(t.audit_head).where(t.audit_head.c.id == 1)
+             .values(size=t.audit_head.c.size + bindparam("n", type_=Integer)).returning(t.audit_head.c.size))
+_INSERT_EVENTS = PreparedInsert(t.audit_events)
+
+
+class SqlAccessLog(SqlPort):
+    """Events buffered per transaction and written just before it commits."""
+
+    def __init__(self, conn: Connection, protection: Protection, drop_events: bool = False) -> None:
+        super().__init__(conn, protection)
+        #: Benchmarks only (TIERS_UNSAFE_NO_ACCESS_LOG): events are dropped.
+        self.drop_events = drop_events
+        self.pending_events: list[AccessEvent] = []
+
+    def append_events(self, events: Sequence[AccessEvent]) -> None:
+        if not self.drop_events:
+            self.pending_events.extend(events)
+
+    def flush_events(self) -> None:
+        """Write the events queued in this unit of work, just before it commits: one counter
+        update and one multi-row insert per transaction (a group commit carries many)."""
+        events, self.pending_events = self.pending_events, []
+        if not events:
+            return
+        # The row lock on audit_head orders concurrent appenders: contiguous leaf indexes.
+        new_size = int(self.conn.execute(_GROW_LOG, {"n": len(events)}).scalar_one())
+        start = new_size - len(events)
+        rows = []
+        for offset, event in enumerate(events):
+            entry = event.canonical()
+            rows.append({
+                "seq": start + offset, "at": event.at, "tag": event.tag.value, "account_id": event.account_id,
+                "organisation_id": event.organisation_id, "beneficiary": event.beneficiary,
+                "insurer_id": event.insurer_id, "entry": entry.decode(), "leaf_hash": leaf_hash(entry).hex(),
+            })
+        _INSERT_EVENTS.run(self.conn, rows)
+
+    def log_size(self) -> int:
+        return int(self.conn.execute(select(t.audit_head.c.size).where(t.audit_head.c.id == 1)).scalar_one())
+
+    def events(self, start: int, end: int) -> list[StoredEvent]:
+        return self._stored(and_(t.audit_events.c.seq >= start, t.audit_events.c.seq < end))
+
+    def events_page(self, start: int, limit: int) -> list[StoredEvent]:
+        return self._stored(t.audit_events.c.seq >= start, limit)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        return [e.leaf_hash for e in self.events(start, end)]
+
+    def _stored(self, where: Any, limit: int | None = None) -> list[StoredEvent]:
+        query = (select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
+                 .where(where).order_by(t.audit_events.c.seq))
+        rows = self.conn.execute(query.limit(limit) if limit is not None else query)
+        return [StoredEvent(r.seq, r.entry.encode(), bytes.fromhex(r.leaf_hash)) for r in rows]
+
+    def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]:
+        return self._stored(t.audit_events.c.beneficiary == pseudonym)
+
+    def key_events(self, owner: int | None) -> list[StoredEvent]:
+        where = text(t.KEY_EVENTS)  # the partial index's own predicate, so that it is used
+        if owner is None:
+            return self._stored(where)
+        # The platform's own key operations carry no insurer (services/keys.py).
+        column = t.audit_events.c.insurer_id
+        return self._stored(and_(where, column.is_(None) if owner == PLATFORM_KEY_OWNER else column == owner))
+
+    def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
+                        end: datetime) -> list[StoredEvent]:
+        column, value = ((t.audit_events.c.account_id, account_id) if account_id is not None
+                         else (t.audit_events.c.organisation_id, organisation_id))
+        return self._stored(and_(column == value, t.audit_events.c.at >= start, t.audit_events.c.at < end))
+
+
+class SqlCheckpoints(SqlPort):
+    """Checkpoints, cosignatures and subtree hashes."""
+
+    def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        out: dict[tuple[int, int], bytes] = {}
+        for level, idx in wanted:
+            value = self.conn.execute(select(t.audit_nodes.c.hash).where(
+                t.audit_nodes.c.level == level, t.audit_nodes.c.idx == idx)).scalar()
+            if value is not None:
+                out[(level, idx)] = bytes.fromhex(value)
+        return out
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        if nodes:
+            self.conn.execute(insert(t.audit_nodes),
+                              [{"level": level, "idx": idx, "hash": value.hex()} for level, idx, value in nodes])
+
+    def _checkpoint(self, row: Any) -> StoredCheckpoint:
+        return StoredCheckpoint(row.size, bytes.fromhex(row.root), row.created_at, row.note)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self.conn.execute(select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.size.desc()).limit(1)).first()
+        return self._checkpoint(row) if row else None
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        row = self.conn.execute(select(t.audit_checkpoints).where(t.audit_checkpoints.c.size == size)).first()
+        return self._checkpoint(row) if row else None
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        rows = self.conn.execute(select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.size))
+        return [self._checkpoint(r) for r in rows]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> bool:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(t.audit_checkpoints).values(
+                    size=checkpoint.size, root=checkpoint.root.hex(), created_at=checkpoint.created_at,
+                    note=checkpoint.note))
+        except IntegrityError:
+            return False
+        return True
+
+    def add_cosignature(self, size: int, witness: str, signature_line: str, at: datetime) -> None:
+        self.conn.execute(insert(t.audit_cosignatures).values(size=size, witness=witness,
+                                                              signature_line=signature_line, created_at=at))
+
+    def cosignatures(self, size: int) -> list[str]:
+        rows = self.conn.execute(select(t.audit_cosignatures.c.signature_line)
+                                 .where(t.audit_cosignatures.c.size == size).order_by(t.audit_cosignatures.c.id))
+        return [r[0] for r in rows]

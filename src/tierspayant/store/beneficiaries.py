@@ -1,0 +1,98 @@
+"""Beneficiaries and their rights in SQL (``services.ports.care.Beneficiaries``); identity fields sealed per insurer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select
+
+from tierspayant.domain.reference import CareCategory
+from tierspayant.security.fields import InvalidCiphertext
+from tierspayant.services.records import Beneficiary, RightsPeriod
+from tierspayant.store import tables as t
+from tierspayant.store.base import SqlPort
+from tierspayant.store.prepared import Prepared
+
+# The rights check's lookups, built once and run prepared on the driver's cursor
+# (store/prepared.py; measured in bench/).
+_BENEFICIARIES_BY_NIR = select(t.beneficiaries).where(
+    t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
+_RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories).where(
+    t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
+_BENEFICIARIES_WITH_RIGHTS = (
+    select(t.beneficiaries, t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories)
+    .outerjoin(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
+    .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
+)
+_BENEFICIARY_COLUMNS = [c.name for c in t.beneficiaries.c]
+_BENEFICIARIES_WITH_RIGHTS_FAST = Prepared(_BENEFICIARIES_WITH_RIGHTS)
+
+
+def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
+    return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
+
+
+class SqlBeneficiaries(SqlPort):
+    """Beneficiaries found by blind index, opened through ``Protection``."""
+
+    def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
+        rows = self.conn.execute(_BENEFICIARIES_BY_NIR, {"insurer_id": insurer_id,
+                                                         "nir": self.protection.nir_index(insurer_id, nir)})
+        return [b for b in (self._open_beneficiary(r) for r in rows) if b is not None]
+
+    def _open_beneficiary(self, row: Any) -> Beneficiary | None:
+        """The plain record, or None when its insurer's keys were shredded."""
+        try:
+            return self.protection.open_beneficiary(self.conn, row)
+        except InvalidCiphertext:
+            return None
+
+    def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
+        row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()
+        return self._open_beneficiary(row) if row else None
+
+    def add_beneficiary(self, beneficiary: Beneficiary) -> int:
+        values = {k: getattr(beneficiary, k) for k in Beneficiary.__slots__ if k != "id"}
+        return self._insert_sealed(t.beneficiaries, values, "nir")
+
+    def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
+        rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
+        return [_period(r.start_date, r.end_date, r.categories) for r in rows]
+
+    def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
+        found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
+        width = len(_BENEFICIARY_COLUMNS)
+        params: dict[str, str | int] = {"insurer_id": insurer_id, "nir": self.protection.nir_index(insurer_id, nir)}
+        for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params):
+            beneficiary_id = row[0]
+            if beneficiary_id not in found:
+                opened = self._open_beneficiary(dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True)))
+                if opened is None:
+                    continue  # shredded: nobody to find
+                found[beneficiary_id] = (opened, [])
+            start, end, categories = row[width:]
+            if start is not None and beneficiary_id in found:
+                found[beneficiary_id][1].append(_period(start, end, categories))
+        if not found:
+            self.protection.equalize()
+        return list(found.values())
+
+    def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
+        self.conn.execute(insert(t.rights_periods).values(
+            beneficiary_id=beneficiary_id, start_date=period.start, end_date=period.end,
+            categories=",".join(sorted(c.value for c in period.categories)),
+        ))
+
+    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+        # Delivery dates are sealed: a beneficiary has a handful of purchases, opened here.
+        rows = self.conn.execute(select(t.optical_purchases).where(
+            t.optical_purchases.c.beneficiary_id == beneficiary_id))
+        dates = [p["delivered_on"] for p in (self._open(t.optical_purchases, r) for r in rows) if p is not None]
+        return max((d for d in dates if d <= before), default=None)
+
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
+        insurer_id = self.conn.execute(select(t.beneficiaries.c.insurer_id)
+                                       .where(t.beneficiaries.c.id == beneficiary_id)).scalar_one()
+        self._insert_sealed(t.optical_purchases, {"beneficiary_id": beneficiary_id, "insurer_id": insurer_id,
+                                                  "delivered_on": delivered_on, "invoice_id": invoice_id}, "id")

@@ -1,0 +1,77 @@
+"""Engagements, quotes and invoices in SQL (``services.ports.care.Claims``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from tierspayant.domain.adjudication import InvoiceStatus
+from tierspayant.domain.reference import CareCategory
+from tierspayant.services.records import Engagement, Invoice, Quote
+from tierspayant.store import tables as t
+from tierspayant.store.base import SqlPort
+
+# No savepoint for the rights check's engagement: built once (store/prepared.py's reasoning).
+_ADD_ENGAGEMENT = insert(t.engagements)
+
+
+class SqlClaims(SqlPort):
+    """Quotes and invoices sealed with their insurer's key."""
+
+    def add_engagement(self, engagement: Engagement, created_at: datetime) -> int:
+        values = {k: getattr(engagement, k) for k in Engagement.__slots__ if k != "id"}
+        values["category"] = engagement.category.value
+        # No savepoint: numbers carry 80 random bits, a collision is an error, not a conflict.
+        result = self.conn.execute(_ADD_ENGAGEMENT, {**values, "created_at": created_at})
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def engagement_by_number(self, number: str) -> Engagement | None:
+        return self._engagement(t.engagements.c.number == number)
+
+    def engagement_by_id(self, engagement_id: int) -> Engagement | None:
+        return self._engagement(t.engagements.c.id == engagement_id)
+
+    def _engagement(self, where: Any) -> Engagement | None:
+        row = self.conn.execute(select(t.engagements).where(where)).first()
+        if row is None:
+            return None
+        data = dict(row._mapping)
+        data.pop("created_at")
+        data["category"] = CareCategory(data["category"])
+        return Engagement(**data)
+
+    def add_quote(self, quote: Quote, created_at: datetime) -> int:
+        values = {k: getattr(quote, k) for k in Quote.__slots__ if k != "id"}
+        return self._insert_sealed(t.quotes, {**values, "created_at": created_at}, "number")
+
+    def quote_by_number(self, number: str) -> Quote | None:
+        data = self._open(t.quotes, self.conn.execute(select(t.quotes).where(t.quotes.c.number == number)).first())
+        if data is None:
+            return None
+        data.pop("created_at")
+        return Quote(**data)
+
+    def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None:
+        data = self._open(t.invoices, self.conn.execute(select(t.invoices).where(
+            t.invoices.c.professional_id == professional_id, t.invoices.c.invoice_number == invoice_number
+        )).first())
+        if data is None:
+            return None
+        data["category"] = CareCategory(data["category"])
+        data["status"] = InvoiceStatus(data["status"])
+        return Invoice(**data)
+
+    def care_key_used(self, care_key: str) -> bool:
+        return self.conn.execute(
+            select(t.invoices.c.id).where(t.invoices.c.care_key == care_key, t.invoices.c.status != InvoiceStatus.REJECTED.value).limit(1)
+        ).first() is not None
+
+    def add_invoice(self, invoice: Invoice) -> int:
+        values = {k: getattr(invoice, k) for k in Invoice.__slots__ if k != "id"}
+        values["category"] = invoice.category.value
+        values["status"] = invoice.status.value
+        return self._insert_sealed(t.invoices, values, "invoice_number")

@@ -1,0 +1,312 @@
+"""The ports' contracts as executable checks, run against the in-memory fakes
+(tests/unit/test_fake_contracts.py) and the SQL store on SQLite and PostgreSQL
+(tests/integration/test_store_contracts.py): what a use case may rely on, whatever implements
+the port. Each check takes a fresh, empty unit of work yielding ``services.ports.Transaction``s."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pytest
+
+from tierspayant.audit.events import AccessEvent, Category, Outcome, Tag
+from tierspayant.domain.contracts import Contract
+from tierspayant.domain.reference import CareCategory
+from tierspayant.services.ports import Conflict, Transaction
+from tierspayant.services.records import (
+    Account,
+    Beneficiary,
+    Containment,
+    ContainmentScope,
+    Engagement,
+    Invoice,
+    InvoiceStatus,
+    Organisation,
+    Presentation,
+    Presented,
+    Professional,
+    RightsPeriod,
+    ShredRequest,
+    StoredCheckpoint,
+)
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Uow(Protocol):
+    def __call__(self, *, readonly: bool = False) -> AbstractContextManager[Any]: ...
+
+
+def world(uow: Uow) -> dict[str, int]:
+    """An insurer, a contract, an organisation, two professionals, a beneficiary, accounts."""
+    with uow() as tx:
+        insurer = tx.reference.add_insurer("990000011", "Mutuelle test", 30, 180)
+        contract = tx.reference.add_contract(insurer, Contract("C1", "Contrat test"))
+        organisation = tx.professionals.add_organisation(Organisation(0, "FINESS", "750000001", "Optique test"))
+        professionals = [tx.professionals.add_professional(Professional(
+            0, organisation, rpps, None, "751234567", "optician", f"Opticien {n}", "FR7630006000011234567890189",
+            "AGRIFRPPXXX", True)) for n, rpps in enumerate(("10000000001", "10000000019"))]
+        beneficiary = tx.beneficiaries.add_beneficiary(Beneficiary(
+            0, insurer, contract, "0000000013", 1, "269083114939365", date(1969, 8, 4), "Martin", "Claire"))
+        tx.beneficiaries.add_rights_period(beneficiary, RightsPeriod(date(2026, 1, 1), None,
+                                                                     frozenset({CareCategory.OPTICAL})))
+        accounts = [tx.accounts.add_account(Account(
+            0, f"user{n}", "hash", "SECRET", 0, "professional", organisation, professionals[n % 2], None, False))
+            for n in range(3)]
+    return {"insurer": insurer, "contract": contract, "organisation": organisation, "professional": professionals[0],
+            "other_professional": professionals[1], "beneficiary": beneficiary, "account": accounts[0],
+            "other_account": accounts[1], "third_account": accounts[2]}
+
+
+def check_a_failed_unit_of_work_writes_nothing(uow: Uow) -> None:
+    ids = world(uow)
+    with pytest.raises(RuntimeError), uow() as tx:
+        tx.reference.add_insurer("990000029", "Half-written", 30, 180)
+        tx.log.append_events([_event(ids["account"])])
+        raise RuntimeError("the use case failed half-way")
+    with uow(readonly=True) as tx:
+        assert tx.reference.insurer_by_amc("990000029") is None
+        assert tx.log.log_size() == 0
+
+
+def check_conflicts_name_the_field_and_write_nothing(uow: Uow) -> None:
+    world(uow)
+    with uow() as tx:
+        with pytest.raises(Conflict) as raised:
+            tx.reference.add_insurer("990000011", "Twin", 30, 180)
+        assert raised.value.field == "amc_number"
+        with pytest.raises(Conflict) as raised:
+            tx.accounts.add_account(Account(0, "user0", "h", "S", 0, "professional", None, None, None, False))
+        assert raised.value.field == "username"
+        tx.reference.add_insurer("990000037", "Still usable after a conflict", 30, 180)
+    with uow(readonly=True) as tx:
+        assert tx.reference.insurer_by_amc("990000037") is not None
+
+
+def check_a_presence_nonce_is_consumed_once(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        assert tx.presence.use_presence_nonce("nonce-1", ids["professional"], AT) is True
+    with uow() as tx:
+        assert tx.presence.use_presence_nonce("nonce-1", ids["professional"], AT) is False  # replayed
+        assert tx.presence.use_presence_nonce("nonce-1", ids["other_professional"], AT) is False  # by another
+        assert tx.presence.use_presence_nonce("nonce-2", ids["professional"], AT) is True
+
+
+def check_the_proofless_quota_is_exact(uow: Uow) -> None:
+    ids = world(uow)
+    day = AT.date()
+    with uow() as tx:
+        assert all(tx.presence.admit_proofless(ids["account"], day, f"s{n}", 3) for n in range(3))
+        assert tx.presence.admit_proofless(ids["account"], day, "s0", 3) is True  # already counted
+        assert tx.presence.admit_proofless(ids["account"], day, "s3", 3) is False  # over the quota
+        assert tx.presence.admit_proofless(ids["other_account"], day, "s3", 3) is True  # its own quota
+        assert tx.presence.admit_proofless(ids["account"], day + timedelta(days=1), "s3", 3) is True
+
+
+def check_detection_counts_match_a_model(uow: Uow) -> None:
+    """The same traffic gives the same distinct counts on every implementation."""
+    ids = world(uow)
+    rng = random.Random(12)
+    accounts = [ids["account"], ids["other_account"], ids["third_account"]]
+    model: dict[tuple[int, str], list[Any]] = {}
+    outcomes = list(Presentation)
+    with uow() as tx:
+        for n in range(120):
+            account = rng.choice(accounts)
+            subject = f"p{rng.randrange(40)}"
+            at = AT + timedelta(minutes=n)
+            outcome = rng.choice(outcomes)
+            presented = Presented(at, account, 1, ids["organisation"], subject, f"n{subject[-1]}", outcome)
+            tx.detection.record_presented(presented)
+            entry = model.setdefault((account, subject), [at, 0, 0, 0, 0])
+            entry[0] = at
+            entry[1] += 1
+            for i, c in enumerate(presented.counts):
+                entry[2 + i] += c
+    end = AT + timedelta(minutes=120)
+    since = [end - timedelta(minutes=m) for m in (1, 10, 60, 24 * 60)]
+    with uow(readonly=True) as tx:
+        for account in accounts:
+            got = {s.subject: (s.last_at, s.attempts, s.hits, s.failures, s.refusals)
+                   for s in tx.detection.seen_by_account(account, since[2])}
+            want = {subject: tuple(v) for (a, subject), v in model.items() if a == account and v[0] >= since[2]}
+            assert got == want
+        expected = tuple(len({s for (_, s), v in model.items() if v[0] >= start}) for start in since)
+        assert tx.detection.organisation_distinct(ids["organisation"], since) == expected
+    with uow() as tx:
+        dropped = tx.detection.purge_seen(since[2])
+    assert dropped == sum(1 for v in model.values() if v[0] < since[2])
+
+
+def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:
+    ids = world(uow)
+    later = AT + timedelta(minutes=5)
+    with uow() as tx:
+        tx.passkeys.add_enrolment_code("code", ids["account"], later)
+        tx.passkeys.add_challenge("challenge", "authentication", None, later)
+        tx.passkeys.add_oidc_state("state", "nonce", "verifier", later)
+    with uow() as tx:
+        assert tx.passkeys.enrolment_account("code", AT) == ids["account"]
+        assert tx.passkeys.enrolment_account("code", later) is None  # expired
+        assert tx.passkeys.use_enrolment_code("code") is True
+        assert tx.passkeys.use_enrolment_code("code") is False
+        assert tx.passkeys.enrolment_account("code", AT) is None
+        assert tx.passkeys.take_challenge("challenge", "registration", AT) == (False, None)  # other purpose
+        assert tx.passkeys.take_challenge("challenge", "authentication", AT) == (True, None)
+        assert tx.passkeys.take_challenge("challenge", "authentication", AT) == (False, None)
+        assert tx.passkeys.take_oidc_state("state", later) is None  # expired
+        assert tx.passkeys.take_oidc_state("state", AT) == ("nonce", "verifier")
+        assert tx.passkeys.take_oidc_state("state", AT) is None
+
+
+def check_sessions_end_as_promised(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        first = tx.sessions.add_session(ids["account"], "h1", AT, AT + timedelta(hours=12))
+        tx.sessions.add_session(ids["account"], "h2", AT, AT + timedelta(hours=12), "passkey")
+        tx.sessions.add_session(ids["other_account"], "h3", AT, AT + timedelta(hours=12))
+        with pytest.raises(Conflict):
+            tx.sessions.add_session(ids["account"], "h1", AT, AT + timedelta(hours=12))
+    with uow() as tx:
+        found = tx.sessions.session_by_token_hash("h1")
+        assert found is not None and found[0].id == first and found[1].id == ids["account"]
+        assert tx.sessions.session(first) == found[0] and tx.sessions.session(10**6) is None
+        assert [a.id for a in tx.accounts.accounts_of_organisation(ids["organisation"])] == [
+            ids["account"], ids["other_account"], ids["third_account"]]
+        assert tx.sessions.session_by_token_hash("nope") is None
+        tx.sessions.revoke_session(first)
+        assert [s.aal for s in tx.sessions.live_sessions_of(ids["account"], AT)] == ["passkey"]
+        assert tx.sessions.revoke_sessions_of(ids["account"]) == 1
+        assert tx.sessions.revoke_all_sessions() == 1
+
+
+def check_sign_in_failures_count_in_their_window(uow: Uow) -> None:
+    world(uow)
+    with uow() as tx:
+        tx.sign_in_failures.record_failure("k", AT, timedelta(hours=1))
+        tx.sign_in_failures.record_failure("k", AT + timedelta(minutes=30), timedelta(hours=1))
+        assert tx.sign_in_failures.failures("k") == (2, AT, AT + timedelta(minutes=30))
+        tx.sign_in_failures.record_failure("k", AT + timedelta(hours=2), timedelta(hours=1))
+        assert tx.sign_in_failures.failures("k") == (1, AT + timedelta(hours=2), AT + timedelta(hours=2))
+        tx.sign_in_failures.clear_failures("k")
+        assert tx.sign_in_failures.failures("k") is None
+
+
+def check_containments_lift_once(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        kept = tx.containments.add_containment(Containment(0, ContainmentScope.ACCOUNT, ids["account"], "suspend",
+                                                           "manual:test", AT, None, None))
+        lifted = tx.containments.add_containment(Containment(0, ContainmentScope.ORGANISATION, ids["organisation"],
+                                                             "suspend", "manual:test", AT, 7, None))
+        tx.containments.add_containment(Containment(0, ContainmentScope.ACCOUNT, ids["other_account"], "throttle",
+                                                    "failure_ratio", AT, None, AT + timedelta(minutes=10)))
+    with uow() as tx:
+        assert tx.containments.lift_containment(lifted, 7, AT) is True
+        assert tx.containments.lift_containment(lifted, 7, AT) is False
+        assert tx.containments.lift_containment(10**6, 7, AT) is False
+        active = tx.containments.recent(active_at=AT + timedelta(minutes=11))
+        assert [c.id for c in active] == [kept] and active[0].scope is ContainmentScope.ACCOUNT
+        assert len(tx.containments.recent()) == 3
+        assert tx.containments.contained_accounts_of_organisation(ids["organisation"], AT) == 2
+
+
+def check_an_invoice_is_paid_once(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        engagement = tx.claims.add_engagement(Engagement(0, "E-1", ids["insurer"], ids["beneficiary"],
+                                                         ids["professional"], CareCategory.OPTICAL, AT.date(),
+                                                         AT.date() + timedelta(days=30)), AT)
+        invoice = tx.claims.add_invoice(_invoice(ids, engagement, "F-1"))
+        with pytest.raises(Conflict) as raised:
+            tx.claims.add_invoice(_invoice(ids, engagement, "F-1"))
+        assert raised.value.field == "invoice_number"
+        run = tx.payments.add_payment_run(ids["insurer"], AT)
+        first = tx.payments.add_payment_order(run, ids["professional"], Decimal("10.00"), "E2E-1", {})
+        second = tx.payments.add_payment_order(run, ids["professional"], Decimal("10.00"), "E2E-2", {})
+    with uow() as tx:
+        assert [p.invoice_id for p in tx.payments.payable_invoices(ids["insurer"])] == [invoice]
+        assert tx.payments.attach_invoices([invoice], first) == [invoice]
+        assert tx.payments.attach_invoices([invoice], second) == []
+        assert tx.payments.payable_invoices(ids["insurer"]) == []
+        paid = tx.claims.invoice_by_number(ids["professional"], "F-1")
+        assert paid is not None and paid.status is InvoiceStatus.PAID and paid.payment_order_id == first
+        assert tx.claims.care_key_used("care-1") is True
+
+
+def check_bank_changes_belong_to_their_professional(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        change = tx.bank_details.add_bank_change(ids["professional"], "FR7630004000031234567890143", "BNPAFRPPXXX",
+                                                 AT, AT + timedelta(hours=72), ids["account"])
+    with uow() as tx:
+        assert tx.bank_details.cancel_bank_change(ids["other_professional"], change) is False
+        tx.bank_details.apply_due_bank_changes(ids["professional"], AT + timedelta(hours=71))
+        professional = tx.professionals.professional(ids["professional"])
+        assert professional is not None and professional.iban == "FR7630006000011234567890189"  # not yet due
+        tx.bank_details.apply_due_bank_changes(ids["professional"], AT + timedelta(hours=72))
+        professional = tx.professionals.professional(ids["professional"])
+        assert professional is not None and professional.iban == "FR7630004000031234567890143"
+        assert tx.bank_details.cancel_bank_change(ids["professional"], change) is False  # applied already
+
+
+def check_the_log_orders_and_finds_events(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        tx.log.append_events([_event(ids["account"], beneficiary="b1"), _event(ids["other_account"])])
+    with uow() as tx:
+        tx.log.append_events([_event(ids["account"], tag=Tag.KEY_ROTATE, insurer_id=ids["insurer"])])
+    with uow(readonly=True) as tx:
+        assert tx.log.log_size() == 3
+        assert [e.seq for e in tx.log.events(0, 3)] == [0, 1, 2]
+        assert [e.seq for e in tx.log.events_of_beneficiary("b1")] == [0]
+        assert [e.seq for e in tx.log.key_events(ids["insurer"])] == [2]
+        assert [e.seq for e in tx.log.key_events(None)] == [2]
+        assert [e.seq for e in tx.log.events_of_actor(account_id=ids["account"], organisation_id=None, start=AT,
+                                                      end=AT + timedelta(seconds=1))] == [0, 2]
+        assert len(tx.log.leaf_hashes(0, 3)) == 3
+    with uow() as tx:
+        assert tx.checkpoints.add_checkpoint(StoredCheckpoint(3, bytes(32), AT, "note")) is True
+        assert tx.checkpoints.add_checkpoint(StoredCheckpoint(3, bytes(32), AT, "other")) is False
+        latest = tx.checkpoints.latest_checkpoint()
+        assert latest is not None and latest.note == "note"
+
+
+def check_a_shred_request_is_approved_once(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        first = tx.keys.rotate(ids["insurer"])
+        second = tx.keys.rotate(ids["insurer"])
+        assert second > first and tx.keys.versions(ids["insurer"])[-1] == second
+        request = tx.keys.add_shred_request(ShredRequest(0, ids["insurer"], ids["account"], "test", AT))
+    with uow() as tx:
+        found = tx.keys.shred_request(request)
+        assert found is not None and found.requested_by == ids["account"] and found.approved_by is None
+        assert tx.keys.approve_shred_request(request, ids["other_account"], AT) is True
+        assert tx.keys.approve_shred_request(request, ids["third_account"], AT) is False
+        assert tx.keys.shred(ids["insurer"]) >= 2
+        assert tx.keys.versions(ids["insurer"]) == []
+
+
+CHECKS: list[Callable[[Uow], None]] = [value for name, value in sorted(globals().items()) if name.startswith("check_")]
+
+
+def _event(account: int, beneficiary: str | None = None, tag: Tag = Tag.RIGHTS_CHECK,
+           insurer_id: int | None = None) -> AccessEvent:
+    return AccessEvent(AT, tag, account, None, None, beneficiary, insurer_id, (Category.COVERAGE,), "test",
+                       Outcome.OK, "r")
+
+
+def _invoice(ids: dict[str, int], engagement: int, number: str) -> Invoice:
+    return Invoice(0, ids["insurer"], ids["professional"], number, ids["beneficiary"], engagement, None, AT.date(),
+                   CareCategory.OPTICAL, "fingerprint", "care-1", [], Decimal("10.00"), Decimal("10.00"),
+                   InvoiceStatus.APPROVED, [], None, AT)
+
+
+__all__ = ["CHECKS", "Transaction"]

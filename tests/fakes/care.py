@@ -1,0 +1,297 @@
+"""In-memory fakes of the care-flow ports (services/ports/care.py), keeping their contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from tierspayant.domain.adjudication import InvoiceStatus
+from tierspayant.domain.contracts import Contract
+from tierspayant.domain.payments import PayableInvoice
+from tierspayant.domain.reference import ReferenceCode
+from tierspayant.services import records
+from tierspayant.services.ports import Conflict
+
+
+@dataclass
+class CareState:
+    insurers: dict[int, records.Insurer] = field(default_factory=dict)
+    contracts: dict[int, tuple[int, Contract]] = field(default_factory=dict)
+    codes: list[ReferenceCode] = field(default_factory=list)
+    organisations: dict[int, records.Organisation] = field(default_factory=dict)
+    professionals: dict[int, records.Professional] = field(default_factory=dict)
+    caps: list[tuple[int, int, str, Decimal]] = field(default_factory=list)  # professional, insurer, code, cap
+    beneficiaries: dict[int, records.Beneficiary] = field(default_factory=dict)
+    periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
+    purchases: dict[int, list[date]] = field(default_factory=dict)
+    nonces: set[str] = field(default_factory=set)
+    proofless: dict[tuple[int, date], set[str]] = field(default_factory=dict)
+    engagements: dict[int, records.Engagement] = field(default_factory=dict)
+    quotes: dict[int, records.Quote] = field(default_factory=dict)
+    invoices: dict[int, records.Invoice] = field(default_factory=dict)
+    runs: dict[int, records.PaymentRun] = field(default_factory=dict)
+    orders: dict[int, records.PaymentOrderRecord] = field(default_factory=dict)
+    bank_changes: dict[int, records.BankChange] = field(default_factory=dict)
+    notifications: list[tuple[int, str, str, datetime]] = field(default_factory=list)
+    next_id: int = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
+class FakeReferenceData:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def insurer_by_amc(self, amc_number: str) -> records.Insurer | None:
+        return next((i for i in self.s.insurers.values() if i.amc_number == amc_number), None)
+
+    def insurer(self, insurer_id: int) -> records.Insurer | None:
+        return self.s.insurers.get(insurer_id)
+
+    def add_insurer(self, amc_number: str, name: str, engagement_validity_days: int, pec_validity_days: int) -> int:
+        if self.insurer_by_amc(amc_number) is not None:
+            raise Conflict("amc_number", "already exists")
+        new = self.s.new_id()
+        self.s.insurers[new] = records.Insurer(new, amc_number, name, engagement_validity_days, pec_validity_days)
+        return new
+
+    def contract(self, contract_id: int) -> Contract | None:
+        found = self.s.contracts.get(contract_id)
+        return found[1] if found else None
+
+    def contract_id_by_code(self, insurer_id: int, code: str) -> int | None:
+        return next((k for k, (i, c) in self.s.contracts.items() if i == insurer_id and c.code == code), None)
+
+    def add_contract(self, insurer_id: int, contract: Contract) -> int:
+        if self.contract_id_by_code(insurer_id, contract.code) is not None:
+            raise Conflict("code", "already exists")
+        new = self.s.new_id()
+        self.s.contracts[new] = (insurer_id, contract)
+        return new
+
+    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
+        return [r for r in self.s.codes if r.code in codes]
+
+    def add_reference_code(self, row: ReferenceCode) -> None:
+        self.s.codes.append(row)
+
+
+class FakeProfessionals:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def professional(self, professional_id: int) -> records.Professional | None:
+        return self.s.professionals.get(professional_id)
+
+    def professional_by_rpps(self, rpps: str) -> records.Professional | None:
+        return next((p for p in self.s.professionals.values() if p.rpps == rpps), None)
+
+    def organisation_id(self, identifier: str) -> int | None:
+        return next((o.id for o in self.s.organisations.values() if o.identifier == identifier), None)
+
+    def add_organisation(self, organisation: records.Organisation) -> int:
+        if self.organisation_id(organisation.identifier) is not None:
+            raise Conflict("identifier", "already exists")
+        new = self.s.new_id()
+        self.s.organisations[new] = replace(organisation, id=new)
+        return new
+
+    def add_professional(self, professional: records.Professional) -> int:
+        if professional.rpps is not None and self.professional_by_rpps(professional.rpps) is not None:
+            raise Conflict("rpps", "already exists")
+        new = self.s.new_id()
+        self.s.professionals[new] = replace(professional, id=new)
+        return new
+
+    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+        caps: dict[str, Decimal] = {}
+        for professional, insurer, code, cap in self.s.caps:
+            if professional == professional_id and insurer == insurer_id:
+                caps[code] = min(cap, caps.get(code, cap))
+        return caps
+
+
+class FakeBeneficiaries:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[records.Beneficiary]:
+        return [b for b in self.s.beneficiaries.values() if b.insurer_id == insurer_id and b.nir == nir]
+
+    def beneficiary(self, beneficiary_id: int) -> records.Beneficiary | None:
+        return self.s.beneficiaries.get(beneficiary_id)
+
+    def add_beneficiary(self, beneficiary: records.Beneficiary) -> int:
+        new = self.s.new_id()
+        self.s.beneficiaries[new] = replace(beneficiary, id=new)
+        return new
+
+    def rights_periods(self, beneficiary_id: int) -> list[records.RightsPeriod]:
+        return list(self.s.periods.get(beneficiary_id, []))
+
+    def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[records.Beneficiary, list[records.RightsPeriod]]]:
+        return [(b, self.rights_periods(b.id)) for b in self.beneficiaries_by_nir(insurer_id, nir)]
+
+    def add_rights_period(self, beneficiary_id: int, period: records.RightsPeriod) -> None:
+        self.s.periods.setdefault(beneficiary_id, []).append(period)
+
+    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+        return max((d for d in self.s.purchases.get(beneficiary_id, []) if d <= before), default=None)
+
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
+        self.s.purchases.setdefault(beneficiary_id, []).append(delivered_on)
+
+
+class FakePresenceLedger:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
+        if nonce in self.s.nonces:
+            return False
+        self.s.nonces.add(nonce)
+        return True
+
+    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
+        seen = self.s.proofless.setdefault((account_id, day), set())
+        if subject in seen:
+            return True
+        if len(seen) >= quota:
+            return False
+        seen.add(subject)
+        return True
+
+
+class FakeClaims:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def add_engagement(self, engagement: records.Engagement, created_at: datetime) -> int:
+        new = self.s.new_id()
+        self.s.engagements[new] = replace(engagement, id=new)
+        return new
+
+    def engagement_by_number(self, number: str) -> records.Engagement | None:
+        return next((e for e in self.s.engagements.values() if e.number == number), None)
+
+    def engagement_by_id(self, engagement_id: int) -> records.Engagement | None:
+        return self.s.engagements.get(engagement_id)
+
+    def add_quote(self, quote: records.Quote, created_at: datetime) -> int:
+        if self.quote_by_number(quote.number) is not None:
+            raise Conflict("number", "already exists")
+        new = self.s.new_id()
+        self.s.quotes[new] = replace(quote, id=new)
+        return new
+
+    def quote_by_number(self, number: str) -> records.Quote | None:
+        return next((q for q in self.s.quotes.values() if q.number == number), None)
+
+    def invoice_by_number(self, professional_id: int, invoice_number: str) -> records.Invoice | None:
+        return next((i for i in self.s.invoices.values()
+                     if i.professional_id == professional_id and i.invoice_number == invoice_number), None)
+
+    def care_key_used(self, care_key: str) -> bool:
+        return any(i.care_key == care_key and i.status is not InvoiceStatus.REJECTED for i in self.s.invoices.values())
+
+    def add_invoice(self, invoice: records.Invoice) -> int:
+        if self.invoice_by_number(invoice.professional_id, invoice.invoice_number) is not None:
+            raise Conflict("invoice_number", "already exists")
+        new = self.s.new_id()
+        self.s.invoices[new] = replace(invoice, id=new)
+        return new
+
+
+class FakePayments:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
+        return [PayableInvoice(i.id, i.professional_id, i.invoice_number, i.approved_amc)
+                for i in sorted(self.s.invoices.values(), key=lambda i: i.id)
+                if i.insurer_id == insurer_id and i.status.payable and i.payment_order_id is None]
+
+    def add_payment_run(self, insurer_id: int, created_at: datetime) -> int:
+        new = self.s.new_id()
+        self.s.runs[new] = records.PaymentRun(new, insurer_id, created_at, 0, Decimal(0), None)
+        return new
+
+    def add_payment_order(self, run_id: int, professional_id: int, amount: Decimal, end_to_end_id: str,
+                          statement: Mapping[str, Any]) -> int:
+        if any(o.end_to_end_id == end_to_end_id for o in self.s.orders.values()):
+            raise Conflict("end_to_end_id", "already exists")
+        new = self.s.new_id()
+        self.s.orders[new] = records.PaymentOrderRecord(new, run_id, professional_id, amount, end_to_end_id, dict(statement))
+        return new
+
+    def attach_invoices(self, invoice_ids: Sequence[int], order_id: int) -> list[int]:
+        attached = []
+        for invoice_id in invoice_ids:
+            invoice = self.s.invoices.get(invoice_id)
+            if invoice is not None and invoice.payment_order_id is None and invoice.status.payable:
+                self.s.invoices[invoice_id] = replace(invoice, payment_order_id=order_id, status=InvoiceStatus.PAID)
+                attached.append(invoice_id)
+        return attached
+
+    def set_payment_order(self, order_id: int, amount: Decimal, statement: Mapping[str, Any]) -> None:
+        self.s.orders[order_id] = replace(self.s.orders[order_id], amount=amount, statement=dict(statement))
+
+    def delete_payment_order(self, order_id: int) -> None:
+        self.s.orders.pop(order_id, None)
+
+    def finish_payment_run(self, run_id: int, order_count: int, total: Decimal, sepa_xml: str | None) -> None:
+        self.s.runs[run_id] = replace(self.s.runs[run_id], order_count=order_count, total=total, sepa_xml=sepa_xml)
+
+    def payment_run(self, run_id: int) -> records.PaymentRun | None:
+        return self.s.runs.get(run_id)
+
+    def payment_orders(self, run_id: int) -> list[records.PaymentOrderRecord]:
+        return [o for o in sorted(self.s.orders.values(), key=lambda o: o.id) if o.run_id == run_id]
+
+    def payment_orders_of_professional(self, professional_id: int) -> list[records.PaymentOrderRecord]:
+        return [o for o in sorted(self.s.orders.values(), key=lambda o: -o.id) if o.professional_id == professional_id]
+
+    def payment_order(self, order_id: int) -> records.PaymentOrderRecord | None:
+        return self.s.orders.get(order_id)
+
+
+class FakeBankDetails:
+    def __init__(self, state: CareState) -> None:
+        self.s = state
+
+    def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,
+                        effective_at: datetime, requested_by: int) -> int:
+        new = self.s.new_id()
+        self.s.bank_changes[new] = records.BankChange(new, professional_id, iban, bic, requested_at, effective_at, False, False)
+        return new
+
+    def bank_changes(self, professional_id: int) -> list[records.BankChange]:
+        return [c for c in sorted(self.s.bank_changes.values(), key=lambda c: c.id)
+                if c.professional_id == professional_id]
+
+    def cancel_bank_change(self, professional_id: int, change_id: int) -> bool:
+        change = self.s.bank_changes.get(change_id)
+        if change is None or change.professional_id != professional_id or change.applied or change.cancelled:
+            return False
+        self.s.bank_changes[change_id] = replace(change, cancelled=True)
+        return True
+
+    def apply_due_bank_changes(self, professional_id: int, at: datetime) -> None:
+        due = [c for c in self.bank_changes(professional_id) if not c.cancelled and not c.applied and c.effective_at <= at]
+        if not due:
+            return
+        professional = self.s.professionals[professional_id]
+        self.s.professionals[professional_id] = replace(professional, iban=due[-1].iban, bic=due[-1].bic)
+        for change in due:
+            self.s.bank_changes[change.id] = replace(change, applied=True)
+
+    def add_notification(self, professional_id: int, kind: str, text: str, at: datetime) -> None:
+        self.s.notifications.append((professional_id, kind, text, at))
+
+    def notifications_of(self, professional_id: int) -> list[tuple[str, str, datetime]]:
+        return [(k, t, at) for p, k, t, at in self.s.notifications if p == professional_id]

@@ -1,0 +1,233 @@
+"""In-memory fakes of the oversight ports (services/ports/oversight.py), keeping their contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from tierspayant.audit.events import AccessEvent
+from tierspayant.audit.merkle import leaf_hash
+from tierspayant.services.records import (
+    PLATFORM_KEY_OWNER,
+    Alert,
+    Containment,
+    ContainmentScope,
+    Presented,
+    SeenSubject,
+    ShredRequest,
+    StoredCheckpoint,
+    StoredEvent,
+)
+
+
+@dataclass
+class OversightState:
+    events: list[tuple[StoredEvent, AccessEvent]] = field(default_factory=list)
+    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    checkpoints: dict[int, StoredCheckpoint] = field(default_factory=dict)
+    cosignatures: dict[int, list[str]] = field(default_factory=dict)
+    seen: dict[tuple[int, str], tuple[int | None, SeenSubject]] = field(default_factory=dict)  # -> organisation
+    containments: dict[int, Containment] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    #: Sealed rows per owner and table, as the fake "store" holds them: owner -> table -> {row: version}.
+    sealed: dict[int, dict[str, dict[int, int]]] = field(default_factory=dict)
+    keys: dict[int, list[int]] = field(default_factory=dict)
+    shred_requests: dict[int, ShredRequest] = field(default_factory=dict)
+    next_id: int = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
+class FakeAccessLog:
+    def __init__(self, state: OversightState) -> None:
+        self.s = state
+        self.pending: list[AccessEvent] = []
+
+    def append_events(self, events: Sequence[AccessEvent]) -> None:
+        self.pending.extend(events)
+
+    def flush(self) -> None:
+        """At commit: the events get contiguous indexes (the SQL store does it just before COMMIT)."""
+        for event in self.pending:
+            entry = event.canonical()
+            self.s.events.append((StoredEvent(len(self.s.events), entry, leaf_hash(entry)), event))
+        self.pending = []
+
+    def log_size(self) -> int:
+        return len(self.s.events)
+
+    def events(self, start: int, end: int) -> list[StoredEvent]:
+        return [e for e, _ in self.s.events[start:end]]
+
+    def events_page(self, start: int, limit: int) -> list[StoredEvent]:
+        return [e for e, _ in self.s.events[start:start + limit]]
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        return [e.leaf_hash for e in self.events(start, end)]
+
+    def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]:
+        return [e for e, a in self.s.events if a.beneficiary == pseudonym]
+
+    def key_events(self, owner: int | None) -> list[StoredEvent]:
+        wanted = None if owner == PLATFORM_KEY_OWNER else owner
+        return [e for e, a in self.s.events if a.tag.value.startswith("keys:")
+                and (owner is None or a.insurer_id == wanted)]
+
+    def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
+                        end: datetime) -> list[StoredEvent]:
+        return [e for e, a in self.s.events if start <= a.at < end and (
+            a.account_id == account_id if account_id is not None else a.organisation_id == organisation_id)]
+
+
+class FakeCheckpoints:
+    def __init__(self, state: OversightState) -> None:
+        self.s = state
+
+    def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return {k: self.s.nodes[k] for k in wanted if k in self.s.nodes}
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        for level, idx, value in nodes:
+            self.s.nodes[(level, idx)] = value
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return self.s.checkpoints[max(self.s.checkpoints)] if self.s.checkpoints else None
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        return self.s.checkpoints.get(size)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        return [self.s.checkpoints[k] for k in sorted(self.s.checkpoints)]
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> bool:
+        if checkpoint.size in self.s.checkpoints:
+            return False
+        self.s.checkpoints[checkpoint.size] = checkpoint
+        return True
+
+    def add_cosignature(self, size: int, witness: str, signature_line: str, at: datetime) -> None:
+        self.s.cosignatures.setdefault(size, []).append(signature_line)
+
+    def cosignatures(self, size: int) -> list[str]:
+        return list(self.s.cosignatures.get(size, []))
+
+
+class FakeDetectionCounters:
+    def __init__(self, state: OversightState) -> None:
+        self.s = state
+
+    def record_presented(self, presented: Presented) -> None:
+        hits, failures, refusals = presented.counts
+        key = (presented.account_id, presented.subject)
+        old = self.s.seen.get(key)
+        if old is None:
+            seen = SeenSubject(presented.subject, presented.neighbourhood, presented.at, 1, hits, failures, refusals)
+        else:
+            s = old[1]
+            seen = SeenSubject(s.subject, s.neighbourhood, presented.at, s.attempts + 1, s.hits + hits,
+                               s.failures + failures, s.refusals + refusals)
+        self.s.seen[key] = (presented.organisation_id, seen)
+
+    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
+        return [s for (account, _), (_, s) in self.s.seen.items() if account == account_id and s.last_at >= since]
+
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
+        return tuple(len({s.subject for org, s in self.s.seen.values() if org == organisation_id and s.last_at >= at})
+                     for at in since)
+
+    def purge_seen(self, before: datetime) -> int:
+        old = [k for k, (_, s) in self.s.seen.items() if s.last_at < before]
+        for key in old:
+            del self.s.seen[key]
+        return len(old)
+
+
+class FakeContainments:
+    def __init__(self, state: OversightState, organisation_of: dict[int, int | None]) -> None:
+        self.s = state
+        self.organisation_of = organisation_of  # account -> organisation (the accounts' table)
+
+    def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:
+        return len({c.target_id for c in self.s.containments.values() if c.scope is ContainmentScope.ACCOUNT
+                    and c.created_at >= since and self.organisation_of.get(c.target_id) == organisation_id})
+
+    def add_containment(self, containment: Containment) -> int:
+        new = self.s.new_id()
+        self.s.containments[new] = replace(containment, id=new)
+        return new
+
+    def recent(self, *, active_at: datetime | None = None, limit: int = 200) -> list[Containment]:
+        found = sorted(self.s.containments.values(), key=lambda c: -c.id)
+        return [c for c in found if active_at is None or c.active(active_at)][:limit]
+
+    def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
+        found = self.s.containments.get(containment_id)
+        if found is None or found.lifted_at is not None:
+            return False
+        self.s.containments[containment_id] = replace(found, lifted_at=at, lifted_by=by)
+        return True
+
+    def add_alert(self, at: datetime, severity: str, containment_id: int | None, text: str) -> int:
+        new = self.s.new_id()
+        self.s.alerts.append(Alert(new, at, severity, containment_id, text))
+        return new
+
+    def alerts(self, limit: int = 200) -> list[Alert]:
+        return sorted(self.s.alerts, key=lambda a: -a.id)[:limit]
+
+
+class FakeKeyStore:
+    """Keys as version lists; "sealed rows" as {row id: version} per table (what re-encryption moves)."""
+
+    def __init__(self, state: OversightState) -> None:
+        self.s = state
+
+    def versions(self, owner: int) -> list[int]:
+        return sorted(self.s.keys.get(owner, []))
+
+    def rotate(self, owner: int) -> int:
+        new = max(self.s.keys.get(owner, [0])) + 1
+        self.s.keys.setdefault(owner, []).append(new)
+        return new
+
+    def sealed_rows(self, owner: int) -> dict[str, int]:
+        return {table: len(rows) for table, rows in self.s.sealed.get(owner, {}).items()}
+
+    def reencrypt(self, owner: int, table: str, after_id: int, limit: int) -> tuple[int, int]:
+        rows = self.s.sealed.get(owner, {}).get(table, {})
+        batch = sorted(r for r in rows if r > after_id)[:limit]
+        current = max(self.s.keys[owner])
+        done = 0
+        for row in batch:
+            if rows[row] != current:
+                rows[row] = current
+                done += 1
+        return (batch[-1] if batch else after_id), done
+
+    def retire_old(self, owner: int) -> list[int]:
+        current = max(self.s.keys[owner])
+        used = {v for rows in self.s.sealed.get(owner, {}).values() for v in rows.values()}
+        old = [v for v in self.versions(owner) if v < current and v not in used]
+        self.s.keys[owner] = [v for v in self.s.keys[owner] if v not in old]
+        return old
+
+    def shred(self, owner: int) -> int:
+        return len(self.s.keys.pop(owner, []))
+
+    def add_shred_request(self, request: ShredRequest) -> int:
+        new = self.s.new_id()
+        self.s.shred_requests[new] = replace(request, id=new)
+        return new
+
+    def shred_request(self, request_id: int) -> ShredRequest | None:
+        return self.s.shred_requests.get(request_id)
+
+    def approve_shred_request(self, request_id: int, by: int, at: datetime) -> bool:
+        found = self.s.shred_requests.get(request_id)
+        if found is None or found.approved_by is not None:
+            return False
+        self.s.shred_requests[request_id] = replace(found, approved_by=by, approved_at=at)
+        return True
