@@ -24,6 +24,10 @@ run: install
 test: install services lint
 	TIERS_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 --dist loadgroup
 
+## make unit: the unit tier alone -- rules, and use cases over in-memory fakes (no socket, no file)
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

@@ -128,6 +128,7 @@ def main() -> None:
                         help="Also measure another checkout's code (e.g. `git worktree add /tmp/before HEAD~1`), "
                              "seeded alike, alternated with this one in the same run: rights check and trivial "
                              "endpoint per round, so that the ratio is compared within each round")
+    parser.add_argument("--rounds", type=int, default=3, help="Alternated rounds of the --compare-* runs")
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="Run on a fresh PostgreSQL database created next to ADMIN_URL's")
     args = parser.parse_args()
@@ -194,7 +195,7 @@ def main() -> None:
         if args.postgres:
             tree_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_tree")
         subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=tree_env, check=True)
-        tree_rounds = alternate_with_health(args, [env, tree_env], today)
+        tree_rounds = alternate_with_health(args, [env, tree_env], today, rounds=args.rounds)
         print(f"this tree {tree_rounds[0]}, {args.compare_tree} {tree_rounds[1]}", flush=True)
     ratio = rights["rps"] / health["rps"]
     store = "PostgreSQL" if args.postgres else "SQLite"

@@ -147,7 +147,7 @@ class World:
     def passkey_token(self, username: str) -> str:
         """Sign in with the demo account's (simulated) passkey: a session that reaches
         beneficiary data."""
-        from tierspayant.security.authenticator import SoftAuthenticator
+        from tierspayant.simulate.authenticator import SoftAuthenticator
 
         authenticators = self.__dict__.setdefault("_authenticators", {})
         if username not in authenticators:

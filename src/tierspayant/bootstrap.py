@@ -7,16 +7,17 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from tierspayant.config import Settings
+from tierspayant.delivery.identity_provider import OidcClient
 from tierspayant.delivery.sepa import SepaWriter
 from tierspayant.detection.thresholds import Thresholds
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
-from tierspayant.security.keys import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
-from tierspayant.security.oidc import OidcClient, OidcSettings
+from tierspayant.security.oidc import OidcSettings
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.security.webauthn import PasskeyPolicy
@@ -35,10 +36,17 @@ from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine
+from tierspayant.store.key_files import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.protection import Protection
 from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
+
+
+def signing_seed(path: Path) -> bytes:
+    """The Ed25519 seed kept at ``path`` (created once, 0600): for tools outside the platform
+    that sign with a key file of their own (``tiers witness``)."""
+    return load_or_create_signing_seed(path)
 
 
 class SystemClock:

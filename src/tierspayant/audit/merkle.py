@@ -7,11 +7,12 @@ the verifier) or over stored subtree hashes (the log).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
+from tierspayant.security.digests import sha256
+
 HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH({}) = HASH() (RFC 9162 §2.1.1)
+EMPTY_ROOT = sha256(b"")  # MTH({}) = HASH() (RFC 9162 §2.1.1)
 
 #: Hash of the subtree covering leaves [start, end) of the tree.
 RangeHasher = Callable[[int, int], bytes]
@@ -19,12 +20,12 @@ RangeHasher = Callable[[int, int], bytes]
 
 def leaf_hash(entry: bytes) -> bytes:
     """MTH({d0}) = HASH(0x00 || d0) (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(b"\x00" + entry).digest()
+    return sha256(b"\x00" + entry)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n])) (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return sha256(b"\x01" + left + right)
 
 
 def split_point(n: int) -> int:

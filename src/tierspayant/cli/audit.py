@@ -16,9 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tierspayant.audit.witness import Alarm, WitnessState, witness_step
-from tierspayant.bootstrap import build
+from tierspayant.bootstrap import build, signing_seed
 from tierspayant.config import Settings
-from tierspayant.security.keys import load_or_create_signing_seed
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.policy import NotFound, Principal, Role
 
@@ -131,7 +130,7 @@ def witness(
     """Watch the log: check each new checkpoint against the last one seen, cosign it, alarm on a
     fork or a rollback (exit code 3)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    signer = NoteSigner(name, load_or_create_signing_seed(state_dir / "witness.ed25519"))
+    signer = NoteSigner(name, signing_seed(state_dir / "witness.ed25519"))
     if not log_key:
         print(signer.verifier.encoded)  # first run: show our key so the log can accept our cosignatures
         raise typer.Exit(0)

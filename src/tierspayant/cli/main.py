@@ -21,7 +21,7 @@ from tierspayant.cli.incident import incident_app
 from tierspayant.cli.keys import keys_app
 from tierspayant.cli.simulate import simulate
 from tierspayant.config import Settings
-from tierspayant.security.authenticator import SoftAuthenticator
+from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
 

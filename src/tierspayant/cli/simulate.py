@@ -26,12 +26,12 @@ from rich.console import Console
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.security import passwords, totp
-from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.detection import DETECTION
 from tierspayant.services.records import Containment
 from tierspayant.simulate import attacks
+from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.simulate.driver import Record, Simulation
 from tierspayant.simulate.population import Population, PopulationSpec

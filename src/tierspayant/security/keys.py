@@ -1,33 +1,17 @@
-"""Key files kept outside the database (mode 0600, created on first use): the transparency
-log's signing key and the pseudonymisation key. A KMS/HSM would sit behind the same calls."""
+"""New key material, as recipes: where it is kept is the store's business (store/key_files.py;
+a KMS or an HSM would sit behind the same calls)."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-from pathlib import Path
 
 from tierspayant.security._hazmat.primitives import ed25519_generate, random_bytes
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+def new_secret(size: int = 32) -> bytes:
+    """``size`` random bytes from the operating system's CSPRNG (a key-encryption, blind-index
+    or pseudonym key)."""
+    return random_bytes(size)
 
 
-def load_or_create_secret(path: Path, size: int = 32) -> bytes:
-    """A random secret of ``size`` bytes stored at ``path`` (created once, 0600)."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):  # another worker created it meanwhile
-            _write_secret(path, random_bytes(size))
-    return path.read_bytes()
-
-
-def load_or_create_signing_seed(path: Path) -> bytes:
-    """An Ed25519 private key seed stored at ``path`` (created once, 0600)."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            _write_secret(path, ed25519_generate()[0])
-    return path.read_bytes()
+def new_signing_seed() -> bytes:
+    """A new Ed25519 private key seed (the log's, the presence proofs', a witness's)."""
+    return ed25519_generate()[0]

@@ -8,17 +8,16 @@ SHA-256(name || "\\n" || 0x01 || public key), 0x01 standing for Ed25519."""
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 
-from tierspayant.security._hazmat.primitives import ed25519_public, ed25519_sign, ed25519_verify
+from tierspayant.security._hazmat.primitives import ed25519_public, ed25519_sign, ed25519_verify, sha256
 
 _ED25519 = b"\x01"
 _DASH = "\u2014"
 
 
 def key_hash(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public_key).digest()[:4]
+    return sha256(name.encode() + b"\n" + _ED25519 + public_key)[:4]
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,29 @@
-"""Pro Santé Connect-style sign-in (OpenID Connect): authorization code flow with PKCE (RFC
-7636, S256), the provider's discovery document, the ID token's signature (JWKS), issuer,
-audience, expiry, nonce and ``acr`` checked, then the userinfo's professional identifier.
-Any failure is one opaque ``OidcRejected``."""
+"""Pro Santé Connect-style sign-in (OpenID Connect), the recipes: the pending sign-in (state,
+nonce, PKCE verifier, RFC 7636 S256), the authorization request, and the checks of what the
+provider answers -- the ID token's signature against the provider's keys (JWKS), issuer,
+audience, expiry, nonce and ``acr``, then the userinfo's professional identifier. Any failure is
+one opaque ``OidcRejected``. Talking to the provider over HTTP is an adapter's business
+(delivery/identity_provider.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from tierspayant.security._hazmat.primitives import random_token
+from tierspayant.security.digests import sha256
 from tierspayant.security.encoding import b64url_encode
 
 #: Signature algorithms accepted on ID tokens (never "none", never HMAC with a public key).
 ALGORITHMS = ("RS256", "ES256", "PS256")
+#: Clock skew tolerated on the ID token's expiry.
+SKEW_SECONDS = 30
 
 
 class OidcRejected(Exception):
@@ -39,7 +42,7 @@ def new_pending() -> Pending:
 
 
 def s256(verifier: str) -> str:
-    return b64url_encode(hashlib.sha256(verifier.encode()).digest())
+    return b64url_encode(sha256(verifier.encode()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,66 +58,39 @@ class OidcSettings:
     scope: str = "openid scope_all"
 
 
-class OidcClient:
-    def __init__(self, settings: OidcSettings, http: httpx.Client | None = None) -> None:
-        self.settings = settings
-        self.http = http or httpx.Client(timeout=10)
-        self._metadata: dict[str, Any] | None = None
+def authorization_query(settings: OidcSettings, pending: Pending) -> str:
+    """The authorization request's query string (code flow, PKCE S256, our acr values)."""
+    return urlencode({
+        "response_type": "code", "client_id": settings.client_id, "redirect_uri": settings.redirect_uri,
+        "scope": settings.scope, "state": pending.state, "nonce": pending.nonce,
+        "code_challenge": s256(pending.verifier), "code_challenge_method": "S256",
+        "acr_values": " ".join(settings.acr_values),
+    })
 
-    def metadata(self) -> dict[str, Any]:
-        if self._metadata is None:
-            try:
-                response = self.http.get(self.settings.issuer.rstrip("/") + "/.well-known/openid-configuration")
-                response.raise_for_status()
-                data = response.json()
-            except (httpx.HTTPError, ValueError):
-                raise OidcRejected() from None
-            if data.get("issuer") != self.settings.issuer:
-                raise OidcRejected()
-            self._metadata = data
-        return self._metadata
 
-    def authorization_url(self, pending: Pending) -> str:
-        query = urlencode({
-            "response_type": "code", "client_id": self.settings.client_id, "redirect_uri": self.settings.redirect_uri,
-            "scope": self.settings.scope, "state": pending.state, "nonce": pending.nonce,
-            "code_challenge": s256(pending.verifier), "code_challenge_method": "S256",
-            "acr_values": " ".join(self.settings.acr_values),
-        })
-        return f"{self.metadata()['authorization_endpoint']}?{query}"
+def verified_claims(settings: OidcSettings, id_token: str, jwks: Mapping[str, Any], pending: Pending,
+                    now: float) -> dict[str, Any]:
+    """The ID token's claims once its signature (one of ``ALGORITHMS``, a key of ``jwks``),
+    issuer, audience, expiry, nonce and acr all hold; ``OidcRejected`` otherwise."""
+    try:
+        keys = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]  # checked by joserfc itself
+        claims = jwt.decode(id_token, keys, algorithms=list(ALGORITHMS)).claims
+    except (ValueError, KeyError, TypeError, JoseError):
+        raise OidcRejected() from None
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if (claims.get("iss") != settings.issuer or settings.client_id not in audiences
+            or not isinstance(claims.get("exp"), int | float) or claims["exp"] < now - SKEW_SECONDS
+            or claims.get("nonce") != pending.nonce or claims.get("acr") not in settings.acr_values):
+        raise OidcRejected()
+    return dict(claims)
 
-    def sign_in(self, code: str, pending: Pending) -> str:
-        """Exchange the code, verify the ID token, read the professional's identifier."""
-        meta = self.metadata()
-        try:
-            response = self.http.post(meta["token_endpoint"], data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": self.settings.redirect_uri,
-                "client_id": self.settings.client_id, "client_secret": self.settings.client_secret,
-                "code_verifier": pending.verifier,
-            })
-            response.raise_for_status()
-            tokens = response.json()
-            keys = KeySet.import_key_set(self.http.get(meta["jwks_uri"]).raise_for_status().json())
-            claims = jwt.decode(tokens["id_token"], keys, algorithms=list(ALGORITHMS)).claims
-        except (httpx.HTTPError, ValueError, KeyError, JoseError):
-            raise OidcRejected() from None
-        now = time.time()
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if (claims.get("iss") != self.settings.issuer or self.settings.client_id not in audiences
-                or not isinstance(claims.get("exp"), int | float) or claims["exp"] < now - 30
-                or claims.get("nonce") != pending.nonce or claims.get("acr") not in self.settings.acr_values):
-            raise OidcRejected()
-        try:
-            info = self.http.get(meta["userinfo_endpoint"],
-                                 headers={"authorization": f"Bearer {tokens['access_token']}"})
-            info.raise_for_status()
-            userinfo = info.json()
-        except (httpx.HTTPError, ValueError, KeyError):
-            raise OidcRejected() from None
-        if userinfo.get("sub") != claims.get("sub"):
-            raise OidcRejected()
-        identifier = userinfo.get(self.settings.professional_claim)
-        if not isinstance(identifier, str) or not identifier:
-            raise OidcRejected()
-        return identifier
+
+def professional_identifier(settings: OidcSettings, claims: Mapping[str, Any], userinfo: Mapping[str, Any]) -> str:
+    """The professional's RPPS (or ADELI) number from userinfo about the ID token's subject."""
+    if userinfo.get("sub") != claims.get("sub"):
+        raise OidcRejected()
+    identifier = userinfo.get(settings.professional_claim)
+    if not isinstance(identifier, str) or not identifier:
+        raise OidcRejected()
+    return identifier

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from tierspayant.security import passwords, totp
 from tierspayant.security.digests import content_digest
-from tierspayant.security.oidc import OidcClient, OidcRejected, Pending, new_pending
+from tierspayant.security.oidc import OidcRejected, Pending, new_pending
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
 from tierspayant.security.throttle import SOURCE_MEMORY, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
@@ -37,6 +37,7 @@ from tierspayant.services.ports import (
     HasSignInFailures,
     UnitOfWork,
 )
+from tierspayant.services.ports.outside import IdentityProvider
 from tierspayant.services.records import Account, Passkey, Session
 
 
@@ -73,7 +74,7 @@ def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assur
 
 
 class AccountsService:
-    def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: OidcClient | None = None,
+    def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: IdentityProvider | None = None,
                  detection: DetectionService | None = None) -> None:
         self.uow = uow
         self.clock = clock

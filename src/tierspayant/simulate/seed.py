@@ -13,11 +13,11 @@ from typing import Any
 
 from tierspayant.domain.contracts import contract_from_dict, contract_to_dict
 from tierspayant.security import totp
-from tierspayant.security.authenticator import SoftAuthenticator
 from tierspayant.security.policy import Role
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.reference import ReferenceService
+from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import NETWORK_CAPS, Population, PopulationSpec
 from tierspayant.simulate.reference_data import default_codes
 

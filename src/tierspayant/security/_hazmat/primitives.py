@@ -30,6 +30,10 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
@@ -74,35 +78,6 @@ def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-def p256_generate() -> bytes:
-    """A new ECDSA P-256 private key, PEM (PKCS#8, unencrypted): for simulated authenticators."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-
-
-def p256_public_xy(private_pem: bytes) -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    key = load_pem_private_key(private_pem, password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    numbers = key.public_key().public_numbers()
-    return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
-
-
-def p256_sign(private_pem: bytes, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    key = load_pem_private_key(private_pem, password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 class AuthenticationFailed(Exception):

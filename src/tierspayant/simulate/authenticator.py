@@ -1,7 +1,9 @@
-"""A simulated WebAuthn authenticator (ES256, "none" attestation) -- the demo's and the tests'
-stand-in for a phone or a security key. It signs for whatever origin and RP ID it is told,
-exactly like a real authenticator behind a (possibly phishing) browser, so tests can play the
-attacker. Never a way in by itself: the platform verifies every response."""
+"""A simulated WebAuthn authenticator (ES256, "none" attestation) -- the demo's, the simulator's
+and the tests' stand-in for a phone or a security key. It plays a device outside the platform,
+so it is not a recipe of security/ and uses the cryptography library directly (ruff's fence
+excepts this one file; import-linter keeps every platform layer from importing simulate/).
+It signs for whatever origin and RP ID it is told, exactly like a real authenticator behind a
+(possibly phishing) browser, so tests can play the attacker. Never a way in by itself: the platform verifies every response."""
 
 from __future__ import annotations
 
@@ -14,13 +16,41 @@ from typing import Any
 
 import cbor2
 
-from tierspayant.security._hazmat.primitives import p256_generate, p256_public_xy, p256_sign
 from tierspayant.security.encoding import b64url_decode, b64url_encode
+
+
+def _p256_generate() -> bytes:
+    """A new ECDSA P-256 private key, PEM (PKCS#8, unencrypted): for simulated authenticators."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def _p256_public_xy(private_pem: bytes) -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(private_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    numbers = key.public_key().public_numbers()
+    return numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
+
+
+def _p256_sign(private_pem: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(private_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 @dataclass
 class SoftAuthenticator:
-    private_pem: bytes = field(default_factory=p256_generate)
+    private_pem: bytes = field(default_factory=_p256_generate)
     credential_id: bytes = field(default_factory=lambda: os.urandom(16))
     sign_count: int = 0
     user_handle: bytes = b""
@@ -42,7 +72,7 @@ class SoftAuthenticator:
         self.user_handle = b64url_decode(options["user"]["id"])
         client_data = json.dumps({"type": "webauthn.create", "challenge": options["challenge"], "origin": origin,
                                   "crossOrigin": False}).encode()
-        x, y = p256_public_xy(self.private_pem)
+        x, y = _p256_public_xy(self.private_pem)
         cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: x, -3: y})
         # flags: user present (0x01), user verified (0x04), attested credential data (0x40)
         auth_data = (hashlib.sha256(rp_id.encode()).digest() + bytes([0x45]) + self.sign_count.to_bytes(4, "big")
@@ -60,7 +90,7 @@ class SoftAuthenticator:
         client_data = json.dumps({"type": "webauthn.get", "challenge": options["challenge"], "origin": origin,
                                   "crossOrigin": False}).encode()
         auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([0x05]) + self.sign_count.to_bytes(4, "big")
-        signature = p256_sign(self.private_pem, auth_data + hashlib.sha256(client_data).digest())
+        signature = _p256_sign(self.private_pem, auth_data + hashlib.sha256(client_data).digest())
         credential_id = b64url_encode(self.credential_id)
         return {"id": credential_id, "rawId": credential_id, "type": "public-key",
                 "response": {"clientDataJSON": b64url_encode(client_data), "authenticatorData": b64url_encode(auth_data),
