@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from tierspayant.simulate.driver import wait_until_serving
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PORT = 8765
@@ -65,13 +67,8 @@ def wrk(args: list[str]) -> dict[str, float]:
 
 
 def wait_ready() -> None:
-    for _ in range(150):
-        try:
-            if httpx.get(f"{BASE}/v1/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    sys.exit("server did not start")
+    if not wait_until_serving(BASE):
+        sys.exit("server did not start")
 
 
 def fresh_postgres(admin_url: str, name: str = "tiers_bench") -> str:

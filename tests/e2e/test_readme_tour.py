@@ -9,11 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tierspayant.simulate.driver import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = Path(sys.executable).parent / "tiers"
@@ -43,14 +44,7 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
     server = subprocess.Popen([str(TIERS), "serve", "--seed-demo", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
+        if not wait_until_serving(base, seconds=60):
             pytest.fail("server did not start")
         work = tmp_path / "tour"
         work.mkdir()

@@ -9,12 +9,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from tests.fakes.care import (
-    CareState,
     FakeBankDetails,
     FakeBeneficiaries,
     FakeClaims,
@@ -23,15 +21,15 @@ from tests.fakes.care import (
     FakeProfessionals,
     FakeReferenceData,
 )
-from tests.fakes.identity import FakeAccounts, FakePasskeys, FakeSessions, FakeSignInFailures, IdentityState
+from tests.fakes.identity import FakeAccounts, FakePasskeys, FakeSessions, FakeSignInFailures
 from tests.fakes.oversight import (
     FakeAccessLog,
     FakeCheckpoints,
     FakeContainments,
     FakeDetectionCounters,
     FakeKeyStore,
-    OversightState,
 )
+from tests.fakes.state import FakeState
 
 T = TypeVar("T")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -50,35 +48,26 @@ class FakeClock:
         self.at += timedelta(**kwargs)
 
 
-@dataclass
-class FakeState:
-    care: CareState = field(default_factory=CareState)
-    identity: IdentityState = field(default_factory=IdentityState)
-    oversight: OversightState = field(default_factory=OversightState)
-
-
 class FakeTransaction:
     """Every port over one in-memory state (``services.ports.Transaction``)."""
 
     def __init__(self, state: FakeState) -> None:
-        care, identity, oversight = state.care, state.identity, state.oversight
-        self.reference = FakeReferenceData(care)
-        self.professionals = FakeProfessionals(care)
-        self.beneficiaries = FakeBeneficiaries(care)
-        self.presence = FakePresenceLedger(care)
-        self.claims = FakeClaims(care)
-        self.payments = FakePayments(care)
-        self.bank_details = FakeBankDetails(care)
-        self.accounts = FakeAccounts(identity)
-        self.sessions = FakeSessions(identity)
-        self.sign_in_failures = FakeSignInFailures(identity)
-        self.passkeys = FakePasskeys(identity)
-        self.log = FakeAccessLog(oversight)
-        self.checkpoints = FakeCheckpoints(oversight)
-        self.detection = FakeDetectionCounters(oversight)
-        self.containments = FakeContainments(
-            oversight, {a.id: a.organisation_id for a in identity.accounts.values()})
-        self.keys = FakeKeyStore(oversight)
+        self.reference = FakeReferenceData(state)
+        self.professionals = FakeProfessionals(state)
+        self.beneficiaries = FakeBeneficiaries(state)
+        self.presence = FakePresenceLedger(state)
+        self.claims = FakeClaims(state)
+        self.payments = FakePayments(state)
+        self.bank_details = FakeBankDetails(state)
+        self.accounts = FakeAccounts(state)
+        self.sessions = FakeSessions(state)
+        self.sign_in_failures = FakeSignInFailures(state)
+        self.passkeys = FakePasskeys(state)
+        self.log = FakeAccessLog(state)
+        self.checkpoints = FakeCheckpoints(state)
+        self.detection = FakeDetectionCounters(state)
+        self.containments = FakeContainments(state)
+        self.keys = FakeKeyStore(state)
 
 
 class FakeUnitOfWork:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tests.fakes.state import FakeState
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
@@ -16,35 +17,8 @@ from tierspayant.services import records
 from tierspayant.services.ports import Conflict
 
 
-@dataclass
-class CareState:
-    insurers: dict[int, records.Insurer] = field(default_factory=dict)
-    contracts: dict[int, tuple[int, Contract]] = field(default_factory=dict)
-    codes: list[ReferenceCode] = field(default_factory=list)
-    organisations: dict[int, records.Organisation] = field(default_factory=dict)
-    professionals: dict[int, records.Professional] = field(default_factory=dict)
-    caps: list[tuple[int, int, str, Decimal]] = field(default_factory=list)  # professional, insurer, code, cap
-    beneficiaries: dict[int, records.Beneficiary] = field(default_factory=dict)
-    periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
-    purchases: dict[int, list[date]] = field(default_factory=dict)
-    nonces: set[str] = field(default_factory=set)
-    proofless: dict[tuple[int, date], set[str]] = field(default_factory=dict)
-    engagements: dict[int, records.Engagement] = field(default_factory=dict)
-    quotes: dict[int, records.Quote] = field(default_factory=dict)
-    invoices: dict[int, records.Invoice] = field(default_factory=dict)
-    runs: dict[int, records.PaymentRun] = field(default_factory=dict)
-    orders: dict[int, records.PaymentOrderRecord] = field(default_factory=dict)
-    bank_changes: dict[int, records.BankChange] = field(default_factory=dict)
-    notifications: list[tuple[int, str, str, datetime]] = field(default_factory=list)
-    next_id: int = 1
-
-    def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-
 class FakeReferenceData:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def insurer_by_amc(self, amc_number: str) -> records.Insurer | None:
@@ -82,7 +56,7 @@ class FakeReferenceData:
 
 
 class FakeProfessionals:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def professional(self, professional_id: int) -> records.Professional | None:
@@ -117,7 +91,7 @@ class FakeProfessionals:
 
 
 class FakeBeneficiaries:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[records.Beneficiary]:
@@ -148,7 +122,7 @@ class FakeBeneficiaries:
 
 
 class FakePresenceLedger:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
@@ -168,7 +142,7 @@ class FakePresenceLedger:
 
 
 class FakeClaims:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def add_engagement(self, engagement: records.Engagement, created_at: datetime) -> int:
@@ -208,7 +182,7 @@ class FakeClaims:
 
 
 class FakePayments:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def payable_invoices(self, insurer_id: int) -> list[PayableInvoice]:
@@ -261,7 +235,7 @@ class FakePayments:
 
 
 class FakeBankDetails:
-    def __init__(self, state: CareState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def add_bank_change(self, professional_id: int, iban: str, bic: str, requested_at: datetime,

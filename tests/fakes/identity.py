@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from tests.fakes.state import FakeState
 from tierspayant.services.ports import Conflict
 from tierspayant.services.records import Account, Passkey, Session
 
 
-@dataclass
-class IdentityState:
-    accounts: dict[int, Account] = field(default_factory=dict)
-    sessions: dict[int, tuple[Session, str]] = field(default_factory=dict)  # session, token hash
-    failures: dict[str, tuple[int, datetime, datetime]] = field(default_factory=dict)
-    codes: dict[str, tuple[int, datetime, bool]] = field(default_factory=dict)  # hash -> account, expiry, used
-    challenges: dict[str, tuple[str, int | None, datetime, bool]] = field(default_factory=dict)
-    passkeys: dict[int, Passkey] = field(default_factory=dict)
-    oidc: dict[str, tuple[str, str, datetime, bool]] = field(default_factory=dict)
-    next_id: int = 1
-
-    def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-
 class FakeAccounts:
-    def __init__(self, state: IdentityState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def account_by_username(self, username: str) -> Account | None:
@@ -60,7 +45,7 @@ class FakeAccounts:
 
 
 class FakeSessions:
-    def __init__(self, state: IdentityState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
@@ -110,7 +95,7 @@ class FakeSessions:
 
 
 class FakeSignInFailures:
-    def __init__(self, state: IdentityState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def failures(self, key: str) -> tuple[int, datetime, datetime] | None:
@@ -128,21 +113,21 @@ class FakeSignInFailures:
 
 
 class FakePasskeys:
-    def __init__(self, state: IdentityState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def add_enrolment_code(self, code_hash: str, account_id: int, expires_at: datetime) -> None:
-        self.s.codes[code_hash] = (account_id, expires_at, False)
+        self.s.enrolment_codes[code_hash] = (account_id, expires_at, False)
 
     def enrolment_account(self, code_hash: str, at: datetime) -> int | None:
-        found = self.s.codes.get(code_hash)
+        found = self.s.enrolment_codes.get(code_hash)
         return found[0] if found and not found[2] and found[1] > at else None
 
     def use_enrolment_code(self, code_hash: str) -> bool:
-        found = self.s.codes.get(code_hash)
+        found = self.s.enrolment_codes.get(code_hash)
         if found is None or found[2]:
             return False
-        self.s.codes[code_hash] = (found[0], found[1], True)
+        self.s.enrolment_codes[code_hash] = (found[0], found[1], True)
         return True
 
     def add_challenge(self, challenge_hash: str, purpose: str, account_id: int | None, expires_at: datetime) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
+from tests.fakes.state import FakeState
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
 from tierspayant.services.records import (
@@ -21,28 +23,8 @@ from tierspayant.services.records import (
 )
 
 
-@dataclass
-class OversightState:
-    events: list[tuple[StoredEvent, AccessEvent]] = field(default_factory=list)
-    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    checkpoints: dict[int, StoredCheckpoint] = field(default_factory=dict)
-    cosignatures: dict[int, list[str]] = field(default_factory=dict)
-    seen: dict[tuple[int, str], tuple[int | None, SeenSubject]] = field(default_factory=dict)  # -> organisation
-    containments: dict[int, Containment] = field(default_factory=dict)
-    alerts: list[Alert] = field(default_factory=list)
-    #: Sealed rows per owner and table, as the fake "store" holds them: owner -> table -> {row: version}.
-    sealed: dict[int, dict[str, dict[int, int]]] = field(default_factory=dict)
-    keys: dict[int, list[int]] = field(default_factory=dict)
-    shred_requests: dict[int, ShredRequest] = field(default_factory=dict)
-    next_id: int = 1
-
-    def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-
 class FakeAccessLog:
-    def __init__(self, state: OversightState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
         self.pending: list[AccessEvent] = []
 
@@ -83,7 +65,7 @@ class FakeAccessLog:
 
 
 class FakeCheckpoints:
-    def __init__(self, state: OversightState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -116,7 +98,7 @@ class FakeCheckpoints:
 
 
 class FakeDetectionCounters:
-    def __init__(self, state: OversightState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def record_presented(self, presented: Presented) -> None:
@@ -146,13 +128,16 @@ class FakeDetectionCounters:
 
 
 class FakeContainments:
-    def __init__(self, state: OversightState, organisation_of: dict[int, int | None]) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
-        self.organisation_of = organisation_of  # account -> organisation (the accounts' table)
 
     def contained_accounts_of_organisation(self, organisation_id: int, since: datetime) -> int:
         return len({c.target_id for c in self.s.containments.values() if c.scope is ContainmentScope.ACCOUNT
-                    and c.created_at >= since and self.organisation_of.get(c.target_id) == organisation_id})
+                    and c.created_at >= since and self._organisation(c.target_id) == organisation_id})
+
+    def _organisation(self, account_id: int) -> int | None:
+        account = self.s.accounts.get(account_id)
+        return account.organisation_id if account else None
 
     def add_containment(self, containment: Containment) -> int:
         new = self.s.new_id()
@@ -164,11 +149,7 @@ class FakeContainments:
         return [c for c in found if active_at is None or c.active(active_at)][:limit]
 
     def lift_containment(self, containment_id: int, by: int, at: datetime) -> bool:
-        found = self.s.containments.get(containment_id)
-        if found is None or found.lifted_at is not None:
-            return False
-        self.s.containments[containment_id] = replace(found, lifted_at=at, lifted_by=by)
-        return True
+        return _first_time(self.s.containments, containment_id, "lifted_at", lifted_at=at, lifted_by=by)
 
     def add_alert(self, at: datetime, severity: str, containment_id: int | None, text: str) -> int:
         new = self.s.new_id()
@@ -182,7 +163,7 @@ class FakeContainments:
 class FakeKeyStore:
     """Keys as version lists; "sealed rows" as {row id: version} per table (what re-encryption moves)."""
 
-    def __init__(self, state: OversightState) -> None:
+    def __init__(self, state: FakeState) -> None:
         self.s = state
 
     def versions(self, owner: int) -> list[int]:
@@ -226,8 +207,14 @@ class FakeKeyStore:
         return self.s.shred_requests.get(request_id)
 
     def approve_shred_request(self, request_id: int, by: int, at: datetime) -> bool:
-        found = self.s.shred_requests.get(request_id)
-        if found is None or found.approved_by is not None:
-            return False
-        self.s.shred_requests[request_id] = replace(found, approved_by=by, approved_at=at)
-        return True
+        return _first_time(self.s.shred_requests, request_id, "approved_by", approved_by=by, approved_at=at)
+
+
+def _first_time(rows: dict[int, Any], row_id: int, marker: str, **changes: Any) -> bool:
+    """Set ``changes`` on a row whose ``marker`` is still None; False when absent or already set
+    (what the SQL store's conditional UPDATE does)."""
+    found = rows.get(row_id)
+    if found is None or getattr(found, marker) is not None:
+        return False
+    rows[row_id] = replace(found, **changes)
+    return True

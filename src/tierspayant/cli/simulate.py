@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 
@@ -33,7 +32,7 @@ from tierspayant.services.records import Containment
 from tierspayant.simulate import attacks
 from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.clock import AcceleratedClock
-from tierspayant.simulate.driver import Record, Simulation
+from tierspayant.simulate.driver import Record, Simulation, wait_until_serving
 from tierspayant.simulate.population import Population, PopulationSpec
 from tierspayant.simulate.report import Report, build_report, html_page, markdown
 from tierspayant.simulate.seed import seed
@@ -231,13 +230,7 @@ def _day(env: dict[str, str], day: date, port: int, speed: float, authenticators
     platform = build(Settings.from_env(day_env), clock=clock, migrate=False)  # proofs on the simulated time
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
+        if not wait_until_serving(base):
             raise RuntimeError("the simulated platform did not start")
 
         def proof(patient: Patient) -> str | None:

@@ -4,7 +4,7 @@ beneficiaries and their rights, organisations and professionals, dated code tabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from tierspayant.domain.identifiers import (
     parse_rpps,
     parse_siret,
 )
-from tierspayant.domain.reference import CareCategory, ReferenceCode
+from tierspayant.domain.reference import ReferenceCode
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
@@ -32,20 +32,6 @@ from tierspayant.services.records import Beneficiary, Insurer, Organisation, Pro
 
 class ReferenceStore(HasReference, HasProfessionals, HasBeneficiaries, HasLog, Protocol):
     """The ports this use case works with (services/ports/)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewBeneficiary:
-    contract_code: str
-    member_number: str
-    rank: int
-    nir: str
-    birth_date: date
-    last_name: str
-    first_name: str
-    rights_start: date
-    rights_end: date | None
-    categories: frozenset[CareCategory]
 
 
 class ReferenceService:
@@ -88,7 +74,10 @@ class ReferenceService:
             raise NotFound()
         return contract_to_dict(contract)
 
-    def add_beneficiary(self, principal: Principal, amc_number: str, new: NewBeneficiary) -> int:
+    def add_beneficiary(self, principal: Principal, amc_number: str, contract_code: str, new: Beneficiary,
+                        rights: RightsPeriod) -> int:
+        """Register a beneficiary of the insurer under its contract ``contract_code``, with a
+        first rights period (``new``'s id, insurer and contract are ignored)."""
         insurer = self._insurer_for(principal, amc_number)
         nir = parse_nir(new.nir)
         member = parse_member_number(new.member_number)
@@ -96,24 +85,23 @@ class ReferenceService:
             raise InvalidField("rank", "between 0 (member) and 20")
         if new.birth_date > self.clock.now().date() or new.birth_date.year < 1900:
             raise InvalidField("birth_date", "out of range")
-        if new.rights_end is not None and new.rights_end < new.rights_start:
+        if rights.end is not None and rights.end < rights.start:
             raise InvalidField("rights_end", "before rights_start")
-        if not new.categories:
+        if not rights.categories:
             raise InvalidField("categories", "at least one care category")
         for field_name, value in (("last_name", new.last_name), ("first_name", new.first_name)):
             if not value.strip() or len(value) > 100:
                 raise InvalidField(field_name, "1 to 100 characters")
         with self.uow() as tx:
-            contract_id = tx.reference.contract_id_by_code(insurer.id, new.contract_code)
+            contract_id = tx.reference.contract_id_by_code(insurer.id, contract_code)
             if contract_id is None:
                 raise InvalidField("contract_code", "unknown contract for this insurer")
             if any(b.rank == new.rank and b.member_number == member for b in tx.beneficiaries.beneficiaries_by_nir(insurer.id, nir)):
                 raise InvalidField("nir", "already registered with this member number and rank")
-            beneficiary_id = tx.beneficiaries.add_beneficiary(Beneficiary(
-                0, insurer.id, contract_id, member, new.rank, nir, new.birth_date, new.last_name.strip(),
-                new.first_name.strip(),
-            ))
-            tx.beneficiaries.add_rights_period(beneficiary_id, RightsPeriod(new.rights_start, new.rights_end, new.categories))
+            beneficiary_id = tx.beneficiaries.add_beneficiary(replace(
+                new, insurer_id=insurer.id, contract_id=contract_id, member_number=member, nir=nir,
+                last_name=new.last_name.strip(), first_name=new.first_name.strip()))
+            tx.beneficiaries.add_rights_period(beneficiary_id, rights)
             tx.log.append_events([self.recorder.event(
                 principal, self.clock.now(), Tag.BENEFICIARY_CREATE, categories=(Category.IDENTITY, Category.COVERAGE),
                 purpose="insurer: register a beneficiary", insurer_id=insurer.id, beneficiary_id=beneficiary_id)])

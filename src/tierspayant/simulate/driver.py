@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
+import httpx
 
 from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.simulate.traffic import Patient, Visit
@@ -149,3 +150,17 @@ class Simulation:
             self.lateness.append((self.clock.now() - visit.at).total_seconds())
             tasks.append(asyncio.create_task(self.visit(visit)))
         await asyncio.gather(*tasks)
+
+
+def wait_until_serving(base: str, seconds: float = 30.0) -> bool:
+    """Poll ``base``'s trivial endpoint until it answers 200 (a server just started): False if
+    it does not within ``seconds`` (the simulator, the benchmarks and the README tour's test)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False

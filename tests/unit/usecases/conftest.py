@@ -116,7 +116,7 @@ class Stack:
                          aal="passkey", request_id="test")
 
     def set_quota(self, quota: int) -> None:
-        insurers = self.uow.state.care.insurers
+        insurers = self.uow.state.insurers
         insurers[self.insurer_id] = replace(insurers[self.insurer_id], proofless_daily_quota=quota)
 
 
@@ -162,5 +162,5 @@ def stack() -> Iterator[Stack]:
 
 
 def insurer_of(stack: Stack) -> Insurer:
-    found = stack.uow.state.care.insurers[stack.insurer_id]
+    found = stack.uow.state.insurers[stack.insurer_id]
     return found

@@ -47,7 +47,7 @@ def test_an_invoice_is_idempotent_and_its_number_is_never_reused(stack: Stack) -
     with pytest.raises(Conflict) as raised:
         stack.claims.submit(stack.professional(), invoice(stack, "F-1", number, [a - 1 for a in amounts]))
     assert raised.value.field == "invoice_number"
-    assert len(stack.uow.state.care.invoices) == 1
+    assert len(stack.uow.state.invoices) == 1
 
 
 def test_a_claim_above_the_pec_is_cut_to_it(stack: Stack) -> None:
@@ -62,7 +62,7 @@ def test_the_same_care_is_never_billed_twice(stack: Stack) -> None:
     assert stack.claims.submit(stack.professional(), invoice(stack, "F-3", number, amounts)).invoice.status.payable
     twice = stack.claims.submit(stack.professional(), invoice(stack, "F-3bis", number, amounts))
     assert twice.invoice.status is InvoiceStatus.REJECTED and twice.invoice.approved_amc == 0
-    assert stack.uow.state.care.purchases[stack.patients[2]["id"]] == [stack.clock.now().date()]  # one equipment
+    assert stack.uow.state.purchases[stack.patients[2]["id"]] == [stack.clock.now().date()]  # one equipment
 
 
 def test_a_paid_equipment_starts_the_renewal_period(stack: Stack) -> None:

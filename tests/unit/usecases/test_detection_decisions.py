@@ -29,9 +29,9 @@ def test_a_scraper_is_suspended_within_a_handful_of_patients(stack: Stack) -> No
     [containment] = stack.detection.containments(OFFICER, active_only=True)
     assert containment.scope is ContainmentScope.ACCOUNT and containment.action == "suspend"
     assert containment.created_by is None and "account_distinct" in containment.reasons
-    live = stack.uow.state.identity.sessions.values()
+    live = stack.uow.state.sessions.values()
     assert all(session.revoked for session, _ in live)  # its sessions ended at once
-    assert any(e.tag is Tag.CONTAINMENT for _, e in stack.uow.state.oversight.events)
+    assert any(e.tag is Tag.CONTAINMENT for _, e in stack.uow.state.events)
     assert stack.detection.alerts(OFFICER)[0].severity == "high"
 
 

@@ -18,13 +18,13 @@ BOB = Principal(42, 0, Role.SECURITY_OFFICER, request_id="test")
 
 
 def sealed(stack: Stack, owner: int, rows: int, version: int = 1) -> None:
-    state = stack.uow.state.oversight
+    state = stack.uow.state
     state.keys[owner] = [version]
     state.sealed[owner] = {"beneficiaries": {n: version for n in range(1, rows + 1)}, "quotes": {1: version}}
 
 
 def key_events(stack: Stack) -> list[tuple[Tag, int | None, str]]:
-    return [(e.tag, e.account_id, e.purpose) for _, e in stack.uow.state.oversight.events if e.tag.startswith("keys:")]
+    return [(e.tag, e.account_id, e.purpose) for _, e in stack.uow.state.events if e.tag.startswith("keys:")]
 
 
 def test_a_rotation_reseals_everything_and_is_on_the_log(stack: Stack) -> None:
@@ -33,7 +33,7 @@ def test_a_rotation_reseals_everything_and_is_on_the_log(stack: Stack) -> None:
     done = stack.keys.rotate(ALICE, stack.insurer_id, "yearly rotation", batch=10,
                              progress=lambda n, total: seen.append((n, total)))
     assert done.version == 2 and done.rows == 26 and done.retired == [1]
-    assert set(stack.uow.state.oversight.sealed[stack.insurer_id]["beneficiaries"].values()) == {2}
+    assert set(stack.uow.state.sealed[stack.insurer_id]["beneficiaries"].values()) == {2}
     assert seen[-1] == (26, 26) and len(seen) == 4  # three batches of beneficiaries, one of quotes
     events = key_events(stack)
     assert [e[0] for e in events] == [Tag.KEY_ROTATE, Tag.KEY_RETIRE] and {e[1] for e in events} == {ALICE.account_id}
@@ -43,13 +43,13 @@ def test_a_rotation_reseals_everything_and_is_on_the_log(stack: Stack) -> None:
 def test_a_shred_needs_two_different_officers(stack: Stack) -> None:
     sealed(stack, stack.insurer_id, 5)
     request = stack.keys.request_shred(ALICE, stack.insurer_id, "insurer left the platform")
-    assert stack.uow.state.oversight.keys[stack.insurer_id] == [1]  # asked: nothing destroyed
+    assert stack.uow.state.keys[stack.insurer_id] == [1]  # asked: nothing destroyed
     with pytest.raises(DualControlRequired):
         stack.keys.approve_shred(ALICE, request.id)
-    assert stack.uow.state.oversight.keys[stack.insurer_id] == [1]
+    assert stack.uow.state.keys[stack.insurer_id] == [1]
     done = stack.keys.approve_shred(BOB, request.id)
     assert done.versions == 1 and done.unreadable == {"beneficiaries": 5, "quotes": 1}
-    assert stack.insurer_id not in stack.uow.state.oversight.keys
+    assert stack.insurer_id not in stack.uow.state.keys
     with pytest.raises(NotFound):
         stack.keys.approve_shred(BOB, request.id)  # carried out once
     events = key_events(stack)

@@ -28,14 +28,14 @@ def check(stack: Stack, req: RightsRequest, account: str = "optician") -> Rights
 
 
 def events(stack: Stack) -> list[Any]:
-    return [event for _, event in stack.uow.state.oversight.events]
+    return [event for _, event in stack.uow.state.events]
 
 
 def test_a_covered_patient_gets_an_engagement_and_one_event(stack: Stack) -> None:
     patient = stack.patients[0]
     answer = check(stack, request(patient, stack.clock.now().date()))
     assert answer.covered and answer.engagement_number and answer.valid_until == stack.clock.now().date() + timedelta(30)
-    [engagement] = stack.uow.state.care.engagements.values()
+    [engagement] = stack.uow.state.engagements.values()
     assert engagement.number == answer.engagement_number and engagement.beneficiary_id == patient["id"]
     [event] = events(stack)
     assert event.tag is Tag.RIGHTS_CHECK and event.outcome is Outcome.OK and event.ref == answer.engagement_number
@@ -53,7 +53,7 @@ def test_every_negative_answer_is_the_same(stack: Stack) -> None:
         check(stack, request(ended, today)),  # rights ended
     ]
     assert answers == [NOT_COVERED] * 5
-    assert stack.uow.state.care.engagements == {}
+    assert stack.uow.state.engagements == {}
     assert len(events(stack)) == 5  # each attempt is recorded, none names a beneficiary it did not match
     assert [e.beneficiary is not None for e in events(stack)] == [False, False, False, False, True]
 
@@ -95,7 +95,7 @@ def test_no_event_no_engagement(stack: Stack) -> None:
     stack.uow.fail_log = True
     with pytest.raises(LogUnavailable):
         check(stack, request(stack.patients[6], stack.clock.now().date()))
-    assert stack.uow.state.care.engagements == {} and events(stack) == []
+    assert stack.uow.state.engagements == {} and events(stack) == []
 
 
 def test_the_insurers_quota_is_its_own(stack: Stack) -> None:
@@ -104,6 +104,6 @@ def test_the_insurers_quota_is_its_own(stack: Stack) -> None:
     assert check(stack, request(stack.patients[7], today)).covered
     with pytest.raises(PresenceRequired):
         check(stack, request(stack.patients[8], today))
-    care = stack.uow.state.care
+    care = stack.uow.state
     care.insurers[stack.insurer_id] = replace(care.insurers[stack.insurer_id], proofless_daily_quota=2)
     assert check(stack, request(stack.patients[8], today)).covered

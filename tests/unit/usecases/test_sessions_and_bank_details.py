@@ -44,7 +44,7 @@ def test_sessions_end_when_idle_and_at_their_absolute_limit(stack: Stack) -> Non
             break
     else:
         raise AssertionError("a session outlived its absolute timeout")
-    assert stack.clock.now() - stack.uow.state.identity.sessions[max(stack.uow.state.identity.sessions)][0].created_at \
+    assert stack.clock.now() - stack.uow.state.sessions[max(stack.uow.state.sessions)][0].created_at \
         >= ABSOLUTE_TIMEOUT
 
 
@@ -103,16 +103,16 @@ def test_an_iban_change_needs_a_fresh_passkey_and_waits_72_hours(stack: Stack) -
     change = stack.bank_details.request_change(optician, "FR7630004000031234567890143", "BNPAFRPPXXX",
                                                step_up(stack, authenticator))
     assert change.effective_at - change.requested_at == stack.bank_details.delay
-    [(professional, kind, text, _)] = stack.uow.state.care.notifications
+    [(professional, kind, text, _)] = stack.uow.state.notifications
     assert professional == stack.professional_id and kind == "bank_details_change" and "0143" in text
     assert "FR7630004000031234567890143" not in text  # the notice shows the last digits only
     with stack.uow() as tx:
         tx.bank_details.apply_due_bank_changes(stack.professional_id, stack.clock.now())
-    assert stack.uow.state.care.professionals[stack.professional_id].iban.endswith("0189")  # not yet
+    assert stack.uow.state.professionals[stack.professional_id].iban.endswith("0189")  # not yet
     stack.clock.advance(hours=72)
     with stack.uow() as tx:
         tx.bank_details.apply_due_bank_changes(stack.professional_id, stack.clock.now())
-    assert stack.uow.state.care.professionals[stack.professional_id].iban.endswith("0143")
+    assert stack.uow.state.professionals[stack.professional_id].iban.endswith("0143")
 
 
 def test_a_stale_or_foreign_assertion_changes_nothing(stack: Stack) -> None:
@@ -126,6 +126,6 @@ def test_a_stale_or_foreign_assertion_changes_nothing(stack: Stack) -> None:
     with pytest.raises(Unauthenticated):  # the colleague's passkey does not step the optician up
         stack.bank_details.request_change(stack.professional(), "FR7630004000031234567890143", "BNPAFRPPXXX",
                                           step_up(stack, colleague_key))
-    assert stack.uow.state.care.bank_changes == {}
+    assert stack.uow.state.bank_changes == {}
     with pytest.raises(NotFound):
         stack.bank_details.cancel(stack.professional(), 12345)

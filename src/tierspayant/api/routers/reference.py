@@ -21,8 +21,7 @@ from tierspayant.api.schemas import (
 )
 from tierspayant.domain.contracts import contract_to_dict
 from tierspayant.security.policy import Principal
-from tierspayant.services.records import Organisation, Professional
-from tierspayant.services.reference import NewBeneficiary
+from tierspayant.services.records import Beneficiary, Organisation, Professional, RightsPeriod
 
 router = APIRouter(prefix="/v1")
 
@@ -51,10 +50,11 @@ def get_contract(amc_number: Reference, code: Reference, request: Request, princ
              responses=NOT_FOUND)
 def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request,
                     principal: Principal = INSURER_DATA) -> CreatedOut:
-    beneficiary_id = platform(request).reference.add_beneficiary(principal, amc_number, NewBeneficiary(
-        body.contract_code, body.member_number, body.rank, body.nir, body.birth_date, body.last_name,
-        body.first_name, body.rights_start, body.rights_end, frozenset(body.categories),
-    ))
+    beneficiary = Beneficiary(0, 0, 0, body.member_number, body.rank, body.nir, body.birth_date, body.last_name,
+                              body.first_name)
+    rights = RightsPeriod(body.rights_start, body.rights_end, frozenset(body.categories))
+    beneficiary_id = platform(request).reference.add_beneficiary(principal, amc_number, body.contract_code,
+                                                                 beneficiary, rights)
     return CreatedOut(id=beneficiary_id)
 
 
