@@ -74,6 +74,18 @@ def check_a_failed_unit_of_work_writes_nothing(uow: Uow) -> None:
         assert tx.log.log_size() == 0
 
 
+def check_a_read_only_unit_of_work_refuses_writes(uow: Uow) -> None:
+    ids = world(uow)
+    with pytest.raises(Exception), uow(readonly=True) as tx:
+        tx.reference.add_insurer("990000045", "Written where only reading was promised", 30, 180)
+    with pytest.raises(Exception), uow(readonly=True) as tx:
+        tx.sessions.revoke_sessions_of(ids["account"])
+        tx.sessions.add_session(ids["account"], "h-ro", AT, AT + timedelta(hours=1))
+    with uow(readonly=True) as tx:
+        assert tx.reference.insurer_by_amc("990000045") is None
+        assert tx.sessions.session_by_token_hash("h-ro") is None
+
+
 def check_conflicts_name_the_field_and_write_nothing(uow: Uow) -> None:
     world(uow)
     with uow() as tx:
@@ -149,7 +161,7 @@ def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:
     later = AT + timedelta(minutes=5)
     with uow() as tx:
         tx.passkeys.add_enrolment_code("code", ids["account"], later)
-        tx.passkeys.add_challenge("challenge", "authentication", None, later)
+        tx.passkeys.add_challenge("challenge", "authenticate", None, later)
         tx.passkeys.add_oidc_state("state", "nonce", "verifier", later)
     with uow() as tx:
         assert tx.passkeys.enrolment_account("code", AT) == ids["account"]
@@ -157,9 +169,9 @@ def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:
         assert tx.passkeys.use_enrolment_code("code") is True
         assert tx.passkeys.use_enrolment_code("code") is False
         assert tx.passkeys.enrolment_account("code", AT) is None
-        assert tx.passkeys.take_challenge("challenge", "registration", AT) == (False, None)  # other purpose
-        assert tx.passkeys.take_challenge("challenge", "authentication", AT) == (True, None)
-        assert tx.passkeys.take_challenge("challenge", "authentication", AT) == (False, None)
+        assert tx.passkeys.take_challenge("challenge", "register", AT) == (False, None)  # other purpose
+        assert tx.passkeys.take_challenge("challenge", "authenticate", AT) == (True, None)
+        assert tx.passkeys.take_challenge("challenge", "authenticate", AT) == (False, None)
         assert tx.passkeys.take_oidc_state("state", later) is None  # expired
         assert tx.passkeys.take_oidc_state("state", AT) == ("nonce", "verifier")
         assert tx.passkeys.take_oidc_state("state", AT) is None

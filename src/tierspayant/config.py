@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     #: Demo data, key files (``key_dir``) and, by default, the SQLite database live here.
     var_dir: Path = DEFAULT_VAR
     #: SQLAlchemy URL; SQLite under var_dir by default, e.g. postgresql+psycopg://user@host/db.
-    database_url: str = Field(default_factory=_default_database_url)
+    database_url: str = Field(default_factory=_default_database_url, repr=False)  # may hold a password
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=2, ge=1)

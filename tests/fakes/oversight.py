@@ -21,6 +21,7 @@ from tierspayant.services.records import (
     StoredCheckpoint,
     StoredEvent,
 )
+from tierspayant.store.protection import Protection
 
 
 class FakeAccessLog:
@@ -111,7 +112,8 @@ class FakeDetectionCounters:
             s = old[1]
             seen = SeenSubject(s.subject, s.neighbourhood, presented.at, s.attempts + 1, s.hits + hits,
                                s.failures + failures, s.refusals + refusals)
-        self.s.seen[key] = (presented.organisation_id, seen)
+        # As the SQL upsert: the organisation of the first check stays.
+        self.s.seen[key] = (presented.organisation_id if old is None else old[0], seen)
 
     def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
         return [s for (account, _), (_, s) in self.s.seen.items() if account == account_id and s.last_at >= since]
@@ -175,7 +177,8 @@ class FakeKeyStore:
         return new
 
     def sealed_rows(self, owner: int) -> dict[str, int]:
-        return {table: len(rows) for table, rows in self.s.sealed.get(owner, {}).items()}
+        held = self.s.sealed.get(owner, {})
+        return {table: len(held.get(table, {})) for table in Protection.tables_of(owner)}  # zeros included
 
     def reencrypt(self, owner: int, table: str, after_id: int, limit: int) -> tuple[int, int]:
         rows = self.s.sealed.get(owner, {}).get(table, {})

@@ -105,16 +105,17 @@ def test_shredding_one_insurer_leaves_the_others(fresh: World) -> None:
     assert asked.returncode == 0, asked.stderr
     request_id = asked.stdout.split("shred request ")[1].split()[0]
     assert covered(fresh, headers, insurer_1) is True  # asked, not done: nothing destroyed yet
-    assert tiers("approve-shred", request_id).returncode == 2  # needs --yes
+    assert tiers("approve-shred", request_id, "--insurer", "990000011").returncode == 2  # needs --yes
     with pytest.raises(DualControlRequired):  # the officer who asked cannot approve (dual control)
-        fresh.platform.keys.approve_shred(officer(fresh), int(request_id))
+        fresh.platform.keys.approve_shred(officer(fresh), int(request_id), 1)
     assert covered(fresh, headers, insurer_1) is True
-    done = tiers("approve-shred", request_id, "--yes", who="securite2.test")
+    done = tiers("approve-shred", request_id, "--insurer", "990000011", "--yes", who="securite2.test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "now unreadable:" in done.stdout and "beneficiaries" in done.stdout
     # On the log, with who and why: the request, and the shred by the second officer.
     operations = fresh.platform.audit.key_operations(officer(fresh), 1)
     assert [e.tag for _, e in operations] == [Tag.KEY_SHRED_REQUEST, Tag.KEY_SHRED]
+    assert "second security officer" not in done.stdout
     assert operations[0][1].account_id == fresh.demo_account_id("securite.demo")
     assert operations[1][1].account_id == fresh.demo_account_id("securite2.test")
     assert "insurer left the platform" in operations[1][1].purpose

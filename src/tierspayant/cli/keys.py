@@ -50,7 +50,7 @@ def _as_officer(platform: Platform, username: str, action: Callable[[Principal],
     except Forbidden:
         raise _fail("security officers only", 1) from None
     except NotFound:
-        raise _fail("no such pending shred request") from None
+        raise _fail("no such pending shred request for this insurer (requests lapse after 24 h)") from None
     except DomainError as exc:
         raise _fail(str(exc)) from None
     finally:
@@ -93,8 +93,8 @@ def rotate(
                                         progress=lambda seen, total: progress.update(task, completed=seen, total=total))
 
     done = _as_officer(platform, officer, rotate_as)
-    console.print(f"{'platform' if platform_key else f'insurer {insurer}'}: key version {done.version}, {done.rows:,} "
-                  f"rows re-encrypted, retired versions {done.retired}")
+    console.print(f"{'platform' if platform_key else f'insurer {insurer}'}: key version {done.version}, "
+                  f"{done.resealed:,} of {done.rows:,} rows re-encrypted, retired versions {done.retired}")
 
 
 @keys_app.command("shred")
@@ -106,13 +106,14 @@ def shred(officer: Officer, reason: Reason,
     owner = _owner(platform, insurer)
     request = _as_officer(platform, officer, lambda principal: platform.keys.request_shred(principal, owner, reason))
     console.print(f"shred request {request.id} for insurer {insurer} recorded; nothing is destroyed until another "
-                  f"security officer runs: tiers keys approve-shred {request.id} --officer NAME --yes")
+                  f"security officer runs: tiers keys approve-shred {request.id} --insurer {insurer} --officer NAME --yes")
 
 
 @keys_app.command("approve-shred")
 def approve_shred(
     request_id: int,
     officer: Officer,
+    insurer: Annotated[str, typer.Option(help="The insurer (AMC) number the request is for: checked against it")],
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the keys are destroyed for good")] = False,
 ) -> None:
     """Approve and carry out a shred request (a different security officer from the one who
@@ -120,7 +121,8 @@ def approve_shred(
     if not yes:
         raise _fail("this destroys the insurer's keys for good: add --yes")
     platform = build(Settings.from_env())
-    done = _as_officer(platform, officer, lambda principal: platform.keys.approve_shred(principal, request_id))
+    owner = _owner(platform, insurer)
+    done = _as_officer(platform, officer, lambda principal: platform.keys.approve_shred(principal, request_id, owner))
     unreadable = ", ".join(f"{count:,} {table}" for table, count in done.unreadable.items() if count) or "no rows"
     console.print(f"shred request {request_id}: {done.versions} data key version(s) destroyed; now unreadable: "
                   f"{unreadable}; running servers drop their copies within 30 s")

@@ -1,14 +1,17 @@
-"""Key management as use cases (docs/THREATS.md T5, T9): rotating a data key, retiring the old
+"""Key management as use cases (docs/THREATS.md T5): rotating a data key, retiring the old
 versions, crypto-shredding an insurer. Each is done by a named security officer, with a
 reason, and recorded on the transparency log in the transaction that does it -- an insider who
 rotates or shreds keys leaves a signed trace. Shredding is irreversible, so it takes two
 different officers (dual control): one asks, another approves, and only then are the keys
-destroyed."""
+destroyed. Each officer is checked against the accounts in the transaction that acts: an
+existing, enabled security-officer account, whatever principal the caller built; a shred
+request names its insurer and lapses after a day."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from tierspayant.audit.events import Tag
@@ -17,13 +20,15 @@ from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Clock, HasKeys, HasLog, HasReference, UnitOfWork
+from tierspayant.services.ports import Clock, HasAccounts, HasKeys, HasLog, HasReference, UnitOfWork
 from tierspayant.services.records import PLATFORM_KEY_OWNER, ShredRequest
 
 OFFICERS = (Role.SECURITY_OFFICER,)
+#: A shred request not approved within this delay lapses (ask again).
+SHRED_REQUEST_VALIDITY = timedelta(hours=24)
 
 
-class KeysStore(HasReference, HasLog, HasKeys, Protocol):
+class KeysStore(HasReference, HasAccounts, HasLog, HasKeys, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -31,7 +36,8 @@ class KeysStore(HasReference, HasLog, HasKeys, Protocol):
 class Rotation:
     owner: int
     version: int
-    rows: int
+    rows: int  # rows looked at
+    resealed: int  # of which re-encrypted (the others were already on the new version)
     retired: list[int]
 
 
@@ -75,6 +81,14 @@ class KeysService:
             raise NotFound()
         return insurer.id
 
+    @staticmethod
+    def _officer(tx: KeysStore, principal: Principal) -> None:
+        """The principal is a security officer's own, enabled account (not a built-in actor)."""
+        account = tx.accounts.account(principal.account_id) if principal.account_id > 0 else None
+        if (principal.role not in OFFICERS or account is None or account.disabled
+                or account.role != Role.SECURITY_OFFICER.value):
+            raise Forbidden()
+
     def _event(self, tx: KeysStore, officer: Principal, tag: Tag, owner: int, purpose: str, ref: str) -> None:
         tx.log.append_events([self.recorder.event(
             officer, self.clock.now(), tag, categories=(), purpose=purpose,
@@ -91,16 +105,18 @@ class KeysService:
         if not 1 <= batch <= 10_000:
             raise InvalidField("batch", "between 1 and 10,000 rows")
         with self.uow() as tx:
+            self._officer(tx, officer)
             version = tx.keys.rotate(owner)
             tables = tx.keys.sealed_rows(owner)
             self._event(tx, officer, Tag.KEY_ROTATE, owner, f"keys: rotate ({reason})",
                         f"keys:{owner}:version:{version}")
-        total, seen = sum(tables.values()), 0
+        total, seen, resealed = sum(tables.values()), 0, 0
         for table in tables:
             after = 0
             while True:
                 with self.uow() as tx:
-                    last, _ = tx.keys.reencrypt(owner, table, after, batch)
+                    last, done = tx.keys.reencrypt(owner, table, after, batch)
+                resealed += done
                 if last == after:
                     break
                 seen, after = seen + batch, last
@@ -109,10 +125,11 @@ class KeysService:
                 self.pause()
         with self.uow() as tx:
             retired = tx.keys.retire_old(owner)
-            if retired:
-                self._event(tx, officer, Tag.KEY_RETIRE, owner, f"keys: retire versions {retired} after rotation",
-                            f"keys:{owner}:retired:{','.join(map(str, retired))}")
-        return Rotation(owner, version, total, retired)
+            # The rotation's end is on the log too: a finished rotation is told from an aborted one.
+            self._event(tx, officer, Tag.KEY_RETIRE, owner,
+                        f"keys: rotation to version {version} done, {resealed} rows re-encrypted, "
+                        f"versions retired {retired}", f"keys:{owner}:version:{version}:done")
+        return Rotation(owner, version, total, resealed, retired)
 
     def request_shred(self, officer: Principal, owner: int, reason: str) -> ShredRequest:
         """Ask for a crypto-shred: nothing is destroyed until another officer approves."""
@@ -122,25 +139,33 @@ class KeysService:
             raise InvalidField("insurer", "the platform's own key is rotated, never shredded")
         request = ShredRequest(0, owner, officer.account_id, _reason(reason), self.clock.now())
         with self.uow() as tx:
+            self._officer(tx, officer)
             request_id = tx.keys.add_shred_request(request)
             self._event(tx, officer, Tag.KEY_SHRED_REQUEST, owner, f"keys: shred requested ({request.reason})",
                         f"keys:{owner}:shred-request:{request_id}")
         return ShredRequest(request_id, *[getattr(request, f) for f in ShredRequest.__slots__[1:]])
 
-    def approve_shred(self, officer: Principal, request_id: int) -> Shredded:
-        """Carry out a pending shred request: a second, different security officer destroys
-        every key version of the insurer. Its beneficiaries, quotes, invoices, runs and
-        statements then read as not found. Raises ``DualControlRequired`` for the officer who
-        asked, ``NotFound`` for an unknown or already carried-out request."""
+    def approve_shred(self, officer: Principal, request_id: int, owner: int) -> Shredded:
+        """Carry out a pending shred request of ``owner``'s keys (the approver names the insurer
+        too: a mistyped id shreds nothing): a second, different security officer destroys every
+        key version of the insurer. Its beneficiaries, quotes, invoices, runs and statements then
+        read as not found. Raises ``DualControlRequired`` for the officer who asked (or when the
+        asker is no longer an enabled officer), ``NotFound`` for an unknown, lapsed, already
+        carried-out request or another insurer's."""
         if officer.role not in OFFICERS:
             raise Forbidden()
+        now = self.clock.now()
         with self.uow() as tx:
+            self._officer(tx, officer)
             request = tx.keys.shred_request(request_id)
-            if request is None or request.approved_by is not None:
+            if (request is None or request.approved_by is not None or request.owner != owner
+                    or now - request.requested_at > SHRED_REQUEST_VALIDITY):
                 raise NotFound()
-            if request.requested_by == officer.account_id:
+            asker = tx.accounts.account(request.requested_by)
+            if (request.requested_by == officer.account_id or asker is None or asker.disabled
+                    or asker.role != Role.SECURITY_OFFICER.value):
                 raise DualControlRequired("a second security officer must approve")
-            if not tx.keys.approve_shred_request(request_id, officer.account_id, self.clock.now()):
+            if not tx.keys.approve_shred_request(request_id, officer.account_id, now):
                 raise NotFound()  # approved concurrently by someone else
             unreadable = tx.keys.sealed_rows(request.owner)
             destroyed = tx.keys.shred(request.owner)

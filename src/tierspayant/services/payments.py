@@ -51,7 +51,7 @@ class PaymentsService:
         self.recorder = recorder
 
     def _insurer_scope(self, principal: Principal, amc_number: str | None) -> int:
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             if principal.role is Role.INSURER_OPERATOR and principal.insurer_id is not None:
                 if amc_number is not None:
                     insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
@@ -123,11 +123,11 @@ class PaymentsService:
     def statements(self, principal: Principal) -> list[PaymentOrderRecord]:
         if principal.professional_id is None:
             raise Forbidden("professionals only")
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             return tx.payments.payment_orders_of_professional(principal.professional_id)
 
     def statement(self, principal: Principal, order_id: int) -> PaymentOrderRecord:
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             order = tx.payments.payment_order(order_id)
             if order is None or order.professional_id != principal.professional_id:
                 raise NotFound()

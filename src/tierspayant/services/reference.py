@@ -41,7 +41,7 @@ class ReferenceService:
         self.recorder = recorder
 
     def _insurer_for(self, principal: Principal, amc_number: str) -> Insurer:
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
         if insurer is None or not principal.may_see_insurer(insurer.id):
             raise NotFound()
@@ -67,7 +67,7 @@ class ReferenceService:
 
     def get_contract(self, principal: Principal, amc_number: str, code: str) -> dict[str, Any]:
         insurer = self._insurer_for(principal, amc_number)
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             contract_id = tx.reference.contract_id_by_code(insurer.id, code)
             contract = tx.reference.contract(contract_id) if contract_id is not None else None
         if contract is None:
@@ -132,7 +132,7 @@ class ReferenceService:
                 am_number=parse_am_number(professional.am_number), iban=iban, bic=bic))
 
     def codes(self, code: str, at: date) -> ReferenceCode:
-        with self.uow() as tx:
+        with self.uow(readonly=True) as tx:
             rows = tx.reference.reference_codes([code])
         for row in rows:
             if row.valid_at(at):

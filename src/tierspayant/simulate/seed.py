@@ -91,6 +91,7 @@ def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]
         ("assureur.demo", Role.INSURER_OPERATOR, {}),
         ("admin.demo", Role.PLATFORM_ADMIN, {}),
         ("securite.demo", Role.SECURITY_OFFICER, {}),
+        ("securite2.demo", Role.SECURITY_OFFICER, {}),  # a second officer: a crypto-shred needs two
     ]
     out: dict[str, dict[str, Any]] = {}
     for username, role, professional in wanted:

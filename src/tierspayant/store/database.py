@@ -56,10 +56,14 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
+            driver = connection.connection.driver_connection
             if connection.get_execution_options().get("tiers_readonly", False):
-                connection.exec_driver_sql("BEGIN")
+                driver.execute("BEGIN")
+                # A write in a read-only unit of work is an error (services/ports UnitOfWork).
+                driver.execute("PRAGMA query_only = ON")
                 return
-            _begin_immediate(connection.connection.driver_connection)
+            driver.execute("PRAGMA query_only = OFF")
+            _begin_immediate(driver)
 
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -85,7 +85,8 @@ class SqlUnitOfWork:
         with self.engine.connect() as conn:
             if readonly:
                 # SQLite: a plain (deferred) BEGIN, so readers never queue behind writers (WAL).
-                conn = conn.execution_options(tiers_readonly=True)
+                # PostgreSQL: BEGIN READ ONLY (no extra round trip), so a stray write fails there too.
+                conn = conn.execution_options(tiers_readonly=True, postgresql_readonly=True)
             with conn.begin():
                 tx = SqlTransaction(conn, self.protection, self.insurers, self.drop_events)
                 yield tx

@@ -11,7 +11,7 @@ Contracts every implementation keeps:
 
 A use case declares the ports it uses as a narrower Protocol of its own (``RightsStore`` in
 ``services/rights.py``, say): it can be tested with in-memory fakes of those ports only
-(tests/unit/fakes.py), while the SQL store (``store/``) implements them all.
+(tests/fakes/), while the SQL store (``store/``) implements them all.
 
 The ports: ``care`` (reference data, professionals, beneficiaries and rights, presence proofs,
 claims, payments, bank details), ``identity`` (accounts, sessions, sign-in failures, passkeys and

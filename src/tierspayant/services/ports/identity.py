@@ -117,7 +117,8 @@ class Passkeys(Protocol):
         ...
 
     def add_challenge(self, challenge_hash: str, purpose: str, account_id: int | None, expires_at: datetime) -> None:
-        """Store a WebAuthn challenge (by its hash) for ``purpose`` (registration, authentication, step-up)."""
+        """Store a WebAuthn challenge (by its hash) for ``purpose`` ("register" or "authenticate",
+        a step-up included)."""
         ...
 
     def take_challenge(self, challenge_hash: str, purpose: str, at: datetime) -> tuple[bool, int | None]:

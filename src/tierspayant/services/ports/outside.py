@@ -1,4 +1,5 @@
-"""Ports to things outside a transaction: the SEPA file writer and the bulk loader."""
+"""Ports to things outside a transaction: the SEPA file writer, the bulk loader and the
+OpenID Connect identity provider."""
 
 from __future__ import annotations
 
