@@ -187,12 +187,17 @@ def main() -> None:
         print(f"encrypted {sealed_runs}, clear {clear_runs}", flush=True)
     tree_rounds: list[list[tuple[float, float]]] = []
     if args.compare_tree:
+        # Both sides on databases seeded alike and untouched since (this checkout's first one
+        # holds the writes of the runs above: an unequal start on PostgreSQL).
+        here_env = {**env, "TIERS_VAR_DIR": str(work / "here"), "TIERS_DATABASE_URL": f"sqlite:///{work / 'here' / 'bench.db'}"}
         tree_env = {**env, "PYTHONPATH": str(Path(args.compare_tree).resolve() / "src"),
                     "TIERS_VAR_DIR": str(work / "tree"), "TIERS_DATABASE_URL": f"sqlite:///{work / 'tree' / 'bench.db'}"}
         if args.postgres:
+            here_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_here")
             tree_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_tree")
-        subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=tree_env, check=True)
-        tree_rounds = alternate_with_health(args, [env, tree_env], today, rounds=args.rounds)
+        for side in (here_env, tree_env):
+            subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=side, check=True)
+        tree_rounds = alternate_with_health(args, [here_env, tree_env], today, rounds=args.rounds)
         print(f"this tree {tree_rounds[0]}, {args.compare_tree} {tree_rounds[1]}", flush=True)
     ratio = rights["rps"] / health["rps"]
     store = "PostgreSQL" if args.postgres else "SQLite"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, TypeVar
 
 import typer
@@ -14,6 +15,7 @@ from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound, Principal
+from tierspayant.security.tokens import new_reference
 from tierspayant.services.errors import Forbidden, ServiceError
 from tierspayant.services.keys import DualControlRequired, Rotation
 
@@ -34,10 +36,11 @@ def _sign_in(platform: Platform, username: str) -> Principal:
     code = typer.prompt("TOTP code")
     try:
         signed = platform.accounts.sign_in(username, password, code, source="cli")
-        return platform.accounts.authenticate(signed.token)
+        principal = platform.accounts.authenticate(signed.token)
     except ServiceError:
         console.print("[red]sign-in refused[/red]")
         raise typer.Exit(1) from None
+    return replace(principal, request_id=f"cli-keys-{new_reference('R')}")  # on the log with its events
 
 
 def _as_officer(platform: Platform, username: str, action: Callable[[Principal], T]) -> T:
