@@ -13,7 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.passwords import HashingBusy
 from tierspayant.security.policy import NotFound
-from tierspayant.services.errors import AssuranceRequired, Contained, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import (
+    AccountSuspended,
+    AssuranceRequired,
+    Contained,
+    Forbidden,
+    Throttled,
+    Unauthenticated,
+)
 from tierspayant.services.ports import Conflict, LogUnavailable
 from tierspayant.services.rights import PresenceRequired
 
@@ -92,6 +99,12 @@ def _forbidden(_: Request, __: Exception) -> JSONResponse:
     return problem(403, "Forbidden", "your role may not use this function")
 
 
+def _suspended(_: Request, __: Exception) -> JSONResponse:
+    return problem(403, "Account suspended", "the platform's security team suspended this account after unusual "
+                   "activity; call your organisation's administrator or the operator's security desk to have it "
+                   "checked and lifted")
+
+
 def _throttled(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Throttled)
     return problem(429, "Too many failed sign-ins from your network", "retry later, or sign in with a passkey",
@@ -149,5 +162,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Throttled, _throttled)
     app.add_exception_handler(HashingBusy, _busy)
     app.add_exception_handler(Contained, _contained)
+    app.add_exception_handler(AccountSuspended, _suspended)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

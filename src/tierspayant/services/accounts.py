@@ -26,7 +26,7 @@ from tierspayant.security.webauthn import (
     new_challenge,
 )
 from tierspayant.services.detection import DetectionService
-from tierspayant.services.errors import Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import AccountSuspended, Forbidden, Throttled, Unauthenticated
 from tierspayant.services.ports import (
     Clock,
     Conflict,
@@ -109,6 +109,8 @@ class AccountsService:
                     tx.sign_in_failures.record_failure(account_key, now, ACCOUNT_FAILURE_MEMORY)
                 tx.sign_in_failures.record_failure(source_key, now, SOURCE_MEMORY)
             raise Unauthenticated()
+        if self._contained(account):
+            raise Unauthenticated()  # opaque before strong authentication: a password may be stolen
         rehashed = passwords.hash_password(password) if passwords.needs_rehash(account.password_hash) else None
         with self.uow() as tx:
             tx.accounts.set_totp_last_step(account.id, step)
@@ -116,6 +118,11 @@ class AccountsService:
                 tx.accounts.set_password_hash(account.id, rehashed)
             tx.sign_in_failures.clear_failures(account_key)
             return _open_session(tx, account, now, Assurance.PASSWORD_TOTP)
+
+    def _contained(self, account: Account) -> bool:
+        """A suspension covers the account or its organisation: no new session by any means,
+        no enrolment, until an officer lifts it (docs/THREATS.md, detection and containment)."""
+        return self.detection is not None and self.detection.contained(account.id, account.organisation_id)
 
     def authenticate(self, token: str) -> Principal:
         now = self.clock.now()
@@ -198,8 +205,8 @@ class AccountsService:
         code = new_reference("ENR")
         with self.uow() as tx:
             account = tx.accounts.account_by_username(username)
-            if account is None or account.disabled:
-                raise NotFound()
+            if account is None or account.disabled or self._contained(account):
+                raise NotFound()  # no active account to enrol
             if issuer is not None and not (
                 issuer.role is Role.PLATFORM_ADMIN
                 or (issuer.role is Role.ORGANISATION_ADMIN and issuer.organisation_id is not None
@@ -214,7 +221,7 @@ class AccountsService:
         with self.uow() as tx:
             account_id = tx.passkeys.enrolment_account(hash_token(code), now)
             account = tx.accounts.account(account_id) if account_id is not None else None
-            if account is None or account.disabled:
+            if account is None or account.disabled or self._contained(account):
                 raise Unauthenticated()
             tx.passkeys.add_challenge(hash_token(b64url(challenge)), "register", account.id, now + CHALLENGE_VALIDITY)
             exclude = [p.credential_id for p in tx.passkeys.passkeys_of(account.id) if not p.revoked]
@@ -228,6 +235,9 @@ class AccountsService:
                 account_id = tx.passkeys.enrolment_account(hash_token(code), now)
                 taken, challenge_account = tx.passkeys.take_challenge(hash_token(b64url(challenge)), "register", now)
                 if account_id is None or not taken or challenge_account != account_id:
+                    raise Unauthenticated()
+                account = tx.accounts.account(account_id)
+                if account is None or account.disabled or self._contained(account):
                     raise Unauthenticated()
                 new = self.passkeys.verify_registration(credential, challenge)
                 if not tx.passkeys.use_enrolment_code(hash_token(code)):
@@ -274,6 +284,8 @@ class AccountsService:
         """A phishing-resistant session: the browser binds the response to our origin, the
         challenge is ours and single use, the counter must grow."""
         account = self._verify_assertion(credential)
+        if self._contained(account):
+            raise AccountSuspended()  # only the passkey's holder gets here: tell them whom to call
         with self.uow() as tx:
             return _open_session(tx, account, self.clock.now(), Assurance.PASSKEY)
 
@@ -313,6 +325,8 @@ class AccountsService:
             account = tx.accounts.account_of_professional(professional.id) if professional else None
             if account is None or account.disabled:
                 raise Unauthenticated()
+            if self._contained(account):
+                raise AccountSuspended()
             return _open_session(tx, account, now, Assurance.OIDC)
 
     def passkeys_of(self, principal: Principal) -> list[Passkey]:

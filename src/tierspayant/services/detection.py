@@ -71,6 +71,7 @@ class Snapshot:
 class _Active:
     loaded: datetime | None  # None: to be read
     throttled: dict[int, datetime]  # account -> until
+    suspended: frozenset[int]  # accounts
     organisations: frozenset[int]
     insurers: frozenset[int]
 
@@ -85,7 +86,7 @@ class DetectionService:
         self.enabled = enabled
         #: The platform's thresholds; each insurer may override them (insurers.detection).
         self.defaults = defaults or Thresholds()
-        self._active = _Active(None, {}, frozenset(), frozenset())
+        self._active = _Active(None, {}, frozenset(), frozenset(), frozenset())
 
     # -- the gate, on every authenticated request ---------------------------------------------
     def _current(self) -> _Active:
@@ -97,21 +98,29 @@ class DetectionService:
             self._active = _Active(
                 now,
                 {c.target_id: c.until for c in active if c.scope == "account" and c.action == "throttle" and c.until},
+                frozenset(c.target_id for c in active if c.scope == "account" and c.action != "throttle"),
                 frozenset(c.target_id for c in active if c.scope == "organisation"),
                 frozenset(c.target_id for c in active if c.scope == "insurer"))
         return self._active
 
     def admit(self, principal: Principal) -> None:
-        """Raises when a containment covers this principal (account and session suspensions
-        revoke the sessions themselves: those never get here)."""
+        """Raises when a containment covers this principal, on every authenticated request:
+        an account or organisation suspended (whatever session it holds, old or new), or a
+        throttle still running. Suspensions also revoke the sessions they find."""
         active = self._current()
-        if principal.organisation_id is not None and principal.organisation_id in active.organisations:
+        if self.contained(principal.account_id, principal.organisation_id):
             raise Unauthenticated()
         until = active.throttled.get(principal.account_id)
         if until is not None:
             remaining = int((until - self.clock.now()).total_seconds())
             if remaining > 0:
                 raise Contained("throttle", retry_after=remaining)
+
+    def contained(self, account_id: int, organisation_id: int | None) -> bool:
+        """Whether a suspension covers this account or its organisation (until an officer lifts
+        it): no new session, no enrolment, no request (docs/THREATS.md T2)."""
+        active = self._current()
+        return account_id in active.suspended or (organisation_id is not None and organisation_id in active.organisations)
 
     def check_insurer_route(self, insurer_id: int) -> None:
         if insurer_id in self._current().insurers:

@@ -5,6 +5,7 @@
      +-- Forbidden         signed in, but this role may not use this function
           +-- AssuranceRequired  ... or not with a phishing-resistant sign-in
      +-- Throttled         too many failed sign-ins from this source (429)
+     +-- AccountSuspended  a strong sign-in by a contained account (403, whom to call)
      +-- Contained         detection or a security officer contained this account,
                            organisation or insurer route (429 / 403 / 503)
     ports.Conflict        a uniqueness rule (409, naming the field)
@@ -31,6 +32,12 @@ class Forbidden(ServiceError):
 class AssuranceRequired(Forbidden):
     """Signed in, but not strongly enough for beneficiary data: a passkey (or Pro Santé
     Connect) session is required; a password + TOTP session never reaches it (docs/THREATS.md T1)."""
+
+
+class AccountSuspended(ServiceError):
+    """A strong sign-in (passkey, OIDC) by an account that a containment covers: the real
+    professional is told, since only they could have made it; a password sign-in gets the
+    opaque ``Unauthenticated`` instead (docs/THREATS.md, detection and containment)."""
 
 
 class Throttled(ServiceError):
