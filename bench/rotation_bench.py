@@ -21,12 +21,13 @@ from bench.http_bench import BASE, BIN, LUA, PORT, ROOT, sign_in, wait_ready
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--beneficiaries", type=int, default=1_000_000)
-    parser.add_argument("--connections", type=int, default=8)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--beneficiaries", type=int, default=1_000_000, help="Population to seed and rotate")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections checking rights meanwhile")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tiers-rotation-"))
-    env = {"TIERS_VAR_DIR": str(work), "TIERS_WORKERS": "2", "PATH": str(BIN)}
+    env = {"TIERS_VAR_DIR": str(Path(tempfile.mkdtemp(prefix="tiers-rotation-"))), "TIERS_WORKERS": "2",
+           "PATH": str(BIN)}
+    work = Path(env["TIERS_VAR_DIR"])
     subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=env, check=True)
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env, stdout=subprocess.DEVNULL)
     try:

@@ -144,9 +144,8 @@ class World:
         with self.platform.engine.connect() as conn:
             return int(conn.execute(select(t.accounts.c.id).where(t.accounts.c.username == username)).scalar_one())
 
-    def passkey_token(self, username: str) -> str:
-        """Sign in with the demo account's (simulated) passkey: a session that reaches
-        beneficiary data."""
+    def passkey_sign_in(self, username: str) -> Any:
+        """The HTTP answer to a sign-in with the demo account's (simulated) passkey."""
         from tierspayant.simulate.authenticator import SoftAuthenticator
 
         authenticators = self.__dict__.setdefault("_authenticators", {})
@@ -154,7 +153,12 @@ class World:
             authenticators[username] = SoftAuthenticator.from_dict(self.demo["accounts"][username]["passkey"])
         options = self.client.post("/v1/passkeys/authentication/options").json()
         assertion = authenticators[username].get(options, self.platform.settings.webauthn_origin)
-        response = self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+        return self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+
+    def passkey_token(self, username: str) -> str:
+        """Sign in with the demo account's (simulated) passkey: a session that reaches
+        beneficiary data."""
+        response = self.passkey_sign_in(username)
         assert response.status_code == 200, response.text
         return str(response.json()["token"])
 

@@ -17,7 +17,6 @@ from tests.integration.test_routes_and_payments import api_routes
 from tierspayant.api.auth import policy_of
 from tierspayant.security import totp
 from tierspayant.security.policy import NotFound
-from tierspayant.simulate.authenticator import SoftAuthenticator
 
 
 @pytest.fixture()
@@ -50,12 +49,7 @@ def password_sign_in(world: World, username: str) -> int:
 
 
 def passkey_sign_in(world: World, username: str) -> tuple[int, dict[str, object]]:
-    authenticators = world.__dict__.setdefault("_authenticators", {})
-    if username not in authenticators:
-        authenticators[username] = SoftAuthenticator.from_dict(world.demo["accounts"][username]["passkey"])
-    options = world.client.post("/v1/passkeys/authentication/options").json()
-    assertion = authenticators[username].get(options, world.platform.settings.webauthn_origin)
-    response = world.client.post("/v1/passkeys/authentication", json={"credential": assertion})
+    response = world.passkey_sign_in(username)
     return response.status_code, response.json()
 
 

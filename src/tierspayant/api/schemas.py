@@ -83,11 +83,13 @@ class QuoteRequest(Strict):
 
 
 class LineOut(BaseModel):
+    """One line as calculated: amounts are decimal strings, in euros."""
+
     code: str
-    price: str
-    amo: str
-    amc: str
-    patient: str
+    price: str  # as billed
+    amo: str  # the compulsory scheme's share
+    amc: str  # the insurer's
+    patient: str  # left to the patient
     limits: list[str]
 
 

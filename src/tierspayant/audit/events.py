@@ -40,10 +40,10 @@ class Tag(StrEnum):
     CONTAINMENT = "detection:containment:create"
     CONTAINMENT_LIFT = "detection:containment:lift"
     # Key management (services/keys.py): the operations an insider could abuse, on the log.
-    KEY_ROTATE = "keys:data_key:rotate"
-    KEY_RETIRE = "keys:data_key:retire"
-    KEY_SHRED_REQUEST = "keys:data_key:shred_request"
-    KEY_SHRED = "keys:data_key:shred"
+    KEY_ROTATE = "keys:data_key:rotate"  # a new version takes writes
+    KEY_RETIRE = "keys:data_key:retire"  # the rotation done, old versions deleted
+    KEY_SHRED_REQUEST = "keys:data_key:shred_request"  # one officer asks
+    KEY_SHRED = "keys:data_key:shred"  # a second officer approves: keys destroyed
 
 
 @dataclass(frozen=True, slots=True)

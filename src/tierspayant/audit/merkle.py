@@ -113,6 +113,14 @@ def consistency_proof(hasher: RangeHasher, first: int, second: int) -> list[byte
     return proof
 
 
+def _to_right_child(fn: int, sn: int) -> tuple[int, int]:
+    """RFC 9162 §2.1.3.2 and §2.1.4.2, a step both verifications share: "right-shift both fn and
+    sn equally until either LSB(fn) is set or fn is 0"."""
+    while fn and not fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    return fn, sn
+
+
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
     """RFC 9162 §2.1.3.2."""
     if not 0 <= index < size or len(leaf) != HASH_SIZE or len(root) != HASH_SIZE:
@@ -123,9 +131,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
             return False
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            fn, sn = _to_right_child(fn, sn)
         else:
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
@@ -157,9 +163,7 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
             return False
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            fn, sn = _to_right_child(fn, sn)
         else:
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1

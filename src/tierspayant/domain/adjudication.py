@@ -52,9 +52,9 @@ class InvoiceStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InvoiceLineFacts:
-    code: str
-    price: Decimal
-    claimed_amc: Decimal
+    code: str  # in its dated code table (LPP, NGAP, CIP)
+    price: Decimal  # as billed
+    claimed_amc: Decimal  # what the professional asks of the insurer
 
 
 @dataclass(frozen=True, slots=True)

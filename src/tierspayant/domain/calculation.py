@@ -98,21 +98,24 @@ class Calculation:
     equipment_category: EquipmentCategory | None = None
     renewal_eligible_from: date | None = None
 
-    @property
-    def amo(self) -> Decimal:
-        return sum((line.amo for line in self.lines), ZERO)
+    def _total(self, share: str) -> Decimal:
+        return sum((getattr(line, share) for line in self.lines), ZERO)
 
     @property
-    def amc(self) -> Decimal:
-        return sum((line.amc for line in self.lines), ZERO)
+    def amo(self) -> Decimal:  # the compulsory scheme's share
+        return self._total("amo")
 
     @property
-    def patient(self) -> Decimal:
-        return sum((line.patient for line in self.lines), ZERO)
+    def amc(self) -> Decimal:  # the complementary insurer's
+        return self._total("amc")
 
     @property
-    def price(self) -> Decimal:
-        return sum((line.price for line in self.lines), ZERO)
+    def patient(self) -> Decimal:  # what is left to the patient
+        return self._total("patient")
+
+    @property
+    def price(self) -> Decimal:  # as billed
+        return self._total("price")
 
     @property
     def renewal_refused(self) -> bool:

@@ -19,8 +19,8 @@ class PayableInvoice:
 
 @dataclass(frozen=True, slots=True)
 class PaymentOrder:
-    professional_id: int
-    amount: Decimal
+    professional_id: int  # one transfer per professional and run
+    amount: Decimal  # the sum of its invoices' approved amounts
     invoices: tuple[PayableInvoice, ...]
 
 

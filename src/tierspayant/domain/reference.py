@@ -19,9 +19,9 @@ from tierspayant.domain.errors import InvalidField
 class CareCategory(StrEnum):
     """What a rights check or a quote is about."""
 
-    OPTICAL = "optical"
-    CONSULTATION = "consultation"
-    PHARMACY = "pharmacy"
+    OPTICAL = "optical"  # glasses: a frame and lenses
+    CONSULTATION = "consultation"  # a doctor's consultation
+    PHARMACY = "pharmacy"  # drugs dispensed
 
 
 class ItemKind(StrEnum):
@@ -53,12 +53,12 @@ class ReferenceCode:
     code: str
     kind: ItemKind
     label: str
-    br: Decimal
-    amo_rate: Decimal
+    br: Decimal  # base de remboursement: the tariff the compulsory scheme's rate applies to
+    amo_rate: Decimal  # the compulsory scheme's rate on the BR
     valid_from: date
-    valid_to: date | None = None
+    valid_to: date | None = None  # None: still in force
     optical_class: OpticalClass | None = None
-    plv: Decimal | None = None
+    plv: Decimal | None = None  # prix limite de vente: the 100% Santé price cap (class A)
     #: Consultations: AMO rate outside the coordinated care pathway (30 % for a GP, [SP]).
     amo_rate_out_of_pathway: Decimal | None = None
 

@@ -15,16 +15,13 @@ from tierspayant.domain.optics import RenewalGrounds
 from tierspayant.domain.reference import CareCategory, code_at
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
-from tierspayant.services.audit import Recorder
-from tierspayant.services.common import require_professional
+from tierspayant.services.common import UseCase, require_professional
 from tierspayant.services.ports import (
-    Clock,
     HasBeneficiaries,
     HasClaims,
     HasLog,
     HasProfessionals,
     HasReference,
-    UnitOfWork,
 )
 from tierspayant.services.records import Engagement, Quote
 
@@ -107,12 +104,7 @@ class QuoteRequest:
     facts: CareFacts = field(default_factory=CareFacts)
 
 
-class CalculationService:
-    def __init__(self, uow: UnitOfWork[CalculationStore], clock: Clock, recorder: Recorder) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.recorder = recorder
-
+class CalculationService(UseCase[CalculationStore]):
     def quote(self, principal: Principal, request: QuoteRequest) -> Quote:
         professional_id = require_professional(principal)
         if request.kind not in ("simulation", "pec"):

@@ -24,10 +24,9 @@ from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
-from tierspayant.services.audit import Recorder
 from tierspayant.services.calculation import CalculationStore, CareFacts, compute_for, own_engagement
-from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.ports import Clock, Conflict, UnitOfWork
+from tierspayant.services.common import UseCase, check_date_of_care, require_professional
+from tierspayant.services.ports import Conflict
 from tierspayant.services.records import Invoice, Quote
 
 
@@ -68,12 +67,7 @@ class InvoiceResult:
     replayed: bool
 
 
-class ClaimsService:
-    def __init__(self, uow: UnitOfWork[ClaimsStore], clock: Clock, recorder: Recorder) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.recorder = recorder
-
+class ClaimsService(UseCase[ClaimsStore]):
     def _record(self, principal: Principal, tag: Tag, invoice: Invoice, purpose: str) -> AccessEvent:
         return self.recorder.event(principal, self.clock.now(), tag, categories=(Category.COVERAGE, Category.HEALTH,
                                    Category.PAYMENT), purpose=purpose, insurer_id=invoice.insurer_id,

@@ -19,6 +19,7 @@ from tierspayant.domain.money import ZERO
 from tierspayant.domain.payments import batch_orders
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
+from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
     Clock,
@@ -43,12 +44,10 @@ class RunSummary:
     orders: list[PaymentOrderRecord]
 
 
-class PaymentsService:
+class PaymentsService(UseCase[PaymentsStore]):
     def __init__(self, uow: UnitOfWork[PaymentsStore], clock: Clock, writer: PaymentFileWriter, recorder: Recorder) -> None:
-        self.uow = uow
-        self.clock = clock
+        super().__init__(uow, clock, recorder)
         self.writer = writer
-        self.recorder = recorder
 
     def _insurer_scope(self, principal: Principal, amc_number: str | None) -> int:
         with self.uow(readonly=True) as tx:

@@ -10,6 +10,7 @@ from tierspayant.domain.identifiers import parse_amc_number, parse_member_number
 from tierspayant.security.policy import NotFound
 from tierspayant.security.presence import PresenceIssuer
 from tierspayant.services.audit import Recorder
+from tierspayant.services.common import UseCase
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasReference, UnitOfWork
 from tierspayant.services.rights import matching
 
@@ -18,11 +19,9 @@ class PresenceStore(HasReference, HasBeneficiaries, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
-class PresenceService:
+class PresenceService(UseCase[PresenceStore]):
     def __init__(self, uow: UnitOfWork[PresenceStore], clock: Clock, recorder: Recorder, issuer: PresenceIssuer) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.recorder = recorder
+        super().__init__(uow, clock, recorder)
         self.issuer = issuer
 
     def issue(self, amc_number: str, member_number: str, nir: str, birth_date: date) -> str:

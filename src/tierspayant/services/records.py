@@ -17,15 +17,6 @@ from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.reference import CareCategory
 
 
-class ContainmentScope(StrEnum):
-    """What a containment covers (detection's decisions and officers' kill switches)."""
-
-    SESSION = "session"
-    ACCOUNT = "account"
-    ORGANISATION = "organisation"
-    INSURER = "insurer"
-
-
 @dataclass(frozen=True, slots=True)
 class Insurer:
     id: int
@@ -207,6 +198,8 @@ class BankChange:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
+    """One leaf of the log as stored: its index, canonical entry and RFC 9162 leaf hash."""
+
     seq: int
     entry: bytes
     leaf_hash: bytes
@@ -214,6 +207,8 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
+    """A signed tree head: the tree's size and root, and the C2SP signed note."""
+
     size: int
     root: bytes
     created_at: datetime
@@ -307,9 +302,18 @@ class ShredRequest:
     different officer approves it (dual control)."""
 
     id: int
-    owner: int
-    requested_by: int
+    owner: int  # the insurer whose keys would be destroyed
+    requested_by: int  # the asking officer's account
     reason: str
-    requested_at: datetime
-    approved_by: int | None = None
+    requested_at: datetime  # it lapses a day later (services/keys.py)
+    approved_by: int | None = None  # the second officer's account, once carried out
     approved_at: datetime | None = None
+
+
+class ContainmentScope(StrEnum):
+    """What a containment covers (detection's decisions and officers' kill switches)."""
+
+    SESSION = "session"  # one session (ended at once)
+    ACCOUNT = "account"  # every session of one account, old and new
+    ORGANISATION = "organisation"  # every account of one organisation
+    INSURER = "insurer"  # one insurer's rights checks (its route closed)

@@ -24,9 +24,9 @@ from tierspayant.domain.identifiers import (
 )
 from tierspayant.domain.reference import ReferenceCode
 from tierspayant.security.policy import NotFound, Principal, Role
-from tierspayant.services.audit import Recorder
+from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Clock, HasBeneficiaries, HasLog, HasProfessionals, HasReference, UnitOfWork
+from tierspayant.services.ports import HasBeneficiaries, HasLog, HasProfessionals, HasReference
 from tierspayant.services.records import Beneficiary, Insurer, Organisation, Professional, RightsPeriod
 
 
@@ -34,12 +34,7 @@ class ReferenceStore(HasReference, HasProfessionals, HasBeneficiaries, HasLog, P
     """The ports this use case works with (services/ports/)."""
 
 
-class ReferenceService:
-    def __init__(self, uow: UnitOfWork[ReferenceStore], clock: Clock, recorder: Recorder) -> None:
-        self.uow = uow
-        self.clock = clock
-        self.recorder = recorder
-
+class ReferenceService(UseCase[ReferenceStore]):
     def _insurer_for(self, principal: Principal, amc_number: str) -> Insurer:
         with self.uow(readonly=True) as tx:
             insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
