@@ -146,14 +146,26 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
     with uow(readonly=True) as tx:
         for account in accounts:
             got = {s.subject: (s.last_at, s.attempts, s.hits, s.failures, s.refusals)
-                   for s in tx.detection.seen_by_account(account, since[2])}
+                   for s in tx.detection.seen_by_account(account, since[2], end)}
             want = {subject: tuple(v) for (a, subject), v in model.items() if a == account and v[0] >= since[2]}
             assert got == want
         expected = tuple(len({s for (_, s), v in model.items() if v[0] >= start}) for start in since)
-        assert tx.detection.organisation_distinct(ids["organisation"], since) == expected
+        assert tx.detection.organisation_distinct(ids["organisation"], since, end) == expected
     with uow() as tx:
         dropped = tx.detection.purge_seen(since[2])
     assert dropped == sum(1 for v in model.values() if v[0] < since[2])
+
+
+def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        tx.detection.record_presented(Presented(AT, ids["account"], 1, ids["organisation"], "now", "n", Presentation.OK))
+        tx.detection.record_presented(Presented(AT + timedelta(days=2), ids["account"], 1, ids["organisation"],
+                                                "ahead", "n", Presentation.OK))
+    since = [AT - timedelta(minutes=m) for m in (1, 10, 60, 24 * 60)]
+    with uow(readonly=True) as tx:
+        assert [s.subject for s in tx.detection.seen_by_account(ids["account"], since[-1], AT)] == ["now"]
+        assert tx.detection.organisation_distinct(ids["organisation"], since, AT) == (1, 1, 1, 1)
 
 
 def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:

@@ -115,12 +115,14 @@ class FakeDetectionCounters:
         # As the SQL upsert: the organisation of the first check stays.
         self.s.seen[key] = (presented.organisation_id if old is None else old[0], seen)
 
-    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
-        return [s for (account, _), (_, s) in self.s.seen.items() if account == account_id and s.last_at >= since]
+    def seen_by_account(self, account_id: int, since: datetime, until: datetime) -> list[SeenSubject]:
+        return [s for (account, _), (_, s) in self.s.seen.items()
+                if account == account_id and since <= s.last_at <= until]
 
-    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
-        return tuple(len({s.subject for org, s in self.s.seen.values() if org == organisation_id and s.last_at >= at})
-                     for at in since)
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime],
+                              until: datetime) -> tuple[int, ...]:
+        return tuple(len({s.subject for org, s in self.s.seen.values()
+                          if org == organisation_id and at <= s.last_at <= until}) for at in since)
 
     def purge_seen(self, before: datetime) -> int:
         old = [k for k, (_, s) in self.s.seen.items() if s.last_at < before]

@@ -132,9 +132,11 @@ class DetectionService:
         if not self.enabled:
             return Snapshot([], (0, 0, 0, 0))
         since = [at - timedelta(seconds=w) for w in WINDOWS]
-        org = (tx.detection.organisation_distinct(principal.organisation_id, since)
+        # Windows bounded on both sides, on the injected clock: a counter dated in the future
+        # (a worker's clock ahead) counts in no window (issue 13, point 5).
+        org = (tx.detection.organisation_distinct(principal.organisation_id, since, at)
                if principal.organisation_id is not None else (0, 0, 0, 0))
-        return Snapshot(tx.detection.seen_by_account(principal.account_id, since[-1]), org)
+        return Snapshot(tx.detection.seen_by_account(principal.account_id, since[-1], at), org)
 
     def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
                 neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot) -> Action:

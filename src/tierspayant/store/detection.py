@@ -19,17 +19,19 @@ from tierspayant.store.types import UtcDateTime
 _SEEN = t.detection_seen
 _SEEN_BY_ACCOUNT = select(_SEEN.c.subject, _SEEN.c.neighbourhood, _SEEN.c.last_at, _SEEN.c.attempts, _SEEN.c.hits,
                           _SEEN.c.failures, _SEEN.c.refusals).where(
-    _SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("since"))
+    _SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("since"),
+    _SEEN.c.last_at <= bindparam("until"))
 
 
 _ORG_DISTINCT = select(*[func.count(distinct(case((_SEEN.c.last_at >= bindparam(f"s{i}"), _SEEN.c.subject))))
                          for i in range(4)]).where(_SEEN.c.organisation_id == bindparam("organisation_id"),
-                                                   _SEEN.c.last_at >= bindparam("s3"))
+                                                   _SEEN.c.last_at >= bindparam("s3"),
+                                                   _SEEN.c.last_at <= bindparam("until"))
 _UPSERTS: dict[str, Prepared] = {}
 _AT = {"first_at": UtcDateTime(), "last_at": UtcDateTime()}
 # On the rights check's hot path: run on the driver's cursor (store/prepared.py, measured).
-_SEEN_BY_ACCOUNT_FAST = Prepared(_SEEN_BY_ACCOUNT, {"since": UtcDateTime()})
-_ORG_DISTINCT_FAST = Prepared(_ORG_DISTINCT, {f"s{i}": UtcDateTime() for i in range(4)})
+_SEEN_BY_ACCOUNT_FAST = Prepared(_SEEN_BY_ACCOUNT, {"since": UtcDateTime(), "until": UtcDateTime()})
+_ORG_DISTINCT_FAST = Prepared(_ORG_DISTINCT, {"until": UtcDateTime(), **{f"s{i}": UtcDateTime() for i in range(4)}})
 
 
 def _upsert(conn: Connection) -> Prepared:
@@ -58,13 +60,14 @@ class SqlDetectionCounters(SqlPort):
             "neighbourhood": presented.neighbourhood, "first_at": presented.at, "last_at": presented.at,
             "attempts": 1, "hits": hits, "failures": failures, "refusals": refusals})
 
-    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
-        rows = _SEEN_BY_ACCOUNT_FAST.all(self.conn, {"account_id": account_id, "since": since})
+    def seen_by_account(self, account_id: int, since: datetime, until: datetime) -> list[SeenSubject]:
+        rows = _SEEN_BY_ACCOUNT_FAST.all(self.conn, {"account_id": account_id, "since": since, "until": until})
         return [SeenSubject(*row) for row in rows]
 
-    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime],
+                              until: datetime) -> tuple[int, ...]:
         """``since``: the four window starts, the widest last."""
-        [row] = _ORG_DISTINCT_FAST.all(self.conn, {"organisation_id": organisation_id,
+        [row] = _ORG_DISTINCT_FAST.all(self.conn, {"organisation_id": organisation_id, "until": until,
                                                     **{f"s{i}": s for i, s in enumerate(since)}})
         return tuple(int(v or 0) for v in row)
 

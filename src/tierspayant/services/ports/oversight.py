@@ -104,14 +104,17 @@ class DetectionCounters(Protocol):
         """Count one rights check for (account, subject): an upsert, exact under concurrent writers."""
         ...
 
-    def seen_by_account(self, account_id: int, since: datetime) -> list[SeenSubject]:
-        """The identities the account presented since ``since``, one entry each (as many as
-        distinct patients), any order."""
+    def seen_by_account(self, account_id: int, since: datetime, until: datetime) -> list[SeenSubject]:
+        """The identities the account presented last between ``since`` and ``until`` (both
+        included), one entry each (as many as distinct patients), any order. A counter dated
+        after ``until`` (a clock ahead) counts in no window."""
         ...
 
-    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime]) -> tuple[int, ...]:
-        """Distinct identities presented by the organisation's accounts since each instant of
-        ``since`` (the widest last), one count per instant."""
+    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime],
+                              until: datetime) -> tuple[int, ...]:
+        """Distinct identities presented by the organisation's accounts between each instant of
+        ``since`` (the widest last) and ``until``, one count per instant; nothing dated after
+        ``until`` counts."""
         ...
 
     def purge_seen(self, before: datetime) -> int:
