@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def covered(world: World, headers: dict[str, str], patient: dict[str, str]) -> b
 def officer_input(world: World, username: str, secret: str | None = None) -> str:
     """What the CLI asks a security officer: password, then the current TOTP code (real time:
     the command runs on the system clock)."""
-    from datetime import UTC, datetime
+
 
     account = world.demo["accounts"].get(username)
     password = account["password"] if account else SECOND_OFFICER_PASSWORD
@@ -119,6 +120,13 @@ def test_shredding_one_insurer_leaves_the_others(fresh: World) -> None:
     assert operations[0][1].account_id == fresh.demo_account_id("securite.demo")
     assert operations[1][1].account_id == fresh.demo_account_id("securite2.test")
     assert "insurer left the platform" in operations[1][1].purpose
+    # And where officers look: a beneficiary's history shows what happened to its insurer's keys,
+    # the approving officer's exposure shows the shred among its account's events.
+    history = fresh.platform.audit.history(officer(fresh), 1, 1)
+    assert [e.tag for _, e in history if e.tag.startswith("keys:")] == [Tag.KEY_SHRED_REQUEST, Tag.KEY_SHRED]
+    exposure = fresh.platform.audit.exposure(officer(fresh), account_id=fresh.demo_account_id("securite2.test"),
+                                             start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC))
+    assert Tag.KEY_SHRED in [e.tag for _, e in exposure]
     fresh.platform.protection._synced.clear()  # this test's process syncs at once (servers: within 30 s)
     assert covered(fresh, headers, insurer_1) is False  # unreadable: nobody to find, no error
     assert covered(fresh, headers, insurer_2) is True

@@ -76,6 +76,10 @@ class _Active:
     insurers: frozenset[int]
 
 
+def _covers(active: _Active, account_id: int, organisation_id: int | None) -> bool:
+    return account_id in active.suspended or (organisation_id is not None and organisation_id in active.organisations)
+
+
 class DetectionService:
     def __init__(self, uow: UnitOfWork[DetectionStore], clock: Clock, recorder: Recorder, defaults: Thresholds | None = None,
                  enabled: bool = True) -> None:
@@ -108,7 +112,7 @@ class DetectionService:
         an account or organisation suspended (whatever session it holds, old or new), or a
         throttle still running. Suspensions also revoke the sessions they find."""
         active = self._current()
-        if self.contained(principal.account_id, principal.organisation_id):
+        if _covers(active, principal.account_id, principal.organisation_id):
             raise Unauthenticated()
         until = active.throttled.get(principal.account_id)
         if until is not None:
@@ -119,8 +123,7 @@ class DetectionService:
     def contained(self, account_id: int, organisation_id: int | None) -> bool:
         """Whether a suspension covers this account or its organisation (until an officer lifts
         it): no new session, no enrolment, no request (docs/THREATS.md T2)."""
-        active = self._current()
-        return account_id in active.suspended or (organisation_id is not None and organisation_id in active.organisations)
+        return _covers(self._current(), account_id, organisation_id)
 
     def check_insurer_route(self, insurer_id: int) -> None:
         if insurer_id in self._current().insurers:
