@@ -227,3 +227,11 @@ def test_other_tenants_objects_on_write_routes_answer_like_missing_ones(world: W
     missing = world.client.delete("/v1/bank-details/changes/999999", headers=gp)
     assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json()) == (404, missing.json())
     assert world.client.delete(f"/v1/bank-details/changes/{change['id']}", headers=optician).status_code == 204
+
+
+def test_a_nul_character_is_refused_naming_its_field(world: World) -> None:
+    """PostgreSQL text cannot hold NUL: the request is refused before any query, on both databases."""
+    response = world.client.post("/v1/sessions", json={"username": "\x00", "password": "x" * 12, "totp": "123456"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "username"
+    headers = world.headers("optique.demo")
+    assert world.client.get("/v1/quotes/P-%00", headers=headers).status_code == 422

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as FastAPIPath
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tierspayant.domain.calculation import Pathway
 from tierspayant.domain.optics import LensType
@@ -23,6 +23,15 @@ CareDate = Annotated[date, Field(description="ISO date; within two years back an
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """No input of ours holds a NUL character, and PostgreSQL text cannot store one: refused
+        here, naming the field, for every request body (found by the fuzzer on PostgreSQL)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
 
 
 class SignInRequest(Strict):
@@ -251,4 +260,4 @@ class ReferenceCodeOut(BaseModel):
 
 #: Path parameters: database ids are 32-bit positive; references are short.
 ObjectId = Annotated[int, FastAPIPath(ge=1, le=2**31 - 1)]
-Reference = Annotated[str, FastAPIPath(min_length=1, max_length=40)]
+Reference = Annotated[str, FastAPIPath(min_length=1, max_length=40, pattern=r"^[^\x00]+$")]

@@ -33,7 +33,7 @@ from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
 from tierspayant.services.keys import KeysService
 from tierspayant.services.presence import PresenceService
-from tierspayant.services.records import Account, Beneficiary, Insurer, Organisation, Professional, RightsPeriod
+from tierspayant.services.records import Account, Beneficiary, Organisation, Professional, RightsPeriod
 from tierspayant.services.rights import RightsService
 from tierspayant.simulate.reference_data import default_codes
 
@@ -161,6 +161,3 @@ def stack() -> Iterator[Stack]:
     made.loop.close()
 
 
-def insurer_of(stack: Stack) -> Insurer:
-    found = stack.uow.state.insurers[stack.insurer_id]
-    return found
