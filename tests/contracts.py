@@ -110,15 +110,51 @@ def check_a_presence_nonce_is_consumed_once(uow: Uow) -> None:
         assert tx.presence.use_presence_nonce("nonce-2", ids["professional"], AT) is True
 
 
-def check_the_proofless_quota_is_exact(uow: Uow) -> None:
+def check_proofless_memories_and_counters(uow: Uow) -> None:
+    """Who a holder checked, per-day counters, one follow-up per engagement, drivers, purge."""
     ids = world(uow)
     day = AT.date()
+    account, organisation = ContainmentScope.ACCOUNT, ContainmentScope.ORGANISATION
     with uow() as tx:
-        assert all(tx.presence.admit_proofless(ids["account"], day, f"s{n}", 3) for n in range(3))
-        assert tx.presence.admit_proofless(ids["account"], day, "s0", 3) is True  # already counted
-        assert tx.presence.admit_proofless(ids["account"], day, "s3", 3) is False  # over the quota
-        assert tx.presence.admit_proofless(ids["other_account"], day, "s3", 3) is True  # its own quota
-        assert tx.presence.admit_proofless(ids["account"], day + timedelta(days=1), "s3", 3) is True
+        assert tx.presence.proofless_known(account, ids["account"], "s0", day) is False
+        for n in range(6):
+            tx.presence.count_proofless(account, ids["account"], f"s{n}", day, ids["organisation"])
+        tx.presence.count_proofless(organisation, ids["organisation"], "s0", day)
+        tx.presence.count_proofless(account, ids["account"], "old", day - timedelta(days=40), ids["organisation"])
+        tx.presence.count_proofless(account, ids["other_account"], "s0", day, ids["organisation"])
+    with uow(readonly=True) as tx:
+        assert tx.presence.proofless_known(account, ids["account"], "s0", day) is True
+        assert tx.presence.proofless_known(account, ids["account"], "s0", day + timedelta(days=1)) is False
+        assert tx.presence.proofless_known(organisation, ids["organisation"], "s1", day) is False  # its own memory
+        assert tx.presence.proofless_known(account, ids["third_account"], "s0", day - timedelta(days=1)) is False
+        [today] = tx.presence.proofless_days(account, ids["account"], day - timedelta(days=29))
+        assert (today.day, today.admitted, today.followed) == (day, 6, 0)
+        assert tx.presence.driving_accounts(ids["organisation"], day, 6) == [ids["account"]]
+        assert tx.presence.driving_accounts(ids["organisation"], day, 7) == []
+        assert tx.presence.driving_accounts(ids["organisation"], day - timedelta(days=1), 1) == []
+    engagement = _engagement(uow, ids)
+    with uow() as tx:
+        tx.presence.add_proofless_engagement(engagement, ids["account"], ids["organisation"], day)
+    with uow() as tx:
+        assert tx.presence.follow_up(engagement) is True
+        assert tx.presence.follow_up(engagement) is False  # followed once, whatever comes after
+        assert tx.presence.follow_up(engagement + 1000) is False  # not a proof-less engagement
+    with uow(readonly=True) as tx:
+        [mine] = tx.presence.proofless_days(account, ids["account"], day)
+        [theirs] = tx.presence.proofless_days(organisation, ids["organisation"], day)
+        assert (mine.admitted, mine.followed, theirs.admitted, theirs.followed) == (6, 1, 1, 1)
+        assert tx.presence.driving_accounts(ids["organisation"], day, 5) == []  # one in six followed
+    with uow() as tx:
+        assert tx.presence.purge_proofless(day - timedelta(days=29)) == 2  # the old memory and its day
+    with uow(readonly=True) as tx:
+        assert tx.presence.proofless_days(account, ids["account"], day - timedelta(days=60)) == [mine]
+
+
+def _engagement(uow: Uow, ids: dict[str, int]) -> int:
+    with uow() as tx:
+        return int(tx.claims.add_engagement(Engagement(
+            0, "E-CONTRACT-1", ids["insurer"], ids["beneficiary"], ids["professional"], CareCategory.OPTICAL,
+            AT.date(), AT.date() + timedelta(days=30)), AT))
 
 
 def check_detection_counts_match_a_model(uow: Uow) -> None:

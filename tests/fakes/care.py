@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.fakes.state import FakeState
+from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
@@ -131,14 +132,53 @@ class FakePresenceLedger:
         self.s.nonces.add(nonce)
         return True
 
-    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
-        seen = self.s.proofless.setdefault((account_id, day), set())
-        if subject in seen:
-            return True
-        if len(seen) >= quota:
+    def proofless_known(self, scope: records.ContainmentScope, holder_id: int, subject: str, since: date) -> bool:
+        last = self.s.proofless_seen.get((scope.value, holder_id, subject))
+        return last is not None and last >= since
+
+    def proofless_days(self, scope: records.ContainmentScope, holder_id: int, since: date) -> list[ProoflessDay]:
+        return [ProoflessDay(day, counts[0], counts[1]) for (sc, holder, day), counts in self.s.proofless_days.items()
+                if sc == scope.value and holder == holder_id and day >= since]
+
+    def count_proofless(self, scope: records.ContainmentScope, holder_id: int, subject: str, day: date,
+                        organisation_id: int | None = None) -> None:
+        key = (scope.value, holder_id, subject)
+        self.s.proofless_seen[key] = max(day, self.s.proofless_seen.get(key, day))
+        counts = self.s.proofless_days.setdefault((scope.value, holder_id, day), [0, 0, organisation_id])
+        counts[0] += 1
+
+    def add_proofless_engagement(self, engagement_id: int, account_id: int, organisation_id: int | None,
+                                 day: date) -> None:
+        self.s.proofless_engagements[engagement_id] = (account_id, organisation_id, day)
+
+    def follow_up(self, engagement_id: int) -> bool:
+        found = self.s.proofless_engagements.pop(engagement_id, None)
+        if found is None:
             return False
-        seen.add(subject)
+        account_id, organisation_id, day = found
+        holders = [("account", account_id)] + ([("organisation", organisation_id)] if organisation_id else [])
+        for scope, holder in holders:
+            counts = self.s.proofless_days.get((scope, holder, day))
+            if counts is not None:
+                counts[1] += 1
         return True
+
+    def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
+        return sorted(holder for (scope, holder, d), (admitted, followed, org) in self.s.proofless_days.items()
+                      if scope == "account" and org == organisation_id and d == day
+                      and admitted - followed >= minimum and followed * 10 <= admitted)
+
+    def purge_proofless(self, before: date) -> int:
+        seen = [k for k, last in self.s.proofless_seen.items() if last < before]
+        days = [k for k in self.s.proofless_days if k[2] < before]
+        engagements = [k for k, v in self.s.proofless_engagements.items() if v[2] < before]
+        for k in seen:
+            del self.s.proofless_seen[k]
+        for d in days:
+            del self.s.proofless_days[d]
+        for e in engagements:
+            del self.s.proofless_engagements[e]
+        return len(seen) + len(days) + len(engagements)
 
 
 class FakeClaims:

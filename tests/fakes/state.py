@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from tierspayant.audit.events import AccessEvent
 from tierspayant.domain.contracts import Contract
@@ -26,7 +27,10 @@ class FakeState:
     periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
     purchases: dict[int, list[date]] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
-    proofless: dict[tuple[int, date], set[str]] = field(default_factory=dict)
+    proofless_seen: dict[tuple[str, int, str], date] = field(default_factory=dict)
+    #: (scope, holder, day) -> [admitted, followed, organisation of an account's row]
+    proofless_days: dict[tuple[str, int, date], list[Any]] = field(default_factory=dict)
+    proofless_engagements: dict[int, tuple[int, int | None, date]] = field(default_factory=dict)
     engagements: dict[int, records.Engagement] = field(default_factory=dict)
     quotes: dict[int, records.Quote] = field(default_factory=dict)
     invoices: dict[int, records.Invoice] = field(default_factory=dict)

@@ -26,13 +26,37 @@ def test_a_busy_but_normal_counter_is_left_alone() -> None:
     ({"quota_refusals_1h": 3}, Action.STEP_UP, "quota_refusals"),
     ({"sequential_neighbours_1h": 4}, Action.STEP_UP, "sequential_identifiers"),
     ({"attempts_10min": 6, "failures_10min": 3}, Action.THROTTLE, "failure_ratio"),
-    ({"organisation_distinct": (21, 21, 21, 21)}, Action.SUSPEND_ORGANISATION, "organisation_distinct_60s"),
+    ({"proofless_admitted": 10, "proofless_unfollowed": 10, "attempts_10min": 6, "failures_10min": 3},
+     Action.STEP_UP, "unfollowed_proofless"),
 ])
 def test_each_signal(change: dict[str, object], action: Action, reason: str) -> None:
     from dataclasses import replace
 
     result = assess(replace(QUIET, **change), T)  # type: ignore[arg-type]
     assert result.action is action and reason in result.reasons
+    assert result.organisation == ()  # an account's own signals never trip its organisation alone
+
+
+def test_checks_that_are_followed_are_care_not_scraping() -> None:
+    from dataclasses import replace
+
+    # 8 unfollowed of 20 proof-less patients: 12 were quoted or invoiced -- an optician whose
+    # patients compare prices, not a scraper (the worst legitimate 30 days: bench/proofless_needs.py)
+    assert "unfollowed_proofless" not in assess(replace(QUIET, proofless_admitted=20, proofless_unfollowed=10), T).reasons
+    assert assess(replace(QUIET, proofless_admitted=10, proofless_unfollowed=10), T).action is Action.NONE  # capped
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"organisation_distinct": (21, 21, 21, 21)}, "organisation_distinct_60s"),
+    ({"organisation_budget_spent": True}, "organisation_proofless_budget"),
+])
+def test_an_organisation_trips_without_deciding_for_the_account_that_crossed(change: dict[str, object],
+                                                                             reason: str) -> None:
+    from dataclasses import replace
+
+    result = assess(replace(QUIET, **change), T)  # type: ignore[arg-type]
+    assert reason in result.organisation
+    assert result.action is Action.NONE  # the check that crossed the line is judged on its own account
 
 
 def test_off_hours_weigh_more() -> None:
@@ -44,11 +68,12 @@ def test_off_hours_weigh_more() -> None:
     assert at_night.action is Action.STEP_UP and "off_hours" in at_night.reasons
 
 
-def test_an_organisation_goes_when_several_of_its_accounts_did() -> None:
+def test_an_organisation_trips_when_several_of_its_accounts_were_contained() -> None:
     from dataclasses import replace
 
     guessing = replace(QUIET, same_identity_failures=5, organisation_contained_accounts=2)
-    assert assess(guessing, T).action is Action.SUSPEND_ORGANISATION
+    result = assess(guessing, T)
+    assert result.action is Action.SUSPEND_ACCOUNT and "organisation_accounts_contained" in result.organisation
 
 
 def test_insurer_overrides_and_unknown_keys() -> None:

@@ -16,7 +16,7 @@ class Action(IntEnum):
     THROTTLE = 1  # the account's data requests are refused (429) for a few minutes
     STEP_UP = 2  # the session ends: a fresh passkey sign-in is needed (a stolen token is dead)
     SUSPEND_ACCOUNT = 3  # every session ends, no new one until lifted
-    SUSPEND_ORGANISATION = 4  # every account of the organisation
+    SUSPEND_ORGANISATION = 4  # every account of the organisation (a security officer's kill switch)
     CLOSE_INSURER_ROUTE = 5  # one insurer's rights checks, for everyone (manual kill switch)
 
 
@@ -33,18 +33,28 @@ class Activity:
     sequential_neighbours_1h: int  # most distinct identities in one NIR neighbourhood, last hour
     local_hour: int
     organisation_contained_accounts: int = 0
+    #: The account's proof-less tally over 30 days (detection/budgets.py), when this check read it.
+    proofless_admitted: int = 0
+    proofless_unfollowed: int = 0
+    #: This check was refused because its organisation's proof-less budget is spent.
+    organisation_budget_spent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
     score: float
-    action: Action
+    action: Action  # for this check's account, judged on its own signals only
     reasons: tuple[str, ...]
+    #: Why the organisation trips (empty: it does not). An organisation is never suspended
+    #: automatically: the accounts that drove it are, and the others are stepped up.
+    organisation: tuple[str, ...] = ()
 
 
 def assess(activity: Activity, t: Thresholds) -> Assessment:
     """Each signal over its threshold adds to the score; a hard limit on distinct patients
-    suspends whatever the rest says. Off-hours activity weighs 1.5x."""
+    suspends whatever the rest says. Off-hours activity weighs 1.5x. The organisation's counts
+    never decide this account's action: the check that happens to cross the organisation's
+    line is judged like any other (docs/THREATS.md, "Containment that hits the attacker")."""
     reasons: list[str] = []
     score = 0.0
     for window, seen, limit in zip(WINDOWS, activity.account_distinct, t.account_distinct, strict=True):
@@ -64,6 +74,13 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
     if activity.sequential_neighbours_1h >= t.sequential_neighbours:
         reasons.append("sequential_identifiers")
         score += 3.0
+    followed = activity.proofless_admitted - activity.proofless_unfollowed
+    if (activity.proofless_unfollowed >= t.unfollowed_min
+            and followed <= t.unfollowed_followed_share * activity.proofless_admitted):
+        # Capped by its budget already (budgets.py); alone it is an unlucky optician whose
+        # patients all went to compare prices, with other signals a scraper.
+        reasons.append("unfollowed_proofless")
+        score += 1.0
     if score and not t.opening_hour <= activity.local_hour < t.closing_hour:
         reasons.append("off_hours")
         score *= 1.5
@@ -74,12 +91,10 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
         action = Action.STEP_UP
     elif score >= t.throttle_score:
         action = Action.THROTTLE
-    org_over = [w for w, seen, limit in zip(WINDOWS, activity.organisation_distinct, t.organisation_distinct,
-                                            strict=True) if seen > limit]
-    if org_over or (action >= Action.SUSPEND_ACCOUNT
-                    and activity.organisation_contained_accounts + 1 >= t.organisation_accounts):
-        reasons.extend(f"organisation_distinct_{w}s" for w in org_over)
-        if not org_over:
-            reasons.append("organisation_accounts_contained")
-        action = Action.SUSPEND_ORGANISATION
-    return Assessment(score, action, tuple(reasons))
+    org_over = [f"organisation_distinct_{w}s" for w, seen, limit in zip(
+        WINDOWS, activity.organisation_distinct, t.organisation_distinct, strict=True) if seen > limit]
+    if activity.organisation_budget_spent:
+        org_over.append("organisation_proofless_budget")
+    if action >= Action.SUSPEND_ACCOUNT and activity.organisation_contained_accounts + 1 >= t.organisation_accounts:
+        org_over.append("organisation_accounts_contained")
+    return Assessment(score, action, tuple(reasons), tuple(org_over))

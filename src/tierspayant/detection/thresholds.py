@@ -28,6 +28,25 @@ class Thresholds:
     failure_ratio: float = 0.5
     #: Failed matches on one presented identity (guessing a birth date) per account per day.
     same_identity_failures: int = 3
+    #: Proof-less budgets (detection/budgets.py): an account's unfollowed new proof-less patients
+    #: in any 7 and any 30 days (its day bound is the insurer's ``proofless_daily_quota``), and
+    #: an organisation's (day, 7 days, 30 days). Set from what legitimate accounts need, measured
+    #: by ``python -m bench.proofless_needs`` (docs/THREATS.md, "Budgets over time"): the worst
+    #: optician of 3,000 accounts over 60 days needs 11 and 20, the p99 8 and 18.
+    account_proofless_week: int = 12
+    account_proofless_month: int = 30
+    organisation_proofless: tuple[int, int, int] = (150, 100, 250)
+    #: A holder with this many unfollowed proof-less patients in 30 days, at most
+    #: ``unfollowed_followed_share`` of them followed, must show proofs (budgets.py); for
+    #: detection it is a weak signal (score 1) that adds to the others.
+    unfollowed_min: int = 10
+    unfollowed_followed_share: float = 0.1
+    #: When an organisation trips, its accounts with at least this many unfollowed proof-less
+    #: patients today (and at most one in ten followed) drove it: they are suspended, the
+    #: others stepped up (proofs and a fresh passkey sign-in).
+    driver_min: int = 5
+    #: How long an organisation's step-up lasts unless an officer lifts it sooner.
+    organisation_step_up_hours: int = 24
     #: Refusals for lack of a presence proof (quota reached) per account per hour.
     quota_refusals: int = 3
     #: Distinct presented identities sharing a NIR neighbourhood (sex, birth year and month,
@@ -40,7 +59,7 @@ class Thresholds:
     throttle_score: float = 2.0
     step_up_score: float = 3.0
     suspend_account_score: float = 4.0
-    #: Accounts of one organisation contained within a day before the organisation is.
+    #: Accounts of one organisation contained within a day before the organisation is stepped up.
     organisation_accounts: int = 3
 
     @classmethod

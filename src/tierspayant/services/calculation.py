@@ -20,13 +20,14 @@ from tierspayant.services.ports import (
     HasBeneficiaries,
     HasClaims,
     HasLog,
+    HasPresence,
     HasProfessionals,
     HasReference,
 )
 from tierspayant.services.records import Engagement, Quote
 
 
-class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasLog, Protocol):
+class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasPresence, HasLog, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -130,6 +131,7 @@ class CalculationService(UseCase[CalculationStore]):
                           engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
                           result, calc.amc, valid_until)
             quote_id = tx.claims.add_quote(quote, now)
+            tx.presence.follow_up(engagement.id)  # the check is followed (detection/budgets.py)
             tx.log.append_events([self.recorder.event(
                 principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
                 purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,

@@ -12,12 +12,23 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tierspayant.audit.events import Tag
+from tierspayant.detection.budgets import first_day
 from tierspayant.detection.signals import Action, Activity, Assessment, assess
 from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
+from tierspayant.services.budgets import Admission
 from tierspayant.services.errors import Contained, Forbidden, Unauthenticated
-from tierspayant.services.ports import Clock, HasContainments, HasDetection, HasLog, HasSessions, UnitOfWork
+from tierspayant.services.ports import (
+    Clock,
+    HasAccounts,
+    HasContainments,
+    HasDetection,
+    HasLog,
+    HasPresence,
+    HasSessions,
+    UnitOfWork,
+)
 from tierspayant.services.records import (
     Alert,
     Containment,
@@ -29,7 +40,7 @@ from tierspayant.services.records import (
 )
 
 
-class DetectionStore(HasSessions, HasLog, HasDetection, HasContainments, Protocol):
+class DetectionStore(HasSessions, HasAccounts, HasLog, HasDetection, HasContainments, HasPresence, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -72,8 +83,9 @@ class _Active:
     loaded: datetime | None  # None: to be read
     throttled: dict[int, datetime]  # account -> until
     suspended: frozenset[int]  # accounts
-    organisations: frozenset[int]
+    organisations: frozenset[int]  # suspended (a security officer's kill switch)
     insurers: frozenset[int]
+    stepped_up: frozenset[int] = frozenset()  # organisations whose every check needs a proof
 
 
 def _covers(active: _Active, account_id: int, organisation_id: int | None) -> bool:
@@ -103,8 +115,9 @@ class DetectionService:
                 now,
                 {c.target_id: c.until for c in active if c.scope == "account" and c.action == "throttle" and c.until},
                 frozenset(c.target_id for c in active if c.scope == "account" and c.action != "throttle"),
-                frozenset(c.target_id for c in active if c.scope == "organisation"),
-                frozenset(c.target_id for c in active if c.scope == "insurer"))
+                frozenset(c.target_id for c in active if c.scope == "organisation" and c.action != "step_up"),
+                frozenset(c.target_id for c in active if c.scope == "insurer"),
+                frozenset(c.target_id for c in active if c.scope == "organisation" and c.action == "step_up"))
         return self._active
 
     def admit(self, principal: Principal) -> None:
@@ -125,6 +138,11 @@ class DetectionService:
         it): no new session, no enrolment, no request (docs/THREATS.md T2)."""
         return _covers(self._current(), account_id, organisation_id)
 
+    def stepped_up(self, organisation_id: int) -> bool:
+        """Whether the organisation is stepped up: its proof-less checks are refused until the
+        step-up lapses or an officer lifts it (docs/THREATS.md, "Containment that hits the attacker")."""
+        return self.enabled and organisation_id in self._current().stepped_up
+
     def check_insurer_route(self, insurer_id: int) -> None:
         if insurer_id in self._current().insurers:
             raise Contained("insurer", retry_after=60)
@@ -142,32 +160,66 @@ class DetectionService:
         return Snapshot(tx.detection.seen_by_account(principal.account_id, since[-1], at), org)
 
     def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
-                neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot) -> Action:
+                neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot,
+                admission: Admission | None = None) -> Action:
         """Count this check, assess the account with it, apply the decision in the same
-        transaction. Returns the action taken (the caller refuses the request from STEP_UP up)."""
+        transaction. Returns the action taken on this check's account (the caller refuses the
+        request from STEP_UP up); an organisation that trips contains its driving accounts and
+        steps up the others, whichever account's check crossed the line."""
         if not self.enabled:
             return Action.NONE
         presented = Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
                               subject, neighbourhood, outcome)
         tx.detection.record_presented(presented)
         thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
-        activity = self.activity(snapshot.with_check(presented), at)
+        activity = self.activity(snapshot.with_check(presented), at, admission)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
             result = assess(replace(activity, organisation_contained_accounts=contained), thresholds)
         if result.action is not Action.NONE:
             self._apply(tx, principal, result, at)
-        return result.action
+        action = result.action
+        if result.organisation and principal.organisation_id is not None:
+            drivers = self._trip_organisation(tx, principal.organisation_id, result.organisation, thresholds, at)
+            if principal.account_id in drivers:
+                action = max(action, Action.SUSPEND_ACCOUNT)
+        return action
+
+    def _trip_organisation(self, tx: DetectionStore, organisation_id: int, reasons: tuple[str, ...],
+                           t: Thresholds, at: datetime) -> list[int]:
+        """Contain the accounts that drove the organisation's counts (their proof-less checks of
+        today, unfollowed) and step the others up: every check needs the patient's proof and a
+        fresh passkey sign-in (their sessions end). Once per step-up; the alert says who."""
+        active = tx.containments.recent(active_at=at, limit=10_000)
+        if any(c.scope == "organisation" and c.target_id == organisation_id for c in active):
+            return []
+        suspended = {c.target_id for c in active if c.scope == "account" and c.action == "suspend"}
+        day = at.astimezone(PARIS).date()
+        drivers = tx.presence.driving_accounts(organisation_id, day, t.driver_min)
+        why = ",".join(reasons)
+        for account_id in drivers:
+            if account_id not in suspended:
+                self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, account_id, "suspend",
+                              f"drove_organisation:{why}", at)
+        others = [a.id for a in tx.accounts.accounts_of_organisation(organisation_id) if a.id not in drivers]
+        for account_id in others:
+            tx.sessions.revoke_sessions_of(account_id)
+        self._contain(tx, DETECTION, ContainmentScope.ORGANISATION, organisation_id, "step_up",
+                      f"{why}; contained accounts {drivers or 'none'}; stepped up {len(others)} account(s)", at,
+                      until=at + timedelta(hours=t.organisation_step_up_hours))
+        return drivers
 
     def forget_old(self) -> int:
-        """Drop the per-identity counters last seen before the longest window (a day): the
-        table holds about one day of distinct presented patients per account."""
+        """Drop the per-identity counters last seen before the longest window (a day) and the
+        proof-less budgets' memories and counters older than theirs (30 days)."""
+        now = self.clock.now()
         with self.uow() as tx:
-            return tx.detection.purge_seen(self.clock.now() - timedelta(seconds=WINDOWS[-1]))
+            return (tx.detection.purge_seen(now - timedelta(seconds=WINDOWS[-1]))
+                    + tx.presence.purge_proofless(first_day(now.astimezone(PARIS).date())))
 
     @staticmethod
-    def activity(snapshot: Snapshot, at: datetime) -> Activity:
+    def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None) -> Activity:
         since = [at - timedelta(seconds=w) for w in WINDOWS]
         seen = snapshot.seen
         distinct = tuple(sum(1 for s in seen if s.last_at >= start) for start in since)
@@ -185,6 +237,9 @@ class DetectionService:
             quota_refusals_1h=sum(s.refusals for s in hour),
             sequential_neighbours_1h=max(neighbours.values(), default=0),
             local_hour=at.astimezone(PARIS).hour,
+            proofless_admitted=admission.account.admitted_month if admission and admission.account else 0,
+            proofless_unfollowed=admission.account.unfollowed_month if admission and admission.account else 0,
+            organisation_budget_spent=admission.organisation_spent if admission else False,
         )
 
     def _apply(self, tx: DetectionStore, principal: Principal, result: Assessment, at: datetime) -> None:
@@ -200,12 +255,8 @@ class DetectionService:
                           until=at + timedelta(minutes=THROTTLE_MINUTES))
         elif result.action is Action.STEP_UP:
             self._contain(tx, DETECTION, ContainmentScope.SESSION, principal.session_id, "step_up", reasons, at)
-        elif result.action is Action.SUSPEND_ACCOUNT:
+        elif result.action >= Action.SUSPEND_ACCOUNT:
             self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, principal.account_id, "suspend", reasons, at)
-        elif result.action is Action.SUSPEND_ORGANISATION:
-            self._contain(tx, DETECTION, ContainmentScope.ACCOUNT, principal.account_id, "suspend", reasons, at)
-            assert principal.organisation_id is not None
-            self._contain(tx, DETECTION, ContainmentScope.ORGANISATION, principal.organisation_id, "suspend", reasons, at)
 
     def _contain(self, tx: DetectionStore, actor: Principal, scope: ContainmentScope, target_id: int, action: str, reasons: str,
                  at: datetime, until: datetime | None = None) -> Containment:

@@ -14,15 +14,18 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from tierspayant.audit.events import Category, Outcome, Tag
+from tierspayant.detection.budgets import Budget
 from tierspayant.detection.signals import Action
+from tierspayant.detection.thresholds import Thresholds
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal
 from tierspayant.security.presence import InvalidPresenceProof, PresenceVerifier
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
+from tierspayant.services.budgets import BAD_PROOF, KNOWN, STEPPED_UP, WITH_PROOF, Admission, admit_proofless
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.detection import THROTTLE_MINUTES, DetectionService, DetectionStore
+from tierspayant.services.detection import PARIS, THROTTLE_MINUTES, DetectionService, DetectionStore
 from tierspayant.services.errors import Contained, ServiceError, Unauthenticated
 from tierspayant.services.ports import (
     Clock,
@@ -33,7 +36,7 @@ from tierspayant.services.ports import (
     UnitOfWork,
     WriteQueue,
 )
-from tierspayant.services.records import Beneficiary, Engagement, Presentation, RightsPeriod
+from tierspayant.services.records import Beneficiary, Engagement, Insurer, Presentation, RightsPeriod
 
 
 class RightsStore(DetectionStore, HasReference, HasBeneficiaries, HasPresence, HasClaims, Protocol):
@@ -53,8 +56,9 @@ class RightsRequest:
 
 
 class PresenceRequired(ServiceError):
-    """Refused: the daily quota of proof-less checks is reached, or the proof shown is not
-    valid for this patient now. The professional must scan the patient's proof."""
+    """Refused: a proof-less budget of the account or its organisation is spent (a day, 7 or
+    30 days), or the proof shown is not valid for this patient now. The professional must scan
+    the patient's proof."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,9 @@ class RightsService:
         contained = replace(event, purpose=CONTAINED_PURPOSE, outcome=Outcome.REFUSED, ref=None)
         subject = self.recorder.pseudonyms.presented_identity(amc, nir)
         neighbourhood = self.recorder.pseudonyms.neighbourhood(amc, nir)
-        admit = self._admission(principal, professional_id, request, amc, subject, event.beneficiary, now)
-        quota = insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA
+        day = now.astimezone(PARIS).date()
+        admit = self._admission(principal, professional_id, request, amc, subject, event.beneficiary, now, day)
+        budgets = self._budgets(insurer)
         engagement = valid_until = None
         if found:
             assert insurer is not None and match is not None
@@ -133,14 +138,15 @@ class RightsService:
                                     request.date_of_care, valid_until)
 
         def write(tx: RightsStore) -> Action | None:
-            admitted = admit(tx, quota)
+            admission = admit(tx, budgets)
+            admitted = admission.admitted
             # Counted for detection, hit or miss or refusal, and assessed before answering.
-            # A refusal for lack of a proof (the quota) is a scraper's signature; a proof that
-            # fails (expired on a slow network, mistyped) is not counted as one.
+            # A refusal for lack of a proof (a budget spent) is a scraper's signature; a proof
+            # that fails (expired on a slow network, mistyped) is not counted as one.
             outcome = (Presentation.OK if admitted and match is not None else Presentation.NOT_FOUND if admitted
                        else Presentation.REFUSED if request.presence_proof is None else Presentation.BAD_PROOF)
             action = self.detection.observe(tx, principal, insurer, subject, neighbourhood, outcome, now,
-                                            activity)
+                                            activity, admission)
             if action is not Action.NONE:
                 tx.log.append_events([contained])
                 return action
@@ -149,7 +155,11 @@ class RightsService:
                 return None
             # Fail closed: the engagement exists only if its access event is recorded with it.
             if engagement is not None:
-                tx.claims.add_engagement(engagement, now)
+                engagement_id = tx.claims.add_engagement(engagement, now)
+                if admission.counted_account:  # awaits its quote or invoice (detection/budgets.py)
+                    tx.presence.add_proofless_engagement(
+                        engagement_id, principal.account_id,
+                        principal.organisation_id if admission.counted_organisation else None, day)
             tx.log.append_events([event])
             return Action.NONE
 
@@ -162,30 +172,43 @@ class RightsService:
             raise Unauthenticated()  # the session (or more) was just ended
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
+    def _budgets(self, insurer: Insurer | None) -> tuple[Budget, Budget]:
+        """(account, organisation) budgets: the insurer's day quota and thresholds (docs/THREATS.md T2)."""
+        t = Thresholds.from_config(insurer.detection if insurer else None, self.detection.defaults)
+        quota = insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA
+        share = (t.unfollowed_min, t.unfollowed_followed_share)
+        return (Budget(quota, t.account_proofless_week, t.account_proofless_month, *share),
+                Budget(*t.organisation_proofless, *share))
+
     def _admission(self, principal: Principal, professional_id: int, request: RightsRequest, amc: str,
-                   subject: str, pseudonym: str | None, now: datetime) -> Callable[[RightsStore, int], bool]:
+                   subject: str, pseudonym: str | None, now: datetime, day: date,
+                   ) -> Callable[[RightsStore, tuple[Budget, Budget]], Admission]:
         """How this check is admitted, decided inside the write (so that concurrent checks
         count right): with a proof, the proof must be this patient's, live, and unused -- it is
-        then consumed and bound to this professional; without, the account's daily quota of
-        distinct presented patients applies (docs/THREATS.md T2)."""
+        then consumed and bound to this professional; without, the account's and its
+        organisation's budgets apply (detection/budgets.py, docs/THREATS.md T2)."""
         if request.presence_proof is None:
-            key = (principal.account_id, now.date(), subject)
+            if principal.organisation_id is not None and self.detection.stepped_up(principal.organisation_id):
+                return lambda tx, budgets: STEPPED_UP  # every check of the organisation needs a proof
+            key = (principal.account_id, day, subject)
             if key in self._admitted:
-                return lambda tx, quota: True
+                return lambda tx, budgets: KNOWN
 
-            def admit(tx: RightsStore, quota: int) -> bool:
-                admitted = tx.presence.admit_proofless(key[0], key[1], key[2], quota)
-                if admitted:
+            def admit(tx: RightsStore, budgets: tuple[Budget, Budget]) -> Admission:
+                admission = admit_proofless(tx, principal.account_id, principal.organisation_id, subject, day,
+                                            *budgets)
+                if admission.admitted:
                     if len(self._admitted) > 100_000:
                         self._admitted.clear()
                     self._admitted.add(key)
-                return admitted
+                return admission
 
             return admit
         try:
             claims = self.presence.verify(request.presence_proof, now)
         except InvalidPresenceProof:
-            return lambda tx, quota: False
+            return lambda tx, budgets: BAD_PROOF
         if claims.insurer != amc or pseudonym is None or claims.beneficiary != pseudonym:
-            return lambda tx, quota: False
-        return lambda tx, quota: tx.presence.use_presence_nonce(claims.nonce, professional_id, now)
+            return lambda tx, budgets: BAD_PROOF
+        return lambda tx, budgets: (WITH_PROOF if tx.presence.use_presence_nonce(claims.nonce, professional_id, now)
+                                    else BAD_PROOF)

@@ -16,7 +16,9 @@ import aiohttp
 import httpx
 
 from tierspayant.simulate.clock import AcceleratedClock
-from tierspayant.simulate.traffic import Patient, Visit
+from tierspayant.simulate.traffic import PROFILES, Patient, Visit
+
+PROFILES_BY_CATEGORY = {p.category: p for p in PROFILES.values()}
 
 QUOTE_LINES = [{"code": "9100102", "price": "120.00"},
                {"code": "9100301", "price": "90.00", "lens_type": "unifocal", "sph": "-2.00"},
@@ -70,6 +72,7 @@ class Simulation:
         self._client: aiohttp.ClientSession | None = None
         self.slots = asyncio.Semaphore(concurrency)
         self.tokens: dict[int, str] = {}
+        self.invoices = 0
         self.records: list[Record] = []
         #: How late (simulated seconds) the scheduler sent visits: large values mean the
         #: simulator could not keep up with the accelerated clock.
@@ -138,10 +141,20 @@ class Simulation:
                 self.records.pop()
                 token = await self.sign_in(visit.professional)
                 answer = await self.request("legit", visit.professional, "POST", "/v1/rights-checks", token, body)
-            if answer.status_code == 200 and visit.quote and answer.json().get("covered"):
-                await self.request("legit", visit.professional, "POST", "/v1/quotes", token, {
-                    "engagement_number": answer.json()["engagement_number"], "kind": "simulation",
-                    "lines": QUOTE_LINES})
+            if answer.status_code == 200 and visit.follow_up and answer.json().get("covered"):
+                await self.follow_up(visit, token, answer.json()["engagement_number"])
+
+    async def follow_up(self, visit: Visit, token: str | None, engagement: str) -> None:
+        """The quote (optician) or the invoice (the others) made at the counter after the check."""
+        line = dict(PROFILES_BY_CATEGORY[visit.category].invoice_line)
+        if not line:
+            await self.request("legit", visit.professional, "POST", "/v1/quotes", token, {
+                "engagement_number": engagement, "kind": "simulation", "lines": QUOTE_LINES})
+            return
+        self.invoices += 1
+        await self.request("legit", visit.professional, "POST", "/v1/invoices", token, {
+            "invoice_number": f"SIM-{visit.professional}-{self.invoices}-{int(visit.at.timestamp())}",
+            "engagement_number": engagement, "date_of_care": visit.at.date().isoformat(), "lines": [line]})
 
     async def day(self, visits: list[Visit]) -> None:
         tasks = []

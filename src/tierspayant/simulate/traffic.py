@@ -1,7 +1,8 @@
 """A synthetic working day of professionals (docs/THREATS.md: the simulator's normal traffic):
 opening hours and lunch by profession, a daily volume drawn around each profession's mean, the
-patient's presence proof shown most of the time, and a follow-up (quote) after an optician's
-check. Deterministic for a seed."""
+patient's presence proof shown most of the time, and the follow-up at the counter: an optician
+quotes (and the patient often leaves to compare), a doctor or a pharmacist invoices the
+complementary part of what was just done. Deterministic for a seed."""
 
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ class Profile:
     #: Opening hours, local time, as (start, end) in hours.
     hours: tuple[tuple[float, float], ...]
     checks_per_day: float
-    follow_up_quote: float  # share of covered checks followed by a quote
+    #: Share of covered checks followed at once: by a quote (optician), an invoice (the others).
+    follow_up: float
+    #: One invoice line of what this profession bills (ignored for a quote).
+    invoice_line: tuple[tuple[str, str], ...] = ()
 
 
 PROFILES = {
     "optician": Profile("optical", ((9.5, 12.5), (14.0, 19.0)), 8, 0.6),
-    "general_practitioner": Profile("consultation", ((8.5, 12.0), (14.0, 19.0)), 18, 0.0),
-    "pharmacist": Profile("pharmacy", ((8.5, 12.5), (13.5, 20.0)), 36, 0.0),
+    "general_practitioner": Profile("consultation", ((8.5, 12.0), (14.0, 19.0)), 18, 0.95,
+                                    (("code", "G"), ("price", "30.00"), ("amc_claimed", "9.00"))),
+    "pharmacist": Profile("pharmacy", ((8.5, 12.5), (13.5, 20.0)), 36, 0.95,
+                          (("code", "3400930000011"), ("price", "10.00"), ("amc_claimed", "3.50"))),
 }
 #: Share of checks made with the patient's presence proof (app or card scanned at the counter).
 PROOF_SHARE = 0.9
@@ -50,7 +56,7 @@ class Visit:
     patient: Patient
     category: str
     with_proof: bool
-    quote: bool
+    follow_up: bool  # a quote or an invoice right after a covered answer
 
 
 def day_of_visits(rng: random.Random, professions: list[str], patients: list[Patient], day: date,
@@ -72,6 +78,6 @@ def day_of_visits(rng: random.Random, professions: list[str], patients: list[Pat
                 offset -= end - start
             local = datetime.combine(day, time(0), PARIS) + timedelta(hours=hour)
             visits.append(Visit(local, index, rng.choice(patients), profile.category, rng.random() < PROOF_SHARE,
-                                rng.random() < profile.follow_up_quote))
+                                rng.random() < profile.follow_up))
     visits.sort(key=lambda v: v.at)
     return visits

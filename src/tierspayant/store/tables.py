@@ -334,11 +334,34 @@ presence_uses = Table(
     Column("used_at", UtcDateTime, nullable=False),
 )
 
-proofless_checks = Table(
-    "proofless_checks", metadata,
-    Column("account_id", Integer, primary_key=True, autoincrement=False),
-    Column("day", Date, primary_key=True),
+# Proof-less budgets over time (detection/budgets.py): who each holder (an account or an
+# organisation) already checked without a proof, and per-(holder, day) counters.
+proofless_seen = Table(
+    "proofless_seen", metadata,
+    Column("scope", String(20), primary_key=True),  # account | organisation
+    Column("holder_id", Integer, primary_key=True, autoincrement=False),
     Column("subject", String(40), primary_key=True),  # keyed hash of what was presented
+    Column("last_day", Date, nullable=False),
+)
+
+proofless_days = Table(
+    "proofless_days", metadata,
+    Column("scope", String(20), primary_key=True),
+    Column("holder_id", Integer, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("organisation_id", Integer, nullable=True),  # an account's: its organisation (drivers)
+    Column("admitted", Integer, nullable=False),  # new proof-less patients
+    Column("followed", Integer, nullable=False),  # of which followed by a quote or an invoice
+    Index("ix_proofless_days_organisation", "organisation_id", "day"),
+)
+
+# The engagements a proof-less admission produced, until a quote or an invoice follows them.
+proofless_engagements = Table(
+    "proofless_engagements", metadata,
+    Column("engagement_id", Integer, primary_key=True, autoincrement=False),
+    Column("account_id", Integer, nullable=False),
+    Column("organisation_id", Integer, nullable=True),  # None: not new for the organisation
+    Column("day", Date, nullable=False),
 )
 
 # -- passkeys (WebAuthn) ---------------------------------------------------------------------

@@ -8,12 +8,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import ReferenceCode
 from tierspayant.services.records import (
     BankChange,
     Beneficiary,
+    ContainmentScope,
     Engagement,
     Insurer,
     Invoice,
@@ -145,10 +147,42 @@ class PresenceLedger(Protocol):
         writers and safe inside a group commit (no savepoint)."""
         ...
 
-    def admit_proofless(self, account_id: int, day: date, subject: str, quota: int) -> bool:
-        """Count ``subject`` among the account's proof-less checks of ``day``: True if it was
-        already counted or there is room under ``quota`` (then it is counted), else False
-        (nothing written). Exact under concurrent writers."""
+    # -- proof-less budgets (detection/budgets.py): a holder is an account or an organisation --
+    def proofless_known(self, scope: ContainmentScope, holder_id: int, subject: str, since: date) -> bool:
+        """Whether the holder already checked ``subject`` without a proof on ``since`` or later."""
+        ...
+
+    def proofless_days(self, scope: ContainmentScope, holder_id: int, since: date) -> list[ProoflessDay]:
+        """The holder's counters from ``since`` on (at most 30 rows, any order; later days
+        included: the tally ignores them)."""
+        ...
+
+    def count_proofless(self, scope: ContainmentScope, holder_id: int, subject: str, day: date,
+                        organisation_id: int | None = None) -> None:
+        """``subject`` checked without a proof on ``day``: remembered, and counted once in the
+        day's ``admitted`` if it was not known. ``organisation_id``: an account's organisation.
+        Exact under concurrent writers (their transactions are serialised)."""
+        ...
+
+    def add_proofless_engagement(self, engagement_id: int, account_id: int, organisation_id: int | None,
+                                 day: date) -> None:
+        """An engagement answered to a proof-less check counted on ``day`` (for the account, and for
+        ``organisation_id`` unless None), awaiting its follow-up."""
+        ...
+
+    def follow_up(self, engagement_id: int) -> bool:
+        """A quote or an invoice followed this engagement: the first time, its counted day's
+        ``followed`` goes up by one for the account (and the organisation); True then, False
+        when it was not proof-less or was already followed."""
+        ...
+
+    def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
+        """The organisation's accounts with at least ``minimum`` unfollowed proof-less patients on
+        ``day`` and at most one in ten followed: the accounts that drove a burst."""
+        ...
+
+    def purge_proofless(self, before: date) -> int:
+        """Forget memories and counters older than ``before``; how many rows went."""
         ...
 
 
