@@ -48,7 +48,7 @@ def test_checks_that_are_followed_are_care_not_scraping() -> None:
 
 @pytest.mark.parametrize(("change", "reason"), [
     ({"organisation_distinct": (21, 21, 21, 21)}, "organisation_distinct_60s"),
-    ({"organisation_budget_spent": True}, "organisation_proofless_budget"),
+    ({"budget_spent": "organisation:day"}, "organisation_proofless_budget"),
 ])
 def test_an_organisation_trips_without_deciding_for_the_account_that_crossed(change: dict[str, object],
                                                                              reason: str) -> None:

@@ -16,8 +16,8 @@ check is flat whatever the holder did before (``bench/detection_cost.py``).
 
 And whatever the windows, a holder with ``unfollowed`` unfollowed patients in 30 days of which
 at most one in ten were followed must show proofs: an account that never follows its checks is
-capped at ``unfollowed`` people (10 by default) in total, whatever its pace -- the promise of
-"almost nothing" (tests/unit/test_budgets.py walks the paces)."""
+capped at ``unfollowed`` people (10 by default) in any 30 days, whatever its pace -- the promise
+of "almost nothing" (tests/unit/test_budgets.py walks the paces)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ class Activity:
     #: The account's proof-less tally over 30 days (detection/budgets.py), when this check read it.
     proofless_admitted: int = 0
     proofless_unfollowed: int = 0
-    #: This check was refused because its organisation's proof-less budget is spent.
-    organisation_budget_spent: bool = False
+    #: The proof-less budget that refused this check, as ``holder:window`` (budgets.py), or None.
+    budget_spent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,8 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
         action = Action.THROTTLE
     org_over = [f"organisation_distinct_{w}s" for w, seen, limit in zip(
         WINDOWS, activity.organisation_distinct, t.organisation_distinct, strict=True) if seen > limit]
-    if activity.organisation_budget_spent:
+    spent = activity.budget_spent or ""
+    if spent.startswith("organisation:") and spent != "organisation:step_up":
         org_over.append("organisation_proofless_budget")
     if action >= Action.SUSPEND_ACCOUNT and activity.organisation_contained_accounts + 1 >= t.organisation_accounts:
         org_over.append("organisation_accounts_contained")

@@ -27,11 +27,6 @@ class Admission:
     counted_account: bool = False
     counted_organisation: bool = False
 
-    @property
-    def organisation_spent(self) -> bool:
-        """Refused by the organisation's own budget (not by a step-up already running)."""
-        return self.spent is not None and self.spent.startswith("organisation:") and self.spent != "organisation:step_up"
-
 
 WITH_PROOF = Admission(True)
 BAD_PROOF = Admission(False)

@@ -239,7 +239,7 @@ class DetectionService:
             local_hour=at.astimezone(PARIS).hour,
             proofless_admitted=admission.account.admitted_month if admission and admission.account else 0,
             proofless_unfollowed=admission.account.unfollowed_month if admission and admission.account else 0,
-            organisation_budget_spent=admission.organisation_spent if admission else False,
+            budget_spent=admission.spent if admission else None,
         )
 
     def _apply(self, tx: DetectionStore, principal: Principal, result: Assessment, at: datetime) -> None:

@@ -115,6 +115,11 @@ class Stack:
         return Principal(found.id, session, Role.PROFESSIONAL, found.organisation_id, found.professional_id,
                          aal="passkey", request_id="test")
 
+    def set_detection(self, config: dict[str, Any]) -> None:
+        """The insurer's detection overrides (``insurers.detection``)."""
+        insurers = self.uow.state.insurers
+        insurers[self.insurer_id] = replace(insurers[self.insurer_id], detection=config)
+
     def set_quota(self, quota: int) -> None:
         insurers = self.uow.state.insurers
         insurers[self.insurer_id] = replace(insurers[self.insurer_id], proofless_daily_quota=quota)
