@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.usecases.conftest import Stack
 from tests.unit.usecases.test_claims_orchestration import GLASSES
-from tests.unit.usecases.test_rights_rules import check, request
+from tests.unit.usecases.test_rights_rules import request
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.calculation import QuoteRequest
 from tierspayant.services.errors import Unauthenticated
