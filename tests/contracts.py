@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pytest
 
 from tierspayant.audit.events import AccessEvent, Category, Outcome, Tag
+from tierspayant.detection.counting import slot, window_slots
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import CareCategory
 from tierspayant.services.ports import Conflict, Transaction
@@ -158,38 +159,56 @@ def _engagement(uow: Uow, ids: dict[str, int]) -> int:
 
 
 def check_detection_counts_match_a_model(uow: Uow) -> None:
-    """The same traffic gives the same distinct counts on every implementation."""
+    """The same traffic gives the same counters and distinct counts on every implementation:
+    each identity in the slot of its latest presentation (detection/counting.py)."""
     ids = world(uow)
     rng = random.Random(12)
     accounts = [ids["account"], ids["other_account"], ids["third_account"]]
     model: dict[tuple[int, str], list[Any]] = {}
+    org_last: dict[str, datetime] = {}
     outcomes = list(Presentation)
     with uow() as tx:
-        for n in range(120):
+        for n in range(300):
             account = rng.choice(accounts)
-            subject = f"p{rng.randrange(40)}"
-            at = AT + timedelta(minutes=n)
+            subject = f"p{rng.randrange(60)}"
+            at = AT + timedelta(seconds=20 * n + rng.randrange(20))
             outcome = rng.choice(outcomes)
             presented = Presented(at, account, 1, ids["organisation"], subject, f"n{subject[-1]}", outcome)
-            tx.detection.record_presented(presented)
+            entry = model.get((account, subject))
+            assert tx.detection.record_presented(presented) == (entry[0] if entry else None, org_last.get(subject))
             entry = model.setdefault((account, subject), [at, 0, 0, 0, 0])
             entry[0] = at
             entry[1] += 1
             for i, c in enumerate(presented.counts):
                 entry[2 + i] += c
-    end = AT + timedelta(minutes=120)
-    since = [end - timedelta(minutes=m) for m in (1, 10, 60, 24 * 60)]
+            org_last[subject] = at
+    end = AT + timedelta(seconds=20 * 300)
+
+    def distinct(last: list[datetime]) -> tuple[int, ...]:
+        return tuple(sum(1 for t in last if first <= slot(t, width) <= stop) for width, first, stop in window_slots(end))
+
     with uow(readonly=True) as tx:
         for account in accounts:
-            got = {s.subject: (s.last_at, s.attempts, s.hits, s.failures, s.refusals)
-                   for s in tx.detection.seen_by_account(account, since[2], end)}
-            want = {subject: tuple(v) for (a, subject), v in model.items() if a == account and v[0] >= since[2]}
-            assert got == want
-        expected = tuple(len({s for (_, s), v in model.items() if v[0] >= start}) for start in since)
-        assert tx.detection.organisation_distinct(ids["organisation"], since, end) == expected
+            mine = {subject: v for (a, subject), v in model.items() if a == account}
+            got = tx.detection.recent_by_account(account, end - timedelta(hours=1), end, 10)
+            want = sorted(((s, *v) for s, v in mine.items() if v[0] >= end - timedelta(hours=1)),
+                          key=lambda r: r[1], reverse=True)[:10]
+            assert [(g.subject, g.last_at, g.attempts, g.hits, g.failures, g.refusals) for g in got] == [
+                (w[0], w[1], w[2], w[3], w[4], w[5]) for w in want]
+            assert tx.detection.distinct_counts(ContainmentScope.ACCOUNT, account, end) == distinct(
+                [v[0] for v in mine.values()])
+            one = next(iter(mine))
+            seen = tx.detection.seen_subject(account, one)
+            assert seen is not None and (seen.last_at, seen.attempts) == (mine[one][0], mine[one][1])
+        assert tx.detection.seen_subject(ids["account"], "never") is None
+        assert tx.detection.distinct_counts(ContainmentScope.ORGANISATION, ids["organisation"], end) == distinct(
+            list(org_last.values()))
     with uow() as tx:
-        dropped = tx.detection.purge_seen(since[2])
-    assert dropped == sum(1 for v in model.values() if v[0] < since[2])
+        tx.detection.purge_seen(end - timedelta(minutes=30))
+    with uow(readonly=True) as tx:
+        kept = {s for (a, s), v in model.items() if a == ids["account"] and v[0] >= end - timedelta(minutes=30)}
+        got = tx.detection.recent_by_account(ids["account"], AT - timedelta(days=1), end, 1000)
+        assert {g.subject for g in got} == kept
 
 
 def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
@@ -198,10 +217,11 @@ def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
         tx.detection.record_presented(Presented(AT, ids["account"], 1, ids["organisation"], "now", "n", Presentation.OK))
         tx.detection.record_presented(Presented(AT + timedelta(days=2), ids["account"], 1, ids["organisation"],
                                                 "ahead", "n", Presentation.OK))
-    since = [AT - timedelta(minutes=m) for m in (1, 10, 60, 24 * 60)]
     with uow(readonly=True) as tx:
-        assert [s.subject for s in tx.detection.seen_by_account(ids["account"], since[-1], AT)] == ["now"]
-        assert tx.detection.organisation_distinct(ids["organisation"], since, AT) == (1, 1, 1, 1)
+        recent = tx.detection.recent_by_account(ids["account"], AT - timedelta(days=1), AT, 10)
+        assert [s.subject for s in recent] == ["now"]
+        assert tx.detection.distinct_counts(ContainmentScope.ACCOUNT, ids["account"], AT) == (1, 1, 1, 1)
+        assert tx.detection.distinct_counts(ContainmentScope.ORGANISATION, ids["organisation"], AT) == (1, 1, 1, 1)
 
 
 def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from tests.fakes.state import FakeState
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
+from tierspayant.detection.counting import slot, window_slots
 from tierspayant.services.records import (
     PLATFORM_KEY_OWNER,
     Alert,
@@ -102,7 +103,7 @@ class FakeDetectionCounters:
     def __init__(self, state: FakeState) -> None:
         self.s = state
 
-    def record_presented(self, presented: Presented) -> None:
+    def record_presented(self, presented: Presented) -> tuple[datetime | None, datetime | None]:
         hits, failures, refusals = presented.counts
         key = (presented.account_id, presented.subject)
         old = self.s.seen.get(key)
@@ -114,21 +115,38 @@ class FakeDetectionCounters:
                                s.failures + failures, s.refusals + refusals)
         # As the SQL upsert: the organisation of the first check stays.
         self.s.seen[key] = (presented.organisation_id if old is None else old[0], seen)
+        theirs = None
+        if presented.organisation_id is not None:
+            theirs = self.s.org_seen.get((presented.organisation_id, presented.subject))
+            self.s.org_seen[(presented.organisation_id, presented.subject)] = presented.at
+        return (old[1].last_at if old else None), theirs
 
-    def seen_by_account(self, account_id: int, since: datetime, until: datetime) -> list[SeenSubject]:
-        return [s for (account, _), (_, s) in self.s.seen.items()
-                if account == account_id and since <= s.last_at <= until]
+    def _last(self, scope: ContainmentScope, holder_id: int) -> list[datetime]:
+        if scope is ContainmentScope.ACCOUNT:
+            return [s.last_at for (account, _), (_, s) in self.s.seen.items() if account == holder_id]
+        return [at for (org, _), at in self.s.org_seen.items() if org == holder_id]
 
-    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime],
-                              until: datetime) -> tuple[int, ...]:
-        return tuple(len({s.subject for org, s in self.s.seen.values()
-                          if org == organisation_id and at <= s.last_at <= until}) for at in since)
+    def distinct_counts(self, scope: ContainmentScope, holder_id: int, at: datetime) -> tuple[int, ...]:
+        # The model the slots implement: each identity in the slot of its latest presentation.
+        last = self._last(scope, holder_id)
+        return tuple(sum(1 for t in last if first <= slot(t, width) <= end) for width, first, end in window_slots(at))
+
+    def recent_by_account(self, account_id: int, since: datetime, until: datetime, limit: int) -> list[SeenSubject]:
+        found = [s for (account, _), (_, s) in self.s.seen.items() if account == account_id and since <= s.last_at <= until]
+        return sorted(found, key=lambda s: s.last_at, reverse=True)[:limit]
+
+    def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
+        found = self.s.seen.get((account_id, subject))
+        return found[1] if found else None
 
     def purge_seen(self, before: datetime) -> int:
         old = [k for k, (_, s) in self.s.seen.items() if s.last_at < before]
         for key in old:
             del self.s.seen[key]
-        return len(old)
+        org = [k for k, at in self.s.org_seen.items() if at < before]
+        for o in org:
+            del self.s.org_seen[o]
+        return len(old) + len(org)
 
 
 class FakeContainments:

@@ -52,6 +52,7 @@ class FakeState:
     checkpoints: dict[int, records.StoredCheckpoint] = field(default_factory=dict)
     cosignatures: dict[int, list[str]] = field(default_factory=dict)
     seen: dict[tuple[int, str], tuple[int | None, records.SeenSubject]] = field(default_factory=dict)  # -> organisation
+    org_seen: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (organisation, subject) -> last
     containments: dict[int, records.Containment] = field(default_factory=dict)
     alerts: list[records.Alert] = field(default_factory=list)
     #: Sealed rows per owner and table, as the fake "store" holds them: owner -> table -> {row: version}.

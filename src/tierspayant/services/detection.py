@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from tierspayant.audit.events import Tag
 from tierspayant.detection.budgets import first_day
+from tierspayant.detection.counting import in_window
 from tierspayant.detection.signals import Action, Activity, Assessment, assess
 from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
@@ -55,27 +56,40 @@ SCOPES = tuple(s.value for s in ContainmentScope)
 DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
 
 
+#: The account's most recent identities read per check (the hour's signals need no more: its
+#: distinct limit is 60). Bounded, so a check costs the same whatever the account did before.
+RECENT = 500
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """An account's recent rights checks (one entry per presented identity) and its
-    organisation's distinct counts per window, as read before this check."""
+    """What the account and its organisation did recently, read before this check (outside the
+    write lock): distinct counts per window (from slots), the account's latest identities of the
+    hour, and this identity's own counters."""
 
-    seen: list[SeenSubject]
+    account: tuple[int, ...]
     organisation: tuple[int, ...]
+    recent: list[SeenSubject]
+    subject: SeenSubject | None
 
-    def with_check(self, p: Presented) -> Snapshot:
-        """The same with this check counted (what the upsert does in the database)."""
+    def with_check(self, p: Presented, mine: datetime | None, theirs: datetime | None) -> Snapshot:
+        """The same with this check counted; ``mine``/``theirs``: when the account and the
+        organisation had last presented this identity (what the write found)."""
         hit, failure, refusal = p.counts
-        seen, new = [], True
-        for s in self.seen:
-            if s.subject == p.subject:
-                new = False
-                s = SeenSubject(s.subject, s.neighbourhood, p.at, s.attempts + 1, s.hits + hit,
-                                s.failures + failure, s.refusals + refusal)
-            seen.append(s)
-        if new:
-            seen.append(SeenSubject(p.subject, p.neighbourhood, p.at, 1, hit, failure, refusal))
-        return Snapshot(seen, tuple(c + 1 for c in self.organisation) if new else self.organisation)
+        s = self.subject
+        counted = (SeenSubject(p.subject, p.neighbourhood, p.at, 1, hit, failure, refusal) if s is None else
+                   SeenSubject(s.subject, s.neighbourhood, p.at, s.attempts + 1, s.hits + hit, s.failures + failure,
+                               s.refusals + refusal))
+        recent = [counted, *(r for r in self.recent if r.subject != p.subject)]
+
+        def plus(counts: tuple[int, ...], before: datetime | None) -> tuple[int, ...]:
+            return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at), strict=True))
+
+        organisation = plus(self.organisation, theirs) if p.organisation_id is not None else self.organisation
+        return Snapshot(plus(self.account, mine), organisation, recent, counted)
+
+
+NOTHING = Snapshot((0, 0, 0, 0), (0, 0, 0, 0), [], None)
 
 
 @dataclass(frozen=True)
@@ -148,16 +162,18 @@ class DetectionService:
             raise Contained("insurer", retry_after=60)
 
     # -- counting: read with the check's lookups, written and assessed with its write ---------
-    def snapshot(self, tx: DetectionStore, principal: Principal, at: datetime) -> Snapshot:
-        """What the account (and its organisation) did recently, read outside the write lock."""
+    def snapshot(self, tx: DetectionStore, principal: Principal, at: datetime, subject: str) -> Snapshot:
+        """What the account (and its organisation) did recently, read outside the write lock:
+        a few bounded reads, whatever the account's history (detection/counting.py)."""
         if not self.enabled:
-            return Snapshot([], (0, 0, 0, 0))
-        since = [at - timedelta(seconds=w) for w in WINDOWS]
+            return NOTHING
         # Windows bounded on both sides, on the injected clock: a counter dated in the future
         # (a worker's clock ahead) counts in no window (issue 13, point 5).
-        org = (tx.detection.organisation_distinct(principal.organisation_id, since, at)
+        org = (tx.detection.distinct_counts(ContainmentScope.ORGANISATION, principal.organisation_id, at)
                if principal.organisation_id is not None else (0, 0, 0, 0))
-        return Snapshot(tx.detection.seen_by_account(principal.account_id, since[-1], at), org)
+        return Snapshot(tx.detection.distinct_counts(ContainmentScope.ACCOUNT, principal.account_id, at), org,
+                        tx.detection.recent_by_account(principal.account_id, at - timedelta(hours=1), at, RECENT),
+                        tx.detection.seen_subject(principal.account_id, subject))
 
     def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
                 neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot,
@@ -170,9 +186,9 @@ class DetectionService:
             return Action.NONE
         presented = Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
                               subject, neighbourhood, outcome)
-        tx.detection.record_presented(presented)
+        mine, theirs = tx.detection.record_presented(presented)
         thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
-        activity = self.activity(snapshot.with_check(presented), at, admission)
+        activity = self.activity(snapshot.with_check(presented, mine, theirs), at, admission)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
@@ -220,20 +236,19 @@ class DetectionService:
 
     @staticmethod
     def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None) -> Activity:
-        since = [at - timedelta(seconds=w) for w in WINDOWS]
-        seen = snapshot.seen
-        distinct = tuple(sum(1 for s in seen if s.last_at >= start) for start in since)
-        recent = [s for s in seen if s.last_at >= since[1]]
-        hour = [s for s in seen if s.last_at >= since[2]]
+        recent = [s for s in snapshot.recent if at - timedelta(seconds=WINDOWS[1]) <= s.last_at <= at]
+        hour = [s for s in snapshot.recent if at - timedelta(seconds=WINDOWS[2]) <= s.last_at <= at]
         neighbours: dict[str, int] = {}
         for s in hour:
             neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
         return Activity(
-            account_distinct=distinct,  # type: ignore[arg-type]
+            account_distinct=snapshot.account,  # type: ignore[arg-type]
             organisation_distinct=snapshot.organisation,  # type: ignore[arg-type]
             attempts_10min=len(recent),
             failures_10min=sum(1 for s in recent if s.hits == 0 and s.failures > 0),
-            same_identity_failures=max((s.failures for s in seen), default=0),
+            # guessing one identity's birth date re-presents it: its own counters hold the count
+            same_identity_failures=max([s.failures for s in hour] + [snapshot.subject.failures if snapshot.subject
+                                                                    else 0]),
             quota_refusals_1h=sum(s.refusals for s in hour),
             sequential_neighbours_1h=max(neighbours.values(), default=0),
             local_hour=at.astimezone(PARIS).hour,

@@ -106,11 +106,13 @@ class RightsService:
         nir = parse_nir(request.nir)
         now = self.clock.now()
         check_date_of_care(request.date_of_care, now.date())
+        subject = self.recorder.pseudonyms.presented_identity(amc, nir)
+        neighbourhood = self.recorder.pseudonyms.neighbourhood(amc, nir)
         with self.uow(readonly=True) as tx:
             insurer = tx.reference.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
             candidates = tx.beneficiaries.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
-            activity = self.detection.snapshot(tx, principal, now)
+            activity = self.detection.snapshot(tx, principal, now, subject)
         if insurer is not None:
             self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
         match, periods = matching(candidates, member, request.birth_date)
@@ -125,8 +127,6 @@ class RightsService:
             insurer_id=insurer.id if insurer else None, beneficiary_id=match.id if match else None, ref=number)
         refused = replace(event, purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, ref=None)
         contained = replace(event, purpose=CONTAINED_PURPOSE, outcome=Outcome.REFUSED, ref=None)
-        subject = self.recorder.pseudonyms.presented_identity(amc, nir)
-        neighbourhood = self.recorder.pseudonyms.neighbourhood(amc, nir)
         day = now.astimezone(PARIS).date()
         admit = self._admission(principal, professional_id, request, amc, subject, event.beneficiary, now, day)
         budgets = self._budgets(insurer)

@@ -461,6 +461,26 @@ detection_seen = Table(
     Index("ix_detection_seen_organisation", "organisation_id", "last_at"),
 )
 
+# An organisation's memory of what its accounts presented (its distinct counts' slots move with it).
+detection_org_seen = Table(
+    "detection_org_seen", metadata,
+    Column("organisation_id", Integer, primary_key=True, autoincrement=False),
+    Column("subject", String(40), primary_key=True),
+    Column("last_at", UtcDateTime, nullable=False),
+    Index("ix_detection_org_seen_last_at", "last_at"),
+)
+
+# Distinct counts over sliding windows as counters (detection/counting.py): how many identities
+# a holder presented last within each slot.
+detection_slots = Table(
+    "detection_slots", metadata,
+    Column("scope", String(20), primary_key=True),  # account | organisation
+    Column("holder_id", Integer, primary_key=True, autoincrement=False),
+    Column("width", Integer, primary_key=True, autoincrement=False),  # seconds
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),  # epoch seconds // width
+    Column("count", Integer, nullable=False),
+)
+
 # Containment decisions, automatic or by a security officer; lifted by a security officer.
 containments = Table(
     "containments", metadata,

@@ -12,6 +12,7 @@ from tierspayant.audit.events import AccessEvent
 from tierspayant.services.records import (
     Alert,
     Containment,
+    ContainmentScope,
     Presented,
     SeenSubject,
     ShredRequest,
@@ -98,27 +99,33 @@ class Checkpoints(Protocol):
 
 
 class DetectionCounters(Protocol):
-    """Per-(account, presented identity) counters, shared by every server process."""
+    """Per-(account, presented identity) counters and distinct counts kept in slots
+    (detection/counting.py), shared by every server process. No method's cost grows with what
+    the account or its organisation presented before."""
 
-    def record_presented(self, presented: Presented) -> None:
-        """Count one rights check for (account, subject): an upsert, exact under concurrent writers."""
+    def record_presented(self, presented: Presented) -> tuple[datetime | None, datetime | None]:
+        """Count one rights check: the (account, subject) counters, the organisation's memory of
+        the subject, and the subject moved to the current slots of the account's and the
+        organisation's distinct counts. Returns when the account and the organisation had last
+        presented it (None: never, or forgotten). Exact under concurrent writers."""
         ...
 
-    def seen_by_account(self, account_id: int, since: datetime, until: datetime) -> list[SeenSubject]:
+    def distinct_counts(self, scope: ContainmentScope, holder_id: int, at: datetime) -> tuple[int, ...]:
+        """Distinct identities the account or organisation presented in each window of WINDOWS
+        ending at ``at``, from its slots (``window_slots``); nothing presented after ``at`` counts."""
+        ...
+
+    def recent_by_account(self, account_id: int, since: datetime, until: datetime, limit: int) -> list[SeenSubject]:
         """The identities the account presented last between ``since`` and ``until`` (both
-        included), one entry each (as many as distinct patients), any order. A counter dated
-        after ``until`` (a clock ahead) counts in no window."""
+        included), newest first, at most ``limit``."""
         ...
 
-    def organisation_distinct(self, organisation_id: int, since: Sequence[datetime],
-                              until: datetime) -> tuple[int, ...]:
-        """Distinct identities presented by the organisation's accounts between each instant of
-        ``since`` (the widest last) and ``until``, one count per instant; nothing dated after
-        ``until`` counts."""
+    def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
+        """The account's counters for one presented identity, or None."""
         ...
 
     def purge_seen(self, before: datetime) -> int:
-        """Forget the counters last seen before ``before``; how many were dropped."""
+        """Forget the counters, memories and slots last used before ``before``; how many rows went."""
         ...
 
 
