@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.http_bench import BASE, BIN, LUA, PORT, ROOT, sign_in, wait_ready
+from bench.http_bench import BASE, BIN, LUA, PORT, ROOT, UNLIMITED, sign_in, wait_ready
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections checking rights meanwhile")
     args = parser.parse_args()
     env = {"TIERS_VAR_DIR": str(Path(tempfile.mkdtemp(prefix="tiers-rotation-"))), "TIERS_WORKERS": "2",
-           "PATH": str(BIN)}
+           "PATH": str(BIN), **UNLIMITED}
     work = Path(env["TIERS_VAR_DIR"])
     subprocess.run([BIN / "tiers", "seed", "--beneficiaries", str(args.beneficiaries)], env=env, check=True)
     server = subprocess.Popen([BIN / "tiers", "serve", "--port", str(PORT)], env=env, stdout=subprocess.DEVNULL)

@@ -178,6 +178,10 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, 
                detection: dict[str, Any] | None = LENIENT_DETECTION, **settings_overrides: Any) -> World:
     clock = FakeClock()
     settings_overrides.setdefault("sign_in_hold_seconds", 0.0)  # the test clock stands still: no tarpit wait
+    # The shared worlds send many requests a second with one token: rate limits that never bind
+    # there (tests/unit/test_rate_gate.py and tests/integration/test_floods.py test the real ones).
+    for name in ("session_rate", "session_burst", "account_rate", "account_burst"):
+        settings_overrides.setdefault(name, 1e9)
     settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks

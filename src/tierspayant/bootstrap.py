@@ -20,6 +20,7 @@ from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.oidc import OidcSettings
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
+from tierspayant.security.throttle import TokenBuckets
 from tierspayant.security.webauthn import PasskeyPolicy
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.audit import AuditService, Recorder
@@ -106,7 +107,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     detection = DetectionService(uow, clock, recorder, Thresholds.from_config(settings.detection),
                                  enabled=not settings.unsafe_no_detection)
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
-                                                         settings.webauthn_origin), oidc, detection)
+                                                         settings.webauthn_origin), oidc, detection,
+                               TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic)
     return Platform(
         settings=settings,
         engine=engine,

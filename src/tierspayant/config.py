@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     #: How long a throttled source's sign-in attempt is held before its 429 (a tarpit,
     #: api/source_gate.py); 0 answers at once.
     sign_in_hold_seconds: float = Field(default=30.0, ge=0)
+    #: Request-rate limits (docs/THREATS.md, "Floods"), per server process: each session token
+    #: ``session_rate`` requests a second sustained, ``session_burst`` at once, at most
+    #: ``session_in_flight`` at a time (api/rate_gate.py); each account across its sessions
+    #: ``account_rate`` / ``account_burst`` (services/accounts.py); a source whose bearer tokens
+    #: got more than ``invalid_tokens_per_source`` 401s in 10 s has its unknown tokens refused for
+    #: a minute. Refusals are held ``flood_hold_seconds`` (a tarpit) before their 429. A counter
+    #: does a check every few seconds; practice software's batches stay far below.
+    session_rate: float = Field(default=10.0, gt=0)
+    session_burst: float = Field(default=50.0, ge=1)
+    session_in_flight: int = Field(default=8, ge=1)
+    account_rate: float = Field(default=20.0, gt=0)
+    account_burst: float = Field(default=100.0, ge=1)
+    invalid_tokens_per_source: int = Field(default=20, ge=1)
+    flood_hold_seconds: float = Field(default=1.0, ge=0)
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from tierspayant import __version__
 from tierspayant.api import problems
+from tierspayant.api.rate_gate import RateGate
 from tierspayant.api.routers import bank_details, care, core, log, passkeys, payments, reference, security
 from tierspayant.api.source_gate import SourceGate
 from tierspayant.bootstrap import Platform
@@ -105,6 +106,10 @@ def create_app(platform: Platform) -> FastAPI:
     for module in (core, passkeys, care, payments, bank_details, reference, log, security):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
+    settings = platform.settings
+    app.add_middleware(RateGate, rate=settings.session_rate, burst=settings.session_burst,  # before any lookup
+                       in_flight=settings.session_in_flight, invalid_per_source=settings.invalid_tokens_per_source,
+                       hold=settings.flood_hold_seconds)
     app.add_middleware(SourceGate, clock=platform.clock,  # outermost: a throttled source costs nothing more
                        hold=timedelta(seconds=platform.settings.sign_in_hold_seconds))
     return app

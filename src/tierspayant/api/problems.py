@@ -18,6 +18,7 @@ from tierspayant.services.errors import (
     AssuranceRequired,
     Contained,
     Forbidden,
+    RateLimited,
     Throttled,
     Unauthenticated,
 )
@@ -111,6 +112,12 @@ def _throttled(_: Request, exc: Exception) -> JSONResponse:
                    headers={"Retry-After": str(exc.retry_after)})
 
 
+def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return problem(429, "Too many requests", "this account sends faster than the platform answers anyone; slow down",
+                   headers={"Retry-After": str(exc.retry_after)})
+
+
 def _busy(_: Request, __: Exception) -> JSONResponse:
     return problem(503, "Sign-in busy", "too many password sign-ins at once; retry in a moment, or sign in with a "
                    "passkey", headers={"Retry-After": "1"})
@@ -160,6 +167,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
     app.add_exception_handler(Throttled, _throttled)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(HashingBusy, _busy)
     app.add_exception_handler(Contained, _contained)
     app.add_exception_handler(AccountSuspended, _suspended)

@@ -35,3 +35,30 @@ def source_blocked_until(failures: int, last_failure: datetime) -> datetime | No
     strikes = min(failures - SOURCE_MAX_FAILURES, 7)
     wait: timedelta = SOURCE_WINDOW * 2**strikes
     return last_failure + wait
+
+
+class TokenBuckets:
+    """Request-rate limits per key (a session, an account, a source): ``rate`` requests a second
+    sustained, ``burst`` at once (docs/THREATS.md, "Floods"). In one process's memory, on a
+    monotonic clock in seconds -- capacity is wall time, whatever the platform's clock says. At
+    most ``max_keys`` keys; beyond, the least recently used go (they start full again)."""
+
+    def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[object, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: object, now: float) -> float:
+        """0.0 if the request may go (a token is taken), else the seconds until one is there."""
+        tokens, at = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            wait = 0.0
+        else:
+            self._buckets[key] = (tokens, now)
+            wait = (1.0 - tokens) / self.rate
+        if len(self._buckets) > self.max_keys:
+            del self._buckets[next(iter(self._buckets))]  # dicts keep insertion order: the oldest use
+        return wait

@@ -7,6 +7,7 @@ Every failure is the same opaque ``Unauthenticated`` (ASVS 6.3.8; docs/THREATS.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -15,7 +16,7 @@ from tierspayant.security import passwords, totp
 from tierspayant.security.digests import content_digest
 from tierspayant.security.oidc import OidcRejected, Pending, new_pending
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
-from tierspayant.security.throttle import SOURCE_MEMORY, account_blocked_until, source_blocked_until
+from tierspayant.security.throttle import SOURCE_MEMORY, TokenBuckets, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
 from tierspayant.security.webauthn import (
     PasskeyPolicy,
@@ -26,7 +27,7 @@ from tierspayant.security.webauthn import (
     new_challenge,
 )
 from tierspayant.services.detection import DetectionService
-from tierspayant.services.errors import AccountSuspended, Forbidden, Throttled, Unauthenticated
+from tierspayant.services.errors import AccountSuspended, Forbidden, RateLimited, Throttled, Unauthenticated
 from tierspayant.services.ports import (
     Clock,
     Conflict,
@@ -75,12 +76,17 @@ def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assur
 
 class AccountsService:
     def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: IdentityProvider | None = None,
-                 detection: DetectionService | None = None) -> None:
+                 detection: DetectionService | None = None, rates: TokenBuckets | None = None,
+                 monotonic: Callable[[], float] | None = None) -> None:
         self.uow = uow
         self.clock = clock
         self.passkeys = passkeys
         self.oidc = oidc
         self.detection = detection
+        #: Each account's request rate across its sessions (docs/THREATS.md, "Floods"), on a
+        #: monotonic clock in seconds: capacity is wall time.
+        self.rates = rates
+        self.monotonic = monotonic
 
     def sign_in(self, username: str, password: str, code: str, source: str = "unknown") -> SignedIn:
         """Password + TOTP. Every failure is the same ``Unauthenticated``, including while the
@@ -142,6 +148,10 @@ class AccountsService:
                               account.professional_id, account.insurer_id, aal=session.aal)
         if self.detection is not None:
             self.detection.admit(principal)  # containments (docs/THREATS.md, detection and containment)
+        if self.rates is not None and self.monotonic is not None:
+            wait = self.rates.take(account.id, self.monotonic())
+            if wait:
+                raise RateLimited(wait)
         return principal
 
     def sign_out(self, principal: Principal) -> None:

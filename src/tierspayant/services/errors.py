@@ -48,6 +48,14 @@ class Throttled(ServiceError):
         self.retry_after = retry_after
 
 
+class RateLimited(ServiceError):
+    """This account sends faster than its limit (docs/THREATS.md, "Floods"): wait ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limited")
+        self.retry_after = max(1, int(retry_after) + 1)
+
+
 class Contained(ServiceError):
     """Refused by a containment (docs/THREATS.md, detection and containment): ``scope`` is
     "throttle" (wait ``retry_after`` seconds), "organisation" or "insurer"."""

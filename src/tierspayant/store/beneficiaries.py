@@ -29,6 +29,11 @@ _BENEFICIARY_COLUMNS = [c.name for c in t.beneficiaries.c]
 _BENEFICIARIES_WITH_RIGHTS_FAST = Prepared(_BENEFICIARIES_WITH_RIGHTS)
 
 
+#: What the stand-in holds (synthetic; never answered, never stored): typical field lengths.
+_STAND_IN = {"id": 0, "contract_id": 0, "rank": 0, "member_number": "0000000000", "nir": "299999999999999",
+             "birth_date": date(1970, 1, 1), "last_name": "Xxxxxxxxx", "first_name": "Yyyyyyy"}
+
+
 def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
     return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
 
@@ -64,7 +69,16 @@ class SqlBeneficiaries(SqlPort):
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
         width = len(_BENEFICIARY_COLUMNS)
         params: dict[str, str | int] = {"insurer_id": insurer_id, "nir": self.protection.nir_index(insurer_id, nir)}
-        for row in _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params):
+        rows = _BENEFICIARIES_WITH_RIGHTS_FAST.all(self.conn, params)
+        stand_in = not rows
+        if stand_in:
+            # Nobody holds this NIR: a stand-in sealed under the insurer's own key goes through the
+            # very same opening, so that "exists nowhere" takes the time of "exists, wrong birth
+            # date" (docs/THREATS.md T3, no timing oracle; bench/detection_cost.py measures it).
+            rows = self._stand_in(insurer_id)
+            if not rows:
+                self.protection.equalize()
+        for row in rows:
             beneficiary_id = row[0]
             if beneficiary_id not in found:
                 opened = self._open_beneficiary(dict(zip(_BENEFICIARY_COLUMNS, row[:width], strict=True)))
@@ -74,9 +88,26 @@ class SqlBeneficiaries(SqlPort):
             start, end, categories = row[width:]
             if start is not None and beneficiary_id in found:
                 found[beneficiary_id][1].append(_period(start, end, categories))
-        if not found:
-            self.protection.equalize()
-        return list(found.values())
+        if not found and not stand_in:
+            self.protection.equalize()  # found, but its insurer's keys were shredded
+        return [] if stand_in else list(found.values())
+
+    def _stand_in(self, insurer_id: int) -> list[tuple[Any, ...]]:
+        """Rows shaped like one beneficiary with two rights periods, sealed under the insurer's
+        current key (cached per insurer and key version); none for an insurer without keys."""
+        cache: dict[int, tuple[int, list[tuple[Any, ...]]]] = self.protection.stand_ins
+        owner = insurer_id if insurer_id > 0 else next(iter(cache), -1)
+        versions = self.protection.keys.versions(owner) if owner > 0 else []
+        if not versions:
+            return []
+        cached = cache.get(owner)
+        if cached is None or cached[0] != max(versions):
+            sealed = self.protection.seal(self.conn, "beneficiaries", {**_STAND_IN, "insurer_id": owner})
+            row = tuple(sealed.get(column) for column in _BENEFICIARY_COLUMNS)
+            cached = (max(versions), [(*row, date(2025, 1, 1), None, "optical,pharmacy"),
+                                      (*row, date(2024, 1, 1), date(2024, 12, 31), "optical")])
+            cache[owner] = cached
+        return cached[1]
 
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
         self.conn.execute(insert(t.rights_periods).values(

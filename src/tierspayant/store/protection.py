@@ -98,6 +98,9 @@ class Protection:
         self._dummy_cipher = cipher(dummy_keys)
         self._dummy = {f: self._dummy_cipher.encrypt("2" * 15, FieldRef(0, "beneficiaries", f, 0))
                        for f in SEALED["beneficiaries"].fields}
+        #: Per insurer: (key version, stand-in rows) opened when a NIR is held by nobody
+        #: (store/beneficiaries.py): the same code path as a real candidate.
+        self.stand_ins: dict[int, tuple[int, list[tuple[Any, ...]]]] = {}
 
     def equalize(self) -> None:
         for f, envelope in self._dummy.items():
