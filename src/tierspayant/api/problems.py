@@ -139,8 +139,9 @@ def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
 
 
 def _presence_required(_: Request, __: Exception) -> JSONResponse:
-    message = ("the patient's presence proof is required: the daily quota of checks without one is reached, "
-               "or the proof shown is invalid, expired, already used or not this patient's")
+    message = ("the patient's presence proof is required: a budget of checks without one is spent (the day's, "
+               "or the checks of the last 7 or 30 days not followed by an invoice), your organisation must show "
+               "proofs for now, or the proof shown is invalid, expired, already used or not this patient's")
     return problem(403, "Presence proof required", message,
                    [{"field": "presence_proof", "message": message, "code": "presence_proof_required"}])
 

@@ -5,10 +5,12 @@ proof in the last 30 days costs nothing again, since nothing new is disclosed:
 
 - the day (Europe/Paris calendar day): every new proof-less patient counts;
 - the last 7 and the last 30 days (today included): only the **unfollowed** ones count --
-  admitted without a proof and not (or not yet) followed by a quote or an invoice from the
-  check's engagement. Care that is billed leaves a claim the insurer adjudicates; a scraper's
-  checks never do. Professionals quote or invoice at the counter, so a legitimate check is
-  unfollowed for minutes; one the patient left without buying stays unfollowed.
+  admitted without a proof and not (or not yet) followed by an invoice from the check's
+  engagement (directly or through its PEC). Care that is billed leaves a claim the insurer pays
+  and the patient sees on their statement; a scraper's checks never do, and a quote -- one more
+  request for a scraper -- does not count. Doctors and pharmacists invoice at the counter;
+  opticians days later, when the glasses are delivered; a patient who left without buying stays
+  unfollowed.
 
 Over any budget, proof-less checks are refused (the patient's proof is needed), the same answer
 for hits and misses. Counters per (holder, day), never a scan of past checks: the cost of a

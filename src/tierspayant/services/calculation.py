@@ -28,6 +28,7 @@ from tierspayant.services.records import Engagement, Quote
 
 
 class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasPresence, HasLog, Protocol):
+    # HasPresence: claims (its extension) records an invoice as the check's follow-up.
     """The ports this use case works with (services/ports/)."""
 
 
@@ -131,7 +132,6 @@ class CalculationService(UseCase[CalculationStore]):
                           engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
                           result, calc.amc, valid_until)
             quote_id = tx.claims.add_quote(quote, now)
-            tx.presence.follow_up(engagement.id)  # the check is followed (detection/budgets.py)
             tx.log.append_events([self.recorder.event(
                 principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
                 purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,

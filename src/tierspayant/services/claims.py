@@ -98,8 +98,11 @@ class ClaimsService(UseCase[ClaimsStore]):
                 # A concurrent request with the same number won the race: answer as a replay.
                 raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
             # The check that gave the engagement is followed: it leaves the proof-less budgets'
-            # "unfollowed" count (detection/budgets.py).
-            tx.presence.follow_up(invoice.engagement_id)
+            # "unfollowed" count (detection/budgets.py). Only an invoice follows a check: a quote
+            # costs a scraper one more request, an invoice is a claim the insurer pays and the
+            # patient sees on their statement -- unless it is rejected.
+            if invoice.status is not InvoiceStatus.REJECTED:
+                tx.presence.follow_up(invoice.engagement_id)
             if invoice.status is not InvoiceStatus.REJECTED and invoice.category is CareCategory.OPTICAL:
                 # The renewal period runs from the last reimbursed equipment (LPP).
                 tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
@@ -73,6 +73,9 @@ class Simulation:
         self.slots = asyncio.Semaphore(concurrency)
         self.tokens: dict[int, str] = {}
         self.invoices = 0
+        #: PECs to invoice on a later day: (due, professional, PEC number, invoice lines); the
+        #: caller shares one list across the simulated days.
+        self.pending: list[tuple[date, int, str, list[dict[str, Any]]]] = []
         self.records: list[Record] = []
         #: How late (simulated seconds) the scheduler sent visits: large values mean the
         #: simulator could not keep up with the accelerated clock.
@@ -145,16 +148,34 @@ class Simulation:
                 await self.follow_up(visit, token, answer.json()["engagement_number"])
 
     async def follow_up(self, visit: Visit, token: str | None, engagement: str) -> None:
-        """The quote (optician) or the invoice (the others) made at the counter after the check."""
+        """The quote (optician: a PEC, invoiced when the patient comes back for the glasses) or
+        the invoice (the others) made at the counter after the check."""
         line = dict(PROFILES_BY_CATEGORY[visit.category].invoice_line)
         if not line:
-            await self.request("legit", visit.professional, "POST", "/v1/quotes", token, {
-                "engagement_number": engagement, "kind": "simulation", "lines": QUOTE_LINES})
+            answer = await self.request("legit", visit.professional, "POST", "/v1/quotes", token, {
+                "engagement_number": engagement, "kind": "pec", "lines": QUOTE_LINES})
+            if answer.status_code == 201 and visit.delivered_after is not None and answer.json()["binding"]:
+                quote = answer.json()
+                lines = [{**q, "amc_claimed": out["amc"]} for q, out in zip(QUOTE_LINES, quote["lines"], strict=True)]
+                self.pending.append((visit.at.date() + timedelta(days=visit.delivered_after), visit.professional,
+                                     quote["number"], lines))
             return
+        await self.invoice(visit.professional, token, {"engagement_number": engagement, "lines": [line]},
+                           visit.at.date())
+
+    async def invoice(self, professional: int, token: str | None, body: dict[str, Any], day: date) -> Answer:
         self.invoices += 1
-        await self.request("legit", visit.professional, "POST", "/v1/invoices", token, {
-            "invoice_number": f"SIM-{visit.professional}-{self.invoices}-{int(visit.at.timestamp())}",
-            "engagement_number": engagement, "date_of_care": visit.at.date().isoformat(), "lines": [line]})
+        return await self.request("legit", professional, "POST", "/v1/invoices", token, {
+            "invoice_number": f"SIM-{professional}-{self.invoices}-{int(time.time() * 1000) % 10**9}",
+            "date_of_care": day.isoformat(), **body})
+
+    async def deliver(self, day: date) -> None:
+        """The glasses quoted on earlier days whose patients come back today: their PEC invoiced."""
+        due = [p for p in self.pending if p[0] <= day]
+        self.pending[:] = [p for p in self.pending if p[0] > day]
+        for _, professional, pec, lines in due:
+            token = self.tokens.get(professional) or await self.sign_in(professional)
+            await self.invoice(professional, token, {"pec_number": pec, "lines": lines}, day)
 
     async def day(self, visits: list[Visit]) -> None:
         tasks = []

@@ -98,6 +98,9 @@ class PopulationSpec:
     optical_purchase_share: float = 0.04
     #: Distinct patients an account may check per day without a presence proof.
     proofless_quota: int = 20
+    #: The first this many opticians work for one optical chain (one organisation, several
+    #: accounts); 0: every professional is an organisation of its own.
+    chain: int = 0
     #: Detection threshold overrides for every insurer (None: the documented defaults).
     detection: dict[str, Any] | None = None
     batch_size: int = 20_000
@@ -137,15 +140,19 @@ class Population:
         """(organisations, professionals): a third each opticians, GPs and pharmacists."""
         rng = self.rng
         organisations, professionals = [], []
+        chain: list[int] = []  # the chain's opticians' indexes
         for i in range(self.spec.professionals):
             profession = ("optician", "general_practitioner", "pharmacist")[i % 3]
             org_id = i + 1
+            if profession == "optician" and len(chain) < self.spec.chain:
+                chain.append(i)
+                org_id = chain[0] + 1  # the chain's organisation (each optician's own row stays, unused)
             if profession == "pharmacist":
-                organisations.append({"id": org_id, "kind": "FINESS", "identifier": f"{rng.randint(10**8, 10**9 - 1)}",
+                organisations.append({"id": i + 1, "kind": "FINESS", "identifier": f"{rng.randint(10**8, 10**9 - 1)}",
                                       "name": f"Pharmacie {rng.choice(self.last_names)}"})
             else:
                 label = "Optique" if profession == "optician" else "Cabinet"
-                organisations.append({"id": org_id, "kind": "SIRET", "identifier": make_siret(rng),
+                organisations.append({"id": i + 1, "kind": "SIRET", "identifier": make_siret(rng),
                                       "name": f"{label} {rng.choice(self.last_names)}"})
             sex = rng.choice((1, 2))
             first = rng.choice(self.male_names if sex == 1 else self.female_names)

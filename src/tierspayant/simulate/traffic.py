@@ -2,7 +2,8 @@
 opening hours and lunch by profession, a daily volume drawn around each profession's mean, the
 patient's presence proof shown most of the time, and the follow-up at the counter: an optician
 quotes (and the patient often leaves to compare), a doctor or a pharmacist invoices the
-complementary part of what was just done. Deterministic for a seed."""
+complementary part of what was just done; most quoted patients come back for their glasses and
+the optician invoices the PEC a few days later. Deterministic for a seed."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ class Profile:
     follow_up: float
     #: One invoice line of what this profession bills (ignored for a quote).
     invoice_line: tuple[tuple[str, str], ...] = ()
+    #: An optician's quoted patients who come back for their glasses (the PEC then invoiced),
+    #: and after how many days (uniform).
+    delivered: float = 0.0
+    delivery_days: tuple[int, int] = (3, 10)
 
 
 PROFILES = {
-    "optician": Profile("optical", ((9.5, 12.5), (14.0, 19.0)), 8, 0.6),
+    "optician": Profile("optical", ((9.5, 12.5), (14.0, 19.0)), 8, 0.6, delivered=0.85),
     "general_practitioner": Profile("consultation", ((8.5, 12.0), (14.0, 19.0)), 18, 0.95,
                                     (("code", "G"), ("price", "30.00"), ("amc_claimed", "9.00"))),
     "pharmacist": Profile("pharmacy", ((8.5, 12.5), (13.5, 20.0)), 36, 0.95,
@@ -57,6 +62,8 @@ class Visit:
     category: str
     with_proof: bool
     follow_up: bool  # a quote or an invoice right after a covered answer
+    #: An optician's quoted patient comes back this many days later (the PEC invoiced), or None.
+    delivered_after: int | None = None
 
 
 def day_of_visits(rng: random.Random, professions: list[str], patients: list[Patient], day: date,
@@ -77,7 +84,10 @@ def day_of_visits(rng: random.Random, professions: list[str], patients: list[Pat
                     break
                 offset -= end - start
             local = datetime.combine(day, time(0), PARIS) + timedelta(hours=hour)
+            follow = rng.random() < profile.follow_up
+            # Drawn for every visit, whatever the profession: one seed gives the same visits.
+            back, after = rng.random() < profile.delivered, rng.randint(*profile.delivery_days)
             visits.append(Visit(local, index, rng.choice(patients), profile.category, rng.random() < PROOF_SHARE,
-                                rng.random() < profile.follow_up))
+                                follow, after if follow and back else None))
     visits.sort(key=lambda v: v.at)
     return visits

@@ -99,6 +99,7 @@ class Stack:
     #: Made before the test runs: an event loop opens a socket pair, and sockets are off then.
     loop: asyncio.AbstractEventLoop
     sessions_made: int = 0
+    invoices: int = 0
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)

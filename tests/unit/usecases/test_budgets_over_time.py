@@ -6,6 +6,7 @@ time", "Containment that hits the attacker")."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from tests.unit.usecases.conftest import Stack
 from tests.unit.usecases.test_claims_orchestration import GLASSES
 from tests.unit.usecases.test_rights_rules import request
 from tierspayant.security.policy import Principal, Role
+from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.services.calculation import QuoteRequest
+from tierspayant.services.claims import InvoiceLine, InvoiceRequest
 from tierspayant.services.errors import Unauthenticated
 from tierspayant.services.records import ContainmentScope
 from tierspayant.services.rights import PresenceRequired, RightsAnswer
@@ -34,6 +37,15 @@ def proofless(stack: Stack, patient: dict[str, Any], principal: Principal, **cha
 
 def next_day(stack: Stack) -> None:
     stack.clock.advance(hours=24)
+
+
+def invoice(stack: Stack, principal: Principal, engagement: str) -> None:
+    """The care billed: the one follow-up that counts (detection/budgets.py)."""
+    stack.invoices += 1
+    result = stack.claims.submit(principal, InvoiceRequest(
+        f"F-{stack.invoices}", stack.clock.now().date(), (InvoiceLine(GLASSES[0], Decimal("0.01")),),
+        engagement_number=engagement))
+    assert result.invoice.status is not InvoiceStatus.REJECTED
 
 
 @pytest.mark.parametrize("pace", [1, 3, 6, 15])
@@ -58,6 +70,20 @@ def test_a_slow_scraper_reads_at_most_ten_people_over_many_days_whatever_its_pac
     assert all(c.scope is not ContainmentScope.ORGANISATION for c in stack.detection.containments(OFFICER))
 
 
+def test_quoting_every_patient_is_no_follow_up(stack: Stack) -> None:
+    """A scraper that quotes what it checks reads the quotes too: still capped at ten."""
+    principal = stack.professional()
+    answered = 0
+    for patient in stack.patients[:30]:
+        answer = proofless(stack, patient, principal)
+        if isinstance(answer, RightsAnswer):
+            answered += 1
+            if answer.engagement_number:
+                stack.calculation.quote(principal, QuoteRequest(answer.engagement_number, "pec", GLASSES))
+        stack.clock.advance(minutes=40)
+    assert answered == 10
+
+
 @pytest.mark.parametrize("spend", ["day", "never followed"])
 def test_a_refusal_is_the_same_for_a_patient_who_exists_and_one_who_does_not(stack: Stack, spend: str) -> None:
     if spend == "day":
@@ -72,7 +98,7 @@ def test_a_refusal_is_the_same_for_a_patient_who_exists_and_one_who_does_not(sta
     assert existing == nobody == "proof required"
 
 
-def test_a_professional_who_quotes_what_it_checks_keeps_checking_day_after_day(stack: Stack) -> None:
+def test_a_professional_who_bills_what_it_checks_keeps_checking_day_after_day(stack: Stack) -> None:
     principal = stack.professional()
     answered = 0
     for day in range(4):
@@ -81,7 +107,7 @@ def test_a_professional_who_quotes_what_it_checks_keeps_checking_day_after_day(s
             assert isinstance(answer, RightsAnswer)
             answered += 1
             if answer.engagement_number:
-                stack.calculation.quote(principal, QuoteRequest(answer.engagement_number, "simulation", GLASSES))
+                invoice(stack, principal, answer.engagement_number)
             stack.clock.advance(minutes=30)
         next_day(stack)
     assert answered == 60  # six times the never-followed cap, none refused
@@ -98,7 +124,7 @@ def test_the_organisation_trips_and_only_the_account_that_drove_it_is_suspended(
         stack.clock.advance(minutes=11)
     answer = proofless(stack, stack.patients[30], colleague)  # the 7th of the organisation: admitted
     assert isinstance(answer, RightsAnswer) and answer.engagement_number
-    stack.calculation.quote(colleague, QuoteRequest(answer.engagement_number, "simulation", GLASSES))
+    invoice(stack, colleague, answer.engagement_number)
     stack.clock.advance(minutes=11)
     assert proofless(stack, stack.patients[31], colleague) == "proof required"  # the 8th: crosses the line
     containments = stack.detection.containments(OFFICER, active_only=True)

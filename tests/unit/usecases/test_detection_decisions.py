@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.usecases.conftest import Stack, synthetic_nir
-from tests.unit.usecases.test_claims_orchestration import GLASSES
+from tests.unit.usecases.test_budgets_over_time import invoice
 from tests.unit.usecases.test_rights_rules import check, request
 from tierspayant.audit.events import Tag
 from tierspayant.security.policy import NotFound, Principal, Role
-from tierspayant.services.calculation import QuoteRequest
 from tierspayant.services.detection import CACHE_SECONDS, THROTTLE_MINUTES
 from tierspayant.services.errors import Contained, Unauthenticated
 from tierspayant.services.records import ContainmentScope
@@ -40,8 +39,8 @@ def test_a_scraper_is_suspended_within_a_handful_of_patients(stack: Stack) -> No
 def test_normal_work_is_left_alone(stack: Stack) -> None:
     for n, patient in enumerate(stack.patients[:18]):  # within the day's quota of proof-less checks
         answer = check(stack, request(patient, stack.clock.now().date()))
-        if answer.engagement_number and n % 3:  # two patients in three are quoted at the counter
-            stack.calculation.quote(stack.professional(), QuoteRequest(answer.engagement_number, "simulation", GLASSES))
+        if answer.engagement_number and n % 3:  # two patients in three buy and are invoiced
+            invoice(stack, stack.professional(), answer.engagement_number)
         stack.clock.advance(minutes=25)  # a patient every 25 minutes: a busy optician's day
     assert stack.detection.containments(OFFICER) == []
 
