@@ -14,8 +14,8 @@ import pytest
 from tests.unit.usecases.conftest import Stack
 from tests.unit.usecases.test_claims_orchestration import GLASSES
 from tests.unit.usecases.test_rights_rules import request
-from tierspayant.security.policy import Principal, Role
 from tierspayant.domain.adjudication import InvoiceStatus
+from tierspayant.security.policy import Principal, Role
 from tierspayant.services.calculation import QuoteRequest
 from tierspayant.services.claims import InvoiceLine, InvoiceRequest
 from tierspayant.services.errors import Unauthenticated
