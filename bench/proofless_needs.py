@@ -40,7 +40,7 @@ def measure(days: int, professionals: int, patients: int, seed: int, chain: int 
     professions = [("optician", "general_practitioner", "pharmacist")[i % 3] for i in range(professionals)]
     people = list(range(patients))
     last_seen: dict[tuple[int, int], date] = {}
-    history: dict[int, deque[list[Any]]] = defaultdict(deque)  # [day, admitted, followed]
+    history: dict[int, deque[list[Any]]] = defaultdict(deque)  # [day, admitted, followed, quoted]
     later: dict[date, list[tuple[int, date]]] = defaultdict(list)  # invoice day -> (account, check day)
     worst: dict[str, dict[str, dict[int, int]]] = {p: {"day": {}, "week": {}, "month": {}} for p in PROFILES}
     opticians = [i for i, p in enumerate(professions) if p == "optician"][:chain]
@@ -53,11 +53,13 @@ def measure(days: int, professionals: int, patients: int, seed: int, chain: int 
             continue
         admitted: dict[int, int] = defaultdict(int)
         followed: dict[int, int] = defaultdict(int)
+        quoted: dict[int, int] = defaultdict(int)
         for due in [d for d in later if d <= day]:  # glasses delivered: the PEC is invoiced
             for account, checked in later.pop(due):
                 for entry in history[account]:
                     if entry[0] == checked:
                         entry[2] += 1
+                        entry[3] -= 1
         for visit in day_of_visits(rng, professions, people, day):  # type: ignore[arg-type]
             if visit.with_proof:
                 continue
@@ -67,15 +69,18 @@ def measure(days: int, professionals: int, patients: int, seed: int, chain: int 
             if seen is not None and (day - seen).days < MEMORY_DAYS:
                 continue  # already checked: costs nothing again
             # the budgets, as this new proof-less patient finds them (detection/budgets.py)
-            days_so_far = [ProoflessDay(d, a, f) for d, a, f in history[visit.professional]]
-            days_so_far.append(ProoflessDay(day, admitted[visit.professional], followed[visit.professional]))
+            days_so_far = [ProoflessDay(d, a, f, q) for d, a, f, q in history[visit.professional]]
+            days_so_far.append(ProoflessDay(day, admitted[visit.professional], followed[visit.professional],
+                                            quoted[visit.professional]))
             if tally(days_so_far, day).over(BUDGET) is not None:
                 refused.add(visit.professional)
             admitted[visit.professional] += 1
             if PROFILES[professions[visit.professional]].invoice_line:
                 followed[visit.professional] += int(visit.follow_up)  # invoiced at the counter
-            elif visit.delivered_after is not None:
-                later[day + timedelta(days=visit.delivered_after)].append((visit.professional, day))
+            elif visit.follow_up:  # a PEC at the counter, invoiced if the patient comes back
+                quoted[visit.professional] += 1
+                if visit.delivered_after is not None:
+                    later[day + timedelta(days=visit.delivered_after)].append((visit.professional, day))
         if opticians:  # the chain's own tally: new to the organisation, summed over its accounts
             org_day = sum(admitted[a] for a in opticians)
             org_week = sum(e[1] - e[2] for a in opticians for e in history[a] if (day - e[0]).days < WEEK_DAYS - 1)
@@ -87,11 +92,11 @@ def measure(days: int, professionals: int, patients: int, seed: int, chain: int 
             w["month"][0] = max(w["month"].get(0, 0), org_month + org_today)
         for account, profession in enumerate(professions):
             h = history[account]
-            h.append([day, admitted[account], followed[account]])
+            h.append([day, admitted[account], followed[account], quoted[account]])
             while (day - h[0][0]).days >= MEMORY_DAYS:
                 h.popleft()
-            week = sum(a - f for d, a, f in h if (day - d).days < WEEK_DAYS)
-            month = sum(a - f for _, a, f in h)
+            week = sum(a - f for d, a, f, _ in h if (day - d).days < WEEK_DAYS)
+            month = sum(a - f for _, a, f, _ in h)
             w = worst[profession]
             w["day"][account] = max(w["day"].get(account, 0), admitted[account])
             w["week"][account] = max(w["week"].get(account, 0), week)

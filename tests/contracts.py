@@ -137,13 +137,20 @@ def check_proofless_memories_and_counters(uow: Uow) -> None:
     with uow() as tx:
         tx.presence.add_proofless_engagement(engagement, ids["account"], ids["organisation"], day)
     with uow() as tx:
-        assert tx.presence.follow_up(engagement) is True
+        assert tx.presence.quoted(engagement) is True  # a PEC first
+        assert tx.presence.quoted(engagement) is False  # once
+    with uow(readonly=True) as tx:
+        [mine] = tx.presence.proofless_days(account, ids["account"], day)
+        assert (mine.followed, mine.quoted) == (0, 1)
+    with uow() as tx:
+        assert tx.presence.follow_up(engagement) is True  # then its invoice
         assert tx.presence.follow_up(engagement) is False  # followed once, whatever comes after
         assert tx.presence.follow_up(engagement + 1000) is False  # not a proof-less engagement
     with uow(readonly=True) as tx:
         [mine] = tx.presence.proofless_days(account, ids["account"], day)
         [theirs] = tx.presence.proofless_days(organisation, ids["organisation"], day)
-        assert (mine.admitted, mine.followed, theirs.admitted, theirs.followed) == (6, 1, 1, 1)
+        assert (mine.admitted, mine.followed, mine.quoted, theirs.admitted, theirs.followed, theirs.quoted) == (
+            6, 1, 0, 1, 1, 0)
         assert tx.presence.driving_accounts(ids["organisation"], day, 5) == []  # one in six followed
     with uow() as tx:
         assert tx.presence.purge_proofless(day - timedelta(days=29)) == 2  # the old memory and its day

@@ -137,34 +137,47 @@ class FakePresenceLedger:
         return last is not None and last >= since
 
     def proofless_days(self, scope: records.ContainmentScope, holder_id: int, since: date) -> list[ProoflessDay]:
-        return [ProoflessDay(day, counts[0], counts[1]) for (sc, holder, day), counts in self.s.proofless_days.items()
-                if sc == scope.value and holder == holder_id and day >= since]
+        return [ProoflessDay(day, counts[0], counts[1], counts[3]) for (sc, holder, day), counts
+                in self.s.proofless_days.items() if sc == scope.value and holder == holder_id and day >= since]
 
     def count_proofless(self, scope: records.ContainmentScope, holder_id: int, subject: str, day: date,
                         organisation_id: int | None = None) -> None:
         key = (scope.value, holder_id, subject)
         self.s.proofless_seen[key] = max(day, self.s.proofless_seen.get(key, day))
-        counts = self.s.proofless_days.setdefault((scope.value, holder_id, day), [0, 0, organisation_id])
+        counts = self.s.proofless_days.setdefault((scope.value, holder_id, day), [0, 0, organisation_id, 0])
         counts[0] += 1
 
     def add_proofless_engagement(self, engagement_id: int, account_id: int, organisation_id: int | None,
                                  day: date) -> None:
-        self.s.proofless_engagements[engagement_id] = (account_id, organisation_id, day)
+        self.s.proofless_engagements[engagement_id] = (account_id, organisation_id, day, False)
 
     def follow_up(self, engagement_id: int) -> bool:
         found = self.s.proofless_engagements.pop(engagement_id, None)
         if found is None:
             return False
-        account_id, organisation_id, day = found
-        holders = [("account", account_id)] + ([("organisation", organisation_id)] if organisation_id else [])
-        for scope, holder in holders:
-            counts = self.s.proofless_days.get((scope, holder, day))
-            if counts is not None:
-                counts[1] += 1
+        account_id, organisation_id, day, quoted = found
+        for counts in self._days(account_id, organisation_id, day):
+            counts[1] += 1
+            counts[3] -= int(quoted)
         return True
 
+    def quoted(self, engagement_id: int) -> bool:
+        found = self.s.proofless_engagements.get(engagement_id)
+        if found is None or found[3]:
+            return False
+        account_id, organisation_id, day, _ = found
+        self.s.proofless_engagements[engagement_id] = (account_id, organisation_id, day, True)
+        for counts in self._days(account_id, organisation_id, day):
+            counts[3] += 1
+        return True
+
+    def _days(self, account_id: int, organisation_id: int | None, day: date) -> list[list[Any]]:
+        holders = [("account", account_id)] + ([("organisation", organisation_id)] if organisation_id else [])
+        return [self.s.proofless_days[k] for k in ((scope, holder, day) for scope, holder in holders)
+                if k in self.s.proofless_days]
+
     def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
-        return sorted(holder for (scope, holder, d), (admitted, followed, org) in self.s.proofless_days.items()
+        return sorted(holder for (scope, holder, d), (admitted, followed, org, _) in self.s.proofless_days.items()
                       if scope == "account" and org == organisation_id and d == day
                       and admitted - followed >= minimum and followed * 10 <= admitted)
 

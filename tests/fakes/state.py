@@ -28,9 +28,9 @@ class FakeState:
     purchases: dict[int, list[date]] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
     proofless_seen: dict[tuple[str, int, str], date] = field(default_factory=dict)
-    #: (scope, holder, day) -> [admitted, followed, organisation of an account's row]
+    #: (scope, holder, day) -> [admitted, followed, organisation of an account's row, quoted]
     proofless_days: dict[tuple[str, int, date], list[Any]] = field(default_factory=dict)
-    proofless_engagements: dict[int, tuple[int, int | None, date]] = field(default_factory=dict)
+    proofless_engagements: dict[int, tuple[int, int | None, date, bool]] = field(default_factory=dict)
     engagements: dict[int, records.Engagement] = field(default_factory=dict)
     quotes: dict[int, records.Quote] = field(default_factory=dict)
     invoices: dict[int, records.Invoice] = field(default_factory=dict)

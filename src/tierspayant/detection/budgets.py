@@ -8,7 +8,7 @@ proof in the last 30 days costs nothing again, since nothing new is disclosed:
   admitted without a proof and not (or not yet) followed by an invoice from the check's
   engagement (directly or through its PEC). Care that is billed leaves a claim the insurer pays
   and the patient sees on their statement; a scraper's checks never do, and a quote -- one more
-  request for a scraper -- does not count. Doctors and pharmacists invoice at the counter;
+  request for a scraper -- does not count here. Doctors and pharmacists invoice at the counter;
   opticians days later, when the glasses are delivered; a patient who left without buying stays
   unfollowed.
 
@@ -16,10 +16,12 @@ Over any budget, proof-less checks are refused (the patient's proof is needed), 
 for hits and misses. Counters per (holder, day), never a scan of past checks: the cost of a
 check is flat whatever the holder did before (``bench/detection_cost.py``).
 
-And whatever the windows, a holder with ``unfollowed`` unfollowed patients in 30 days of which
-at most one in ten were followed must show proofs: an account that never follows its checks is
-capped at ``unfollowed`` people (10 by default) in any 30 days, whatever its pace -- the promise
-of "almost nothing" (tests/unit/test_budgets.py walks the paces)."""
+And whatever the windows, a holder with ``unfollowed`` unfollowed patients in 30 days of which at
+most one in ten were invoiced or at least quoted (a PEC, the optician's step before the
+delivery) must show proofs: an account that never follows its checks is capped at
+``unfollowed`` people (10 by default) in any 30 days, whatever its pace -- the promise of
+"almost nothing"; one that requests a PEC for every patient is held by the 7- and 30-day
+budgets (tests/unit/test_budgets.py walks the paces)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ class ProoflessDay:
 
     day: date
     admitted: int  # new proof-less patients admitted that day
-    followed: int  # of which later followed by a quote or an invoice
+    followed: int  # of which later followed by an invoice
+    quoted: int = 0  # of which quoted (a PEC) and not invoiced yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class Tally:
     unfollowed_week: int
     unfollowed_month: int
     admitted_month: int  # new proof-less patients over the 30 days, followed or not
+    quoted_month: int = 0  # of the unfollowed, those with a PEC awaiting its invoice
 
     @property
     def followed_month(self) -> int:
@@ -77,8 +81,9 @@ class Tally:
         return None
 
     def never_followed(self, budget: Budget) -> bool:
+        """Almost nothing invoiced nor even quoted (a PEC: the glasses are delivered days later)."""
         return (self.unfollowed_month >= budget.unfollowed
-                and self.followed_month <= budget.followed_share * self.admitted_month)
+                and self.followed_month + self.quoted_month <= budget.followed_share * self.admitted_month)
 
 
 def first_day(today: date) -> date:
@@ -91,15 +96,16 @@ def tally(days: Iterable[ProoflessDay], today: date) -> Tally:
     ahead) counts in no window (issue 13, point 5)."""
     week_start = today - timedelta(days=WEEK_DAYS - 1)
     month_start = first_day(today)
-    count = week = month = admitted = 0
+    count = week = month = admitted = quoted = 0
     for d in days:
         if not month_start <= d.day <= today:
             continue
         pending = max(0, d.admitted - d.followed)
         month += pending
         admitted += d.admitted
+        quoted += min(pending, d.quoted)
         if d.day >= week_start:
             week += pending
         if d.day == today:
             count += d.admitted
-    return Tally(count, week, month, admitted)
+    return Tally(count, week, month, admitted, quoted)

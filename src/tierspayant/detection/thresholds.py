@@ -33,9 +33,9 @@ class Thresholds:
     #: an organisation's (day, 7 days, 30 days). Set from what legitimate accounts need, measured
     #: by ``python -m bench.proofless_needs`` (docs/THREATS.md, "Budgets over time"): the worst
     #: optician of 3,000 accounts over 60 days needs 11 and 20, the p99 8 and 18.
-    account_proofless_week: int = 12
-    account_proofless_month: int = 30
-    organisation_proofless: tuple[int, int, int] = (150, 100, 250)
+    account_proofless_week: int = 18
+    account_proofless_month: int = 36
+    organisation_proofless: tuple[int, int, int] = (150, 450, 1200)
     #: A holder with this many unfollowed proof-less patients in 30 days, at most
     #: ``unfollowed_followed_share`` of them followed, must show proofs (budgets.py); for
     #: detection it is a weak signal (score 1) that adds to the others.

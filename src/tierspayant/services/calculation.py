@@ -28,7 +28,7 @@ from tierspayant.services.records import Engagement, Quote
 
 
 class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasPresence, HasLog, Protocol):
-    # HasPresence: claims (its extension) records an invoice as the check's follow-up.
+    # HasPresence: a PEC, and an invoice (claims), follow the proof-less check that gave the engagement.
     """The ports this use case works with (services/ports/)."""
 
 
@@ -132,6 +132,8 @@ class CalculationService(UseCase[CalculationStore]):
                           engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
                           result, calc.amc, valid_until)
             quote_id = tx.claims.add_quote(quote, now)
+            if binding:  # a PEC: the optician's step before the delivery (detection/budgets.py)
+                tx.presence.quoted(engagement.id)
             tx.log.append_events([self.recorder.event(
                 principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
                 purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,

@@ -21,7 +21,7 @@ _DAYS = t.proofless_days.c
 _KNOWN = Prepared(select(_SEEN.last_day).where(
     _SEEN.scope == bindparam("scope"), _SEEN.holder_id == bindparam("holder_id"),
     _SEEN.subject == bindparam("subject"), _SEEN.last_day >= bindparam("since")))
-_DAYS_SINCE = Prepared(select(_DAYS.day, _DAYS.admitted, _DAYS.followed).where(
+_DAYS_SINCE = Prepared(select(_DAYS.day, _DAYS.admitted, _DAYS.followed, _DAYS.quoted).where(
     _DAYS.scope == bindparam("scope"), _DAYS.holder_id == bindparam("holder_id"), _DAYS.day >= bindparam("since")))
 
 
@@ -47,7 +47,8 @@ class SqlPresenceLedger(SqlPort):
 
     def proofless_days(self, scope: ContainmentScope, holder_id: int, since: date) -> list[ProoflessDay]:
         rows = _DAYS_SINCE.all(self.conn, {"scope": scope.value, "holder_id": holder_id, "since": since})
-        return [ProoflessDay(d if isinstance(d, date) else date.fromisoformat(d), int(a), int(f)) for d, a, f in rows]
+        return [ProoflessDay(d if isinstance(d, date) else date.fromisoformat(d), int(a), int(f), int(q))
+                for d, a, f, q in rows]
 
     def count_proofless(self, scope: ContainmentScope, holder_id: int, subject: str, day: date,
                         organisation_id: int | None = None) -> None:
@@ -63,28 +64,48 @@ class SqlPresenceLedger(SqlPort):
         else:
             self.conn.execute(insert(t.proofless_seen).values(**key, subject=subject, last_day=day))
         stmt = self._upsert()(t.proofless_days).values(**key, day=day, organisation_id=organisation_id, admitted=1,
-                                                       followed=0)
+                                                       followed=0, quoted=0)
         self.conn.execute(stmt.on_conflict_do_update(
             index_elements=[_DAYS.scope, _DAYS.holder_id, _DAYS.day], set_={"admitted": _DAYS.admitted + 1}))
 
     def add_proofless_engagement(self, engagement_id: int, account_id: int, organisation_id: int | None,
                                  day: date) -> None:
         self.conn.execute(insert(t.proofless_engagements).values(
-            engagement_id=engagement_id, account_id=account_id, organisation_id=organisation_id, day=day))
+            engagement_id=engagement_id, account_id=account_id, organisation_id=organisation_id, day=day,
+            quoted=False))
 
     def follow_up(self, engagement_id: int) -> bool:
         e = t.proofless_engagements.c
         row = self.conn.execute(delete(t.proofless_engagements).where(e.engagement_id == engagement_id)
-                                .returning(e.account_id, e.organisation_id, e.day)).first()
+                                .returning(e.account_id, e.organisation_id, e.day, e.quoted)).first()
+        if row is None:
+            return False
+        account_id, organisation_id, day, quoted = row
+        values: dict[str, Any] = {"followed": _DAYS.followed + 1}
+        if quoted:
+            values["quoted"] = _DAYS.quoted - 1
+        self.conn.execute(update(t.proofless_days).where(self._holders(account_id, organisation_id), _DAYS.day == day)
+                          .values(**values))
+        return True
+
+    def quoted(self, engagement_id: int) -> bool:
+        e = t.proofless_engagements.c
+        row = self.conn.execute(update(t.proofless_engagements).where(e.engagement_id == engagement_id,
+                                                                      e.quoted.is_(False))
+                                .values(quoted=True).returning(e.account_id, e.organisation_id, e.day)).first()
         if row is None:
             return False
         account_id, organisation_id, day = row
+        self.conn.execute(update(t.proofless_days).where(self._holders(account_id, organisation_id), _DAYS.day == day)
+                          .values(quoted=_DAYS.quoted + 1))
+        return True
+
+    @staticmethod
+    def _holders(account_id: int, organisation_id: int | None) -> Any:
         holders = [and_(_DAYS.scope == ContainmentScope.ACCOUNT.value, _DAYS.holder_id == account_id)]
         if organisation_id is not None:
             holders.append(and_(_DAYS.scope == ContainmentScope.ORGANISATION.value, _DAYS.holder_id == organisation_id))
-        self.conn.execute(update(t.proofless_days).where(or_(*holders), _DAYS.day == day)
-                          .values(followed=_DAYS.followed + 1))
-        return True
+        return or_(*holders)
 
     def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
         unfollowed = _DAYS.admitted - _DAYS.followed

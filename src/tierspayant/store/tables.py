@@ -351,7 +351,8 @@ proofless_days = Table(
     Column("day", Date, primary_key=True),
     Column("organisation_id", Integer, nullable=True),  # an account's: its organisation (drivers)
     Column("admitted", Integer, nullable=False),  # new proof-less patients
-    Column("followed", Integer, nullable=False),  # of which followed by a quote or an invoice
+    Column("followed", Integer, nullable=False),  # of which followed by an invoice
+    Column("quoted", Integer, nullable=False),  # of which quoted (a PEC) and not invoiced yet
     Index("ix_proofless_days_organisation", "organisation_id", "day"),
 )
 
@@ -362,6 +363,7 @@ proofless_engagements = Table(
     Column("account_id", Integer, nullable=False),
     Column("organisation_id", Integer, nullable=True),  # None: not new for the organisation
     Column("day", Date, nullable=False),
+    Column("quoted", Boolean, nullable=False),  # a PEC was requested from it
 )
 
 # -- passkeys (WebAuthn) ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from tests.unit.usecases.conftest import Stack
 from tests.unit.usecases.test_claims_orchestration import GLASSES
 from tests.unit.usecases.test_rights_rules import request
+from tierspayant.detection.thresholds import Thresholds
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.calculation import QuoteRequest
@@ -70,8 +71,9 @@ def test_a_slow_scraper_reads_at_most_ten_people_over_many_days_whatever_its_pac
     assert all(c.scope is not ContainmentScope.ORGANISATION for c in stack.detection.containments(OFFICER))
 
 
-def test_quoting_every_patient_is_no_follow_up(stack: Stack) -> None:
-    """A scraper that quotes what it checks reads the quotes too: still capped at ten."""
+def test_a_pec_for_every_patient_is_no_follow_up(stack: Stack) -> None:
+    """A scraper that requests a PEC for every covered patient (the optician's step before the
+    delivery) escapes the never-followed cap, not the week's budget of unfollowed patients."""
     principal = stack.professional()
     answered = 0
     for patient in stack.patients[:30]:
@@ -80,8 +82,8 @@ def test_quoting_every_patient_is_no_follow_up(stack: Stack) -> None:
             answered += 1
             if answer.engagement_number:
                 stack.calculation.quote(principal, QuoteRequest(answer.engagement_number, "pec", GLASSES))
-        stack.clock.advance(minutes=40)
-    assert answered == 10
+        stack.clock.advance(minutes=20)
+    assert answered == Thresholds().account_proofless_week  # 18 in any 7 days, then proofs
 
 
 @pytest.mark.parametrize("spend", ["day", "never followed"])

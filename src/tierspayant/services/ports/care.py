@@ -171,9 +171,14 @@ class PresenceLedger(Protocol):
         ...
 
     def follow_up(self, engagement_id: int) -> bool:
-        """A quote or an invoice followed this engagement: the first time, its counted day's
-        ``followed`` goes up by one for the account (and the organisation); True then, False
-        when it was not proof-less or was already followed."""
+        """An invoice followed this engagement: the first time, its counted day's ``followed``
+        goes up by one for the account (and the organisation), and ``quoted`` down by one if it
+        had been quoted; True then, False when it was not proof-less or was already followed."""
+        ...
+
+    def quoted(self, engagement_id: int) -> bool:
+        """A PEC was requested from this engagement: the first time, its counted day's
+        ``quoted`` goes up by one (account and organisation); True then, else False."""
         ...
 
     def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("organisation_id", sa.Integer(), nullable=True),
         sa.Column("admitted", sa.Integer(), nullable=False),
         sa.Column("followed", sa.Integer(), nullable=False),
+        sa.Column("quoted", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("scope", "holder_id", "day", name=op.f("pk_proofless_days")),
     )
     op.create_index("ix_proofless_days_organisation", "proofless_days", ["organisation_id", "day"])
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("organisation_id", sa.Integer(), nullable=True),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("quoted", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("engagement_id", name=op.f("pk_proofless_engagements")),
     )
     op.drop_table("proofless_checks")
