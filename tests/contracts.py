@@ -130,9 +130,11 @@ def check_proofless_memories_and_counters(uow: Uow) -> None:
         assert tx.presence.proofless_known(account, ids["third_account"], "s0", day - timedelta(days=1)) is False
         [today] = tx.presence.proofless_days(account, ids["account"], day - timedelta(days=29))
         assert (today.day, today.admitted, today.followed) == (day, 6, 0)
-        assert tx.presence.driving_accounts(ids["organisation"], day, 6) == [ids["account"]]
-        assert tx.presence.driving_accounts(ids["organisation"], day, 7) == []
-        assert tx.presence.driving_accounts(ids["organisation"], day - timedelta(days=1), 1) == []
+        month = day - timedelta(days=29)
+        assert tx.presence.driving_accounts(ids["organisation"], month, day, 6) == [ids["account"]]  # 6 + the old one
+        assert tx.presence.driving_accounts(ids["organisation"], month, day, 7) == []
+        assert tx.presence.driving_accounts(ids["organisation"], day - timedelta(days=45), day, 7) == [ids["account"]]
+        assert tx.presence.driving_accounts(ids["organisation"], month, day - timedelta(days=1), 1) == []
     engagement = _engagement(uow, ids)
     with uow() as tx:
         tx.presence.add_proofless_engagement(engagement, ids["account"], ids["organisation"], day)
@@ -151,7 +153,7 @@ def check_proofless_memories_and_counters(uow: Uow) -> None:
         [theirs] = tx.presence.proofless_days(organisation, ids["organisation"], day)
         assert (mine.admitted, mine.followed, mine.quoted, theirs.admitted, theirs.followed, theirs.quoted) == (
             6, 1, 0, 1, 1, 0)
-        assert tx.presence.driving_accounts(ids["organisation"], day, 5) == []  # one in six followed
+        assert tx.presence.driving_accounts(ids["organisation"], day, day, 5) == []  # one in six followed
     with uow() as tx:
         assert tx.presence.purge_proofless(day - timedelta(days=29)) == 2  # the old memory and its day
     with uow(readonly=True) as tx:

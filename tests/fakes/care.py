@@ -176,10 +176,15 @@ class FakePresenceLedger:
         return [self.s.proofless_days[k] for k in ((scope, holder, day) for scope, holder in holders)
                 if k in self.s.proofless_days]
 
-    def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
-        return sorted(holder for (scope, holder, d), (admitted, followed, org, _) in self.s.proofless_days.items()
-                      if scope == "account" and org == organisation_id and d == day
-                      and admitted - followed >= minimum and followed * 10 <= admitted)
+    def driving_accounts(self, organisation_id: int, since: date, until: date, minimum: int) -> list[int]:
+        sums: dict[int, list[int]] = {}
+        for (scope, holder, d), (admitted, followed, org, quoted) in self.s.proofless_days.items():
+            if scope == "account" and org == organisation_id and since <= d <= until:
+                total = sums.setdefault(holder, [0, 0, 0])
+                total[0] += admitted
+                total[1] += followed
+                total[2] += quoted
+        return sorted(h for h, (a, f, q) in sums.items() if a - f >= minimum and (f + q) * 10 <= a)
 
     def purge_proofless(self, before: date) -> int:
         seen = [k for k, last in self.s.proofless_seen.items() if last < before]

@@ -42,9 +42,9 @@ class Thresholds:
     unfollowed_min: int = 10
     unfollowed_followed_share: float = 0.1
     #: When an organisation trips, its accounts with at least this many unfollowed proof-less
-    #: patients today (and at most one in ten followed) drove it: they are suspended, the
-    #: others stepped up (proofs and a fresh passkey sign-in).
-    driver_min: int = 5
+    #: patients in 30 days (and at most one in ten invoiced or quoted) drove it: they are
+    #: suspended, the others stepped up (proofs and a fresh passkey sign-in).
+    driver_min: int = 8
     #: How long an organisation's step-up lasts unless an officer lifts it sooner.
     organisation_step_up_hours: int = 24
     #: Refusals for lack of a presence proof (quota reached) per account per hour.

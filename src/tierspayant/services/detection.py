@@ -205,14 +205,14 @@ class DetectionService:
     def _trip_organisation(self, tx: DetectionStore, organisation_id: int, reasons: tuple[str, ...],
                            t: Thresholds, at: datetime) -> list[int]:
         """Contain the accounts that drove the organisation's counts (their proof-less checks of
-        today, unfollowed) and step the others up: every check needs the patient's proof and a
+        the 30 days, almost never invoiced nor quoted) and step the others up: every check needs the patient's proof and a
         fresh passkey sign-in (their sessions end). Once per step-up; the alert says who."""
         active = tx.containments.recent(active_at=at, limit=10_000)
         if any(c.scope == "organisation" and c.target_id == organisation_id for c in active):
             return []
         suspended = {c.target_id for c in active if c.scope == "account" and c.action == "suspend"}
         day = at.astimezone(PARIS).date()
-        drivers = tx.presence.driving_accounts(organisation_id, day, t.driver_min)
+        drivers = tx.presence.driving_accounts(organisation_id, first_day(day), day, t.driver_min)
         why = ",".join(reasons)
         for account_id in drivers:
             if account_id not in suspended:

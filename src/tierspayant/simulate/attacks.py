@@ -28,6 +28,7 @@ class AttackResult:
     attempts: int = 0
     exposed_by_account: dict[int, set[str]] = field(default_factory=dict)
     contained_at: dict[int, datetime] = field(default_factory=dict)
+    capped_at: dict[int, datetime] = field(default_factory=dict)  # first refused for lack of a proof
     confirmed: int = 0  # (d): guesses that found somebody
     takeovers: int = 0  # (e): sign-ins that succeeded
 
@@ -41,6 +42,11 @@ class AttackResult:
 
     def seconds_to_containment(self) -> list[float]:
         return [(at - self.started).total_seconds() for at in self.contained_at.values()]
+
+    @property
+    def stopped(self) -> set[int]:
+        """Accounts contained, or capped: refused for lack of a proof (docs/THREATS.md T2)."""
+        return set(self.contained_at) | set(self.capped_at)
 
 
 async def _stolen_session(sim: Simulation, victim: int) -> str:
@@ -69,6 +75,8 @@ async def _scrape(sim: Simulation, result: AttackResult, account: int, token: st
             return
         if answer.status_code == 200 and answer.json().get("covered"):
             exposed.add(patient.nir)
+        elif answer.status_code == 403 and "proof" in answer.text.lower():
+            result.capped_at.setdefault(account, sim.clock.now())
 
 
 async def scraper(sim: Simulation, victim: int, identities: list[Patient], category: str) -> AttackResult:

@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from tierspayant.simulate.driver import QUOTE_LINES, Simulation, contained
+from tierspayant.simulate.driver import QUOTE_LINES, Simulation
 from tierspayant.simulate.traffic import Patient
 
 
@@ -74,29 +74,28 @@ async def attack_day(sim: Simulation, campaign: Campaign, day_index: int, day: d
         pace = campaign.paces[index]
         patients = campaign.identities[index][day_index * pace:(day_index + 1) * pace]
         exposed = today.exposed.setdefault(index, set())
-        token = await sim.sign_in(index)
-        if token is None:
-            today.contained_on.setdefault(index, day)
-            return
         pause = (closes - opens) / max(1, len(patients))
         await sim.sleep_until(opens + pause / 2 + timedelta(minutes=index % 17))
         for patient in patients:
+            # A session idles out in 15 minutes: a fresh one before each check, as the stolen
+            # authenticator allows; refused when the account is suspended.
+            token = await sim.sign_in(index)
+            if token is None:
+                if sim.last_sign_in == 403:  # "Account suspended": contained
+                    today.contained_on.setdefault(index, day)
+                    return
+                continue  # a sign-in that failed otherwise (the challenge lapsed on a busy machine): the next one
             body = {**patient.body(), "date_of_care": day.isoformat(), "category": campaign.category}
             answer = await sim.request(campaign.scenario, index, "POST", "/v1/rights-checks", token, body)
             today.attempts += 1
-            if contained(answer, signed_in=True):
-                token = await sim.sign_in(index)  # the stolen session ended: steal the next one
-                if token is None:
-                    today.contained_on.setdefault(index, day)
-                    return
-            elif answer.status_code == 200 and answer.json().get("covered"):
+            if answer.status_code == 200 and answer.json().get("covered"):
                 exposed.add(patient.nir)
                 if campaign.quotes and answer.json().get("engagement_number"):
                     await sim.request(campaign.scenario, index, "POST", "/v1/quotes", token, {
                         "engagement_number": answer.json()["engagement_number"], "kind": "pec",
                         "lines": QUOTE_LINES})
                     today.quotes_made += 1
-            elif answer.status_code in (403, 428) and "proof" in answer.text.lower():
+            elif answer.status_code == 403 and "proof" in answer.text.lower():
                 today.capped_on.setdefault(index, day)
             await sim.sleep_until(sim.clock.now() + pause)
 

@@ -26,6 +26,8 @@ QUOTE_LINES = [{"code": "9100102", "price": "120.00"},
 
 
 class Authenticator(Protocol):
+    sign_count: int
+
     def get(self, options: dict[str, Any], origin: str) -> dict[str, Any]: ...
 
 
@@ -37,6 +39,7 @@ class Record:
     status: int
     ms: float
     contained: bool  # refused by a containment (401 on a live session, 429 "unusual activity")
+    path: str = ""  # the route (no identifiers in it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,9 @@ class Simulation:
         self.slots = asyncio.Semaphore(concurrency)
         self.tokens: dict[int, str] = {}
         self.invoices = 0
+        self.last_sign_in = 0
+        #: Legitimate checks refused for lack of a proof, then made with the patient's proof.
+        self.asked_for_proof = 0
         #: PECs to invoice on a later day: (due, professional, PEC number, invoice lines); the
         #: caller shares one list across the simulated days.
         self.pending: list[tuple[date, int, str, list[dict[str, Any]]]] = []
@@ -113,6 +119,7 @@ class Simulation:
                 continue
             assertion = self.authenticators[index].get(options.json(), self.origin)
             answer = await self._send("POST", "/v1/passkeys/authentication", {"credential": assertion})
+            self.last_sign_in = answer.status_code  # 403: the account is suspended
             if answer.status_code == 200:
                 token = str(answer.json()["token"])
                 self.tokens[index] = token
@@ -126,7 +133,8 @@ class Simulation:
         started = time.perf_counter()
         answer = await self._send(method, path, body, headers)
         ms = (time.perf_counter() - started) * 1000
-        self.records.append(Record(actor, account, at, answer.status_code, ms, contained(answer, token is not None)))
+        self.records.append(Record(actor, account, at, answer.status_code, ms, contained(answer, token is not None),
+                                   path))
         return answer
 
     # -- the professionals' day ---------------------------------------------------------------
@@ -144,6 +152,15 @@ class Simulation:
                 self.records.pop()
                 token = await self.sign_in(visit.professional)
                 answer = await self.request("legit", visit.professional, "POST", "/v1/rights-checks", token, body)
+            if answer.status_code == 403 and "presence_proof" not in body:
+                # Asked for the patient's proof (a budget spent, the organisation stepped up): the
+                # patient shows the insurer's app and the check goes again, as at a real counter.
+                proof = self.issue_proof(visit.patient)
+                if proof:
+                    self.records.pop()
+                    self.asked_for_proof += 1
+                    answer = await self.request("legit", visit.professional, "POST", "/v1/rights-checks", token,
+                                                {**body, "presence_proof": proof})
             if answer.status_code == 200 and visit.follow_up and answer.json().get("covered"):
                 await self.follow_up(visit, token, answer.json()["engagement_number"])
 

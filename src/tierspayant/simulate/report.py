@@ -12,10 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tierspayant.detection.thresholds import Thresholds
 from tierspayant.simulate.attacks import AttackResult
+from tierspayant.simulate.campaign import Campaign
 from tierspayant.simulate.driver import Record
 
 LIMIT = 20
+#: What an account that never follows its checks may read without a proof in 30 days
+#: (detection/thresholds.py ``unfollowed_min``).
+CAP = Thresholds().unfollowed_min
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ def markdown(report: Report) -> str:
         times = sorted(a.seconds_to_containment())
         contained = (f"{len(times)}/{len(a.accounts)} contained, median {times[len(times) // 2]:.0f} s, max "
                      f"{times[-1]:.0f} s" if times else ("n/a" if not a.accounts else "not contained"))
+        capped = set(a.capped_at) - set(a.contained_at)
+        if capped:
+            contained += f"; {len(capped)} capped (proofs required)"
         ratio = row.during.p95_ms / row.baseline.p95_ms if row.baseline.p95_ms else 0.0
         if a.scenario == "d":
             outcome, ok = f"{a.confirmed} confirmed", a.confirmed == 0
@@ -140,10 +148,97 @@ def markdown(report: Report) -> str:
         "Legitimate requests that failed during each attack (status x count): "
         + "; ".join(f"({r.attack.scenario}) {r.during.failures or 'none'}" for r in report.rows) + ".",
         "",
-        "Acceptance: (a) <= 20 exposed; (b), (c) <= 20 per compromised account; (d) 0 confirmed; (e) 0 taken over; "
+        "Acceptance: (a) <= 20 exposed; (b), (c) <= 20 per compromised account, each contained or capped; (d) 0 "
+        "confirmed; (e) 0 taken over; "
         "legitimate success >= 99.9 % and p95 within 10 % of the attack-free run during every attack. "
         "\"Exposed\" counts distinct people whose coverage an attacker saw (a covered answer); the compromised "
         "accounts' own professionals stay home on day 2 and are not counted as legitimate traffic.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    """The multi-day scenarios (simulate/campaign.py): what each attacker read, when it was
+    stopped, and what the normal traffic met on the same days."""
+
+    command: str
+    seed: int
+    professionals: int
+    beneficiaries: int
+    speed: float
+    days: int
+    chain: int
+    campaigns: list[Campaign]
+    legit: list[Record]
+    account_days: int
+    falsely_contained: set[int]
+    automatic_containments: int
+    legit_proofless_p99: int  # new proof-less patients of one account in one day, p99
+    legit_asked_for_proof: int  # legitimate checks refused for lack of a proof, then made with it
+    wall_seconds: float
+
+    @property
+    def false_per_1000(self) -> float:
+        return 1000 * len(self.falsely_contained) / max(1, self.account_days)
+
+    @property
+    def legit_refused(self) -> int:
+        """Legitimate requests refused: a proof required, a limit, a containment."""
+        return sum(1 for r in self.legit if r.status in (401, 403, 429))
+
+
+def campaign_markdown(report: CampaignReport) -> str:
+    legit = window(report.legit, report.legit[0].at, report.legit[-1].at) if report.legit else Window(0, 1, 0)
+    chain = f"; the first {report.chain} opticians work for one optical chain" if report.chain else ""
+    lines = [
+        "# Attacks over several days: simulation report",
+        "",
+        f"Command: `{report.command}` (seed {report.seed}). {report.professionals:,} professionals{chain}, "
+        f"{report.beneficiaries:,} synthetic beneficiaries; {report.days} working days (07:00-21:00 Paris) one after "
+        f"the other on one platform (SQLite, 2 workers), time {report.speed:g}x the wall clock; the documented default "
+        f"thresholds and budgets (detection/). The attackers hold their victims' passkey sessions and work at the "
+        f"opticians' hours, a fresh session each morning and whenever one is ended, until the account is suspended. "
+        f"Wall time {report.wall_seconds:.0f} s.",
+        "",
+        "| scenario | accounts (new patients a day) | attempts | exposed without a proof (most by one account) | "
+        "stopped | PECs requested | verdict |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]
+    for c in report.campaigns:
+        paces = ", ".join(str(p) for p in c.paces.values())
+        stops = []
+        for victim in c.victims:
+            if victim in c.contained_on:
+                stops.append(f"contained {c.contained_on[victim]:%d/%m}")
+            elif victim in c.capped_on:
+                stops.append(f"capped {c.capped_on[victim]:%d/%m}")
+            else:
+                stops.append(f"not refused yet ({len(c.exposed.get(victim, ()))} read)")
+        total = len(set().union(*c.exposed.values())) if c.exposed else 0
+        # Stopped, or still under the never-followed cap: it has not asked for more than that yet.
+        ok = c.max_exposed <= LIMIT and all(
+            v in c.contained_on or v in c.capped_on or len(c.exposed.get(v, ())) <= CAP for v in c.victims)
+        lines.append(f"| ({c.scenario}) {c.title} | {len(c.victims)} ({paces}) | {c.attempts:,} | {total} "
+                     f"({c.max_exposed}) | {'; '.join(stops)} | {c.quotes_made} | {_verdict(ok)} |")
+    lines += [
+        "",
+        f"Normal traffic over the {report.days} days: {len(report.legit):,} requests, success {legit.success:.3%}, "
+        f"{report.legit_refused} refused (a proof required, a limit or a containment); failures: "
+        f"{legit.failures or 'none'}; {report.legit_asked_for_proof} checks asked for the patient's proof, then "
+        f"answered with it (an organisation stepped up). Legitimate proof-less need: p99 {report.legit_proofless_p99} new patients "
+        f"without a proof per account and day (the bounds: docs/THREATS.md, \"Budgets over time\").",
+        "",
+        f"False containments: {len(report.falsely_contained)} legitimate account(s) contained over "
+        f"{report.account_days:,} account-days = **{report.false_per_1000:.2f} per 1,000 account-days**. Automatic "
+        f"containments in all: {report.automatic_containments}.",
+        "",
+        "Acceptance: at most 20 people exposed without a proof by any compromised account over the days, every one "
+        f"contained, capped (its proof-less checks refused) or still under the cap of {CAP} people an account that "
+        "never bills may read in 30 days; 0 legitimate accounts contained and 0 legitimate "
+        "checks refused. \"Exposed\" counts distinct people whose coverage an attacker saw (a covered answer); "
+        "capped means refused for lack of the patient's proof, contained that its sessions ended and a new sign-in "
+        "was refused.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -107,11 +107,14 @@ class SqlPresenceLedger(SqlPort):
             holders.append(and_(_DAYS.scope == ContainmentScope.ORGANISATION.value, _DAYS.holder_id == organisation_id))
         return or_(*holders)
 
-    def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
-        unfollowed = _DAYS.admitted - _DAYS.followed
-        return [int(a) for a in self.conn.execute(select(_DAYS.holder_id).where(
-            _DAYS.scope == ContainmentScope.ACCOUNT.value, _DAYS.organisation_id == organisation_id,
-            _DAYS.day == day, unfollowed >= minimum, _DAYS.followed * 10 <= _DAYS.admitted)
+    def driving_accounts(self, organisation_id: int, since: date, until: date, minimum: int) -> list[int]:
+        admitted, followed, quoted = func.sum(_DAYS.admitted), func.sum(_DAYS.followed), func.sum(_DAYS.quoted)
+        return [int(a) for a in self.conn.execute(
+            select(_DAYS.holder_id).where(
+                _DAYS.scope == ContainmentScope.ACCOUNT.value, _DAYS.organisation_id == organisation_id,
+                _DAYS.day >= since, _DAYS.day <= until)
+            .group_by(_DAYS.holder_id)
+            .having(admitted - followed >= minimum, (followed + quoted) * 10 <= admitted)
             .order_by(_DAYS.holder_id)).scalars()]
 
     def purge_proofless(self, before: date) -> int:

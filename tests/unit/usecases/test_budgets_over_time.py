@@ -119,16 +119,16 @@ def test_a_professional_who_bills_what_it_checks_keeps_checking_day_after_day(st
 def test_the_organisation_trips_and_only_the_account_that_drove_it_is_suspended(stack: Stack) -> None:
     """The colleague's proof-less check is the one that spends the organisation's day budget:
     the colleague is stepped up (proof needed, session ended), the driving account suspended."""
-    stack.set_detection({"organisation_proofless": [7, 100, 250]})
+    stack.set_detection({"organisation_proofless": [9, 100, 250]})
     attacker, colleague = stack.professional("optician"), stack.professional("colleague")
-    for patient in stack.patients[:6]:  # 6 unfollowed today: a driver
+    for patient in stack.patients[:8]:  # 8 unfollowed in its 30 days, none billed: a driver
         assert isinstance(proofless(stack, patient, attacker), RightsAnswer)
         stack.clock.advance(minutes=11)
-    answer = proofless(stack, stack.patients[30], colleague)  # the 7th of the organisation: admitted
+    answer = proofless(stack, stack.patients[30], colleague)  # the 9th of the organisation: admitted
     assert isinstance(answer, RightsAnswer) and answer.engagement_number
     invoice(stack, colleague, answer.engagement_number)
     stack.clock.advance(minutes=11)
-    assert proofless(stack, stack.patients[31], colleague) == "proof required"  # the 8th: crosses the line
+    assert proofless(stack, stack.patients[31], colleague) == "proof required"  # the 10th: crosses the line
     containments = stack.detection.containments(OFFICER, active_only=True)
     by_target = {(c.scope, c.target_id): c for c in containments}
     attacker_id, colleague_id = attacker.account_id, colleague.account_id

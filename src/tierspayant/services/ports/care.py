@@ -181,9 +181,10 @@ class PresenceLedger(Protocol):
         ``quoted`` goes up by one (account and organisation); True then, else False."""
         ...
 
-    def driving_accounts(self, organisation_id: int, day: date, minimum: int) -> list[int]:
-        """The organisation's accounts with at least ``minimum`` unfollowed proof-less patients on
-        ``day`` and at most one in ten followed: the accounts that drove a burst."""
+    def driving_accounts(self, organisation_id: int, since: date, until: date, minimum: int) -> list[int]:
+        """The organisation's accounts with at least ``minimum`` unfollowed proof-less patients
+        between ``since`` and ``until`` (both included) and at most one in ten of their proof-less
+        patients invoiced or quoted: the accounts that drove its counts, in id order."""
         ...
 
     def purge_proofless(self, before: date) -> int:
