@@ -79,3 +79,21 @@ def test_every_bad_answer_is_refused(oidc_world: World, provider: Provider, misb
     response = callback(oidc_world, code, returned_state)
     assert response.status_code == 401
     assert response.json() == {"type": "about:blank", "title": "Authentication required", "status": 401}
+
+
+def test_a_contained_account_gets_no_session_through_the_provider_until_lifted(oidc_world: World) -> None:
+    """Containment holds at the door for Pro Santé Connect too (docs/THREATS.md, detection and
+    containment): after a valid OIDC sign-in the professional is told the account is suspended."""
+    officer = oidc_world.headers("securite.demo")
+    with oidc_world.platform.engine.connect() as conn:
+        account_id = conn.execute(select(t.accounts.c.id).where(t.accounts.c.username == "optique.demo")).scalar_one()
+    made = oidc_world.client.post("/v1/security/containments", headers=officer, json={
+        "scope": "account", "target_id": account_id, "reason": "phished optician"})
+    assert made.status_code == 201, made.text
+    refused = callback(oidc_world, *go_through_provider(oidc_world))
+    assert refused.status_code == 403 and refused.json()["title"] == "Account suspended"
+    assert "token" not in refused.text
+    lifted = oidc_world.client.post(f"/v1/security/containments/{made.json()['id']}/lift", headers=officer)
+    assert lifted.status_code == 204
+    oidc_world.clock.advance(seconds=3)  # the containment cache (2 s)
+    assert callback(oidc_world, *go_through_provider(oidc_world)).status_code == 200

@@ -288,8 +288,9 @@ class DetectionService:
         tx.log.append_events([self.recorder.event(
             actor, at, Tag.CONTAINMENT, categories=(), purpose=f"containment: {action} {scope} ({reasons})",
             insurer_id=target_id if scope == "insurer" else None, ref=f"containment:{containment.id}:{scope}:{target_id}")])
-        if scope in ("organisation", "insurer"):
-            self._active = replace(self._active, loaded=None)  # this process at once
+        # This process at once (others within CACHE_SECONDS): a suspension just decided must
+        # hold for a sign-in that comes a moment later.
+        self._active = replace(self._active, loaded=None)
         return containment
 
     # -- kill switches (security officers) ------------------------------------------------------
