@@ -171,7 +171,8 @@ class World:
 #: (tests/integration/test_detection.py tests the real defaults).
 LENIENT_DETECTION = {"account_distinct": [10**9] * 4, "organisation_distinct": [10**9] * 4,
                      "same_identity_failures": 10**9, "quota_refusals": 10**9, "sequential_neighbours": 10**9,
-                     "failure_min_attempts": 10**9}
+                     "failure_min_attempts": 10**9, "account_proofless_week": 10**9,
+                     "account_proofless_month": 10**9, "organisation_proofless": [10**9] * 3, "unfollowed_min": 10**9}
 
 
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,

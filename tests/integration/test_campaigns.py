@@ -17,7 +17,7 @@ from tierspayant.cli.simulate import simulate
                                 "three simulated days; the budgets' store runs on both databases in "
                                 "test_store_contracts/test_presence")
 def test_slow_chain_and_rotating_attackers_read_at_most_their_cap(tmp_path: Path) -> None:
-    run = simulate(professionals=60, beneficiaries=3000, seed_value=7, scenario=["slow", "chain", "rotating"], days=3,
+    run = simulate(campaign_professionals=60, beneficiaries=3000, seed_value=7, scenario=["slow", "chain", "rotating"], days=3,
                    campaign_speed=960.0, chain=10, out=tmp_path / "days.md", html_out=tmp_path / "days.html",
                    work=tmp_path / "work", port=8792)
     report = run.campaigns

@@ -4,14 +4,14 @@ few patients a day without the patients themselves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import BACKENDS, World, database_url, fresh_patients, make_world
+from tests.conftest import BACKENDS, LENIENT_DETECTION, World, database_url, fresh_patients, make_world
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.rights import PresenceRequired, RightsRequest
@@ -111,3 +111,31 @@ def request(patient: dict[str, str], proof: str | None = None) -> RightsRequest:
 def test_proofs_fit_a_qr_code(quota_world: World) -> None:
     token = proof_for(quota_world, fresh_patients(quota_world)[0])
     assert token.startswith("TPP1.") and len(token) < 400  # fits a QR code
+
+
+BUDGETS = ("account_proofless_week", "account_proofless_month", "organisation_proofless", "unfollowed_min")
+
+
+def test_the_budgets_hold_over_days_and_only_an_invoice_frees_them(new_world: Callable[..., World]) -> None:
+    """Over several days, an account that never bills reads at most 10 people without a proof;
+    a colleague who invoices what it checks goes on (docs/THREATS.md, "Budgets over time")."""
+    w = new_world(detection={k: v for k, v in LENIENT_DETECTION.items() if k not in BUDGETS}, proofless_quota=20,
+                  beneficiaries=600)
+    patients = fresh_patients(w, count=40)
+    answered = 0
+    for day in range(4):
+        scraper = w.headers("optique.demo")
+        for patient in patients[day * 4:(day + 1) * 4]:  # 4 new patients a day, never billed
+            status, _ = check(w, scraper, patient)
+            answered += status == 200
+        w.clock.advance(days=1)
+    assert answered == 10  # then proofs: 10 people in four days, not 16
+    biller = w.headers("medecin.demo")
+    for n, patient in enumerate(patients[20:36]):  # 16 in a day, each invoiced at the counter
+        status, body = check(w, biller, patient)
+        assert status == 200, body
+        invoice = w.client.post("/v1/invoices", headers=biller, json={
+            "invoice_number": f"F-BUDGET-{n}", "engagement_number": body["engagement_number"],
+            "date_of_care": w.clock.now().date().isoformat(), "lines": [{"code": "9100102", "price": "120.00",
+                                                                          "amc_claimed": "0.01"}]})
+        assert invoice.status_code == 201, invoice.text

@@ -67,7 +67,9 @@ def simulate(
     scenario: Annotated[list[str] | None, typer.Option(
         help="classic (two days, attacks (a)-(e)), slow, chain, rotating (several days); repeatable; default all")] = None,
     days: Annotated[int, typer.Option(min=1, help="Simulated working days of the slow, chain and rotating scenarios")] = 5,
-    campaign_speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second, those days")] = 480.0,
+    campaign_speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second, those days")] = 240.0,
+    campaign_professionals: Annotated[int, typer.Option(
+        help="Simulated professionals of those days (this machine's server knee: ~60 requests/s)")] = 200,
     chain: Annotated[int, typer.Option(help="Opticians of one optical chain (scenario chain)")] = 40,
     out: Annotated[Path, typer.Option(help="Markdown report")] = Path("bench/SIMULATION.md"),
     html_out: Annotated[Path, typer.Option("--html", help="HTML report with plots")] = Path("bench/simulation.html"),
@@ -91,8 +93,8 @@ def simulate(
         texts.append(markdown(result.classic))
     campaigns = [s for s in SCENARIOS[1:] if s in chosen]
     if campaigns:
-        result.campaigns = simulation_days.campaigns(professionals, beneficiaries, seed_value, campaigns, days, campaign_speed, chain,
-                                      command, work / "days", port)
+        result.campaigns = simulation_days.campaigns(campaign_professionals, beneficiaries, seed_value, campaigns,
+                                                     days, campaign_speed, chain, command, work / "days", port)
         texts.append(campaign_markdown(result.campaigns))
     text = "\n".join(texts)
     out.parent.mkdir(parents=True, exist_ok=True)
