@@ -183,6 +183,7 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, 
     # there (tests/unit/test_rate_gate.py and tests/integration/test_floods.py test the real ones).
     for name in ("session_rate", "session_burst", "account_rate", "account_burst"):
         settings_overrides.setdefault(name, 1e9)
+    settings_overrides.setdefault("invalid_tokens_per_source", 10**9)  # route walks send many refused tokens
     settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks

@@ -30,7 +30,7 @@ def test_slow_chain_and_rotating_attackers_read_at_most_their_cap(tmp_path: Path
         for victim in c.victims:  # stopped, or still under the cap it has not reached yet
             assert victim in c.contained_on or victim in c.capped_on or len(c.exposed.get(victim, ())) <= 10
     fast = max(by["f"].paces, key=lambda v: by["f"].paces[v])
-    assert fast in by["f"].capped_on and len(by["f"].exposed[fast]) == 10  # 19 a day: ten, then proofs
+    assert fast in by["f"].capped_on and len(by["f"].exposed[fast]) <= 10  # 19 a day: ten answered, then proofs
     assert by["h"].quotes_made > 0
     assert report.falsely_contained == set()
     # At 960x a presence proof's 20 minutes and a sign-in challenge's 5 are about a second of

@@ -52,7 +52,8 @@ def test_a_scraper_is_contained_within_a_handful_of_patients(fresh: World) -> No
     with fresh.platform.engine.connect() as conn:
         tags = conn.execute(select(t.audit_events.c.tag)).scalars().all()
     assert "detection:containment:create" in tags
-    assert check(fresh, fresh.headers("optique.demo"), patients[27]) == 401  # no new session either
+    refused = fresh.passkey_sign_in("optique.demo")  # no new session either, by any means
+    assert refused.status_code == 403 and refused.json()["title"] == "Account suspended"
     lifted = fresh.client.post(f"/v1/security/containments/{suspension['id']}/lift", headers=officer)
     assert lifted.status_code == 204
     assert fresh.client.post(f"/v1/security/containments/{suspension['id']}/lift", headers=officer).status_code == 404
