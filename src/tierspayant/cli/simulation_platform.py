@@ -160,10 +160,11 @@ def run_day(env: dict[str, str], day: date, port: int, speed: float, authenticat
 
 def contained_professionals(platform: Platform, automatic: list[Containment]) -> set[int]:
     """The simulated professionals (indexes) whose session, account or organisation detection
-    contained: the server's own record, not a guess from the client's side."""
+    contained: the server's own record, not a guess from the client's side. An organisation
+    stepped up contains none of its accounts: they sign in again and show proofs."""
     accounts = {c.target_id for c in automatic if c.scope == "account"}
     sessions = [c.target_id for c in automatic if c.scope == "session"]
-    organisations = [c.target_id for c in automatic if c.scope == "organisation"]
+    organisations = [c.target_id for c in automatic if c.scope == "organisation" and c.action != "step_up"]
     with platform.uow(readonly=True) as tx:
         accounts |= {s.account_id for s in map(tx.sessions.session, sessions) if s is not None}
         accounts |= {a.id for organisation in organisations for a in tx.accounts.accounts_of_organisation(organisation)}
