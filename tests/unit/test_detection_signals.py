@@ -26,7 +26,7 @@ def test_a_busy_but_normal_counter_is_left_alone() -> None:
     ({"quota_refusals_1h": 3}, Action.STEP_UP, "quota_refusals"),
     ({"sequential_neighbours_1h": 4}, Action.STEP_UP, "sequential_identifiers"),
     ({"attempts_10min": 6, "failures_10min": 3}, Action.THROTTLE, "failure_ratio"),
-    ({"proofless_admitted": 10, "proofless_unfollowed": 10, "attempts_10min": 6, "failures_10min": 3},
+    ({"budget_spent": "account:unfollowed", "attempts_10min": 6, "failures_10min": 3},
      Action.STEP_UP, "unfollowed_proofless"),
 ])
 def test_each_signal(change: dict[str, object], action: Action, reason: str) -> None:
@@ -40,10 +40,10 @@ def test_each_signal(change: dict[str, object], action: Action, reason: str) -> 
 def test_checks_that_are_followed_are_care_not_scraping() -> None:
     from dataclasses import replace
 
-    # 8 unfollowed of 20 proof-less patients: 12 were quoted or invoiced -- an optician whose
-    # patients compare prices, not a scraper (the worst legitimate 30 days: bench/proofless_needs.py)
-    assert "unfollowed_proofless" not in assess(replace(QUIET, proofless_admitted=20, proofless_unfollowed=10), T).reasons
-    assert assess(replace(QUIET, proofless_admitted=10, proofless_unfollowed=10), T).action is Action.NONE  # capped
+    # refused by a week's budget: an optician whose patients compare prices, not the
+    # never-followed pattern; refused by that cap: a weak signal only, never a containment alone
+    assert "unfollowed_proofless" not in assess(replace(QUIET, budget_spent="account:week"), T).reasons
+    assert assess(replace(QUIET, budget_spent="account:unfollowed"), T).action is Action.NONE  # capped, not contained
 
 
 @pytest.mark.parametrize(("change", "reason"), [

@@ -26,9 +26,7 @@ from tierspayant.cli.simulation_platform import (
     at_hour,
     console,
     contained_professionals,
-    enrol_accounts,
-    identities,
-    platform_env,
+    prepare,
     run_day,
 )
 from tierspayant.config import Settings
@@ -39,7 +37,6 @@ from tierspayant.simulate import attacks
 from tierspayant.simulate.driver import Simulation
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.report import CampaignReport, Report, build_report, campaign_markdown, html_page, markdown
-from tierspayant.simulate.seed import seed
 from tierspayant.simulate.traffic import PROFILES, day_of_visits
 
 #: When each attack starts on day 2 (hours, Paris), one at a time bar (b), which lasts until it
@@ -111,16 +108,11 @@ def _classic(professionals: int, beneficiaries: int, speed: float, attack_speed:
 ) -> Report:
     """The two-day run: an attack-free day, then day 2 with attacks (a)-(e) and without."""
     started = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
-    env = platform_env(work)
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value)
     day1, day2 = spec.today + timedelta(days=1), spec.today + timedelta(days=2)
-    console.print(f"[bold]setting up[/bold] {professionals} professionals, {beneficiaries:,} beneficiaries in {work}")
-    platform = build(Settings.from_env(env))
-    seed(platform.loader, platform.reference, platform.accounts, spec, work / "demo-credentials.json")
-    professions, authenticators = enrol_accounts(platform, spec)
-    platform.engine.dispose()
-    covered, everyone = identities(spec)
+    ready = prepare(work, spec, "")
+    env, professions, authenticators, covered, everyone = (ready.env, ready.professions, ready.authenticators,
+                                                           ready.covered, ready.everyone)
     rng = random.Random(seed_value)
     visits1 = day_of_visits(rng, professions, covered, day1)
     victims = _victims(rng, professions, parallel_accounts)

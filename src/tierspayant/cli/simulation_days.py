@@ -17,9 +17,7 @@ from tierspayant.cli.simulation_platform import (
     at_hour,
     console,
     contained_professionals,
-    enrol_accounts,
-    identities,
-    platform_env,
+    prepare,
     run_day,
 )
 from tierspayant.config import Settings
@@ -28,7 +26,6 @@ from tierspayant.simulate import campaign
 from tierspayant.simulate.driver import Record, Simulation
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.report import CampaignReport
-from tierspayant.simulate.seed import seed
 from tierspayant.simulate.traffic import Patient, day_of_visits
 
 #: The multi-day scenarios' paces: new patients a day of each compromised account.
@@ -43,17 +40,11 @@ def campaigns(professionals: int, beneficiaries: int, seed_value: int, chosen: l
                chain: int, command: str, work: Path, port: int) -> CampaignReport:
     """Several working days on one platform, the chosen attacks among the normal traffic."""
     started = time.perf_counter()
-    work.mkdir(parents=True, exist_ok=True)
-    env = platform_env(work)
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value,
                           chain=chain if "chain" in chosen else 0)
-    console.print(f"[bold]setting up[/bold] {days} days: {professionals} professionals, {beneficiaries:,} beneficiaries "
-                  f"in {work}")
-    platform = build(Settings.from_env(env))
-    seed(platform.loader, platform.reference, platform.accounts, spec, work / "demo-credentials.json")
-    professions, authenticators = enrol_accounts(platform, spec)
-    platform.engine.dispose()
-    covered, everyone = identities(spec)
+    ready = prepare(work, spec, f"{days} days: ")
+    env, professions, authenticators, covered, everyone = (ready.env, ready.professions, ready.authenticators,
+                                                           ready.covered, ready.everyone)
     rng = random.Random(seed_value)
     campaigns = plans(rng, professions, everyone, chosen, days, spec.chain)
     victims = frozenset(v for c in campaigns for v in c.victims)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.clock import AcceleratedClock
 from tierspayant.simulate.driver import Record, Simulation, wait_until_serving
 from tierspayant.simulate.population import Population, PopulationSpec
+from tierspayant.simulate.seed import seed
 from tierspayant.simulate.traffic import PARIS, Patient
 
 console = Console(soft_wrap=True)
@@ -35,6 +37,31 @@ DAY_START, DAY_END = 7, 21
 #: accelerated time: the brake on a source's invalid tokens (wall-clock seconds) would read them
 #: as one flooding source. It is measured on its own (bench/flood_bench.py, tests/).
 ONE_ADDRESS = {"TIERS_INVALID_TOKENS_PER_SOURCE": "1000000000"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A seeded simulated platform, its professionals enrolled with passkeys."""
+
+    env: dict[str, str]
+    professions: list[str]
+    authenticators: list[SoftAuthenticator]
+    covered: list[Patient]
+    everyone: list[Patient]
+
+
+def prepare(work: Path, spec: PopulationSpec, title: str) -> Prepared:
+    """Seed a platform in ``work``, enrol a passkey per professional, list the identities."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = platform_env(work)
+    console.print(f"[bold]setting up[/bold] {title}{spec.professionals} professionals, {spec.beneficiaries:,} "
+                  f"beneficiaries in {work}")
+    platform = build(Settings.from_env(env))
+    seed(platform.loader, platform.reference, platform.accounts, spec, work / "demo-credentials.json")
+    professions, authenticators = enrol_accounts(platform, spec)
+    platform.engine.dispose()
+    covered, everyone = identities(spec)
+    return Prepared(env, professions, authenticators, covered, everyone)
 
 
 def platform_env(work: Path) -> dict[str, str]:

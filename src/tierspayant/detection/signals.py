@@ -33,9 +33,6 @@ class Activity:
     sequential_neighbours_1h: int  # most distinct identities in one NIR neighbourhood, last hour
     local_hour: int
     organisation_contained_accounts: int = 0
-    #: The account's proof-less tally over 30 days (detection/budgets.py), when this check read it.
-    proofless_admitted: int = 0
-    proofless_unfollowed: int = 0
     #: The proof-less budget that refused this check, as ``holder:window`` (budgets.py), or None.
     budget_spent: str | None = None
 
@@ -74,11 +71,9 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
     if activity.sequential_neighbours_1h >= t.sequential_neighbours:
         reasons.append("sequential_identifiers")
         score += 3.0
-    followed = activity.proofless_admitted - activity.proofless_unfollowed
-    if (activity.proofless_unfollowed >= t.unfollowed_min
-            and followed <= t.unfollowed_followed_share * activity.proofless_admitted):
-        # Capped by its budget already (budgets.py); alone it is an unlucky optician whose
-        # patients all went to compare prices, with other signals a scraper.
+    if activity.budget_spent == "account:unfollowed":
+        # Refused by the never-followed cap (budgets.py, the one place that rule lives); alone
+        # an unlucky optician whose patients all went to compare prices, with other signals a scraper.
         reasons.append("unfollowed_proofless")
         score += 1.0
     if score and not t.opening_hour <= activity.local_hour < t.closing_hour:

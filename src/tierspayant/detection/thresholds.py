@@ -32,7 +32,8 @@ class Thresholds:
     #: in any 7 and any 30 days (its day bound is the insurer's ``proofless_daily_quota``), and
     #: an organisation's (day, 7 days, 30 days). Set from what legitimate accounts need, measured
     #: by ``python -m bench.proofless_needs`` (docs/THREATS.md, "Budgets over time"): the worst
-    #: optician of 3,000 accounts over 60 days needs 11 and 20, the p99 8 and 18.
+    #: optician of 3,000 accounts over 60 days needs 16 and 27, the p99 13 and 24; a chain of 40
+    #: opticians 46 a day, 208 and 536.
     account_proofless_week: int = 18
     account_proofless_month: int = 36
     organisation_proofless: tuple[int, int, int] = (150, 450, 1200)

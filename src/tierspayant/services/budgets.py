@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from tierspayant.detection.budgets import Budget, Tally, first_day, tally
+from tierspayant.detection.budgets import Budget, first_day, tally
 from tierspayant.services.ports import HasPresence
 from tierspayant.services.records import ContainmentScope
 
@@ -22,8 +22,6 @@ class Admission:
     #: Which budget was spent, as ``holder:window`` (``organisation:step_up`` while an
     #: organisation must show proofs); None when admitted or for a check with a proof.
     spent: str | None = None
-    #: The account's tally before this check, when the patient was new to it (detection reads it).
-    account: Tally | None = None
     counted_account: bool = False
     counted_organisation: bool = False
 
@@ -43,16 +41,16 @@ def admit_proofless(tx: HasPresence, account_id: int, organisation_id: int | Non
         return KNOWN
     mine = tally(tx.presence.proofless_days(ACCOUNT, account_id, since), day)
     if (window := mine.over(account)) is not None:
-        return Admission(False, f"account:{window}", mine)
+        return Admission(False, f"account:{window}")
     new_to_organisation = organisation_id is not None and not tx.presence.proofless_known(
         ORGANISATION, organisation_id, subject, since)
     if new_to_organisation:
         assert organisation_id is not None
         theirs = tally(tx.presence.proofless_days(ORGANISATION, organisation_id, since), day)
         if (window := theirs.over(organisation)) is not None:
-            return Admission(False, f"organisation:{window}", mine)
+            return Admission(False, f"organisation:{window}")
     tx.presence.count_proofless(ACCOUNT, account_id, subject, day, organisation_id)
     if new_to_organisation:
         assert organisation_id is not None
         tx.presence.count_proofless(ORGANISATION, organisation_id, subject, day)
-    return Admission(True, None, mine, True, new_to_organisation)
+    return Admission(True, None, True, new_to_organisation)

@@ -252,8 +252,6 @@ class DetectionService:
             quota_refusals_1h=sum(s.refusals for s in hour),
             sequential_neighbours_1h=max(neighbours.values(), default=0),
             local_hour=at.astimezone(PARIS).hour,
-            proofless_admitted=admission.account.admitted_month if admission and admission.account else 0,
-            proofless_unfollowed=admission.account.unfollowed_month if admission and admission.account else 0,
             budget_spent=admission.spent if admission else None,
         )
 
