@@ -4,6 +4,7 @@ and containment are asserted; speed is the benchmark's business (bench/SIMULATIO
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def test_attacks_are_contained_and_normal_traffic_is_not(tmp_path: Path) -> None
     assert by["e"].attempts >= 1000 and by["e"].takeovers == 0  # the tarpit slows the list down
     assert report.falsely_contained == set()
     legit = [r for r in report.day1 if r.actor == "legit"]
-    assert len(legit) > 300 and sum(0 < r.status < 400 for r in legit) / len(legit) >= 0.99
+    failed = Counter((r.status, r.path) for r in legit if not 0 < r.status < 400)
+    assert len(legit) > 300 and 1 - failed.total() / len(legit) >= 0.99, failed
     assert "(a) one stolen session" in (tmp_path / "s.md").read_text()
     assert "<svg" in (tmp_path / "s.html").read_text()

@@ -50,6 +50,7 @@ def campaigns(professionals: int, beneficiaries: int, seed_value: int, chosen: l
     victims = frozenset(v for c in campaigns for v in c.victims)
     pending: list[Any] = []  # the opticians' PECs awaiting delivery, across days
     asked: list[int] = []  # legitimate checks asked for the patient's proof, per day
+    shown_again: list[int] = []  # proofs lapsed on their way (time runs fast), shown afresh
     records: list[Record] = []
     account_days = 0
     proofless_per_day: list[int] = []
@@ -68,6 +69,7 @@ def campaigns(professionals: int, beneficiaries: int, seed_value: int, chosen: l
             await sim.deliver(day)
             await sim.day(visits)
             asked.append(sim.asked_for_proof)
+            shown_again.append(sim.proofs_shown_again)
 
         async def attack(sim: Simulation, n: int = n, day: date = day) -> list[campaign.Campaign]:
             for c in campaigns:
@@ -92,7 +94,7 @@ def campaigns(professionals: int, beneficiaries: int, seed_value: int, chosen: l
     return CampaignReport(command, seed_value, professionals, beneficiaries, speed, days, spec.chain, campaigns,
                           [r for r in records if r.actor == "legit"], account_days, contained - victims,
                           len(automatic), sizes[min(len(sizes) - 1, int(len(sizes) * 0.99))], sum(asked),
-                          time.perf_counter() - started)
+                          sum(shown_again), time.perf_counter() - started)
 
 
 def plans(rng: random.Random, professions: list[str], everyone: list[Patient], chosen: list[str], days: int,

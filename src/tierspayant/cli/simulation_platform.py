@@ -21,7 +21,7 @@ from rich.console import Console
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.security import passwords, totp
-from tierspayant.security.policy import Role
+from tierspayant.security.policy import NotFound, Role
 from tierspayant.services.records import Containment
 from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.clock import AcceleratedClock
@@ -136,7 +136,7 @@ def run_day(env: dict[str, str], day: date, port: int, speed: float, authenticat
             try:
                 return platform.presence.issue(patient.amc_number, patient.member_number, patient.nir,
                                                date.fromisoformat(patient.birth_date))
-            except Exception:
+            except NotFound:  # a patient without rights here has no app to show
                 return None
 
         async def run(body: Any, label: str) -> tuple[list[Record], Any]:

@@ -176,6 +176,7 @@ class CampaignReport:
     automatic_containments: int
     legit_proofless_p99: int  # new proof-less patients of one account in one day, p99
     legit_asked_for_proof: int  # legitimate checks refused for lack of a proof, then made with it
+    legit_proofs_shown_again: int  # a proof lapsed on its way (time compression), shown afresh
     wall_seconds: float
 
     @property
@@ -226,7 +227,9 @@ def campaign_markdown(report: CampaignReport) -> str:
         f"Normal traffic over the {report.days} days: {len(report.legit):,} requests, success {legit.success:.3%}, "
         f"{report.legit_refused} refused (a proof required, a limit or a containment); failures: "
         f"{legit.failures or 'none'}; {report.legit_asked_for_proof} checks asked for the patient's proof, then "
-        f"answered with it (an organisation stepped up). Legitimate proof-less need: p99 {report.legit_proofless_p99} new patients "
+        f"answered with it (an organisation stepped up); {report.legit_proofs_shown_again} proofs shown again "
+        f"(a proof's 20 minutes are {1200 / report.speed:.1f} s of wall time here: one slow answer lapses it). "
+        f"Legitimate proof-less need: p99 {report.legit_proofless_p99} new patients "
         f"without a proof per account and day (the bounds: docs/THREATS.md, \"Budgets over time\").",
         "",
         f"False containments: {len(report.falsely_contained)} legitimate account(s) contained over "
