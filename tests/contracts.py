@@ -31,6 +31,7 @@ from tierspayant.services.records import (
     Presentation,
     Presented,
     Professional,
+    RecentActivity,
     RightsPeriod,
     ShredRequest,
     StoredCheckpoint,
@@ -175,6 +176,7 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
     accounts = [ids["account"], ids["other_account"], ids["third_account"]]
     model: dict[tuple[int, str], list[Any]] = {}
     org_last: dict[str, datetime] = {}
+    neighbourhood: dict[str, str] = {}
     outcomes = list(Presentation)
     with uow() as tx:
         for n in range(300):
@@ -183,6 +185,7 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
             at = AT + timedelta(seconds=20 * n + rng.randrange(20))
             outcome = rng.choice(outcomes)
             presented = Presented(at, account, 1, ids["organisation"], subject, f"n{subject[-1]}", outcome)
+            neighbourhood[subject] = presented.neighbourhood
             entry = model.get((account, subject))
             assert tx.detection.record_presented(presented) == (entry[0] if entry else None, org_last.get(subject))
             entry = model.setdefault((account, subject), [at, 0, 0, 0, 0])
@@ -199,25 +202,26 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
     with uow(readonly=True) as tx:
         for account in accounts:
             mine = {subject: v for (a, subject), v in model.items() if a == account}
-            got = tx.detection.recent_by_account(account, end - timedelta(hours=1), end, 10)
-            want = sorted(((s, *v) for s, v in mine.items() if v[0] >= end - timedelta(hours=1)),
-                          key=lambda r: r[1], reverse=True)[:10]
-            assert [(g.subject, g.last_at, g.attempts, g.hits, g.failures, g.refusals) for g in got] == [
-                (w[0], w[1], w[2], w[3], w[4], w[5]) for w in want]
-            assert tx.detection.distinct_counts(ContainmentScope.ACCOUNT, account, end) == distinct(
-                [v[0] for v in mine.values()])
+            for at in (end, end - timedelta(minutes=25)):  # windows bounded on both sides
+                hour = {s: v for s, v in mine.items() if at - timedelta(hours=1) <= v[0] <= at}
+                ten = [v for v in hour.values() if at - timedelta(minutes=10) <= v[0]]
+                near = [neighbourhood[s] for s in hour]
+                assert tx.detection.recent_activity(account, "n3", at) == RecentActivity(
+                    len(ten), sum(1 for v in ten if v[2] == 0 and v[3] > 0), max((v[3] for v in hour.values()), default=0),
+                    sum(v[4] for v in hour.values()), max((near.count(n) for n in near), default=0), near.count("n3"))
+            assert tx.detection.distinct_counts(account, None, end) == (distinct([v[0] for v in mine.values()]),
+                                                                        (0, 0, 0, 0))
             one = next(iter(mine))
             seen = tx.detection.seen_subject(account, one)
             assert seen is not None and (seen.last_at, seen.attempts) == (mine[one][0], mine[one][1])
         assert tx.detection.seen_subject(ids["account"], "never") is None
-        assert tx.detection.distinct_counts(ContainmentScope.ORGANISATION, ids["organisation"], end) == distinct(
+        assert tx.detection.distinct_counts(ids["account"], ids["organisation"], end)[1] == distinct(
             list(org_last.values()))
     with uow() as tx:
         tx.detection.purge_seen(end - timedelta(minutes=30))
     with uow(readonly=True) as tx:
         kept = {s for (a, s), v in model.items() if a == ids["account"] and v[0] >= end - timedelta(minutes=30)}
-        got = tx.detection.recent_by_account(ids["account"], AT - timedelta(days=1), end, 1000)
-        assert {g.subject for g in got} == kept
+        assert {s for s in {k[1] for k in model} if tx.detection.seen_subject(ids["account"], s)} == kept
 
 
 def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
@@ -227,10 +231,8 @@ def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
         tx.detection.record_presented(Presented(AT + timedelta(days=2), ids["account"], 1, ids["organisation"],
                                                 "ahead", "n", Presentation.OK))
     with uow(readonly=True) as tx:
-        recent = tx.detection.recent_by_account(ids["account"], AT - timedelta(days=1), AT, 10)
-        assert [s.subject for s in recent] == ["now"]
-        assert tx.detection.distinct_counts(ContainmentScope.ACCOUNT, ids["account"], AT) == (1, 1, 1, 1)
-        assert tx.detection.distinct_counts(ContainmentScope.ORGANISATION, ids["organisation"], AT) == (1, 1, 1, 1)
+        assert tx.detection.recent_activity(ids["account"], "n", AT).my_neighbours_hour == 1  # "ahead" counts nowhere
+        assert tx.detection.distinct_counts(ids["account"], ids["organisation"], AT) == ((1, 1, 1, 1), (1, 1, 1, 1))
 
 
 def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:

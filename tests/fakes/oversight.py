@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tests.fakes.state import FakeState
@@ -17,6 +17,7 @@ from tierspayant.services.records import (
     Containment,
     ContainmentScope,
     Presented,
+    RecentActivity,
     SeenSubject,
     ShredRequest,
     StoredCheckpoint,
@@ -126,14 +127,25 @@ class FakeDetectionCounters:
             return [s.last_at for (account, _), (_, s) in self.s.seen.items() if account == holder_id]
         return [at for (org, _), at in self.s.org_seen.items() if org == holder_id]
 
-    def distinct_counts(self, scope: ContainmentScope, holder_id: int, at: datetime) -> tuple[int, ...]:
+    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
+                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         # The model the slots implement: each identity in the slot of its latest presentation.
-        last = self._last(scope, holder_id)
-        return tuple(sum(1 for t in last if first <= slot(t, width) <= end) for width, first, end in window_slots(at))
+        def counts(scope: ContainmentScope, holder_id: int | None) -> tuple[int, ...]:
+            last = self._last(scope, holder_id) if holder_id is not None else []
+            return tuple(sum(1 for t in last if first <= slot(t, width) <= end) for width, first, end in window_slots(at))
 
-    def recent_by_account(self, account_id: int, since: datetime, until: datetime, limit: int) -> list[SeenSubject]:
-        found = [s for (account, _), (_, s) in self.s.seen.items() if account == account_id and since <= s.last_at <= until]
-        return sorted(found, key=lambda s: s.last_at, reverse=True)[:limit]
+        return counts(ContainmentScope.ACCOUNT, account_id), counts(ContainmentScope.ORGANISATION, organisation_id)
+
+    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
+        hour = [s for (account, _), (_, s) in self.s.seen.items()
+                if account == account_id and at - timedelta(hours=1) <= s.last_at <= at]
+        ten = [s for s in hour if at - timedelta(minutes=10) <= s.last_at]
+        neighbours: dict[str, int] = {}
+        for s in hour:
+            neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
+        return RecentActivity(len(ten), sum(1 for s in ten if s.hits == 0 and s.failures > 0),
+                              max((s.failures for s in hour), default=0), sum(s.refusals for s in hour),
+                              max(neighbours.values(), default=0), neighbours.get(neighbourhood, 0))
 
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         found = self.s.seen.get((account_id, subject))

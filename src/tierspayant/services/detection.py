@@ -37,6 +37,7 @@ from tierspayant.services.records import (
     Insurer,
     Presentation,
     Presented,
+    RecentActivity,
     SeenSubject,
 )
 
@@ -56,20 +57,15 @@ SCOPES = tuple(s.value for s in ContainmentScope)
 DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
 
 
-#: The account's most recent identities read per check (the hour's signals need no more: its
-#: distinct limit is 60). Bounded, so a check costs the same whatever the account did before.
-RECENT = 500
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """What the account and its organisation did recently, read before this check (outside the
-    write lock): distinct counts per window (from slots), the account's latest identities of the
-    hour, and this identity's own counters."""
+    write lock): distinct counts per window (from slots), aggregates over the account's
+    identities of the hour, and this identity's own counters."""
 
     account: tuple[int, ...]
     organisation: tuple[int, ...]
-    recent: list[SeenSubject]
+    recent: RecentActivity
     subject: SeenSubject | None
 
     def with_check(self, p: Presented, mine: datetime | None, theirs: datetime | None) -> Snapshot:
@@ -80,7 +76,18 @@ class Snapshot:
         counted = (SeenSubject(p.subject, p.neighbourhood, p.at, 1, hit, failure, refusal) if s is None else
                    SeenSubject(s.subject, s.neighbourhood, p.at, s.attempts + 1, s.hits + hit, s.failures + failure,
                                s.refusals + refusal))
-        recent = [counted, *(r for r in self.recent if r.subject != p.subject)]
+        # This identity leaves the aggregates as it was and comes back as it now is.
+        r = self.recent
+        ten = s is not None and p.at - timedelta(seconds=WINDOWS[1]) <= s.last_at <= p.at
+        hour = s is not None and p.at - timedelta(seconds=WINDOWS[2]) <= s.last_at <= p.at
+        failed_before = ten and s is not None and s.hits == 0 and s.failures > 0
+        mine_near = r.my_neighbours_hour + (0 if hour else 1)
+        recent = RecentActivity(
+            r.identities_10min + (0 if ten else 1),
+            r.failed_10min - failed_before + (counted.hits == 0 and counted.failures > 0),
+            max(r.most_failures_hour, counted.failures),
+            r.refusals_hour - (s.refusals if hour and s is not None else 0) + counted.refusals,
+            max(r.most_neighbours_hour, mine_near), mine_near)
 
         def plus(counts: tuple[int, ...], before: datetime | None) -> tuple[int, ...]:
             return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at), strict=True))
@@ -89,7 +96,7 @@ class Snapshot:
         return Snapshot(plus(self.account, mine), organisation, recent, counted)
 
 
-NOTHING = Snapshot((0, 0, 0, 0), (0, 0, 0, 0), [], None)
+NOTHING = Snapshot((0, 0, 0, 0), (0, 0, 0, 0), RecentActivity(), None)
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ class DetectionService:
         #: The platform's thresholds; each insurer may override them (insurers.detection).
         self.defaults = defaults or Thresholds()
         self._active = _Active(None, {}, frozenset(), frozenset(), frozenset())
+        self._thresholds: dict[int, tuple[object, Thresholds]] = {}
 
     # -- the gate, on every authenticated request ---------------------------------------------
     def _current(self) -> _Active:
@@ -161,18 +169,30 @@ class DetectionService:
         if insurer_id in self._current().insurers:
             raise Contained("insurer", retry_after=60)
 
+    def thresholds(self, insurer: Insurer | None) -> Thresholds:
+        """The insurer's thresholds (its overrides on the platform's), parsed once per insurer
+        record: reference data is cached, so the same record comes back on every check."""
+        config = insurer.detection if insurer else None
+        if not config:
+            return self.defaults
+        assert insurer is not None
+        cached = self._thresholds.get(insurer.id)
+        if cached is None or cached[0] is not config:
+            cached = self._thresholds[insurer.id] = (config, Thresholds.from_config(config, self.defaults))
+        return cached[1]
+
     # -- counting: read with the check's lookups, written and assessed with its write ---------
-    def snapshot(self, tx: DetectionStore, principal: Principal, at: datetime, subject: str) -> Snapshot:
+    def snapshot(self, tx: DetectionStore, principal: Principal, at: datetime, subject: str,
+                 neighbourhood: str) -> Snapshot:
         """What the account (and its organisation) did recently, read outside the write lock:
         a few bounded reads, whatever the account's history (detection/counting.py)."""
         if not self.enabled:
             return NOTHING
         # Windows bounded on both sides, on the injected clock: a counter dated in the future
         # (a worker's clock ahead) counts in no window (issue 13, point 5).
-        org = (tx.detection.distinct_counts(ContainmentScope.ORGANISATION, principal.organisation_id, at)
-               if principal.organisation_id is not None else (0, 0, 0, 0))
-        return Snapshot(tx.detection.distinct_counts(ContainmentScope.ACCOUNT, principal.account_id, at), org,
-                        tx.detection.recent_by_account(principal.account_id, at - timedelta(hours=1), at, RECENT),
+        account, org = tx.detection.distinct_counts(principal.account_id, principal.organisation_id, at)
+        return Snapshot(account, org,
+                        tx.detection.recent_activity(principal.account_id, neighbourhood, at),
                         tx.detection.seen_subject(principal.account_id, subject))
 
     def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
@@ -187,7 +207,7 @@ class DetectionService:
         presented = Presented(at, principal.account_id, principal.session_id, principal.organisation_id,
                               subject, neighbourhood, outcome)
         mine, theirs = tx.detection.record_presented(presented)
-        thresholds = Thresholds.from_config(insurer.detection if insurer else None, self.defaults)
+        thresholds = self.thresholds(insurer)
         activity = self.activity(snapshot.with_check(presented, mine, theirs), at, admission)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
@@ -236,21 +256,16 @@ class DetectionService:
 
     @staticmethod
     def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None) -> Activity:
-        recent = [s for s in snapshot.recent if at - timedelta(seconds=WINDOWS[1]) <= s.last_at <= at]
-        hour = [s for s in snapshot.recent if at - timedelta(seconds=WINDOWS[2]) <= s.last_at <= at]
-        neighbours: dict[str, int] = {}
-        for s in hour:
-            neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
+        recent = snapshot.recent
         return Activity(
             account_distinct=snapshot.account,  # type: ignore[arg-type]
             organisation_distinct=snapshot.organisation,  # type: ignore[arg-type]
-            attempts_10min=len(recent),
-            failures_10min=sum(1 for s in recent if s.hits == 0 and s.failures > 0),
+            attempts_10min=recent.identities_10min,
+            failures_10min=recent.failed_10min,
             # guessing one identity's birth date re-presents it: its own counters hold the count
-            same_identity_failures=max([s.failures for s in hour] + [snapshot.subject.failures if snapshot.subject
-                                                                    else 0]),
-            quota_refusals_1h=sum(s.refusals for s in hour),
-            sequential_neighbours_1h=max(neighbours.values(), default=0),
+            same_identity_failures=max(recent.most_failures_hour, snapshot.subject.failures if snapshot.subject else 0),
+            quota_refusals_1h=recent.refusals_hour,
+            sequential_neighbours_1h=recent.most_neighbours_hour,
             local_hour=at.astimezone(PARIS).hour,
             budget_spent=admission.spent if admission else None,
         )

@@ -256,6 +256,19 @@ class SeenSubject:
 
 
 @dataclass(frozen=True, slots=True)
+class RecentActivity:
+    """Aggregates over the identities an account presented last in the past 10 minutes and hour
+    (DetectionCounters.recent_activity): what the fast signals need, read as one row."""
+
+    identities_10min: int = 0
+    failed_10min: int = 0  # of those, matched nobody so far (no hit, a failure)
+    most_failures_hour: int = 0  # most failed matches on one identity
+    refusals_hour: int = 0
+    most_neighbours_hour: int = 0  # most identities in one NIR neighbourhood
+    my_neighbours_hour: int = 0  # identities in the neighbourhood asked about
+
+
+@dataclass(frozen=True, slots=True)
 class Containment:
     id: int
     scope: ContainmentScope

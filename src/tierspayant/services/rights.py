@@ -16,7 +16,6 @@ from typing import Protocol
 from tierspayant.audit.events import Category, Outcome, Tag
 from tierspayant.detection.budgets import Budget
 from tierspayant.detection.signals import Action
-from tierspayant.detection.thresholds import Thresholds
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number, parse_nir
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.policy import Principal
@@ -112,7 +111,7 @@ class RightsService:
             insurer = tx.reference.insurer_by_amc(amc)
             # An unknown insurer still costs the lookup (an impossible id): the same time as a known one.
             candidates = tx.beneficiaries.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
-            activity = self.detection.snapshot(tx, principal, now, subject)
+            activity = self.detection.snapshot(tx, principal, now, subject, neighbourhood)
         if insurer is not None:
             self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
         match, periods = matching(candidates, member, request.birth_date)
@@ -174,7 +173,7 @@ class RightsService:
 
     def _budgets(self, insurer: Insurer | None) -> tuple[Budget, Budget]:
         """(account, organisation) budgets: the insurer's day quota and thresholds (docs/THREATS.md T2)."""
-        t = Thresholds.from_config(insurer.detection if insurer else None, self.detection.defaults)
+        t = self.detection.thresholds(insurer)
         quota = insurer.proofless_daily_quota if insurer else DEFAULT_QUOTA
         share = (t.unfollowed_min, t.unfollowed_followed_share)
         return (Budget(quota, t.account_proofless_week, t.account_proofless_month, *share),

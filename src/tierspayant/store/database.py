@@ -33,6 +33,10 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
             time.sleep(_RETRY_SLEEP)
 
 
+class ReadOnlyViolation(RuntimeError):
+    """A read-only unit of work tried to write (a bug: the write was rolled back)."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout, foreign keys, and write
     transactions that take the lock at BEGIN (``BEGIN IMMEDIATE``), so that two writers queue
@@ -59,11 +63,22 @@ def make_engine(url: str) -> Engine:
             driver = connection.connection.driver_connection
             if connection.get_execution_options().get("tiers_readonly", False):
                 driver.execute("BEGIN")
-                # A write in a read-only unit of work is an error (services/ports UnitOfWork).
-                driver.execute("PRAGMA query_only = ON")
+                connection.info["tiers_changes"] = driver.total_changes
                 return
-            driver.execute("PRAGMA query_only = OFF")
+            connection.info.pop("tiers_changes", None)
             _begin_immediate(driver)
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(connection: Any) -> None:
+            """A write in a read-only unit of work is an error (services/ports UnitOfWork): it is
+            rolled back, not committed. Counted, not forbidden up front: ``PRAGMA query_only``
+            expires every prepared statement of the connection, and toggling it on each unit of
+            work re-prepared each statement's first run (60 us apiece; bench/README.md, issue 13)."""
+            before = connection.info.pop("tiers_changes", None)
+            driver = connection.connection.driver_connection
+            if before is not None and driver.total_changes != before:
+                driver.execute("ROLLBACK")
+                raise ReadOnlyViolation("a read-only unit of work wrote; rolled back")
 
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

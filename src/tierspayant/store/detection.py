@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, distinct, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, distinct, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tierspayant.detection.counting import HOUR, MINUTE, WIDTHS, slot, window_slots
+from tierspayant.detection.counting import HOUR, MINUTE, TEN_MINUTES, WIDTHS, slot, width_of, window_slots
 from tierspayant.detection.thresholds import WINDOWS
-from tierspayant.services.records import Alert, Containment, ContainmentScope, Presented, SeenSubject
+from tierspayant.services.records import Alert, Containment, ContainmentScope, Presented, RecentActivity, SeenSubject
 from tierspayant.store import tables as t
 from tierspayant.store.base import SqlPort
 from tierspayant.store.prepared import Prepared
@@ -23,26 +23,44 @@ _ORG_SEEN = t.detection_org_seen
 _SLOTS = t.detection_slots
 _COUNTERS = (_SEEN.c.subject, _SEEN.c.neighbourhood, _SEEN.c.last_at, _SEEN.c.attempts, _SEEN.c.hits,
              _SEEN.c.failures, _SEEN.c.refusals)
-_AT = {"first_at": UtcDateTime(), "last_at": UtcDateTime()}
+_AT = {"first_at": UtcDateTime(), "last_at": UtcDateTime(), "previous_at": UtcDateTime()}
 _UPSERTS: dict[tuple[str, str], Prepared] = {}
 # On the rights check's hot path: run on the driver's cursor (store/prepared.py, measured).
-_RECENT = Prepared(select(*_COUNTERS).where(
-    _SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("since"),
-    _SEEN.c.last_at <= bindparam("until")).order_by(_SEEN.c.last_at.desc()).limit(bindparam("limit")),
-    {"since": UtcDateTime(), "until": UtcDateTime()})
+_HOUR = and_(_SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("hour"),
+             _SEEN.c.last_at <= bindparam("until"))
+_TEN = _SEEN.c.last_at >= bindparam("ten")
+_BY_NEIGHBOURHOOD = select(func.count().label("n")).where(_HOUR).group_by(_SEEN.c.neighbourhood).correlate(None).subquery()
+# Aggregates in the database, one row: the hour's rows never cross into Python (issue 13: the
+# 500 rows a busy account's check read back cost more than the rest of detection).
+_RECENT = Prepared(select(
+    func.count(case((_TEN, 1))),
+    func.count(case((and_(_TEN, _SEEN.c.hits == 0, _SEEN.c.failures > 0), 1))),
+    func.coalesce(func.max(_SEEN.c.failures), 0),
+    func.coalesce(func.sum(_SEEN.c.refusals), 0),
+    select(func.coalesce(func.max(_BY_NEIGHBOURHOOD.c.n), 0)).correlate(None).scalar_subquery(),
+    func.count(case((_SEEN.c.neighbourhood == bindparam("neighbourhood"), 1))),
+).where(_HOUR), {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
 _SUBJECT = Prepared(select(*_COUNTERS).where(_SEEN.c.account_id == bindparam("account_id"),
                                              _SEEN.c.subject == bindparam("subject")))
-_ORG_LAST = Prepared(select(_ORG_SEEN.c.last_at).where(_ORG_SEEN.c.organisation_id == bindparam("organisation_id"),
-                                                       _ORG_SEEN.c.subject == bindparam("subject")))
-_SLOT_ROWS = Prepared(select(_SLOTS.c.width, _SLOTS.c.slot, _SLOTS.c.count).where(
-    _SLOTS.c.scope == bindparam("scope"), _SLOTS.c.holder_id == bindparam("holder_id"),
-    or_(and_(_SLOTS.c.width == MINUTE, _SLOTS.c.slot >= bindparam("m0"), _SLOTS.c.slot <= bindparam("m1")),
-        and_(_SLOTS.c.width == HOUR, _SLOTS.c.slot >= bindparam("h0"), _SLOTS.c.slot <= bindparam("h1")))))
-_SLOT_DOWN = Prepared(update(_SLOTS).where(
-    _SLOTS.c.scope == bindparam("scope"), _SLOTS.c.holder_id == bindparam("holder_id"),
-    _SLOTS.c.width == bindparam("width"), _SLOTS.c.slot == bindparam("slot")).values(count=_SLOTS.c.count - 1))
+
+
+def _window_sums() -> Prepared:
+    """The distinct counts of an account and its organisation in one row: for each holder and
+    window of WINDOWS, the sum of the slots it covers (``window_slots``), each an index range
+    summed in the database."""
+    sums = []
+    for scope, holder in ((ContainmentScope.ACCOUNT, "account_id"), (ContainmentScope.ORGANISATION, "organisation_id")):
+        for n, window in enumerate(WINDOWS):
+            sums.append(select(func.coalesce(func.sum(_SLOTS.c.count), 0)).where(
+                _SLOTS.c.scope == scope.value, _SLOTS.c.holder_id == bindparam(holder),
+                _SLOTS.c.width == width_of(window), _SLOTS.c.slot >= bindparam(f"first_{n}"),
+                _SLOTS.c.slot <= bindparam(f"last_{n}")).scalar_subquery())
+    return Prepared(select(*sums))
+
+
+_WINDOW_SUMS = _window_sums()
 #: How long each width's slots are kept: the longest window that reads them, and a slot more.
-KEEP = {MINUTE: timedelta(hours=2), HOUR: timedelta(hours=26)}
+KEEP = {MINUTE: timedelta(hours=2), TEN_MINUTES: timedelta(hours=3), HOUR: timedelta(hours=26)}
 
 
 def _dialect_insert(conn: Connection) -> Any:
@@ -58,21 +76,52 @@ def _upsert(conn: Connection, table: str) -> Prepared:
             stmt = insert_(_SEEN).values({c.name: bindparam(c.name) for c in _SEEN.c})
             _UPSERTS[key] = Prepared(stmt.on_conflict_do_update(
                 index_elements=[_SEEN.c.account_id, _SEEN.c.subject], set_={
-                    "session_id": stmt.excluded.session_id, "last_at": stmt.excluded.last_at,
+                    # The previous presentation comes back with the write: the slot move needs
+                    # no read, and is exact whatever runs concurrently (SET reads the old row).
+                    "session_id": stmt.excluded.session_id, "previous_at": _SEEN.c.last_at,
+                    "last_at": stmt.excluded.last_at,
                     "attempts": _SEEN.c.attempts + 1, "hits": _SEEN.c.hits + stmt.excluded.hits,
                     "failures": _SEEN.c.failures + stmt.excluded.failures,
-                    "refusals": _SEEN.c.refusals + stmt.excluded.refusals}), _AT)
-        elif table == "org_seen":
+                    "refusals": _SEEN.c.refusals + stmt.excluded.refusals}).returning(_SEEN.c.previous_at), _AT)
+        else:
             stmt = insert_(_ORG_SEEN).values({c.name: bindparam(c.name) for c in _ORG_SEEN.c})
             _UPSERTS[key] = Prepared(stmt.on_conflict_do_update(
                 index_elements=[_ORG_SEEN.c.organisation_id, _ORG_SEEN.c.subject],
-                set_={"last_at": stmt.excluded.last_at}), {"last_at": UtcDateTime()})
-        else:
-            stmt = insert_(_SLOTS).values({c.name: bindparam(c.name) for c in _SLOTS.c})
-            _UPSERTS[key] = Prepared(stmt.on_conflict_do_update(
-                index_elements=[_SLOTS.c.scope, _SLOTS.c.holder_id, _SLOTS.c.width, _SLOTS.c.slot],
-                set_={"count": _SLOTS.c.count + 1}))
+                set_={"previous_at": _ORG_SEEN.c.last_at, "last_at": stmt.excluded.last_at},
+            ).returning(_ORG_SEEN.c.previous_at), {"last_at": UtcDateTime(), "previous_at": UtcDateTime()})
     return _UPSERTS[key]
+
+
+def _moves(scope: ContainmentScope, holder_id: int, previous: datetime | None, at: datetime,
+           ) -> list[tuple[str, int, int, int, int]]:
+    """The identity leaves the slots of its previous presentation (-1) for the current ones (+1).
+    A previous slot already forgotten gets a -1 row of its own: it lies outside every window
+    (KEEP) and goes at the next purge."""
+    rows = []
+    for width in WIDTHS:
+        new = slot(at, width)
+        old = slot(previous, width) if previous is not None else None
+        if old == new:
+            continue
+        if old is not None:
+            rows.append((scope.value, holder_id, width, old, -1))
+        rows.append((scope.value, holder_id, width, new, 1))
+    return rows
+
+
+_MOVES: dict[tuple[str, int], Prepared] = {}
+
+
+def _slot_moves(conn: Connection, n: int) -> Prepared:
+    """An upsert of ``n`` slot rows adding each row's count (built once per dialect and size)."""
+    key = (conn.dialect.name, n)
+    if key not in _MOVES:
+        names = ("scope", "holder_id", "width", "slot", "count")
+        stmt = _dialect_insert(conn)(_SLOTS).values([{c: bindparam(f"{c}_{i}") for c in names} for i in range(n)])
+        _MOVES[key] = Prepared(stmt.on_conflict_do_update(
+            index_elements=[_SLOTS.c.scope, _SLOTS.c.holder_id, _SLOTS.c.width, _SLOTS.c.slot],
+            set_={"count": _SLOTS.c.count + stmt.excluded.count}))
+    return _MOVES[key]
 
 
 class SqlDetectionCounters(SqlPort):
@@ -81,48 +130,43 @@ class SqlDetectionCounters(SqlPort):
 
     def record_presented(self, presented: Presented) -> tuple[datetime | None, datetime | None]:
         hits, failures, refusals = presented.counts
-        before = self.seen_subject(presented.account_id, presented.subject)
-        _upsert(self.conn, "seen").execute(self.conn, {
+        org = presented.organisation_id
+        mine = _upsert(self.conn, "seen").all(self.conn, {
             "account_id": presented.account_id, "subject": presented.subject,
-            "organisation_id": presented.organisation_id, "session_id": presented.session_id,
+            "organisation_id": org, "session_id": presented.session_id,
             "neighbourhood": presented.neighbourhood, "first_at": presented.at, "last_at": presented.at,
-            "attempts": 1, "hits": hits, "failures": failures, "refusals": refusals})
-        mine = before.last_at if before else None
-        self._move(ContainmentScope.ACCOUNT, presented.account_id, mine, presented.at)
+            "previous_at": None, "attempts": 1, "hits": hits, "failures": failures, "refusals": refusals})[0][0]
+        moves = _moves(ContainmentScope.ACCOUNT, presented.account_id, mine, presented.at)
         theirs = None
-        if presented.organisation_id is not None:
-            key = {"organisation_id": presented.organisation_id, "subject": presented.subject}
-            rows = _ORG_LAST.all(self.conn, key)
-            theirs = rows[0][0] if rows else None
-            _upsert(self.conn, "org_seen").execute(self.conn, {**key, "last_at": presented.at})
-            self._move(ContainmentScope.ORGANISATION, presented.organisation_id, theirs, presented.at)
+        if org is not None:
+            theirs = _upsert(self.conn, "org_seen").all(self.conn, {
+                "organisation_id": org, "subject": presented.subject, "last_at": presented.at,
+                "previous_at": None})[0][0]
+            moves += _moves(ContainmentScope.ORGANISATION, org, theirs, presented.at)
+        if moves:
+            # Every slot move of the check in one statement (rows in key order: the same lock
+            # order in every transaction on PostgreSQL); measured: bench/README.md, issue 13.
+            moves.sort()
+            _slot_moves(self.conn, len(moves)).execute(self.conn, {
+                f"{name}_{i}": value for i, row in enumerate(moves)
+                for name, value in zip(("scope", "holder_id", "width", "slot", "count"), row, strict=True)})
         return mine, theirs
 
-    def _move(self, scope: ContainmentScope, holder_id: int, previous: datetime | None, at: datetime) -> None:
-        """The identity leaves the slots of its previous presentation for the current ones."""
-        for width in WIDTHS:
-            new = slot(at, width)
-            old = slot(previous, width) if previous is not None else None
-            if old == new:
-                continue
-            key = {"scope": scope.value, "holder_id": holder_id, "width": width}
-            if old is not None:
-                _SLOT_DOWN.execute(self.conn, {**key, "slot": old})  # a slot already forgotten: nothing
-            _upsert(self.conn, "slots").execute(self.conn, {**key, "slot": new, "count": 1})
+    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
+                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        params: dict[str, int] = {"account_id": account_id,
+                                  "organisation_id": -1 if organisation_id is None else organisation_id}
+        for n, (_, first, last) in enumerate(window_slots(at)):
+            params[f"first_{n}"], params[f"last_{n}"] = first, last
+        row = _WINDOW_SUMS.all(self.conn, params)[0]
+        counts = tuple(int(v) for v in row)
+        return counts[:len(WINDOWS)], counts[len(WINDOWS):]
 
-    def distinct_counts(self, scope: ContainmentScope, holder_id: int, at: datetime) -> tuple[int, ...]:
-        windows = window_slots(at)
-        minutes = [w for w in windows if w[0] == MINUTE]
-        hours = [w for w in windows if w[0] == HOUR]
-        rows = _SLOT_ROWS.all(self.conn, {
-            "scope": scope.value, "holder_id": holder_id, "m0": min(w[1] for w in minutes), "m1": minutes[0][2],
-            "h0": min(w[1] for w in hours), "h1": hours[0][2]})
-        return tuple(sum(int(count) for w, s, count in rows if w == width and first <= s <= last)
-                     for width, first, last in windows)
-
-    def recent_by_account(self, account_id: int, since: datetime, until: datetime, limit: int) -> list[SeenSubject]:
-        rows = _RECENT.all(self.conn, {"account_id": account_id, "since": since, "until": until, "limit": limit})
-        return [SeenSubject(*row) for row in rows]
+    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
+        row = _RECENT.all(self.conn, {"account_id": account_id, "neighbourhood": neighbourhood, "until": at,
+                                      "ten": at - timedelta(seconds=WINDOWS[1]),
+                                      "hour": at - timedelta(seconds=WINDOWS[2])})[0]
+        return RecentActivity(*(int(v) for v in row))
 
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         rows = _SUBJECT.all(self.conn, {"account_id": account_id, "subject": subject})

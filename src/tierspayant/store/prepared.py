@@ -35,7 +35,9 @@ class Prepared:
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
         compiled: Any = self.statement.compile(dialect=dialect)  # an SQLCompiler
-        selected: list[Any] = list(self.statement.selected_columns) if isinstance(self.statement, Select) else []
+        # A SELECT's columns, or what an INSERT ... RETURNING returns.
+        selected: list[Any] = (list(self.statement.selected_columns) if isinstance(self.statement, Select)
+                               else list(getattr(self.statement, "exported_columns", ())))
         processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
         binds = {name: process for name, type_ in self.bind_types.items()
                  if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None}

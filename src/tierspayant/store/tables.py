@@ -455,6 +455,7 @@ detection_seen = Table(
     Column("neighbourhood", String(40), nullable=False),  # keyed hash of (AMC, NIR[:10])
     Column("first_at", UtcDateTime, nullable=False),
     Column("last_at", UtcDateTime, nullable=False),
+    Column("previous_at", UtcDateTime, nullable=True),  # the presentation before last_at's (None: none)
     Column("attempts", Integer, nullable=False),
     Column("hits", Integer, nullable=False),  # matched (covered or not)
     Column("failures", Integer, nullable=False),  # matched nobody
@@ -469,6 +470,7 @@ detection_org_seen = Table(
     Column("organisation_id", Integer, primary_key=True, autoincrement=False),
     Column("subject", String(40), primary_key=True),
     Column("last_at", UtcDateTime, nullable=False),
+    Column("previous_at", UtcDateTime, nullable=True),
     Index("ix_detection_org_seen_last_at", "last_at"),
 )
 

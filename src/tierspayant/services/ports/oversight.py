@@ -12,8 +12,8 @@ from tierspayant.audit.events import AccessEvent
 from tierspayant.services.records import (
     Alert,
     Containment,
-    ContainmentScope,
     Presented,
+    RecentActivity,
     SeenSubject,
     ShredRequest,
     StoredCheckpoint,
@@ -110,14 +110,17 @@ class DetectionCounters(Protocol):
         presented it (None: never, or forgotten). Exact under concurrent writers."""
         ...
 
-    def distinct_counts(self, scope: ContainmentScope, holder_id: int, at: datetime) -> tuple[int, ...]:
-        """Distinct identities the account or organisation presented in each window of WINDOWS
-        ending at ``at``, from its slots (``window_slots``); nothing presented after ``at`` counts."""
+    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
+                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Distinct identities the account and the organisation (zeros: None) presented in each
+        window of WINDOWS ending at ``at``, from their slots (``window_slots``); nothing
+        presented after ``at`` counts. One read for both."""
         ...
 
-    def recent_by_account(self, account_id: int, since: datetime, until: datetime, limit: int) -> list[SeenSubject]:
-        """The identities the account presented last between ``since`` and ``until`` (both
-        included), newest first, at most ``limit``."""
+    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
+        """Aggregates over the identities the account presented last in the 10 minutes and the
+        hour ending at ``at`` (both ends included; nothing after ``at`` counts); ``neighbourhood``:
+        the one whose identities ``my_neighbours_hour`` counts. One row, whatever the volume."""
         ...
 
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
