@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pytest
 
 from tierspayant.audit.events import AccessEvent, Category, Outcome, Tag
+from tierspayant.detection.baselines import Baseline
 from tierspayant.detection.counting import slot, window_slots
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import CareCategory
@@ -212,6 +213,10 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
             assert tx.detection.distinct_counts(account, None, end) == (distinct([v[0] for v in mine.values()]),
                                                                         (0, 0, 0, 0))
             one = next(iter(mine))
+            assert tx.detection.recent(account, ids["organisation"], one, "n3", end) == (
+                tx.detection.distinct_counts(account, ids["organisation"], end),
+                tx.detection.recent_activity(account, "n3", end), tx.detection.seen_subject(account, one))
+            assert tx.detection.recent(account, None, "never", "n3", end)[2] is None
             seen = tx.detection.seen_subject(account, one)
             assert seen is not None and (seen.last_at, seen.attempts) == (mine[one][0], mine[one][1])
         assert tx.detection.seen_subject(ids["account"], "never") is None
@@ -233,6 +238,37 @@ def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
     with uow(readonly=True) as tx:
         assert tx.detection.recent_activity(ids["account"], "n", AT).my_neighbours_hour == 1  # "ahead" counts nowhere
         assert tx.detection.distinct_counts(ids["account"], ids["organisation"], AT) == ((1, 1, 1, 1), (1, 1, 1, 1))
+
+
+def check_hourly_counters_and_baselines(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        assert [tx.detection.bump("insurer_proofless", 7, AT + timedelta(minutes=m)) for m in (0, 5, 59)] == [1, 2, 3]
+        assert tx.detection.bump("insurer_proofless", 7, AT + timedelta(hours=1)) == 1
+        tx.detection.bump("insurer_alerted", 7, AT)
+        tx.detection.record_presented(Presented(AT, ids["account"], 1, None, "s1", "n", Presentation.OK))
+    hour = int(AT.timestamp()) // 3600
+    with uow(readonly=True) as tx:
+        assert tx.detection.hourly("insurer_proofless", AT - timedelta(days=1), AT + timedelta(hours=2)) == {
+            (7, hour): 3, (7, hour + 1): 1}
+        assert tx.detection.hourly("insurer_proofless", AT + timedelta(hours=1), AT + timedelta(hours=1)) == {
+            (7, hour + 1): 1}
+        assert tx.detection.hourly("account", AT, AT) == {(ids["account"], hour): 1}
+        assert tx.detection.baseline(ids["account"]) is None
+    first = Baseline(1, 5.0, 3.0, 1 << 10, AT.date())
+    second = Baseline(2, 6.0, 3.5, 1 << 10 | 1 << 11, AT.date() + timedelta(days=1))
+    with uow() as tx:
+        assert tx.detection.save_baseline(ids["account"], first, None)
+        assert not tx.detection.save_baseline(ids["account"], first, None)  # another worker was first
+        assert tx.detection.save_baseline(ids["account"], second, first)
+        assert not tx.detection.save_baseline(ids["account"], second, first)  # no longer ``first``
+    with uow(readonly=True) as tx:
+        assert tx.detection.baseline(ids["account"]) == second
+    with uow() as tx:  # the insurers' counters outlive the day's slots: a week's baseline
+        tx.detection.purge_seen(AT + timedelta(days=2))
+    with uow(readonly=True) as tx:
+        assert tx.detection.hourly("insurer_proofless", AT, AT) == {(7, hour): 3}
+        assert tx.detection.hourly("account", AT, AT) == {}
 
 
 def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 from tests.fakes.state import FakeState
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
-from tierspayant.detection.counting import slot, window_slots
+from tierspayant.detection.baselines import Baseline
+from tierspayant.detection.counting import HOUR, slot, window_slots
 from tierspayant.services.records import (
     PLATFORM_KEY_OWNER,
     Alert,
@@ -147,6 +148,11 @@ class FakeDetectionCounters:
                               max((s.failures for s in hour), default=0), sum(s.refusals for s in hour),
                               max(neighbours.values(), default=0), neighbours.get(neighbourhood, 0))
 
+    def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
+               ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
+        return (self.distinct_counts(account_id, organisation_id, at), self.recent_activity(account_id, neighbourhood, at),
+                self.seen_subject(account_id, subject))
+
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         found = self.s.seen.get((account_id, subject))
         return found[1] if found else None
@@ -159,6 +165,30 @@ class FakeDetectionCounters:
         for o in org:
             del self.s.org_seen[o]
         return len(old) + len(org)
+
+    def bump(self, scope: str, holder_id: int, at: datetime) -> int:
+        key = (scope, holder_id, slot(at, HOUR))
+        self.s.counters[key] = self.s.counters.get(key, 0) + 1
+        return self.s.counters[key]
+
+    def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
+        first, last = slot(since, HOUR), slot(until, HOUR)
+        if scope == ContainmentScope.ACCOUNT.value:  # the model the slots implement
+            out: dict[tuple[int, int], int] = {}
+            for (account, _), (_, seen) in self.s.seen.items():
+                if first <= (hour := slot(seen.last_at, HOUR)) <= last:
+                    out[(account, hour)] = out.get((account, hour), 0) + 1
+            return out
+        return {(h, s): c for (sc, h, s), c in self.s.counters.items() if sc == scope and first <= s <= last}
+
+    def baseline(self, account_id: int) -> Baseline | None:
+        return self.s.baselines.get(account_id)
+
+    def save_baseline(self, account_id: int, baseline: Baseline, previous: Baseline | None) -> bool:
+        if self.s.baselines.get(account_id) != previous:
+            return False
+        self.s.baselines[account_id] = baseline
+        return True
 
 
 class FakeContainments:

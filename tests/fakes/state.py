@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from tierspayant.audit.events import AccessEvent
+from tierspayant.detection.baselines import Baseline
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import ReferenceCode
 from tierspayant.services import records
@@ -53,6 +54,8 @@ class FakeState:
     cosignatures: dict[int, list[str]] = field(default_factory=dict)
     seen: dict[tuple[int, str], tuple[int | None, records.SeenSubject]] = field(default_factory=dict)  # -> organisation
     org_seen: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (organisation, subject) -> last
+    counters: dict[tuple[str, int, int], int] = field(default_factory=dict)  # (scope, holder, hour slot) -> count
+    baselines: dict[int, Baseline] = field(default_factory=dict)
     containments: dict[int, records.Containment] = field(default_factory=dict)
     alerts: list[records.Alert] = field(default_factory=list)
     #: Sealed rows per owner and table, as the fake "store" holds them: owner -> table -> {row: version}.

@@ -115,5 +115,11 @@ def test_counters_older_than_a_day_are_forgotten(fresh: World) -> None:
     fresh.clock.advance(hours=27)
     assert fresh.platform.detection.forget_old() >= 2  # the account's counters, its organisation's memory, slots
     with fresh.platform.engine.connect() as conn:
-        for table in (t.detection_seen, t.detection_org_seen, t.detection_slots):
+        for table in (t.detection_seen, t.detection_org_seen):
             assert conn.execute(select(table)).all() == [], table.name
+        # Only the insurer's hourly proof-less count is left: its baseline reads a week.
+        assert conn.execute(select(t.detection_slots.c.scope)).scalars().all() == ["insurer_proofless"]
+    fresh.clock.advance(days=8)
+    fresh.platform.detection.forget_old()
+    with fresh.platform.engine.connect() as conn:
+        assert conn.execute(select(t.detection_slots)).all() == []

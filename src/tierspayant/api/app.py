@@ -70,7 +70,8 @@ class _TooLarge(Exception):
 async def _checkpoints(platform: Platform) -> None:
     """Sign a checkpoint every ``checkpoint_seconds`` (docs/THREATS.md: at least every 5 min; the
     issue asks 60 s). Every worker runs it; a checkpoint of an existing size is not written twice.
-    Detection's counters older than their longest window are dropped on the same beat."""
+    Detection's counters older than their longest window are dropped on the same beat, the
+    accounts' baselines learned (once a day) and the insurers' proof-less volumes watched."""
     while True:
         await asyncio.sleep(platform.settings.checkpoint_seconds)
         try:
@@ -79,6 +80,8 @@ async def _checkpoints(platform: Platform) -> None:
             logger.error("checkpoint failed: %s", type(exc).__name__)
         try:
             await asyncio.to_thread(platform.detection.forget_old)
+            for alert in await asyncio.to_thread(platform.detection.watch):  # baselines, insurer-wide volumes
+                logger.warning("%s", alert)  # ids and counts only
         except Exception as exc:
             logger.error("detection housekeeping failed: %s", type(exc).__name__)
 

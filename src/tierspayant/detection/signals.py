@@ -35,6 +35,10 @@ class Activity:
     organisation_contained_accounts: int = 0
     #: The proof-less budget that refused this check, as ``holder:window`` (budgets.py), or None.
     budget_spent: str | None = None
+    #: The account's own limits crossed (baselines.over_own), and whether this local hour is one
+    #: it works in (None: no baseline learned yet: the fixed opening hours apply).
+    over_own: tuple[str, ...] = ()
+    usual_hour: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,8 @@ class Assessment:
 
 def assess(activity: Activity, t: Thresholds) -> Assessment:
     """Each signal over its threshold adds to the score; a hard limit on distinct patients
-    suspends whatever the rest says. Off-hours activity weighs 1.5x. The organisation's counts
+    suspends whatever the rest says. Off-hours activity (outside the account's own hours once
+    learned, the fixed opening hours before) weighs 1.5x. The organisation's counts
     never decide this account's action: the check that happens to cross the organisation's
     line is judged like any other (docs/THREATS.md, "Containment that hits the attacker")."""
     reasons: list[str] = []
@@ -76,7 +81,12 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
         # an unlucky optician whose patients all went to compare prices, with other signals a scraper.
         reasons.append("unfollowed_proofless")
         score += 1.0
-    if score and not t.opening_hour <= activity.local_hour < t.closing_hour:
+    for reason in activity.over_own:  # against its own history: alone, a step short of a throttle
+        reasons.append(reason)
+        score += 1.5
+    off_hours = (not activity.usual_hour if activity.usual_hour is not None
+                 else not t.opening_hour <= activity.local_hour < t.closing_hour)
+    if score and off_hours:
         reasons.append("off_hours")
         score *= 1.5
     action = Action.NONE

@@ -53,6 +53,17 @@ class Thresholds:
     #: Distinct presented identities sharing a NIR neighbourhood (sex, birth year and month,
     #: place: the first 10 digits) per account per hour: sequential guessing.
     sequential_neighbours: int = 4
+    #: The account's own baseline (detection/baselines.py): once it has this many working days
+    #: learned, an hour or a day above ``own_factor`` times its usual (never below the floors)
+    #: is a signal (score 1.5 each), and its own hours replace the fixed opening hours.
+    own_min_days: int = 5
+    own_factor: float = 3.0
+    own_hour_floor: int = 12
+    own_day_floor: int = 40
+    #: An insurer's proof-less new patients in the current hour above ``insurer_proofless_factor``
+    #: times the same hour's mean over its past week (never below the floor) raise an alert.
+    insurer_proofless_floor: int = 200
+    insurer_proofless_factor: float = 3.0
     #: Business hours, local time (Europe/Paris): checks outside them weigh more.
     opening_hour: int = 7
     closing_hour: int = 21

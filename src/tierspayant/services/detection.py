@@ -7,11 +7,12 @@ an alert; alerts hold ids and reasons, never personal data."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tierspayant.audit.events import Tag
+from tierspayant.detection.baselines import Baseline, over_own
 from tierspayant.detection.budgets import first_day
 from tierspayant.detection.counting import in_window
 from tierspayant.detection.signals import Action, Activity, Assessment, assess
@@ -27,6 +28,7 @@ from tierspayant.services.ports import (
     HasDetection,
     HasLog,
     HasPresence,
+    HasReference,
     HasSessions,
     UnitOfWork,
 )
@@ -40,9 +42,10 @@ from tierspayant.services.records import (
     RecentActivity,
     SeenSubject,
 )
+from tierspayant.services.watch import INSURER_PROOFLESS, learn_baselines, watch_insurers
 
 
-class DetectionStore(HasSessions, HasAccounts, HasLog, HasDetection, HasContainments, HasPresence, Protocol):
+class DetectionStore(HasSessions, HasAccounts, HasLog, HasDetection, HasContainments, HasPresence, HasReference, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -50,6 +53,9 @@ PARIS = ZoneInfo("Europe/Paris")
 #: worker within this delay (docs/THREATS.md: effective in <= 60 s). Sessions and accounts are
 #: revoked in the database at once, so this delay only concerns organisations and insurers.
 CACHE_SECONDS = 2.0
+#: How long a worker trusts its copy of an account's baseline (learned once a day).
+BASELINE_CACHE = timedelta(minutes=10)
+
 THROTTLE_MINUTES = 10
 OFFICERS = (Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN)
 SCOPES = tuple(s.value for s in ContainmentScope)
@@ -67,6 +73,8 @@ class Snapshot:
     organisation: tuple[int, ...]
     recent: RecentActivity
     subject: SeenSubject | None
+    #: What the account usually does (detection/baselines.py), or None: nothing learned yet.
+    baseline: Baseline | None = None
 
     def with_check(self, p: Presented, mine: datetime | None, theirs: datetime | None) -> Snapshot:
         """The same with this check counted; ``mine``/``theirs``: when the account and the
@@ -93,7 +101,7 @@ class Snapshot:
             return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at), strict=True))
 
         organisation = plus(self.organisation, theirs) if p.organisation_id is not None else self.organisation
-        return Snapshot(plus(self.account, mine), organisation, recent, counted)
+        return Snapshot(plus(self.account, mine), organisation, recent, counted, self.baseline)
 
 
 NOTHING = Snapshot((0, 0, 0, 0), (0, 0, 0, 0), RecentActivity(), None)
@@ -125,6 +133,8 @@ class DetectionService:
         self.defaults = defaults or Thresholds()
         self._active = _Active(None, {}, frozenset(), frozenset(), frozenset())
         self._thresholds: dict[int, tuple[object, Thresholds]] = {}
+        self._baselines: dict[int, tuple[datetime, Baseline | None]] = {}
+        self._learned: date | None = None  # the day whose eve was last learned into the baselines
 
     # -- the gate, on every authenticated request ---------------------------------------------
     def _current(self) -> _Active:
@@ -190,10 +200,37 @@ class DetectionService:
             return NOTHING
         # Windows bounded on both sides, on the injected clock: a counter dated in the future
         # (a worker's clock ahead) counts in no window (issue 13, point 5).
-        account, org = tx.detection.distinct_counts(principal.account_id, principal.organisation_id, at)
-        return Snapshot(account, org,
-                        tx.detection.recent_activity(principal.account_id, neighbourhood, at),
-                        tx.detection.seen_subject(principal.account_id, subject))
+        (account, org), recent, seen = tx.detection.recent(principal.account_id, principal.organisation_id, subject,
+                                                           neighbourhood, at)
+        return Snapshot(account, org, recent, seen, self._baseline(tx, principal.account_id, at))
+
+    def _baseline(self, tx: DetectionStore, account_id: int, at: datetime) -> Baseline | None:
+        """The account's baseline, read at most every BASELINE_CACHE per worker: it changes once a day."""
+        cached = self._baselines.get(account_id)
+        if cached is None or not timedelta(0) <= at - cached[0] < BASELINE_CACHE:
+            if len(self._baselines) > 100_000:
+                self._baselines.clear()
+            cached = self._baselines[account_id] = (at, tx.detection.baseline(account_id))
+        return cached[1]
+
+    def count_proofless(self, tx: DetectionStore, insurer_id: int, at: datetime) -> None:
+        """One more proof-less new patient for the insurer's hourly volume (``watch``)."""
+        if self.enabled:
+            tx.detection.bump(INSURER_PROOFLESS, insurer_id, at)
+
+    # -- on the housekeeping beat: baselines learned, insurer-wide volumes watched ------------
+    def watch(self) -> list[str]:
+        """Learn yesterday into the accounts' baselines (once a day per worker) and alert on the
+        insurers whose proof-less volume this hour is far above their usual (services/watch.py).
+        Returns the alerts raised."""
+        if not self.enabled:
+            return []
+        now = self.clock.now()
+        today = now.astimezone(PARIS).date()
+        if self._learned != today:
+            learn_baselines(self.uow, today - timedelta(days=1))
+            self._learned = today
+        return watch_insurers(self.uow, self.thresholds, now)
 
     def observe(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, subject: str,
                 neighbourhood: str, outcome: Presentation, at: datetime, snapshot: Snapshot,
@@ -208,7 +245,12 @@ class DetectionService:
                               subject, neighbourhood, outcome)
         mine, theirs = tx.detection.record_presented(presented)
         thresholds = self.thresholds(insurer)
-        activity = self.activity(snapshot.with_check(presented, mine, theirs), at, admission)
+        counted = snapshot.with_check(presented, mine, theirs)
+        activity = replace(self.activity(counted, at, admission), over_own=over_own(
+            counted.baseline, counted.account[2], counted.account[3], thresholds.own_min_days, thresholds.own_factor,
+            thresholds.own_hour_floor, thresholds.own_day_floor), usual_hour=(
+            counted.baseline.usual_hour(at.astimezone(PARIS).hour)
+            if counted.baseline and counted.baseline.days >= thresholds.own_min_days else None))
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))

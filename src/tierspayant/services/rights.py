@@ -30,15 +30,13 @@ from tierspayant.services.ports import (
     Clock,
     HasBeneficiaries,
     HasClaims,
-    HasPresence,
-    HasReference,
     UnitOfWork,
     WriteQueue,
 )
 from tierspayant.services.records import Beneficiary, Engagement, Insurer, Presentation, RightsPeriod
 
 
-class RightsStore(DetectionStore, HasReference, HasBeneficiaries, HasPresence, HasClaims, Protocol):
+class RightsStore(DetectionStore, HasBeneficiaries, HasClaims, Protocol):
     """The ports this use case works with (services/ports/), detection's included."""
 
 
@@ -156,6 +154,7 @@ class RightsService:
             if engagement is not None:
                 engagement_id = tx.claims.add_engagement(engagement, now)
                 if admission.counted_account:  # awaits its quote or invoice (detection/budgets.py)
+                    self.detection.count_proofless(tx, engagement.insurer_id, now)  # the insurer-wide watch
                     tx.presence.add_proofless_engagement(
                         engagement_id, principal.account_id,
                         principal.organisation_id if admission.counted_organisation else None, day)

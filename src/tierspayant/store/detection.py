@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, delete, distinct, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tierspayant.detection.baselines import Baseline
 from tierspayant.detection.counting import HOUR, MINUTE, TEN_MINUTES, WIDTHS, slot, width_of, window_slots
 from tierspayant.detection.thresholds import WINDOWS
 from tierspayant.services.records import Alert, Containment, ContainmentScope, Presented, RecentActivity, SeenSubject
@@ -59,6 +60,22 @@ def _window_sums() -> Prepared:
 
 
 _WINDOW_SUMS = _window_sums()
+
+
+def _recent_all() -> Prepared:
+    """``recent_activity``, ``seen_subject`` and ``distinct_counts`` in one statement: the rights
+    check reads all three, and each statement's round trip through the driver cost more than
+    its query (bench/README.md, issue 13)."""
+    recent, sums = _RECENT.statement, _WINDOW_SUMS.statement
+    assert isinstance(recent, Select) and isinstance(sums, Select)
+    subject = [select(column).where(_SEEN.c.account_id == bindparam("account_id"),
+                                    _SEEN.c.subject == bindparam("subject")).scalar_subquery()
+               for column in _COUNTERS[1:]]
+    return Prepared(recent.add_columns(*subject, *sums.selected_columns),
+                    {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
+
+
+_RECENT_ALL = _recent_all()
 #: How long each width's slots are kept: the longest window that reads them, and a slot more.
 KEEP = {MINUTE: timedelta(hours=2), TEN_MINUTES: timedelta(hours=3), HOUR: timedelta(hours=26)}
 
@@ -110,6 +127,19 @@ def _moves(scope: ContainmentScope, holder_id: int, previous: datetime | None, a
 
 
 _MOVES: dict[tuple[str, int], Prepared] = {}
+_BUMPS: dict[str, Prepared] = {}
+#: How long the insurers' hourly counters are kept: their baseline's week, and a day more.
+INSURER_KEEP = timedelta(days=8)
+
+
+def _bump(conn: Connection) -> Prepared:
+    """One slot row plus ``count``, returning the new count (built once per dialect)."""
+    if conn.dialect.name not in _BUMPS:
+        stmt = _dialect_insert(conn)(_SLOTS).values({c.name: bindparam(c.name) for c in _SLOTS.c})
+        _BUMPS[conn.dialect.name] = Prepared(stmt.on_conflict_do_update(
+            index_elements=[_SLOTS.c.scope, _SLOTS.c.holder_id, _SLOTS.c.width, _SLOTS.c.slot],
+            set_={"count": _SLOTS.c.count + stmt.excluded.count}).returning(_SLOTS.c.count))
+    return _BUMPS[conn.dialect.name]
 
 
 def _slot_moves(conn: Connection, n: int) -> Prepared:
@@ -168,6 +198,20 @@ class SqlDetectionCounters(SqlPort):
                                       "hour": at - timedelta(seconds=WINDOWS[2])})[0]
         return RecentActivity(*(int(v) for v in row))
 
+    def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
+               ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
+        params: dict[str, Any] = {
+            "account_id": account_id, "organisation_id": -1 if organisation_id is None else organisation_id,
+            "subject": subject, "neighbourhood": neighbourhood, "until": at,
+            "ten": at - timedelta(seconds=WINDOWS[1]), "hour": at - timedelta(seconds=WINDOWS[2])}
+        for n, (_, first, last) in enumerate(window_slots(at)):
+            params[f"first_{n}"], params[f"last_{n}"] = first, last
+        row = _RECENT_ALL.all(self.conn, params)[0]
+        recent = RecentActivity(*(int(v) for v in row[:6]))
+        seen = SeenSubject(subject, *row[6:12]) if row[7] is not None else None
+        counts = tuple(int(v) for v in row[12:])
+        return (counts[:len(WINDOWS)], counts[len(WINDOWS):]), recent, seen
+
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         rows = _SUBJECT.all(self.conn, {"account_id": account_id, "subject": subject})
         return SeenSubject(*rows[0]) if rows else None
@@ -176,10 +220,42 @@ class SqlDetectionCounters(SqlPort):
         gone = self.conn.execute(delete(_SEEN).where(_SEEN.c.last_at < before)).rowcount
         gone += self.conn.execute(delete(_ORG_SEEN).where(_ORG_SEEN.c.last_at < before)).rowcount
         now = before + timedelta(seconds=WINDOWS[-1])
+        holders = (ContainmentScope.ACCOUNT.value, ContainmentScope.ORGANISATION.value)
         for width, keep in KEEP.items():
             gone += self.conn.execute(delete(_SLOTS).where(
-                _SLOTS.c.width == width, _SLOTS.c.slot < slot(now - keep, width))).rowcount
+                _SLOTS.c.scope.in_(holders), _SLOTS.c.width == width, _SLOTS.c.slot < slot(now - keep, width))).rowcount
+        # The insurers' hourly counters feed a week's baseline (detection/baselines.py).
+        gone += self.conn.execute(delete(_SLOTS).where(
+            _SLOTS.c.scope.not_in(holders), _SLOTS.c.slot < slot(now - INSURER_KEEP, HOUR))).rowcount
         return int(gone)
+
+    def bump(self, scope: str, holder_id: int, at: datetime) -> int:
+        rows = _bump(self.conn).all(self.conn, {"scope": scope, "holder_id": holder_id, "width": HOUR,
+                                                "slot": slot(at, HOUR), "count": 1})
+        return int(rows[0][0])
+
+    def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
+        rows = self.conn.execute(select(_SLOTS.c.holder_id, _SLOTS.c.slot, _SLOTS.c.count).where(
+            _SLOTS.c.scope == scope, _SLOTS.c.width == HOUR, _SLOTS.c.slot >= slot(since, HOUR),
+            _SLOTS.c.slot <= slot(until, HOUR)))
+        return {(int(h), int(s)): int(c) for h, s, c in rows}
+
+    def baseline(self, account_id: int) -> Baseline | None:
+        b = t.detection_baselines.c
+        row = self.conn.execute(select(b.days, b.day_mean, b.peak_hour_mean, b.hours, b.learned_through).where(
+            b.account_id == account_id)).first()
+        return Baseline(*row) if row else None
+
+    def save_baseline(self, account_id: int, baseline: Baseline, previous: Baseline | None) -> bool:
+        b = t.detection_baselines.c
+        values = {"days": baseline.days, "day_mean": baseline.day_mean, "peak_hour_mean": baseline.peak_hour_mean,
+                  "hours": baseline.hours, "learned_through": baseline.learned_through}
+        if previous is None:
+            stmt = _dialect_insert(self.conn)(t.detection_baselines).values(account_id=account_id, **values)
+            return self.conn.execute(stmt.on_conflict_do_nothing().returning(b.account_id)).first() is not None
+        # Guarded: another worker that learned the same day first wins; this one changes nothing.
+        return bool(self.conn.execute(update(t.detection_baselines).where(
+            b.account_id == account_id, b.learned_through == previous.learned_through).values(**values)).rowcount)
 
 
 class SqlContainments(SqlPort):

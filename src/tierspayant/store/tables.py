@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -483,6 +484,17 @@ detection_slots = Table(
     Column("width", Integer, primary_key=True, autoincrement=False),  # seconds
     Column("slot", BigInteger, primary_key=True, autoincrement=False),  # epoch seconds // width
     Column("count", Integer, nullable=False),
+)
+
+# What each account usually does on a working day (detection/baselines.py), learned once a day.
+detection_baselines = Table(
+    "detection_baselines", metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("days", Integer, nullable=False),
+    Column("day_mean", Float, nullable=False),
+    Column("peak_hour_mean", Float, nullable=False),
+    Column("hours", Integer, nullable=False),  # bit h: worked in local hour h
+    Column("learned_through", Date, nullable=False),
 )
 
 # Containment decisions, automatic or by a security officer; lifted by a security officer.

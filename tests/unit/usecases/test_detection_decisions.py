@@ -87,3 +87,32 @@ def test_counters_older_than_a_day_are_forgotten(stack: Stack) -> None:
     assert stack.detection.forget_old() == 0
     stack.clock.advance(hours=25)
     assert stack.detection.forget_old() == 2  # the account's counters and its organisation's memory
+
+
+def test_the_beat_learns_each_account_once_a_day_and_watches_each_insurer_hour(stack: Stack) -> None:
+    from tierspayant.detection.thresholds import Thresholds
+    from tierspayant.services.watch import INSURER_PROOFLESS
+
+    for patient in stack.patients[:5]:  # a quiet morning
+        check(stack, request(patient, stack.clock.now().date()))
+        stack.clock.advance(minutes=20)
+    stack.clock.advance(days=1)
+    stack.detection.watch()
+    optician = stack.professional()
+    with stack.uow() as tx:
+        learned = tx.detection.baseline(optician.account_id)
+    assert learned is not None and learned.days == 1 and learned.day_mean == 5
+    stack.detection.watch()  # the same day again: nothing more
+    with stack.uow() as tx:
+        assert tx.detection.baseline(optician.account_id) == learned
+    # An insurer-wide surge of proof-less new patients: one alert an hour, nothing contained.
+    floor = Thresholds().insurer_proofless_floor
+    with stack.uow() as tx:
+        for _ in range(floor + 1):
+            tx.detection.bump(INSURER_PROOFLESS, 1, stack.clock.now())
+    [alert] = stack.detection.watch()
+    assert "insurer 1" in alert and "nothing contained" in alert
+    assert stack.detection.watch() == []  # the same hour: alerted once
+    assert stack.detection.containments(OFFICER, active_only=True) == []
+    stack.clock.advance(hours=1)
+    assert stack.detection.watch() == []  # the next hour is quiet

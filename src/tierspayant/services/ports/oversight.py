@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tierspayant.audit.events import AccessEvent
+from tierspayant.detection.baselines import Baseline
 from tierspayant.services.records import (
     Alert,
     Containment,
@@ -123,8 +124,35 @@ class DetectionCounters(Protocol):
         the one whose identities ``my_neighbours_hour`` counts. One row, whatever the volume."""
         ...
 
+    def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
+               ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
+        """``distinct_counts``, ``recent_activity`` and ``seen_subject`` at once (what a rights
+        check reads before its write), in one round trip where the store can."""
+        ...
+
     def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         """The account's counters for one presented identity, or None."""
+        ...
+
+    def bump(self, scope: str, holder_id: int, at: datetime) -> int:
+        """One more in the holder's counter of ``scope`` for the hour of ``at``; the new count.
+        Scopes other than account and organisation (``insurer_proofless``, ``insurer_alerted``)
+        are kept a week and a day (their baselines)."""
+        ...
+
+    def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
+        """Every holder's hourly counters of ``scope`` between the hours of ``since`` and
+        ``until`` (both included), as {(holder, hour slot): count}; for ``account``, the hour
+        slots of its distinct counts (identities whose latest presentation fell in that hour)."""
+        ...
+
+    def baseline(self, account_id: int) -> Baseline | None:
+        """What the account usually does (detection/baselines.py), or None if nothing learned."""
+        ...
+
+    def save_baseline(self, account_id: int, baseline: Baseline, previous: Baseline | None) -> bool:
+        """Store the account's baseline if it is still ``previous`` (None: none yet); False when
+        another worker learned first (nothing changed)."""
         ...
 
     def purge_seen(self, before: datetime) -> int:
