@@ -188,7 +188,12 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
             presented = Presented(at, account, 1, ids["organisation"], subject, f"n{subject[-1]}", outcome)
             neighbourhood[subject] = presented.neighbourhood
             entry = model.get((account, subject))
-            assert tx.detection.record_presented(presented) == (entry[0] if entry else None, org_last.get(subject))
+            mine = entry[0] if entry else None
+            # The organisation's time is kept to the minute, the slots' finest width.
+            theirs = org_last.get(subject)
+            got_mine, got_theirs = tx.detection.record_presented(presented)
+            assert got_mine == mine
+            assert (got_theirs and slot(got_theirs, 60)) == (theirs and slot(theirs, 60))
             entry = model.setdefault((account, subject), [at, 0, 0, 0, 0])
             entry[0] = at
             entry[1] += 1

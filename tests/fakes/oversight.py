@@ -11,7 +11,7 @@ from tests.fakes.state import FakeState
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
 from tierspayant.detection.baselines import Baseline
-from tierspayant.detection.counting import HOUR, slot, window_slots
+from tierspayant.detection.counting import HOUR, MINUTE, slot, window_slots
 from tierspayant.services.records import (
     PLATFORM_KEY_OWNER,
     Alert,
@@ -121,7 +121,10 @@ class FakeDetectionCounters:
         if presented.organisation_id is not None:
             theirs = self.s.org_seen.get((presented.organisation_id, presented.subject))
             self.s.org_seen[(presented.organisation_id, presented.subject)] = presented.at
-        return (old[1].last_at if old else None), theirs
+        mine = old[1].last_at if old else None
+        if mine is not None and slot(mine, MINUTE) == slot(presented.at, MINUTE):
+            theirs = mine  # as the SQL store: the account's own time stands for the organisation's
+        return mine, theirs
 
     def _last(self, scope: ContainmentScope, holder_id: int) -> list[datetime]:
         if scope is ContainmentScope.ACCOUNT:

@@ -41,9 +41,12 @@ def window_slots(at: datetime) -> tuple[tuple[int, int, int], ...]:
     return tuple(out)
 
 
-def in_window(previous: datetime | None, at: datetime) -> tuple[bool, ...]:
+def in_window(previous: datetime | None, at: datetime,
+              spans: tuple[tuple[int, int, int], ...] | None = None) -> tuple[bool, ...]:
     """For each window: whether an identity last presented at ``previous`` already counts in it
-    at ``at`` (then presenting it again adds nothing to that window)."""
+    at ``at`` (then presenting it again adds nothing to that window); ``spans``: the
+    ``window_slots(at)`` the caller already holds."""
     if previous is None:
         return tuple(False for _ in WINDOWS)
-    return tuple(first <= slot(previous, width) <= last for width, first, last in window_slots(at))
+    seconds = int(previous.timestamp())
+    return tuple(first <= seconds // width <= last for width, first, last in spans or window_slots(at))

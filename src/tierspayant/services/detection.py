@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from tierspayant.audit.events import Tag
 from tierspayant.detection.baselines import Baseline, over_own
 from tierspayant.detection.budgets import first_day
-from tierspayant.detection.counting import in_window
+from tierspayant.detection.counting import in_window, window_slots
 from tierspayant.detection.signals import Action, Activity, Assessment, assess
 from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
@@ -97,8 +97,11 @@ class Snapshot:
             r.refusals_hour - (s.refusals if hour and s is not None else 0) + counted.refusals,
             max(r.most_neighbours_hour, mine_near), mine_near)
 
+        spans = window_slots(p.at)
+
         def plus(counts: tuple[int, ...], before: datetime | None) -> tuple[int, ...]:
-            return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at), strict=True))
+            return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at, spans),
+                                                                     strict=True))
 
         organisation = plus(self.organisation, theirs) if p.organisation_id is not None else self.organisation
         return Snapshot(plus(self.account, mine), organisation, recent, counted, self.baseline)
@@ -246,11 +249,7 @@ class DetectionService:
         mine, theirs = tx.detection.record_presented(presented)
         thresholds = self.thresholds(insurer)
         counted = snapshot.with_check(presented, mine, theirs)
-        activity = replace(self.activity(counted, at, admission), over_own=over_own(
-            counted.baseline, counted.account[2], counted.account[3], thresholds.own_min_days, thresholds.own_factor,
-            thresholds.own_hour_floor, thresholds.own_day_floor), usual_hour=(
-            counted.baseline.usual_hour(at.astimezone(PARIS).hour)
-            if counted.baseline and counted.baseline.days >= thresholds.own_min_days else None))
+        activity = self.activity(counted, at, admission, thresholds)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
@@ -297,8 +296,12 @@ class DetectionService:
                     + tx.presence.purge_proofless(first_day(now.astimezone(PARIS).date())))
 
     @staticmethod
-    def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None) -> Activity:
+    def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None,
+                 t: Thresholds | None = None) -> Activity:
+        """The assessment's input; with ``t``, the account's own baseline is judged too."""
         recent = snapshot.recent
+        hour = at.astimezone(PARIS).hour
+        learned = snapshot.baseline if t and snapshot.baseline and snapshot.baseline.days >= t.own_min_days else None
         return Activity(
             account_distinct=snapshot.account,  # type: ignore[arg-type]
             organisation_distinct=snapshot.organisation,  # type: ignore[arg-type]
@@ -308,8 +311,11 @@ class DetectionService:
             same_identity_failures=max(recent.most_failures_hour, snapshot.subject.failures if snapshot.subject else 0),
             quota_refusals_1h=recent.refusals_hour,
             sequential_neighbours_1h=recent.most_neighbours_hour,
-            local_hour=at.astimezone(PARIS).hour,
+            local_hour=hour,
             budget_spent=admission.spent if admission else None,
+            over_own=over_own(learned, snapshot.account[2], snapshot.account[3], t.own_min_days, t.own_factor,
+                              t.own_hour_floor, t.own_day_floor) if learned and t else (),
+            usual_hour=learned.usual_hour(hour) if learned else None,
         )
 
     def _apply(self, tx: DetectionStore, principal: Principal, result: Assessment, at: datetime) -> None:

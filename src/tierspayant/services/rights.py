@@ -122,8 +122,6 @@ class RightsService:
             principal, now, Tag.RIGHTS_CHECK, categories=(Category.COVERAGE,), purpose=PURPOSE,
             outcome=Outcome.OK if found else Outcome.NOT_FOUND if match is None else Outcome.REFUSED,
             insurer_id=insurer.id if insurer else None, beneficiary_id=match.id if match else None, ref=number)
-        refused = replace(event, purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, ref=None)
-        contained = replace(event, purpose=CONTAINED_PURPOSE, outcome=Outcome.REFUSED, ref=None)
         day = now.astimezone(PARIS).date()
         admit = self._admission(principal, professional_id, request, amc, subject, event.beneficiary, now, day)
         budgets = self._budgets(insurer)
@@ -145,10 +143,10 @@ class RightsService:
             action = self.detection.observe(tx, principal, insurer, subject, neighbourhood, outcome, now,
                                             activity, admission)
             if action is not Action.NONE:
-                tx.log.append_events([contained])
+                tx.log.append_events([replace(event, purpose=CONTAINED_PURPOSE, outcome=Outcome.REFUSED, ref=None)])
                 return action
             if not admitted:
-                tx.log.append_events([refused])
+                tx.log.append_events([replace(event, purpose=PRESENCE_PURPOSE, outcome=Outcome.REFUSED, ref=None)])
                 return None
             # Fail closed: the engagement exists only if its access event is recorded with it.
             if engagement is not None:

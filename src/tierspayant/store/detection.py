@@ -168,7 +168,11 @@ class SqlDetectionCounters(SqlPort):
             "previous_at": None, "attempts": 1, "hits": hits, "failures": failures, "refusals": refusals})[0][0]
         moves = _moves(ContainmentScope.ACCOUNT, presented.account_id, mine, presented.at)
         theirs = None
-        if org is not None:
+        if org is not None and mine is not None and slot(mine, MINUTE) == slot(presented.at, MINUTE):
+            # Presented again within the minute: the organisation presented it no earlier, so its
+            # slots do not move either, and its memory's minute is already this one.
+            theirs = mine
+        elif org is not None:
             theirs = _upsert(self.conn, "org_seen").all(self.conn, {
                 "organisation_id": org, "subject": presented.subject, "last_at": presented.at,
                 "previous_at": None})[0][0]

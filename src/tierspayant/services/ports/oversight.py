@@ -108,7 +108,9 @@ class DetectionCounters(Protocol):
         """Count one rights check: the (account, subject) counters, the organisation's memory of
         the subject, and the subject moved to the current slots of the account's and the
         organisation's distinct counts. Returns when the account and the organisation had last
-        presented it (None: never, or forgotten). Exact under concurrent writers."""
+        presented it (None: never, or forgotten); the organisation's to the minute, the slots'
+        finest width (an account presenting it again within the minute does not rewrite the
+        organisation's memory). Exact under concurrent writers."""
         ...
 
     def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
