@@ -108,7 +108,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                                  enabled=not settings.unsafe_no_detection)
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
                                                          settings.webauthn_origin), oidc, detection,
-                               TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic)
+                               TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic,
+                               recorder.pseudonyms)
     return Platform(
         settings=settings,
         engine=engine,

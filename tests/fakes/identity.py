@@ -49,12 +49,20 @@ class FakeSessions:
         self.s = state
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp") -> int:
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
         if any(h == token_hash for _, h in self.s.sessions.values()):
             raise Conflict("token", "already exists")
         new = self.s.new_id()
-        self.s.sessions[new] = (Session(new, account_id, created_at, created_at, expires_at, False, aal), token_hash)
+        self.s.sessions[new] = (Session(new, account_id, created_at, created_at, expires_at, False, aal, novelty,
+                                        network), token_hash)
         return new
+
+    def fingerprints(self, account_id: int) -> set[tuple[str, str]]:
+        return {(k, v) for (a, k, v) in self.s.fingerprints if a == account_id}
+
+    def remember_fingerprints(self, account_id: int, seen: list[tuple[str, str]], at: datetime) -> None:
+        for kind, value in seen:
+            self.s.fingerprints.setdefault((account_id, kind, value), at)
 
     def session(self, session_id: int) -> Session | None:
         found = self.s.sessions.get(session_id)

@@ -46,6 +46,7 @@ class FakeState:
     enrolment_codes: dict[str, tuple[int, datetime, bool]] = field(default_factory=dict)  # hash -> account, expiry, used
     challenges: dict[str, tuple[str, int | None, datetime, bool]] = field(default_factory=dict)
     passkeys: dict[int, records.Passkey] = field(default_factory=dict)
+    fingerprints: dict[tuple[int, str, str], datetime] = field(default_factory=dict)  # (account, kind, value) -> first
     oidc: dict[str, tuple[str, str, datetime, bool]] = field(default_factory=dict)
     # -- oversight
     events: list[tuple[records.StoredEvent, AccessEvent]] = field(default_factory=list)

@@ -46,7 +46,8 @@ def requires(*roles: Role, phishing_resistant: bool = False) -> Callable[..., Aw
     ) -> Principal:
         if credentials is None or not credentials.credentials:
             raise Unauthenticated()
-        principal: Principal = request.app.state.platform.accounts.authenticate(credentials.credentials)
+        principal: Principal = request.app.state.platform.accounts.authenticate(
+            credentials.credentials, request.client.host if request.client else None)
         if roles and principal.role not in roles:
             raise Forbidden()
         if phishing_resistant and principal.aal not in PHISHING_RESISTANT:

@@ -20,6 +20,11 @@ class Action(IntEnum):
     CLOSE_INSURER_ROUTE = 5  # one insurer's rights checks, for everyone (manual kill switch)
 
 
+#: A session from a device or network the account never signed in from weighs half a point
+#: each; a session token used from another network than the one it was opened on, a point.
+NOVELTY_WEIGHTS = {"new_device": 0.5, "new_network": 0.5, "session_moved": 1.0}
+
+
 @dataclass(frozen=True, slots=True)
 class Activity:
     """What an account (and its organisation) did recently, this check included."""
@@ -39,6 +44,9 @@ class Activity:
     #: it works in (None: no baseline learned yet: the fixed opening hours apply).
     over_own: tuple[str, ...] = ()
     usual_hour: bool | None = None
+    #: What is new about the session (security/novelty.py): "new_device", "new_network",
+    #: "session_moved".
+    novel: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,9 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
     for reason in activity.over_own:  # against its own history: alone, a step short of a throttle
         reasons.append(reason)
         score += 1.5
+    for reason in activity.novel:  # weak alone (a new laptop, a new connection), telling with others
+        reasons.append(reason)
+        score += NOVELTY_WEIGHTS[reason]
     off_hours = (not activity.usual_hour if activity.usual_hour is not None
                  else not t.opening_hour <= activity.local_hour < t.closing_hour)
     if score and off_hours:

@@ -43,6 +43,9 @@ class Principal:
     request_id: str = ""
     #: How the session was authenticated: "password_totp" or "passkey".
     aal: str = "password_totp"
+    #: What is new about the session (security/novelty.py): ("new_device", "new_network",
+    #: "session_moved"), weak signals for detection.
+    novel: tuple[str, ...] = ()
 
     def may_see_insurer(self, insurer_id: int) -> bool:
         """Tenant rule: an insurer operator sees its own insurer; the platform admin all."""

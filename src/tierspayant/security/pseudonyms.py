@@ -24,6 +24,11 @@ class Pseudonymizer:
         digest = hmac_sha256(self._key, f"neighbourhood:{amc_number}:{nir[:10]}".encode())
         return "n_" + base64.b32encode(digest[:15]).decode().lower()
 
+    def fingerprint(self, kind: str, value: str) -> str:
+        """Keyed fingerprint of a device (a passkey credential id) or a network (security/novelty.py)."""
+        digest = hmac_sha256(self._key, f"fingerprint:{kind}:{value}".encode())
+        return "f_" + base64.b32encode(digest[:15]).decode().lower()
+
     def presented_identity(self, amc_number: str, nir: str) -> str:
         """What a professional presented, keyed: counts distinct patients for the proof-less
         quota whether or not they exist (so the quota itself is no existence oracle)."""

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tierspayant.security import passwords, totp
+from tierspayant.security import novelty, passwords, totp
 from tierspayant.security.digests import content_digest
 from tierspayant.security.oidc import OidcRejected, Pending, new_pending
 from tierspayant.security.policy import Assurance, NotFound, Principal, Role
+from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.security.throttle import SOURCE_MEMORY, TokenBuckets, account_blocked_until, source_blocked_until
 from tierspayant.security.tokens import hash_token, new_reference, new_session_token
 from tierspayant.security.webauthn import (
@@ -66,19 +67,29 @@ CHALLENGE_VALIDITY = timedelta(minutes=5)
 OIDC_STATE_VALIDITY = timedelta(minutes=10)
 
 
-def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assurance) -> SignedIn:
-    """A new token at each (re)authentication (ASVS 7.2.4), stored hashed."""
+def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assurance,
+                  seen: tuple[str | None, str | None] = (None, None)) -> SignedIn:
+    """A new token at each (re)authentication (ASVS 7.2.4), stored hashed. ``seen``: the keyed
+    fingerprints of the device and network it is opened from, compared with the account's
+    earlier sign-ins and remembered (security/novelty.py)."""
     token = new_session_token()
     expires_at = now + ABSOLUTE_TIMEOUT
-    tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value)
+    device, network = seen
+    bits = novelty.novelty(tx.sessions.fingerprints(account.id), device, network)
+    tx.sessions.remember_fingerprints(account.id, [(k, v) for k, v in (("device", device), ("network", network))
+                                                   if v is not None], now)
+    tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value, bits, network)
     return SignedIn(token, expires_at, Role(account.role), aal.value)
 
 
 class AccountsService:
     def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: IdentityProvider | None = None,
                  detection: DetectionService | None = None, rates: TokenBuckets | None = None,
-                 monotonic: Callable[[], float] | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None, pseudonyms: Pseudonymizer | None = None) -> None:
         self.uow = uow
+        #: Keys the fingerprints of devices and networks (None: not kept, nothing is ever new).
+        self.pseudonyms = pseudonyms
+        self._networks: dict[str, str | None] = {}
         self.clock = clock
         self.passkeys = passkeys
         self.oidc = oidc
@@ -123,14 +134,34 @@ class AccountsService:
             if rehashed is not None:  # made with older settings: redone now that we hold the password
                 tx.accounts.set_password_hash(account.id, rehashed)
             tx.sign_in_failures.clear_failures(account_key)
-            return _open_session(tx, account, now, Assurance.PASSWORD_TOTP)
+            return _open_session(tx, account, now, Assurance.PASSWORD_TOTP, self._seen(None, source))
 
     def _contained(self, account: Account) -> bool:
         """A suspension covers the account or its organisation: no new session by any means,
         no enrolment, until an officer lifts it (docs/THREATS.md, detection and containment)."""
         return self.detection is not None and self.detection.contained(account.id, account.organisation_id)
 
-    def authenticate(self, token: str) -> Principal:
+    def _seen(self, device: str | None, source: str | None) -> tuple[str | None, str | None]:
+        """Keyed fingerprints of a sign-in's device (passkey credential id) and network."""
+        if self.pseudonyms is None:
+            return None, None
+        return self.pseudonyms.fingerprint("device", device) if device else None, self._network(source)
+
+    def _network(self, source: str | None) -> str | None:
+        """The keyed fingerprint of the source's network, remembered per source (every
+        authenticated request asks, to compare with its session's)."""
+        if source is None or self.pseudonyms is None:
+            return None
+        if source not in self._networks:
+            if len(self._networks) > 10_000:
+                self._networks.clear()
+            network = novelty.network_of(source)
+            self._networks[source] = self.pseudonyms.fingerprint("network", network) if network else None
+        return self._networks[source]
+
+    def authenticate(self, token: str, source: str | None = None) -> Principal:
+        """The principal of a live session; ``source``: the request's address, compared with the
+        network the session was opened from (a token used elsewhere is a signal)."""
         now = self.clock.now()
         with self.uow(readonly=True) as tx:
             found = tx.sessions.session_by_token_hash(hash_token(token))
@@ -144,8 +175,10 @@ class AccountsService:
         if now - session.last_seen_at >= TOUCH_EVERY:
             with self.uow() as tx:
                 tx.sessions.touch_session(session.id, now)
+        moved = session.network is not None and self._network(source) not in (None, session.network)
         principal = Principal(account.id, session.id, Role(account.role), account.organisation_id,
-                              account.professional_id, account.insurer_id, aal=session.aal)
+                              account.professional_id, account.insurer_id, aal=session.aal,
+                              novel=novelty.reasons(session.novelty, moved))
         if self.detection is not None:
             self.detection.admit(principal)  # containments (docs/THREATS.md, detection and containment)
         if self.rates is not None and self.monotonic is not None:
@@ -290,14 +323,15 @@ class AccountsService:
             tx.passkeys.set_sign_count(passkey.id, count)
             return account
 
-    def sign_in_with_passkey(self, credential: dict[str, Any]) -> SignedIn:
+    def sign_in_with_passkey(self, credential: dict[str, Any], source: str | None = None) -> SignedIn:
         """A phishing-resistant session: the browser binds the response to our origin, the
         challenge is ours and single use, the counter must grow."""
         account = self._verify_assertion(credential)
         if self._contained(account):
             raise AccountSuspended()  # only the passkey's holder gets here: tell them whom to call
         with self.uow() as tx:
-            return _open_session(tx, account, self.clock.now(), Assurance.PASSKEY)
+            return _open_session(tx, account, self.clock.now(), Assurance.PASSKEY,
+                                 self._seen(credential_id_of(credential), source))
 
     def verify_step_up(self, principal: Principal, credential: dict[str, Any]) -> None:
         """A fresh passkey assertion by the signed-in account itself (docs/THREATS.md T7)."""
@@ -316,7 +350,7 @@ class AccountsService:
                                  self.clock.now() + OIDC_STATE_VALIDITY)
         return url
 
-    def oidc_finish(self, code: str, state: str) -> SignedIn:
+    def oidc_finish(self, code: str, state: str, source: str | None = None) -> SignedIn:
         """Back from the provider: a phishing-resistant session for the professional whose RPPS
         (or ADELI) the provider vouched for; an unknown professional is refused."""
         if self.oidc is None:
@@ -337,7 +371,7 @@ class AccountsService:
                 raise Unauthenticated()
             if self._contained(account):
                 raise AccountSuspended()
-            return _open_session(tx, account, now, Assurance.OIDC)
+            return _open_session(tx, account, now, Assurance.OIDC, self._seen(None, source))
 
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
         with self.uow(readonly=True) as tx:

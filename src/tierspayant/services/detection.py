@@ -249,7 +249,7 @@ class DetectionService:
         mine, theirs = tx.detection.record_presented(presented)
         thresholds = self.thresholds(insurer)
         counted = snapshot.with_check(presented, mine, theirs)
-        activity = self.activity(counted, at, admission, thresholds)
+        activity = replace(self.activity(counted, at, admission, thresholds), novel=principal.novel)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))

@@ -171,6 +171,10 @@ class Session:
     expires_at: datetime
     revoked: bool
     aal: str = "password_totp"
+    #: What was new when it was opened (bits of security/novelty.py: a device, a network the
+    #: account had not signed in from), and the keyed fingerprint of its network.
+    novelty: int = 0
+    network: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

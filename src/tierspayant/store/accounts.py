@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tierspayant.services.records import Account, Session
 from tierspayant.store import tables as t
@@ -14,8 +16,8 @@ from tierspayant.store.prepared import Prepared
 # Every authenticated request makes these lookups: built once, the session's run prepared.
 _SESSION = (
     select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
-           t.sessions.c.expires_at, t.sessions.c.revoked, t.sessions.c.aal,
-           *[c.label(f"a_{c.name}") for c in t.accounts.c])
+           t.sessions.c.expires_at, t.sessions.c.revoked, t.sessions.c.aal, t.sessions.c.novelty,
+           t.sessions.c.network, *[c.label(f"a_{c.name}") for c in t.accounts.c])
     .join(t.accounts, t.accounts.c.id == t.sessions.c.account_id)
     .where(t.sessions.c.token_hash == bindparam("token_hash"))
 )
@@ -64,16 +66,31 @@ class SqlSessions(SqlPort):
     """Sessions by token hash (the authentication lookup runs prepared)."""
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp") -> int:
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
         return self._insert(t.sessions, {
             "account_id": account_id, "token_hash": token_hash, "created_at": created_at,
             "last_seen_at": created_at, "expires_at": expires_at, "revoked": False, "aal": aal,
+            "novelty": novelty, "network": network,
         }, "token")
+
+    def fingerprints(self, account_id: int) -> set[tuple[str, str]]:
+        f = t.account_fingerprints.c
+        return {(k, v) for k, v in self.conn.execute(select(f.kind, f.fingerprint).where(f.account_id == account_id))}
+
+    def remember_fingerprints(self, account_id: int, seen: list[tuple[str, str]], at: datetime) -> None:
+        if not seen:
+            return
+        f = t.account_fingerprints
+        insert_ = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
+        stmt = insert_(f).values([{"account_id": account_id, "kind": k, "fingerprint": v, "first_at": at, "last_at": at}
+                                  for k, v in seen])
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=[f.c.account_id, f.c.kind, f.c.fingerprint],
+                                                     set_={"last_at": stmt.excluded.last_at}))
 
     def session(self, session_id: int) -> Session | None:
         c = t.sessions.c
-        row = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked, c.aal)
-                                .where(c.id == session_id)).first()
+        row = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked, c.aal,
+                                       c.novelty, c.network).where(c.id == session_id)).first()
         return Session(*row) if row else None
 
     def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
@@ -81,8 +98,8 @@ class SqlSessions(SqlPort):
         if not rows:
             return None
         row = rows[0]
-        account = dict(zip(_ACCOUNT_COLUMNS, row[7:], strict=True))
-        return Session(*row[:7]), Account(**{name: account[name] for name in Account.__slots__})
+        account = dict(zip(_ACCOUNT_COLUMNS, row[9:], strict=True))
+        return Session(*row[:9]), Account(**{name: account[name] for name in Account.__slots__})
 
     def touch_session(self, session_id: int, at: datetime) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
@@ -93,7 +110,7 @@ class SqlSessions(SqlPort):
     def live_sessions_of(self, account_id: int, at: datetime) -> list[Session]:
         c = t.sessions.c
         rows = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked,
-                                        c.aal).where(c.account_id == account_id, c.revoked.is_(False),
+                                        c.aal, c.novelty, c.network).where(c.account_id == account_id, c.revoked.is_(False),
                                                      c.expires_at > at).order_by(c.id))
         return [Session(*row) for row in rows]
 

@@ -268,6 +268,20 @@ sessions = Table(
     Column("revoked", Boolean, nullable=False, default=False),
     #: How the session was authenticated (docs/THREATS.md: data routes need a phishing-resistant one).
     Column("aal", String(20), nullable=False, default="password_totp", server_default="password_totp"),
+    #: What was new at sign-in (security/novelty.py) and the keyed fingerprint of the network.
+    Column("novelty", Integer, nullable=False, default=0, server_default="0"),
+    Column("network", String(40), nullable=True),
+)
+
+# The devices (passkey credentials) and networks each account has signed in from, keyed
+# fingerprints only (security/novelty.py); a session from one never seen is a weak signal.
+account_fingerprints = Table(
+    "account_fingerprints", metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(10), primary_key=True),  # device | network
+    Column("fingerprint", String(40), primary_key=True),
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
 )
 
 # -- transparency log (RFC 9162) ------------------------------------------------------------

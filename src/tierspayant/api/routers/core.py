@@ -105,5 +105,5 @@ def oidc_start(request: Request) -> OidcStartOut:
 def oidc_callback(request: Request, code: Annotated[str, Query(max_length=2000)],
                   state: Annotated[str, Query(max_length=200)]) -> SignInResponse:
     """The provider's redirect: a phishing-resistant session (``"aal": "oidc"``)."""
-    signed = platform(request).accounts.oidc_finish(code, state)
+    signed = platform(request).accounts.oidc_finish(code, state, request.client.host if request.client else None)
     return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value, aal=signed.aal)

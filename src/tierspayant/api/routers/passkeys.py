@@ -61,7 +61,8 @@ def authentication_options(request: Request) -> dict[str, Any]:
 @router.post("/authentication", dependencies=[PUBLIC], response_model=SignInResponse, responses=UNAUTHENTICATED)
 def authenticate(body: AuthenticationIn, request: Request) -> SignInResponse:
     """Sign in with a passkey: a phishing-resistant session (aal "passkey")."""
-    signed = platform(request).accounts.sign_in_with_passkey(body.credential)
+    signed = platform(request).accounts.sign_in_with_passkey(body.credential,
+                                                             request.client.host if request.client else None)
     return SignInResponse(token=signed.token, expires_at=signed.expires_at, role=signed.role.value, aal=signed.aal)
 
 

@@ -49,8 +49,16 @@ class Sessions(Protocol):
     """Sessions, stored by the hash of their token."""
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp") -> int:
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
         """A new session's id. Raises ``Conflict("token")`` when the hash exists."""
+        ...
+
+    def fingerprints(self, account_id: int) -> set[tuple[str, str]]:
+        """The (kind, fingerprint) pairs the account has signed in from (security/novelty.py)."""
+        ...
+
+    def remember_fingerprints(self, account_id: int, seen: list[tuple[str, str]], at: datetime) -> None:
+        """Record these (kind, fingerprint) pairs as seen for the account at ``at``."""
         ...
 
     def session(self, session_id: int) -> Session | None:
