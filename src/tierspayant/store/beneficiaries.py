@@ -75,7 +75,8 @@ class SqlBeneficiaries(SqlPort):
             # Nobody holds this NIR: a stand-in sealed under the insurer's own key goes through the
             # very same opening, so that "exists nowhere" takes the time of "exists, wrong birth
             # date" (docs/THREATS.md T3, no timing oracle; bench/detection_cost.py measures it).
-            rows = self._stand_in(insurer_id)
+            # As fetched rows: the same result processing as a found beneficiary's rows.
+            rows = _BENEFICIARIES_WITH_RIGHTS_FAST.processed(self.conn, self._stand_in(insurer_id))
             if not rows:
                 self.protection.equalize()
         for row in rows:
@@ -104,8 +105,9 @@ class SqlBeneficiaries(SqlPort):
         if cached is None or cached[0] != max(versions):
             sealed = self.protection.seal(self.conn, "beneficiaries", {**_STAND_IN, "insurer_id": owner})
             row = tuple(sealed.get(column) for column in _BENEFICIARY_COLUMNS)
-            cached = (max(versions), [(*row, date(2025, 1, 1), None, "optical,pharmacy"),
-                                      (*row, date(2024, 1, 1), date(2024, 12, 31), "optical")])
+            cached = (max(versions), [_BENEFICIARIES_WITH_RIGHTS_FAST.as_fetched(self.conn, r) for r in (
+                (*row, date(2025, 1, 1), None, "optical,pharmacy"),
+                (*row, date(2024, 1, 1), date(2024, 12, 31), "optical"))])
             cache[owner] = cached
         return cached[1]
 

@@ -67,8 +67,23 @@ class Prepared:
         self._run(conn, params, fetch=False)
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        rows = self._run(conn, params, fetch=True)
-        entry = self._compiled[conn.dialect.name]
+        return self.processed(conn, self._run(conn, params, fetch=True))
+
+    def as_fetched(self, conn: Connection, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row of Python values as the driver would return it for this SELECT (each column's
+        bind processing): ``processed`` then turns it back, at the cost a fetched row has."""
+        selected = list(self.statement.selected_columns) if isinstance(self.statement, Select) else []
+        out = []
+        for column, value in zip(selected, row, strict=True):
+            process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            out.append(value if process is None or value is None else process(value))
+        return tuple(out)
+
+    def processed(self, conn: Connection, rows: list[Any]) -> list[tuple[Any, ...]]:
+        """Driver rows with the columns' result processing applied."""
+        entry = self._compiled.get(conn.dialect.name)
+        if entry is None:
+            entry = self._compiled[conn.dialect.name] = self._compile(conn)
         return [
             tuple(value if process is None else process(value) for process, value in zip(entry.processors, row, strict=True))
             for row in rows
