@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, case, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, delete, distinct, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -231,6 +231,13 @@ class SqlDetectionCounters(SqlPort):
         # The insurers' hourly counters feed a week's baseline (detection/baselines.py).
         gone += self.conn.execute(delete(_SLOTS).where(
             _SLOTS.c.scope.not_in(holders), _SLOTS.c.slot < slot(now - INSURER_KEEP, HOUR))).rowcount
+        if self.conn.dialect.name == "postgresql":
+            # These tables grow from nothing within hours: with stale statistics the planner sent
+            # the hour's aggregate through the primary key (every row of the account's day), and
+            # a check slowed from 6 to 10 ms over 6,000 (bench/README.md, issue 13). ANALYZE on
+            # each beat keeps it on (account_id, last_at); autovacuum's own runs come too late.
+            for table in (_SEEN, _ORG_SEEN, _SLOTS, t.proofless_seen, t.proofless_days):
+                self.conn.execute(text(f"ANALYZE {table.name}"))
         return int(gone)
 
     def bump(self, scope: str, holder_id: int, at: datetime) -> int:
