@@ -249,7 +249,7 @@ class DetectionService:
         mine, theirs = tx.detection.record_presented(presented)
         thresholds = self.thresholds(insurer)
         counted = snapshot.with_check(presented, mine, theirs)
-        activity = replace(self.activity(counted, at, admission, thresholds), novel=principal.novel)
+        activity = self.activity(counted, at, admission, thresholds, principal.novel)
         result = assess(activity, thresholds)
         if result.action >= Action.SUSPEND_ACCOUNT and principal.organisation_id is not None:
             contained = tx.containments.contained_accounts_of_organisation(principal.organisation_id, at - timedelta(days=1))
@@ -297,8 +297,9 @@ class DetectionService:
 
     @staticmethod
     def activity(snapshot: Snapshot, at: datetime, admission: Admission | None = None,
-                 t: Thresholds | None = None) -> Activity:
-        """The assessment's input; with ``t``, the account's own baseline is judged too."""
+                 t: Thresholds | None = None, novel: tuple[str, ...] = ()) -> Activity:
+        """The assessment's input; with ``t``, the account's own baseline is judged too;
+        ``novel``: what is new about the session (security/novelty.py)."""
         recent = snapshot.recent
         hour = at.astimezone(PARIS).hour
         learned = snapshot.baseline if t and snapshot.baseline and snapshot.baseline.days >= t.own_min_days else None
@@ -316,6 +317,7 @@ class DetectionService:
             over_own=over_own(learned, snapshot.account[2], snapshot.account[3], t.own_min_days, t.own_factor,
                               t.own_hour_floor, t.own_day_floor) if learned and t else (),
             usual_hour=learned.usual_hour(hour) if learned else None,
+            novel=novel,
         )
 
     def _apply(self, tx: DetectionStore, principal: Principal, result: Assessment, at: datetime) -> None:
