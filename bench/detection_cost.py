@@ -144,8 +144,8 @@ def request(patient: dict[str, Any], outcome: str, n: int) -> RightsRequest:
 OUTCOMES = ("covered", "wrong birth date", "NIR nowhere")
 
 
-#: The server's housekeeping beat (forget_old: purges, and ANALYZE on PostgreSQL) runs every
-#: TIERS_CHECKPOINT_SECONDS; here, every this many checks.
+#: The server's housekeeping beat (forget_old's purges, and refresh_statistics: ANALYZE on
+#: PostgreSQL) runs every TIERS_CHECKPOINT_SECONDS; here, every this many checks.
 BEAT_CHECKS = 1000
 
 
@@ -155,6 +155,7 @@ async def flat_cost(platform: Platform, patients: list[dict[str, Any]], checks: 
     for n in range(checks):
         if n and n % BEAT_CHECKS == 0:
             platform.detection.forget_old()
+            platform.refresh_statistics()
         outcome = OUTCOMES[n % 3]
         req = request(patients[n % len(patients)], outcome, n)
         started = time.perf_counter()

@@ -212,26 +212,23 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
                 hour = {s: v for s, v in mine.items() if at - timedelta(hours=1) <= v[0] <= at}
                 ten = [v for v in hour.values() if at - timedelta(minutes=10) <= v[0]]
                 near = [neighbourhood[s] for s in hour]
-                assert tx.detection.recent_activity(account, "n3", at) == RecentActivity(
+                assert tx.detection.recent(account, None, "never", "n3", at)[1] == RecentActivity(
                     len(ten), sum(1 for v in ten if v[2] == 0 and v[3] > 0), max((v[3] for v in hour.values()), default=0),
                     sum(v[4] for v in hour.values()), max((near.count(n) for n in near), default=0), near.count("n3"))
-            assert tx.detection.distinct_counts(account, None, end) == (distinct([v[0] for v in mine.values()]),
-                                                                        (0, 0, 0, 0))
-            one = next(iter(mine))
-            assert tx.detection.recent(account, ids["organisation"], one, "n3", end) == (
-                tx.detection.distinct_counts(account, ids["organisation"], end),
-                tx.detection.recent_activity(account, "n3", end), tx.detection.seen_subject(account, one))
-            assert tx.detection.recent(account, None, "never", "n3", end)[2] is None
-            seen = tx.detection.seen_subject(account, one)
-            assert seen is not None and (seen.last_at, seen.attempts) == (mine[one][0], mine[one][1])
-        assert tx.detection.seen_subject(ids["account"], "never") is None
-        assert tx.detection.distinct_counts(ids["account"], ids["organisation"], end)[1] == distinct(
+            counts, _, never = tx.detection.recent(account, None, "never", "n3", end)
+            assert counts == (distinct([v[0] for v in mine.values()]), (0, 0, 0, 0)) and never is None
+            for one, (last_at, attempts, hits, failures, refusals) in list(mine.items())[:5]:
+                seen = tx.detection.recent(account, ids["organisation"], one, "n3", end)[2]
+                assert seen is not None and (seen.subject, seen.neighbourhood) == (one, neighbourhood[one])
+                assert (seen.last_at, seen.attempts, seen.hits, seen.failures, seen.refusals) == (
+                    last_at, attempts, hits, failures, refusals)
+        assert tx.detection.recent(ids["account"], ids["organisation"], "never", "n3", end)[0][1] == distinct(
             list(org_last.values()))
     with uow() as tx:
         tx.detection.purge_seen(end - timedelta(minutes=30))
     with uow(readonly=True) as tx:
         kept = {s for (a, s), v in model.items() if a == ids["account"] and v[0] >= end - timedelta(minutes=30)}
-        assert {s for s in {k[1] for k in model} if tx.detection.seen_subject(ids["account"], s)} == kept
+        assert {s for s in {k[1] for k in model} if tx.detection.recent(ids["account"], None, s, "n", end)[2]} == kept
 
 
 def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
@@ -241,8 +238,9 @@ def check_a_counter_dated_in_the_future_counts_in_no_window(uow: Uow) -> None:
         tx.detection.record_presented(Presented(AT + timedelta(days=2), ids["account"], 1, ids["organisation"],
                                                 "ahead", "n", Presentation.OK))
     with uow(readonly=True) as tx:
-        assert tx.detection.recent_activity(ids["account"], "n", AT).my_neighbours_hour == 1  # "ahead" counts nowhere
-        assert tx.detection.distinct_counts(ids["account"], ids["organisation"], AT) == ((1, 1, 1, 1), (1, 1, 1, 1))
+        counts, recent, _ = tx.detection.recent(ids["account"], ids["organisation"], "ahead", "n", AT)
+        assert recent.my_neighbours_hour == 1  # "ahead" counts nowhere
+        assert counts == ((1, 1, 1, 1), (1, 1, 1, 1))
 
 
 def check_hourly_counters_and_baselines(uow: Uow) -> None:

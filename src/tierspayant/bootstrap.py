@@ -36,7 +36,7 @@ from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.bulk import SqlBulkLoader
-from tierspayant.store.database import make_engine
+from tierspayant.store.database import make_engine, refresh_statistics
 from tierspayant.store.key_files import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.protection import Protection
@@ -75,6 +75,10 @@ class Platform:
     keys: KeysService
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
+
+    def refresh_statistics(self) -> None:
+        """The database's planner statistics of the fast-growing tables (store/database.py)."""
+        refresh_statistics(self.engine)
 
 
 def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> Platform:

@@ -131,7 +131,7 @@ class FakeDetectionCounters:
             return [s.last_at for (account, _), (_, s) in self.s.seen.items() if account == holder_id]
         return [at for (org, _), at in self.s.org_seen.items() if org == holder_id]
 
-    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
+    def _distinct(self, account_id: int, organisation_id: int | None, at: datetime,
                         ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         # The model the slots implement: each identity in the slot of its latest presentation.
         def counts(scope: ContainmentScope, holder_id: int | None) -> tuple[int, ...]:
@@ -140,7 +140,7 @@ class FakeDetectionCounters:
 
         return counts(ContainmentScope.ACCOUNT, account_id), counts(ContainmentScope.ORGANISATION, organisation_id)
 
-    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
+    def _recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
         hour = [s for (account, _), (_, s) in self.s.seen.items()
                 if account == account_id and at - timedelta(hours=1) <= s.last_at <= at]
         ten = [s for s in hour if at - timedelta(minutes=10) <= s.last_at]
@@ -153,12 +153,9 @@ class FakeDetectionCounters:
 
     def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
                ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
-        return (self.distinct_counts(account_id, organisation_id, at), self.recent_activity(account_id, neighbourhood, at),
-                self.seen_subject(account_id, subject))
-
-    def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
         found = self.s.seen.get((account_id, subject))
-        return found[1] if found else None
+        return (self._distinct(account_id, organisation_id, at), self._recent_activity(account_id, neighbourhood, at),
+                found[1] if found else None)
 
     def purge_seen(self, before: datetime) -> int:
         old = [k for k, (_, s) in self.s.seen.items() if s.last_at < before]

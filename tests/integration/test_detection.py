@@ -123,3 +123,41 @@ def test_counters_older_than_a_day_are_forgotten(fresh: World) -> None:
     fresh.platform.detection.forget_old()
     with fresh.platform.engine.connect() as conn:
         assert conn.execute(select(t.detection_slots)).all() == []
+
+
+def test_the_beat_learns_baselines_and_alerts_on_an_insurer_surge(fresh: World) -> None:
+    """The housekeeping beat on the real store, both databases: yesterday's checks folded into
+    the account's baseline once, an insurer's proof-less surge alerted once an hour, nothing
+    contained; the planner's statistics refreshed on PostgreSQL."""
+    from sqlalchemy import text
+
+    from tierspayant.detection.thresholds import Thresholds
+    from tierspayant.services.watch import INSURER_PROOFLESS
+
+    optician = fresh.headers("optique.demo")
+    for patient in fresh_patients(fresh, count=4):
+        fresh.clock.advance(minutes=5)  # within the session's idle timeout
+        assert check(fresh, optician, patient) == 200
+    fresh.clock.advance(days=1)
+    assert fresh.platform.detection.watch() == []
+    with fresh.platform.engine.connect() as conn:
+        learned = conn.execute(select(t.detection_baselines)).all()
+    assert [(row.days, row.day_mean) for row in learned] == [(1, 4.0)]
+    fresh.platform.detection.watch()  # the same day again: nothing more learned
+    with fresh.platform.engine.connect() as conn:
+        assert conn.execute(select(t.detection_baselines)).all() == learned
+    with fresh.platform.uow() as tx:
+        for _ in range(Thresholds().insurer_proofless_floor + 1):
+            tx.detection.bump(INSURER_PROOFLESS, 1, fresh.clock.now())
+    [alert] = fresh.platform.detection.watch()
+    assert "insurer 1" in alert and fresh.platform.detection.watch() == []  # once an hour
+    with fresh.platform.engine.connect() as conn:
+        alerts = conn.execute(select(t.alerts.c.severity, t.alerts.c.containment_id)).all()
+        assert conn.execute(select(t.containments)).all() == []
+    assert ("high", None) in alerts
+    fresh.platform.refresh_statistics()
+    if fresh.platform.engine.dialect.name == "postgresql":
+        with fresh.platform.engine.connect() as conn:
+            analysed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+                                    ).scalars().all()
+        assert {"detection_seen", "detection_slots", "proofless_days"} <= set(analysed)

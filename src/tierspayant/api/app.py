@@ -80,6 +80,7 @@ async def _checkpoints(platform: Platform) -> None:
             logger.error("checkpoint failed: %s", type(exc).__name__)
         try:
             await asyncio.to_thread(platform.detection.forget_old)
+            await asyncio.to_thread(platform.refresh_statistics)  # PostgreSQL's planner, on the same beat
             for alert in await asyncio.to_thread(platform.detection.watch):  # baselines, insurer-wide volumes
                 logger.warning("%s", alert)  # ids and counts only
         except Exception as exc:

@@ -75,9 +75,9 @@ def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assur
     token = new_session_token()
     expires_at = now + ABSOLUTE_TIMEOUT
     device, network = seen
-    bits = novelty.novelty(tx.sessions.fingerprints(account.id), device, network)
-    tx.sessions.remember_fingerprints(account.id, [(k, v) for k, v in (("device", device), ("network", network))
-                                                   if v is not None], now)
+    shown = [(k, v) for k, v in (("device", device), ("network", network)) if v is not None]
+    bits = novelty.novelty(tx.sessions.fingerprints(account.id), device, network) if shown else 0
+    tx.sessions.remember_fingerprints(account.id, shown, now)
     tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value, bits, network)
     return SignedIn(token, expires_at, Role(account.role), aal.value)
 

@@ -262,7 +262,7 @@ class SeenSubject:
 @dataclass(frozen=True, slots=True)
 class RecentActivity:
     """Aggregates over the identities an account presented last in the past 10 minutes and hour
-    (DetectionCounters.recent_activity): what the fast signals need, read as one row."""
+    (DetectionCounters.recent): what the fast signals need, read as one row."""
 
     identities_10min: int = 0
     failed_10min: int = 0  # of those, matched nobody so far (no hit, a failure)

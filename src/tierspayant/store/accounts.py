@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tierspayant.services.records import Account, Session
 from tierspayant.store import tables as t
-from tierspayant.store.base import SqlPort
+from tierspayant.store.base import SqlPort, dialect_insert
 from tierspayant.store.prepared import Prepared
 
 # Every authenticated request makes these lookups: built once, the session's run prepared.
@@ -81,8 +79,7 @@ class SqlSessions(SqlPort):
         if not seen:
             return
         f = t.account_fingerprints
-        insert_ = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
-        stmt = insert_(f).values([{"account_id": account_id, "kind": k, "fingerprint": v, "first_at": at, "last_at": at}
+        stmt = dialect_insert(self.conn)(f).values([{"account_id": account_id, "kind": k, "fingerprint": v, "first_at": at, "last_at": at}
                                   for k, v in seen])
         self.conn.execute(stmt.on_conflict_do_update(index_elements=[f.c.account_id, f.c.kind, f.c.fingerprint],
                                                      set_={"last_at": stmt.excluded.last_at}))

@@ -7,11 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from tierspayant.security.fields import InvalidCiphertext
 from tierspayant.services.ports import Conflict
 from tierspayant.store.protection import SEALED, Protection
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The dialect's INSERT construct (it has ``on_conflict_do_update``/``_do_nothing``)."""
+    return sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
 
 
 class SqlPort:

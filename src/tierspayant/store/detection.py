@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, case, delete, distinct, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Select, and_, bindparam, case, delete, distinct, func, insert, select, update
 
 from tierspayant.detection.baselines import Baseline
 from tierspayant.detection.counting import HOUR, MINUTE, TEN_MINUTES, WIDTHS, slot, width_of, window_slots
 from tierspayant.detection.thresholds import WINDOWS
 from tierspayant.services.records import Alert, Containment, ContainmentScope, Presented, RecentActivity, SeenSubject
 from tierspayant.store import tables as t
-from tierspayant.store.base import SqlPort
+from tierspayant.store.base import SqlPort, dialect_insert
 from tierspayant.store.prepared import Prepared
 from tierspayant.store.types import UtcDateTime
 
@@ -33,19 +31,17 @@ _TEN = _SEEN.c.last_at >= bindparam("ten")
 _BY_NEIGHBOURHOOD = select(func.count().label("n")).where(_HOUR).group_by(_SEEN.c.neighbourhood).correlate(None).subquery()
 # Aggregates in the database, one row: the hour's rows never cross into Python (issue 13: the
 # 500 rows a busy account's check read back cost more than the rest of detection).
-_RECENT = Prepared(select(
+_RECENT = select(
     func.count(case((_TEN, 1))),
     func.count(case((and_(_TEN, _SEEN.c.hits == 0, _SEEN.c.failures > 0), 1))),
     func.coalesce(func.max(_SEEN.c.failures), 0),
     func.coalesce(func.sum(_SEEN.c.refusals), 0),
     select(func.coalesce(func.max(_BY_NEIGHBOURHOOD.c.n), 0)).correlate(None).scalar_subquery(),
     func.count(case((_SEEN.c.neighbourhood == bindparam("neighbourhood"), 1))),
-).where(_HOUR), {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
-_SUBJECT = Prepared(select(*_COUNTERS).where(_SEEN.c.account_id == bindparam("account_id"),
-                                             _SEEN.c.subject == bindparam("subject")))
+).where(_HOUR)
 
 
-def _window_sums() -> Prepared:
+def _window_sums() -> Select[Any]:
     """The distinct counts of an account and its organisation in one row: for each holder and
     window of WINDOWS, the sum of the slots it covers (``window_slots``), each an index range
     summed in the database."""
@@ -56,22 +52,17 @@ def _window_sums() -> Prepared:
                 _SLOTS.c.scope == scope.value, _SLOTS.c.holder_id == bindparam(holder),
                 _SLOTS.c.width == width_of(window), _SLOTS.c.slot >= bindparam(f"first_{n}"),
                 _SLOTS.c.slot <= bindparam(f"last_{n}")).scalar_subquery())
-    return Prepared(select(*sums))
-
-
-_WINDOW_SUMS = _window_sums()
+    return select(*sums)
 
 
 def _recent_all() -> Prepared:
-    """``recent_activity``, ``seen_subject`` and ``distinct_counts`` in one statement: the rights
-    check reads all three, and each statement's round trip through the driver cost more than
-    its query (bench/README.md, issue 13)."""
-    recent, sums = _RECENT.statement, _WINDOW_SUMS.statement
-    assert isinstance(recent, Select) and isinstance(sums, Select)
+    """The hour's aggregates, the identity's own counters and both holders' distinct counts in
+    one statement: each statement's round trip through the driver cost more than its query
+    (bench/README.md, issue 13)."""
     subject = [select(column).where(_SEEN.c.account_id == bindparam("account_id"),
                                     _SEEN.c.subject == bindparam("subject")).scalar_subquery()
                for column in _COUNTERS[1:]]
-    return Prepared(recent.add_columns(*subject, *sums.selected_columns),
+    return Prepared(_RECENT.add_columns(*subject, *_window_sums().selected_columns),
                     {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
 
 
@@ -80,15 +71,11 @@ _RECENT_ALL = _recent_all()
 KEEP = {MINUTE: timedelta(hours=2), TEN_MINUTES: timedelta(hours=3), HOUR: timedelta(hours=26)}
 
 
-def _dialect_insert(conn: Connection) -> Any:
-    return sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-
-
 def _upsert(conn: Connection, table: str) -> Prepared:
     """Built once per dialect (the rights check's hot path: building costs more than running)."""
     key = (conn.dialect.name, table)
     if key not in _UPSERTS:
-        insert_ = _dialect_insert(conn)
+        insert_ = dialect_insert(conn)
         if table == "seen":
             stmt = insert_(_SEEN).values({c.name: bindparam(c.name) for c in _SEEN.c})
             _UPSERTS[key] = Prepared(stmt.on_conflict_do_update(
@@ -126,32 +113,27 @@ def _moves(scope: ContainmentScope, holder_id: int, previous: datetime | None, a
     return rows
 
 
-_MOVES: dict[tuple[str, int], Prepared] = {}
-_BUMPS: dict[str, Prepared] = {}
+_SLOT_UPSERTS: dict[tuple[str, int, bool], Prepared] = {}
 #: How long the insurers' hourly counters are kept: their baseline's week, and a day more.
 INSURER_KEEP = timedelta(days=8)
+_SLOT_NAMES = ("scope", "holder_id", "width", "slot", "count")
 
 
-def _bump(conn: Connection) -> Prepared:
-    """One slot row plus ``count``, returning the new count (built once per dialect)."""
-    if conn.dialect.name not in _BUMPS:
-        stmt = _dialect_insert(conn)(_SLOTS).values({c.name: bindparam(c.name) for c in _SLOTS.c})
-        _BUMPS[conn.dialect.name] = Prepared(stmt.on_conflict_do_update(
+def _slot_upsert(conn: Connection, n: int, returning: bool = False) -> Prepared:
+    """An upsert of ``n`` slot rows adding each row's count, optionally returning the new
+    counts (built once per dialect, size and shape)."""
+    key = (conn.dialect.name, n, returning)
+    if key not in _SLOT_UPSERTS:
+        stmt = dialect_insert(conn)(_SLOTS).values([{c: bindparam(f"{c}_{i}") for c in _SLOT_NAMES} for i in range(n)])
+        upsert = stmt.on_conflict_do_update(
             index_elements=[_SLOTS.c.scope, _SLOTS.c.holder_id, _SLOTS.c.width, _SLOTS.c.slot],
-            set_={"count": _SLOTS.c.count + stmt.excluded.count}).returning(_SLOTS.c.count))
-    return _BUMPS[conn.dialect.name]
+            set_={"count": _SLOTS.c.count + stmt.excluded.count})
+        _SLOT_UPSERTS[key] = Prepared(upsert.returning(_SLOTS.c.count) if returning else upsert)
+    return _SLOT_UPSERTS[key]
 
 
-def _slot_moves(conn: Connection, n: int) -> Prepared:
-    """An upsert of ``n`` slot rows adding each row's count (built once per dialect and size)."""
-    key = (conn.dialect.name, n)
-    if key not in _MOVES:
-        names = ("scope", "holder_id", "width", "slot", "count")
-        stmt = _dialect_insert(conn)(_SLOTS).values([{c: bindparam(f"{c}_{i}") for c in names} for i in range(n)])
-        _MOVES[key] = Prepared(stmt.on_conflict_do_update(
-            index_elements=[_SLOTS.c.scope, _SLOTS.c.holder_id, _SLOTS.c.width, _SLOTS.c.slot],
-            set_={"count": _SLOTS.c.count + stmt.excluded.count}))
-    return _MOVES[key]
+def _slot_params(rows: list[tuple[str, int, int, int, int]]) -> dict[str, Any]:
+    return {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in zip(_SLOT_NAMES, row, strict=True)}
 
 
 class SqlDetectionCounters(SqlPort):
@@ -181,26 +163,8 @@ class SqlDetectionCounters(SqlPort):
             # Every slot move of the check in one statement (rows in key order: the same lock
             # order in every transaction on PostgreSQL); measured: bench/README.md, issue 13.
             moves.sort()
-            _slot_moves(self.conn, len(moves)).execute(self.conn, {
-                f"{name}_{i}": value for i, row in enumerate(moves)
-                for name, value in zip(("scope", "holder_id", "width", "slot", "count"), row, strict=True)})
+            _slot_upsert(self.conn, len(moves)).execute(self.conn, _slot_params(moves))
         return mine, theirs
-
-    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
-                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        params: dict[str, int] = {"account_id": account_id,
-                                  "organisation_id": -1 if organisation_id is None else organisation_id}
-        for n, (_, first, last) in enumerate(window_slots(at)):
-            params[f"first_{n}"], params[f"last_{n}"] = first, last
-        row = _WINDOW_SUMS.all(self.conn, params)[0]
-        counts = tuple(int(v) for v in row)
-        return counts[:len(WINDOWS)], counts[len(WINDOWS):]
-
-    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
-        row = _RECENT.all(self.conn, {"account_id": account_id, "neighbourhood": neighbourhood, "until": at,
-                                      "ten": at - timedelta(seconds=WINDOWS[1]),
-                                      "hour": at - timedelta(seconds=WINDOWS[2])})[0]
-        return RecentActivity(*(int(v) for v in row))
 
     def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
                ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
@@ -216,10 +180,6 @@ class SqlDetectionCounters(SqlPort):
         counts = tuple(int(v) for v in row[12:])
         return (counts[:len(WINDOWS)], counts[len(WINDOWS):]), recent, seen
 
-    def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
-        rows = _SUBJECT.all(self.conn, {"account_id": account_id, "subject": subject})
-        return SeenSubject(*rows[0]) if rows else None
-
     def purge_seen(self, before: datetime) -> int:
         gone = self.conn.execute(delete(_SEEN).where(_SEEN.c.last_at < before)).rowcount
         gone += self.conn.execute(delete(_ORG_SEEN).where(_ORG_SEEN.c.last_at < before)).rowcount
@@ -231,19 +191,11 @@ class SqlDetectionCounters(SqlPort):
         # The insurers' hourly counters feed a week's baseline (detection/baselines.py).
         gone += self.conn.execute(delete(_SLOTS).where(
             _SLOTS.c.scope.not_in(holders), _SLOTS.c.slot < slot(now - INSURER_KEEP, HOUR))).rowcount
-        if self.conn.dialect.name == "postgresql":
-            # These tables grow from nothing within hours: with stale statistics the planner sent
-            # the hour's aggregate through the primary key (every row of the account's day), and
-            # a check slowed from 6 to 10 ms over 6,000 (bench/README.md, issue 13). ANALYZE on
-            # each beat keeps it on (account_id, last_at); autovacuum's own runs come too late.
-            for table in (_SEEN, _ORG_SEEN, _SLOTS, t.proofless_seen, t.proofless_days):
-                self.conn.execute(text(f"ANALYZE {table.name}"))
         return int(gone)
 
     def bump(self, scope: str, holder_id: int, at: datetime) -> int:
-        rows = _bump(self.conn).all(self.conn, {"scope": scope, "holder_id": holder_id, "width": HOUR,
-                                                "slot": slot(at, HOUR), "count": 1})
-        return int(rows[0][0])
+        row = (scope, holder_id, HOUR, slot(at, HOUR), 1)
+        return int(_slot_upsert(self.conn, 1, returning=True).all(self.conn, _slot_params([row]))[0][0])
 
     def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
         rows = self.conn.execute(select(_SLOTS.c.holder_id, _SLOTS.c.slot, _SLOTS.c.count).where(
@@ -262,7 +214,7 @@ class SqlDetectionCounters(SqlPort):
         values = {"days": baseline.days, "day_mean": baseline.day_mean, "peak_hour_mean": baseline.peak_hour_mean,
                   "hours": baseline.hours, "learned_through": baseline.learned_through}
         if previous is None:
-            stmt = _dialect_insert(self.conn)(t.detection_baselines).values(account_id=account_id, **values)
+            stmt = dialect_insert(self.conn)(t.detection_baselines).values(account_id=account_id, **values)
             return self.conn.execute(stmt.on_conflict_do_nothing().returning(b.account_id)).first() is not None
         # Guarded: another worker that learned the same day first wins; this one changes nothing.
         return bool(self.conn.execute(update(t.detection_baselines).where(

@@ -35,15 +35,19 @@ class Prepared:
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
         compiled: Any = self.statement.compile(dialect=dialect)  # an SQLCompiler
-        # A SELECT's columns, or what an INSERT ... RETURNING returns.
-        selected: list[Any] = (list(self.statement.selected_columns) if isinstance(self.statement, Select)
-                               else list(getattr(self.statement, "exported_columns", ())))
-        processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
+        processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                           for column in self._columns())
         binds = {name: process for name, type_ in self.bind_types.items()
                  if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None}
         order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
         constants = {k: v for k, v in compiled.params.items() if v is not None}
         return _Compiled(str(compiled), order, processors, binds, constants)
+
+    def _columns(self) -> list[Any]:
+        """What the statement returns: a SELECT's columns, or an INSERT ... RETURNING's."""
+        if isinstance(self.statement, Select):
+            return list(self.statement.selected_columns)
+        return list(getattr(self.statement, "exported_columns", ()))
 
     def _run(self, conn: Connection, params: Mapping[str, Any], fetch: bool) -> list[Any]:
         entry = self._compiled.get(conn.dialect.name)
@@ -72,9 +76,8 @@ class Prepared:
     def as_fetched(self, conn: Connection, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """A row of Python values as the driver would return it for this SELECT (each column's
         bind processing): ``processed`` then turns it back, at the cost a fetched row has."""
-        selected = list(self.statement.selected_columns) if isinstance(self.statement, Select) else []
         out = []
-        for column, value in zip(selected, row, strict=True):
+        for column, value in zip(self._columns(), row, strict=True):
             process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             out.append(value if process is None or value is None else process(value))
         return tuple(out)

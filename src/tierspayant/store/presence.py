@@ -6,13 +6,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.services.records import ContainmentScope
 from tierspayant.store import tables as t
-from tierspayant.store.base import SqlPort
+from tierspayant.store.base import SqlPort, dialect_insert
 from tierspayant.store.prepared import Prepared
 
 _SEEN = t.proofless_seen.c
@@ -29,14 +27,11 @@ class SqlPresenceLedger(SqlPort):
     """Single-use nonces; who each account and organisation checked without a proof, and the
     per-day counters the budgets are read from (detection/budgets.py)."""
 
-    def _upsert(self) -> Any:
-        return sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
-
     def use_presence_nonce(self, nonce: str, professional_id: int, at: datetime) -> bool:
         # INSERT .. ON CONFLICT DO NOTHING: atomic, and no savepoint inside the group commit.
         # RETURNING tells whether the row went in: ``rowcount`` does not (psycopg 3 with
         # SQLAlchemy 2.1 reports -1 for this statement on PostgreSQL, inserted or not).
-        result = self.conn.execute(self._upsert()(t.presence_uses).values(
+        result = self.conn.execute(dialect_insert(self.conn)(t.presence_uses).values(
             nonce=nonce, professional_id=professional_id, used_at=at).on_conflict_do_nothing()
             .returning(t.presence_uses.c.nonce))
         return result.first() is not None
@@ -63,7 +58,7 @@ class SqlPresenceLedger(SqlPort):
                 .values(last_day=max(day, seen[0])))
         else:
             self.conn.execute(insert(t.proofless_seen).values(**key, subject=subject, last_day=day))
-        stmt = self._upsert()(t.proofless_days).values(**key, day=day, organisation_id=organisation_id, admitted=1,
+        stmt = dialect_insert(self.conn)(t.proofless_days).values(**key, day=day, organisation_id=organisation_id, admitted=1,
                                                        followed=0, quoted=0)
         self.conn.execute(stmt.on_conflict_do_update(
             index_elements=[_DAYS.scope, _DAYS.holder_id, _DAYS.day], set_={"admitted": _DAYS.admitted + 1}))

@@ -113,27 +113,16 @@ class DetectionCounters(Protocol):
         organisation's memory). Exact under concurrent writers."""
         ...
 
-    def distinct_counts(self, account_id: int, organisation_id: int | None, at: datetime,
-                        ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Distinct identities the account and the organisation (zeros: None) presented in each
-        window of WINDOWS ending at ``at``, from their slots (``window_slots``); nothing
-        presented after ``at`` counts. One read for both."""
-        ...
-
-    def recent_activity(self, account_id: int, neighbourhood: str, at: datetime) -> RecentActivity:
-        """Aggregates over the identities the account presented last in the 10 minutes and the
-        hour ending at ``at`` (both ends included; nothing after ``at`` counts); ``neighbourhood``:
-        the one whose identities ``my_neighbours_hour`` counts. One row, whatever the volume."""
-        ...
-
     def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
                ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:
-        """``distinct_counts``, ``recent_activity`` and ``seen_subject`` at once (what a rights
-        check reads before its write), in one round trip where the store can."""
-        ...
-
-    def seen_subject(self, account_id: int, subject: str) -> SeenSubject | None:
-        """The account's counters for one presented identity, or None."""
+        """What a rights check reads before its write, in one round trip where the store can:
+        - the distinct identities the account and the organisation (zeros: None) presented in
+          each window of WINDOWS ending at ``at``, from their slots (``window_slots``);
+        - aggregates over the identities the account presented last in the 10 minutes and the
+          hour ending at ``at`` (``neighbourhood``: the one ``my_neighbours_hour`` counts);
+        - the account's counters for ``subject``, or None.
+        Windows are bounded on both sides: nothing presented after ``at`` counts. No part's cost
+        grows with what the account presented before."""
         ...
 
     def bump(self, scope: str, holder_id: int, at: datetime) -> int:
