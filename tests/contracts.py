@@ -272,6 +272,13 @@ def check_hourly_counters_and_baselines(uow: Uow) -> None:
     with uow(readonly=True) as tx:
         assert tx.detection.hourly("insurer_proofless", AT, AT) == {(7, hour): 3}
         assert tx.detection.hourly("account", AT, AT) == {}
+    with uow() as tx:  # a scope's own purge (the reads' counters: two hours) leaves the others
+        assert tx.detection.purge_hourly("insurer_proofless", AT + timedelta(hours=1)) == 1
+        assert tx.detection.purge_hourly("insurer_proofless", AT + timedelta(hours=1)) == 0
+    with uow(readonly=True) as tx:
+        assert tx.detection.hourly("insurer_proofless", AT - timedelta(days=1), AT + timedelta(hours=2)) == {
+            (7, hour + 1): 1}
+        assert tx.detection.hourly("insurer_alerted", AT, AT) == {(7, hour): 1}
 
 
 def check_single_use_secrets_are_consumed_once(uow: Uow) -> None:

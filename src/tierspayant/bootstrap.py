@@ -127,8 +127,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                              detection),
         detection=detection,
         presence=PresenceService(uow, clock, recorder, presence_issuer),
-        calculation=CalculationService(uow, clock, recorder),
-        claims=ClaimsService(uow, clock, recorder),
+        calculation=CalculationService(uow, clock, recorder, detection),
+        claims=ClaimsService(uow, clock, recorder, detection),
         payments=PaymentsService(uow, clock, writer, recorder),
         audit=AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses),
         # Key operations are always on the log, benchmark switch or not (docs/ARCHITECTURE.md).

@@ -171,6 +171,12 @@ class FakeDetectionCounters:
         self.s.counters[key] = self.s.counters.get(key, 0) + 1
         return self.s.counters[key]
 
+    def purge_hourly(self, scope: str, before: datetime) -> int:
+        old = [k for k in self.s.counters if k[0] == scope and k[2] < slot(before, HOUR)]
+        for key in old:
+            del self.s.counters[key]
+        return len(old)
+
     def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
         first, last = slot(since, HOUR), slot(until, HOUR)
         if scope == ContainmentScope.ACCOUNT.value:  # the model the slots implement

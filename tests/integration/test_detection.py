@@ -161,3 +161,29 @@ def test_the_beat_learns_baselines_and_alerts_on_an_insurer_surge(fresh: World) 
             analysed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
                                     ).scalars().all()
         assert {"detection_seen", "detection_slots", "proofless_days"} <= set(analysed)
+
+
+def test_quotes_are_reads_many_simulations_of_one_patient_throttle_the_account(fresh: World) -> None:
+    from tests.integration.test_care_flow import GLASSES
+    from tierspayant.detection.thresholds import Thresholds
+
+    optician = fresh.headers("optique.demo")
+    [patient] = fresh_patients(fresh, count=1)
+    answer = fresh.client.post("/v1/rights-checks", headers=optician, json={
+        **patient, "date_of_care": fresh.clock.now().date().isoformat(), "category": "optical"}).json()
+    quote = {"engagement_number": answer["engagement_number"], "kind": "simulation", "lines": GLASSES}
+    limit = Thresholds().engagement_reads_hour
+    for _ in range(limit):  # comparing lens options
+        fresh.clock.advance(seconds=20)
+        assert fresh.client.post("/v1/quotes", headers=optician, json=quote).status_code == 201
+    refused = fresh.client.post("/v1/quotes", headers=optician, json=quote)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "amc" not in refused.text  # nothing computed for it
+    with fresh.platform.engine.connect() as conn:
+        stored = conn.execute(select(t.quotes.c.id).where(t.quotes.c.engagement_id.is_not(None))).all()
+    assert len(stored) == limit  # the refused one was never written
+    officer = fresh.headers("securite.demo")
+    active = fresh.client.get("/v1/security/containments?active=true", headers=officer).json()
+    [throttle] = [c for c in active if c["target_id"] == fresh.demo_account_id("optique.demo")]
+    assert throttle["action"] == "throttle" and "engagement_reads" in throttle["reasons"]
+    assert fresh.client.get("/v1/payment-statements", headers=optician).status_code == 429  # every route waits

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tierspayant.detection.signals import Action, Activity, assess
+from tierspayant.detection.signals import Action, Activity, Reads, assess, assess_reads
 from tierspayant.detection.thresholds import Thresholds
 
 T = Thresholds()
@@ -88,3 +88,29 @@ def test_within_every_limit_by_day_nothing_happens(m1: int, m10: int, h1: int, d
 
     activity = replace(QUIET, account_distinct=(m1, m10, h1, d1), local_hour=hour)
     assert assess(activity, T).action is Action.NONE
+
+
+# -- quotes and invoices are reads (signals.assess_reads) ----------------------------------------
+T = Thresholds()
+
+
+@pytest.mark.parametrize(("engagement", "account", "hour", "novel", "action"), [
+    (T.engagement_reads_hour, T.account_reads_hour, 10, ("new_device", "session_moved"), Action.NONE),  # at the limits
+    (T.engagement_reads_hour + 1, 20, 10, (), Action.THROTTLE),  # mapping one patient's guarantees
+    (T.engagement_reads_hour + 1, 20, 10, ("new_network",), Action.THROTTLE),
+    (T.engagement_reads_hour + 1, 20, 10, ("new_device", "new_network"), Action.STEP_UP),
+    (T.engagement_reads_hour + 1, 20, 3, (), Action.STEP_UP),  # off hours: 2 x 1.5
+    (3, T.account_reads_hour + 1, 10, (), Action.STEP_UP),  # reading its patients again at volume
+    (T.engagement_reads_hour + 1, T.account_reads_hour + 1, 10, (), Action.SUSPEND_ACCOUNT),
+])
+def test_reads_of_an_engagement_and_of_an_account(engagement: int, account: int, hour: int, novel: tuple[str, ...],
+                                                  action: Action) -> None:
+    result = assess_reads(Reads(engagement, account, hour, None, novel), T)
+    assert result.action is action
+    assert bool(result.reasons) is (action is not Action.NONE)  # novelty alone never speaks
+
+
+def test_reads_follow_the_accounts_own_hours_once_learned() -> None:
+    over = Reads(T.engagement_reads_hour + 1, 1, 3, usual_hour=True)  # an optician who opens at 3
+    assert assess_reads(over, T).action is Action.THROTTLE
+    assert assess_reads(Reads(T.engagement_reads_hour + 1, 1, 10, usual_hour=False), T).action is Action.STEP_UP

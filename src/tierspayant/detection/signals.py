@@ -59,6 +59,57 @@ class Assessment:
     organisation: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """An account's quotes and invoices -- reads of a patient's guarantees through an engagement
+    its rights check gave -- this one included, in the current hour (issue 13, point 2)."""
+
+    engagement_hour: int  # on this one engagement
+    account_hour: int  # on all of the account's engagements
+    local_hour: int
+    usual_hour: bool | None = None
+    novel: tuple[str, ...] = ()
+
+
+def _action(score: float, t: Thresholds) -> Action:
+    if score >= t.suspend_account_score:
+        return Action.SUSPEND_ACCOUNT
+    if score >= t.step_up_score:
+        return Action.STEP_UP
+    if score >= t.throttle_score:
+        return Action.THROTTLE
+    return Action.NONE
+
+
+def _off_hours(local_hour: int, usual_hour: bool | None, t: Thresholds) -> bool:
+    """Outside the account's own hours once learned, the fixed opening hours before."""
+    return not usual_hour if usual_hour is not None else not t.opening_hour <= local_hour < t.closing_hour
+
+
+def assess_reads(reads: Reads, t: Thresholds) -> Assessment:
+    """Quotes and invoices count as reads (docs/THREATS.md, "Quotes and invoices are reads"):
+    the people they reach are bounded by the rights checks that gave their engagements, but a
+    scraper could map one patient's guarantees through many simulations, or read an account's
+    patients again at volume. Many reads of one engagement throttle; an account's volume steps
+    the session up; each is heavier with a new device or network, or off hours."""
+    reasons: list[str] = []
+    score = 0.0
+    if reads.engagement_hour > t.engagement_reads_hour:
+        reasons.append(f"engagement_reads_3600s>{t.engagement_reads_hour}")
+        score += t.throttle_score
+    if reads.account_hour > t.account_reads_hour:
+        reasons.append(f"account_reads_3600s>{t.account_reads_hour}")
+        score += t.step_up_score
+    if score:
+        for reason in reads.novel:
+            reasons.append(reason)
+            score += NOVELTY_WEIGHTS[reason]
+        if _off_hours(reads.local_hour, reads.usual_hour, t):
+            reasons.append("off_hours")
+            score *= 1.5
+    return Assessment(score, _action(score, t), tuple(reasons))
+
+
 def assess(activity: Activity, t: Thresholds) -> Assessment:
     """Each signal over its threshold adds to the score; a hard limit on distinct patients
     suspends whatever the rest says. Off-hours activity (outside the account's own hours once
@@ -95,18 +146,10 @@ def assess(activity: Activity, t: Thresholds) -> Assessment:
     for reason in activity.novel:  # weak alone (a new laptop, a new connection), telling with others
         reasons.append(reason)
         score += NOVELTY_WEIGHTS[reason]
-    off_hours = (not activity.usual_hour if activity.usual_hour is not None
-                 else not t.opening_hour <= activity.local_hour < t.closing_hour)
-    if score and off_hours:
+    if score and _off_hours(activity.local_hour, activity.usual_hour, t):
         reasons.append("off_hours")
         score *= 1.5
-    action = Action.NONE
-    if score >= t.suspend_account_score:
-        action = Action.SUSPEND_ACCOUNT
-    elif score >= t.step_up_score:
-        action = Action.STEP_UP
-    elif score >= t.throttle_score:
-        action = Action.THROTTLE
+    action = _action(score, t)
     org_over = [f"organisation_distinct_{w}s" for w, seen, limit in zip(
         WINDOWS, activity.organisation_distinct, t.organisation_distinct, strict=True) if seen > limit]
     spent = activity.budget_spent or ""

@@ -64,6 +64,12 @@ class Thresholds:
     #: times the same hour's mean over its past week (never below the floor) raise an alert.
     insurer_proofless_floor: int = 200
     insurer_proofless_factor: float = 3.0
+    #: Quotes and invoices are reads (signals.assess_reads): more than this many on one
+    #: engagement in an hour throttles the account (an optician simulates a few lens options
+    #: per patient); more than this many on all its engagements in an hour steps it up (a busy
+    #: pharmacy invoices about 30 patients an hour, the distinct-patient hour limit is 60).
+    engagement_reads_hour: int = 12
+    account_reads_hour: int = 120
     #: Business hours, local time (Europe/Paris): checks outside them weigh more.
     opening_hour: int = 7
     closing_hour: int = 21

@@ -5,31 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from tierspayant.audit.events import Category, Tag
+from tierspayant.detection.signals import Action
 from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.optics import RenewalGrounds
 from tierspayant.domain.reference import CareCategory, code_at
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
+from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase, require_professional
-from tierspayant.services.ports import (
-    HasBeneficiaries,
-    HasClaims,
-    HasLog,
-    HasPresence,
-    HasProfessionals,
-    HasReference,
-)
+from tierspayant.services.detection import DetectionService, DetectionStore
+from tierspayant.services.ports import Clock, HasBeneficiaries, HasClaims, HasProfessionals, UnitOfWork
 from tierspayant.services.records import Engagement, Quote
 
 
-class CalculationStore(HasReference, HasProfessionals, HasBeneficiaries, HasClaims, HasPresence, HasLog, Protocol):
-    # HasPresence: a PEC, and an invoice (claims), follow the proof-less check that gave the engagement.
-    """The ports this use case works with (services/ports/)."""
+class CalculationStore(DetectionStore, HasProfessionals, HasBeneficiaries, HasClaims, Protocol):
+    """The ports this use case works with (services/ports/), detection's included: a quote and
+    an invoice are reads it counts, and a PEC and an invoice follow the proof-less check that
+    gave the engagement (HasPresence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +103,22 @@ class QuoteRequest:
     facts: CareFacts = field(default_factory=CareFacts)
 
 
-class CalculationService(UseCase[CalculationStore]):
+class ReadCounted(UseCase[CalculationStore]):
+    """A use case whose reads of an engagement's patient detection counts (quotes, invoices)."""
+
+    def __init__(self, uow: UnitOfWork[CalculationStore], clock: Clock, recorder: Recorder,
+                 detection: DetectionService) -> None:
+        super().__init__(uow, clock, recorder)
+        self.detection = detection
+
+    def count_read(self, tx: CalculationStore, principal: Principal, insurer_id: int, engagement_id: int) -> Action:
+        """Count the read (detection.observe_read); the caller reads nothing more when this is
+        not NONE, commits, and then ``detection.refuse``s."""
+        return self.detection.observe_read(tx, principal, tx.reference.insurer(insurer_id), engagement_id,
+                                           self.clock.now())
+
+
+class CalculationService(ReadCounted):
     def quote(self, principal: Principal, request: QuoteRequest) -> Quote:
         professional_id = require_professional(principal)
         if request.kind not in ("simulation", "pec"):
@@ -120,25 +132,33 @@ class CalculationService(UseCase[CalculationStore]):
                 raise InvalidField("engagement_number", "engagement expired; check the rights again")
             if request.kind == "pec" and engagement.category is not CareCategory.OPTICAL:
                 raise InvalidField("kind", "pre-authorisation (PEC) is for optical care")
-            calc = compute_for(tx, engagement, request.lines, engagement.date_of_care, request.facts)
-            result = calculation_to_dict(calc)
-            binding = request.kind == "pec" and not calc.renewal_refused
-            insurer = tx.reference.insurer(engagement.insurer_id)
-            assert insurer is not None
-            valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
-            result["binding"] = binding
-            result["codes"] = [line.code for line in request.lines]
-            quote = Quote(0, new_reference("P" if binding else "S"), request.kind, engagement.insurer_id,
-                          engagement.beneficiary_id, professional_id, engagement.id, engagement.date_of_care,
-                          result, calc.amc, valid_until)
-            quote_id = tx.claims.add_quote(quote, now)
-            if binding:  # a PEC: the optician's step before the delivery (detection/budgets.py)
-                tx.presence.quoted(engagement.id)
-            tx.log.append_events([self.recorder.event(
-                principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
-                purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,
-                beneficiary_id=engagement.beneficiary_id, ref=quote.number)])
-            return replace(quote, id=quote_id)
+            action = self.count_read(tx, principal, engagement.insurer_id, engagement.id)
+            quote = self._quote(tx, principal, request, engagement, now) if action is Action.NONE else None
+        self.detection.refuse(action)
+        assert quote is not None
+        return quote
+
+    def _quote(self, tx: CalculationStore, principal: Principal, request: QuoteRequest, engagement: Engagement,
+           now: datetime) -> Quote:
+        calc = compute_for(tx, engagement, request.lines, engagement.date_of_care, request.facts)
+        result = calculation_to_dict(calc)
+        binding = request.kind == "pec" and not calc.renewal_refused
+        insurer = tx.reference.insurer(engagement.insurer_id)  # cached reference data
+        assert insurer is not None
+        valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
+        result["binding"] = binding
+        result["codes"] = [line.code for line in request.lines]
+        quote = Quote(0, new_reference("P" if binding else "S"), request.kind, engagement.insurer_id,
+                      engagement.beneficiary_id, engagement.professional_id, engagement.id, engagement.date_of_care,
+                      result, calc.amc, valid_until)
+        quote_id = tx.claims.add_quote(quote, now)
+        if binding:  # a PEC: the optician's step before the delivery (detection/budgets.py)
+            tx.presence.quoted(engagement.id)
+        tx.log.append_events([self.recorder.event(
+            principal, now, Tag.QUOTE_CREATE, categories=(Category.COVERAGE, Category.HEALTH),
+            purpose=f"tiers payant: {request.kind}", insurer_id=engagement.insurer_id,
+            beneficiary_id=engagement.beneficiary_id, ref=quote.number)])
+        return replace(quote, id=quote_id)
 
     def get(self, principal: Principal, number: str) -> Quote:
         with self.uow() as tx:
@@ -146,8 +166,14 @@ class CalculationService(UseCase[CalculationStore]):
             if quote is None or not (quote.professional_id == principal.professional_id
                                      or principal.may_see_insurer(quote.insurer_id)):
                 raise NotFound()
-            tx.log.append_events([self.recorder.event(
-                principal, self.clock.now(), Tag.QUOTE_READ, categories=(Category.COVERAGE, Category.HEALTH),
-                purpose="tiers payant: read a quote", insurer_id=quote.insurer_id,
-                beneficiary_id=quote.beneficiary_id, ref=quote.number)])
-            return quote
+            # A professional's read of its quote is a read of the patient (an insurer's staff
+            # reads under its own policy); refused, it shows nothing.
+            action = (self.count_read(tx, principal, quote.insurer_id, quote.engagement_id)
+                      if quote.professional_id == principal.professional_id else Action.NONE)
+            if action is Action.NONE:
+                tx.log.append_events([self.recorder.event(
+                    principal, self.clock.now(), Tag.QUOTE_READ, categories=(Category.COVERAGE, Category.HEALTH),
+                    purpose="tiers payant: read a quote", insurer_id=quote.insurer_id,
+                    beneficiary_id=quote.beneficiary_id, ref=quote.number)])
+        self.detection.refuse(action)
+        return quote

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from tierspayant.audit.events import AccessEvent, Category, Tag
+from tierspayant.detection.signals import Action
 from tierspayant.domain.adjudication import (
     Decision,
     InvoiceFacts,
@@ -24,8 +25,8 @@ from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
-from tierspayant.services.calculation import CalculationStore, CareFacts, compute_for, own_engagement
-from tierspayant.services.common import UseCase, check_date_of_care, require_professional
+from tierspayant.services.calculation import CalculationStore, CareFacts, ReadCounted, compute_for, own_engagement
+from tierspayant.services.common import check_date_of_care, require_professional
 from tierspayant.services.ports import Conflict
 from tierspayant.services.records import Invoice, Quote
 
@@ -67,7 +68,7 @@ class InvoiceResult:
     replayed: bool
 
 
-class ClaimsService(UseCase[ClaimsStore]):
+class ClaimsService(ReadCounted):
     def _record(self, principal: Principal, tag: Tag, invoice: Invoice, purpose: str) -> AccessEvent:
         return self.recorder.event(principal, self.clock.now(), tag, categories=(Category.COVERAGE, Category.HEALTH,
                                    Category.PAYMENT), purpose=purpose, insurer_id=invoice.insurer_id,
@@ -85,31 +86,44 @@ class ClaimsService(UseCase[ClaimsStore]):
             raise InvalidField("date_of_care", "an invoice is for care already given")
         fingerprint = request.fingerprint()
         with self.uow() as tx:
-            existing = tx.claims.invoice_by_number(professional_id, request.invoice_number)
-            if existing is not None:
-                if existing.fingerprint != fingerprint:
-                    raise Conflict("invoice_number", "already used for a different invoice")
-                tx.log.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
-                return InvoiceResult(existing, replayed=True)
-            invoice = self._adjudicate(tx, professional_id, request, fingerprint, now)
-            try:
-                invoice_id = tx.claims.add_invoice(invoice)
-            except Conflict:
-                # A concurrent request with the same number won the race: answer as a replay.
-                raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
-            # The check that gave the engagement is followed: it leaves the proof-less budgets'
-            # "unfollowed" count (detection/budgets.py). Only an invoice follows a check: a quote
-            # costs a scraper one more request, an invoice is a claim the insurer pays and the
-            # patient sees on their statement -- unless it is rejected.
-            if invoice.status is not InvoiceStatus.REJECTED:
-                tx.presence.follow_up(invoice.engagement_id)
-            if invoice.status is not InvoiceStatus.REJECTED and invoice.category is CareCategory.OPTICAL:
-                # The renewal period runs from the last reimbursed equipment (LPP).
-                tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
-            stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
-            assert stored is not None
-            tx.log.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
-            return InvoiceResult(stored, replayed=False)
+            result, action = self._submit(tx, principal, professional_id, request, fingerprint, now)
+        self.detection.refuse(action)  # an invoice is a read too (detection.observe_read)
+        assert result is not None
+        return result
+
+    def _submit(self, tx: ClaimsStore, principal: Principal, professional_id: int, request: InvoiceRequest,
+                fingerprint: str, now: datetime) -> tuple[InvoiceResult | None, Action]:
+        existing = tx.claims.invoice_by_number(professional_id, request.invoice_number)
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                raise Conflict("invoice_number", "already used for a different invoice")
+            action = self.count_read(tx, principal, existing.insurer_id, existing.engagement_id)
+            if action is not Action.NONE:
+                return None, action
+            tx.log.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
+            return InvoiceResult(existing, replayed=True), action
+        invoice = self._adjudicate(tx, professional_id, request, fingerprint, now)
+        action = self.count_read(tx, principal, invoice.insurer_id, invoice.engagement_id)
+        if action is not Action.NONE:
+            return None, action
+        try:
+            invoice_id = tx.claims.add_invoice(invoice)
+        except Conflict:
+            # A concurrent request with the same number won the race: answer as a replay.
+            raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
+        # The check that gave the engagement is followed: it leaves the proof-less budgets'
+        # "unfollowed" count (detection/budgets.py). Only an invoice follows a check: a quote
+        # costs a scraper one more request, an invoice is a claim the insurer pays and the
+        # patient sees on their statement -- unless it is rejected.
+        if invoice.status is not InvoiceStatus.REJECTED:
+            tx.presence.follow_up(invoice.engagement_id)
+        if invoice.status is not InvoiceStatus.REJECTED and invoice.category is CareCategory.OPTICAL:
+            # The renewal period runs from the last reimbursed equipment (LPP).
+            tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
+        stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
+        assert stored is not None
+        tx.log.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
+        return InvoiceResult(stored, replayed=False), action
 
     def _adjudicate(self, tx: ClaimsStore, professional_id: int, request: InvoiceRequest, fingerprint: str,
                     now: datetime) -> Invoice:
@@ -166,8 +180,11 @@ class ClaimsService(UseCase[ClaimsStore]):
             invoice = tx.claims.invoice_by_number(professional_id, invoice_number)
             if invoice is None:
                 raise NotFound()
-            tx.log.append_events([self._record(principal, Tag.INVOICE_READ, invoice, "tiers payant: read an invoice")])
-            return invoice
+            action = self.count_read(tx, principal, invoice.insurer_id, invoice.engagement_id)
+            if action is Action.NONE:
+                tx.log.append_events([self._record(principal, Tag.INVOICE_READ, invoice, "tiers payant: read an invoice")])
+        self.detection.refuse(action)
+        return invoice
 
 
 def _lines_record(request: InvoiceRequest, computed: Sequence[LineResult], decision: Decision) -> list[dict[str, Any]]:

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 from tierspayant.audit.events import Tag
 from tierspayant.detection.baselines import Baseline, over_own
 from tierspayant.detection.budgets import first_day
-from tierspayant.detection.counting import in_window, window_slots
-from tierspayant.detection.signals import Action, Activity, Assessment, assess
+from tierspayant.detection.signals import Action, Activity, Assessment, Reads, assess, assess_reads
 from tierspayant.detection.thresholds import WINDOWS, Thresholds
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
@@ -39,9 +38,8 @@ from tierspayant.services.records import (
     Insurer,
     Presentation,
     Presented,
-    RecentActivity,
-    SeenSubject,
 )
+from tierspayant.services.snapshot import NOTHING, Snapshot
 from tierspayant.services.watch import INSURER_PROOFLESS, learn_baselines, watch_insurers
 
 
@@ -59,55 +57,12 @@ BASELINE_CACHE = timedelta(minutes=10)
 THROTTLE_MINUTES = 10
 OFFICERS = (Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN)
 SCOPES = tuple(s.value for s in ContainmentScope)
+#: detection_slots scopes of quotes and invoices (reads, signals.assess_reads): per engagement
+#: and per account, by the hour; kept two hours (the current hour is the one judged).
+ENGAGEMENT_READS, ACCOUNT_READS = "engagement_reads", "account_reads"
+READS_KEEP = timedelta(hours=2)
 #: The actor recorded for automatic decisions.
 DETECTION = Principal(0, 0, Role.SECURITY_OFFICER, request_id="detection")
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the account and its organisation did recently, read before this check (outside the
-    write lock): distinct counts per window (from slots), aggregates over the account's
-    identities of the hour, and this identity's own counters."""
-
-    account: tuple[int, ...]
-    organisation: tuple[int, ...]
-    recent: RecentActivity
-    subject: SeenSubject | None
-    #: What the account usually does (detection/baselines.py), or None: nothing learned yet.
-    baseline: Baseline | None = None
-
-    def with_check(self, p: Presented, mine: datetime | None, theirs: datetime | None) -> Snapshot:
-        """The same with this check counted; ``mine``/``theirs``: when the account and the
-        organisation had last presented this identity (what the write found)."""
-        hit, failure, refusal = p.counts
-        s = self.subject
-        counted = (SeenSubject(p.subject, p.neighbourhood, p.at, 1, hit, failure, refusal) if s is None else
-                   SeenSubject(s.subject, s.neighbourhood, p.at, s.attempts + 1, s.hits + hit, s.failures + failure,
-                               s.refusals + refusal))
-        # This identity leaves the aggregates as it was and comes back as it now is.
-        r = self.recent
-        ten = s is not None and p.at - timedelta(seconds=WINDOWS[1]) <= s.last_at <= p.at
-        hour = s is not None and p.at - timedelta(seconds=WINDOWS[2]) <= s.last_at <= p.at
-        failed_before = ten and s is not None and s.hits == 0 and s.failures > 0
-        mine_near = r.my_neighbours_hour + (0 if hour else 1)
-        recent = RecentActivity(
-            r.identities_10min + (0 if ten else 1),
-            r.failed_10min - failed_before + (counted.hits == 0 and counted.failures > 0),
-            max(r.most_failures_hour, counted.failures),
-            r.refusals_hour - (s.refusals if hour and s is not None else 0) + counted.refusals,
-            max(r.most_neighbours_hour, mine_near), mine_near)
-
-        spans = window_slots(p.at)
-
-        def plus(counts: tuple[int, ...], before: datetime | None) -> tuple[int, ...]:
-            return tuple(c + (0 if known else 1) for c, known in zip(counts, in_window(before, p.at, spans),
-                                                                     strict=True))
-
-        organisation = plus(self.organisation, theirs) if p.organisation_id is not None else self.organisation
-        return Snapshot(plus(self.account, mine), organisation, recent, counted, self.baseline)
-
-
-NOTHING = Snapshot((0, 0, 0, 0), (0, 0, 0, 0), RecentActivity(), None)
 
 
 @dataclass(frozen=True)
@@ -263,6 +218,34 @@ class DetectionService:
                 action = max(action, Action.SUSPEND_ACCOUNT)
         return action
 
+    def observe_read(self, tx: DetectionStore, principal: Principal, insurer: Insurer | None, engagement_id: int,
+                     at: datetime) -> Action:
+        """Count a quote or an invoice (a read of the engagement's patient) and apply the
+        decision in the same transaction; the caller then refuses with ``refuse`` when the
+        action is not NONE, after committing (docs/THREATS.md, "Quotes and invoices are reads")."""
+        if not self.enabled:
+            return Action.NONE
+        t = self.thresholds(insurer)
+        learned = self._baseline(tx, principal.account_id, at)
+        hour = at.astimezone(PARIS).hour
+        reads = Reads(tx.detection.bump(ENGAGEMENT_READS, engagement_id, at),
+                      tx.detection.bump(ACCOUNT_READS, principal.account_id, at), hour,
+                      learned.usual_hour(hour) if learned and learned.days >= t.own_min_days else None,
+                      principal.novel)
+        result = assess_reads(reads, t)
+        if result.action is not Action.NONE:
+            self._apply(tx, principal, result, at)
+        return result.action
+
+    @staticmethod
+    def refuse(action: Action) -> None:
+        """Raise what a request whose check or read was just contained answers: a throttle's
+        429 with its delay, or the opaque 401 of a session that was just ended."""
+        if action is Action.THROTTLE:
+            raise Contained("throttle", retry_after=THROTTLE_MINUTES * 60)
+        if action is not Action.NONE:
+            raise Unauthenticated()
+
     def _trip_organisation(self, tx: DetectionStore, organisation_id: int, reasons: tuple[str, ...],
                            t: Thresholds, at: datetime) -> list[int]:
         """Contain the accounts that drove the organisation's counts (their proof-less checks of
@@ -293,6 +276,7 @@ class DetectionService:
         now = self.clock.now()
         with self.uow() as tx:
             return (tx.detection.purge_seen(now - timedelta(seconds=WINDOWS[-1]))
+                    + sum(tx.detection.purge_hourly(scope, now - READS_KEEP) for scope in (ENGAGEMENT_READS, ACCOUNT_READS))
                     + tx.presence.purge_proofless(first_day(now.astimezone(PARIS).date())))
 
     @staticmethod

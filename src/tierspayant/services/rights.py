@@ -24,8 +24,8 @@ from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.budgets import BAD_PROOF, KNOWN, STEPPED_UP, WITH_PROOF, Admission, admit_proofless
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.detection import PARIS, THROTTLE_MINUTES, DetectionService, DetectionStore
-from tierspayant.services.errors import Contained, ServiceError, Unauthenticated
+from tierspayant.services.detection import PARIS, DetectionService, DetectionStore
+from tierspayant.services.errors import ServiceError
 from tierspayant.services.ports import (
     Clock,
     HasBeneficiaries,
@@ -162,10 +162,7 @@ class RightsService:
         action = await self.writes.run(write)
         if action is None:
             raise PresenceRequired()
-        if action is Action.THROTTLE:
-            raise Contained("throttle", retry_after=THROTTLE_MINUTES * 60)
-        if action is not Action.NONE:
-            raise Unauthenticated()  # the session (or more) was just ended
+        self.detection.refuse(action)  # a throttle, or the session (or more) just ended
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
     def _budgets(self, insurer: Insurer | None) -> tuple[Budget, Budget]:

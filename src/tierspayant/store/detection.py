@@ -197,6 +197,10 @@ class SqlDetectionCounters(SqlPort):
         row = (scope, holder_id, HOUR, slot(at, HOUR), 1)
         return int(_slot_upsert(self.conn, 1, returning=True).all(self.conn, _slot_params([row]))[0][0])
 
+    def purge_hourly(self, scope: str, before: datetime) -> int:
+        return int(self.conn.execute(delete(_SLOTS).where(
+            _SLOTS.c.scope == scope, _SLOTS.c.width == HOUR, _SLOTS.c.slot < slot(before, HOUR))).rowcount)
+
     def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
         rows = self.conn.execute(select(_SLOTS.c.holder_id, _SLOTS.c.slot, _SLOTS.c.count).where(
             _SLOTS.c.scope == scope, _SLOTS.c.width == HOUR, _SLOTS.c.slot >= slot(since, HOUR),

@@ -159,7 +159,7 @@ def stack() -> Iterator[Stack]:
                              "birth_date": born, "covered": end is None, "id": beneficiary_id})
     made = Stack(uow, clock, recorder, issuer,
                  RightsService(uow, clock, FakeWriteQueue(uow), recorder, PresenceVerifier(issuer.public_key), detection),
-                 detection, accounts, CalculationService(uow, clock, recorder), ClaimsService(uow, clock, recorder),
+                 detection, accounts, CalculationService(uow, clock, recorder, detection), ClaimsService(uow, clock, recorder, detection),
                  BankDetailsService(uow, clock, accounts, timedelta(hours=72)),
                  PresenceService(uow, clock, recorder, issuer), KeysService(uow, clock, recorder),
                  insurer_id, organisation_id, professional_id, patients, asyncio.new_event_loop())

@@ -82,6 +82,33 @@ def test_many_misses_throttle_the_account_for_a_while(stack: Stack) -> None:
     stack.detection.admit(optician)  # over on its own
 
 
+def test_quotes_are_reads_one_patient_mapped_through_many_simulations_is_throttled(stack: Stack) -> None:
+    from tests.unit.usecases.test_claims_orchestration import GLASSES
+    from tierspayant.detection.thresholds import Thresholds
+    from tierspayant.services.calculation import QuoteRequest
+
+    limit = Thresholds().engagement_reads_hour
+    optician = stack.professional()
+    engagement = check(stack, request(stack.patients[0], stack.clock.now().date())).engagement_number
+    assert engagement is not None
+    quotes_before = len(stack.uow.state.quotes)
+    for _ in range(limit):  # an optician comparing lens options: left alone
+        stack.calculation.quote(optician, QuoteRequest(engagement, "simulation", GLASSES))
+        stack.clock.advance(seconds=30)
+    assert stack.detection.containments(OFFICER) == []
+    with pytest.raises(Contained) as raised:  # one more in the hour: a map of the contract's guarantees
+        stack.calculation.quote(optician, QuoteRequest(engagement, "simulation", GLASSES))
+    assert raised.value.scope == "throttle"
+    assert len(stack.uow.state.quotes) == quotes_before + limit  # the refused one computed nothing
+    [throttle] = stack.detection.containments(OFFICER, active_only=True)
+    assert throttle.action == "throttle" and "engagement_reads" in throttle.reasons  # committed with the refusal
+    with pytest.raises(Contained):
+        stack.detection.admit(optician)  # every request of the account waits
+    stack.clock.advance(minutes=THROTTLE_MINUTES, hours=1)
+    stack.detection.admit(optician)
+    stack.calculation.quote(optician, QuoteRequest(engagement, "simulation", GLASSES))  # a new hour
+
+
 def test_counters_older_than_a_day_are_forgotten(stack: Stack) -> None:
     check(stack, request(stack.patients[0], stack.clock.now().date()))
     assert stack.detection.forget_old() == 0

@@ -131,6 +131,10 @@ class DetectionCounters(Protocol):
         are kept a week and a day (their baselines)."""
         ...
 
+    def purge_hourly(self, scope: str, before: datetime) -> int:
+        """Forget the holders' hourly counters of ``scope`` for the hours before ``before``'s."""
+        ...
+
     def hourly(self, scope: str, since: datetime, until: datetime) -> dict[tuple[int, int], int]:
         """Every holder's hourly counters of ``scope`` between the hours of ``since`` and
         ``until`` (both included), as {(holder, hour slot): count}; for ``account``, the hour
