@@ -214,7 +214,7 @@ def check_detection_counts_match_a_model(uow: Uow) -> None:
                 near = [neighbourhood[s] for s in hour]
                 assert tx.detection.recent(account, None, "never", "n3", at)[1] == RecentActivity(
                     len(ten), sum(1 for v in ten if v[2] == 0 and v[3] > 0), max((v[3] for v in hour.values()), default=0),
-                    sum(v[4] for v in hour.values()), max((near.count(n) for n in near), default=0), near.count("n3"))
+                    sum(v[4] for v in hour.values()), near.count("n3"))
             counts, _, never = tx.detection.recent(account, None, "never", "n3", end)
             assert counts == (distinct([v[0] for v in mine.values()]), (0, 0, 0, 0)) and never is None
             for one, (last_at, attempts, hits, failures, refusals) in list(mine.items())[:5]:

@@ -149,7 +149,7 @@ class FakeDetectionCounters:
             neighbours[s.neighbourhood] = neighbours.get(s.neighbourhood, 0) + 1
         return RecentActivity(len(ten), sum(1 for s in ten if s.hits == 0 and s.failures > 0),
                               max((s.failures for s in hour), default=0), sum(s.refusals for s in hour),
-                              max(neighbours.values(), default=0), neighbours.get(neighbourhood, 0))
+                              neighbours.get(neighbourhood, 0))
 
     def recent(self, account_id: int, organisation_id: int | None, subject: str, neighbourhood: str, at: datetime,
                ) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], RecentActivity, SeenSubject | None]:

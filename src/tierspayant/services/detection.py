@@ -295,7 +295,7 @@ class DetectionService:
             # guessing one identity's birth date re-presents it: its own counters hold the count
             same_identity_failures=max(recent.most_failures_hour, snapshot.subject.failures if snapshot.subject else 0),
             quota_refusals_1h=recent.refusals_hour,
-            sequential_neighbours_1h=recent.most_neighbours_hour,
+            sequential_neighbours_1h=recent.my_neighbours_hour,
             local_hour=hour,
             budget_spent=admission.spent if admission else None,
             over_own=over_own(learned, snapshot.account[2], snapshot.account[3], t.own_min_days, t.own_factor,

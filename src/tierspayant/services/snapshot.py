@@ -44,7 +44,7 @@ class Snapshot:
             r.failed_10min - failed_before + (counted.hits == 0 and counted.failures > 0),
             max(r.most_failures_hour, counted.failures),
             r.refusals_hour - (s.refusals if hour and s is not None else 0) + counted.refusals,
-            max(r.most_neighbours_hour, mine_near), mine_near)
+            mine_near)
 
         spans = window_slots(p.at)
 

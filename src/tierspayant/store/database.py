@@ -62,7 +62,11 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8,
-                               pool_reset_on_return=None)  # every unit of work ends in COMMIT or ROLLBACK
+                               pool_reset_on_return=None,  # every unit of work ends in COMMIT or ROLLBACK
+                               # The connection used last first: its page cache holds what it wrote
+                               # (SQLite drops a connection's cache when another one wrote), so a
+                               # rights check's reads find their pages warm (bench/README.md).
+                               pool_use_lifo=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

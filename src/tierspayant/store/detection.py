@@ -28,7 +28,6 @@ _UPSERTS: dict[tuple[str, str], Prepared] = {}
 _HOUR = and_(_SEEN.c.account_id == bindparam("account_id"), _SEEN.c.last_at >= bindparam("hour"),
              _SEEN.c.last_at <= bindparam("until"))
 _TEN = _SEEN.c.last_at >= bindparam("ten")
-_BY_NEIGHBOURHOOD = select(func.count().label("n")).where(_HOUR).group_by(_SEEN.c.neighbourhood).correlate(None).subquery()
 # Aggregates in the database, one row: the hour's rows never cross into Python (issue 13: the
 # 500 rows a busy account's check read back cost more than the rest of detection).
 _RECENT = select(
@@ -36,7 +35,6 @@ _RECENT = select(
     func.count(case((and_(_TEN, _SEEN.c.hits == 0, _SEEN.c.failures > 0), 1))),
     func.coalesce(func.max(_SEEN.c.failures), 0),
     func.coalesce(func.sum(_SEEN.c.refusals), 0),
-    select(func.coalesce(func.max(_BY_NEIGHBOURHOOD.c.n), 0)).correlate(None).scalar_subquery(),
     func.count(case((_SEEN.c.neighbourhood == bindparam("neighbourhood"), 1))),
 ).where(_HOUR)
 
@@ -59,11 +57,12 @@ def _recent_all() -> Prepared:
     """The hour's aggregates, the identity's own counters and both holders' distinct counts in
     one statement: each statement's round trip through the driver cost more than its query
     (bench/README.md, issue 13)."""
-    subject = [select(column).where(_SEEN.c.account_id == bindparam("account_id"),
-                                    _SEEN.c.subject == bindparam("subject")).scalar_subquery()
-               for column in _COUNTERS[1:]]
-    return Prepared(_RECENT.add_columns(*subject, *_window_sums().selected_columns),
-                    {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
+    sums = _RECENT.add_columns(*_window_sums().selected_columns).subquery("sums")
+    me = _SEEN.alias("me")  # the identity's own row: one index seek, joined to the one row of sums
+    columns = list(sums.c)
+    return Prepared(select(*columns[:5], *(me.c[c.name] for c in _COUNTERS[1:]), *columns[5:]).select_from(
+        sums.outerjoin(me, and_(me.c.account_id == bindparam("account_id"), me.c.subject == bindparam("subject")))),
+        {"hour": UtcDateTime(), "ten": UtcDateTime(), "until": UtcDateTime()})
 
 
 _RECENT_ALL = _recent_all()
@@ -175,9 +174,9 @@ class SqlDetectionCounters(SqlPort):
         for n, (_, first, last) in enumerate(window_slots(at)):
             params[f"first_{n}"], params[f"last_{n}"] = first, last
         row = _RECENT_ALL.all(self.conn, params)[0]
-        recent = RecentActivity(*(int(v) for v in row[:6]))
-        seen = SeenSubject(subject, *row[6:12]) if row[7] is not None else None
-        counts = tuple(int(v) for v in row[12:])
+        recent = RecentActivity(*(int(v) for v in row[:5]))
+        seen = SeenSubject(subject, *row[5:11]) if row[6] is not None else None
+        counts = tuple(int(v) for v in row[11:])
         return (counts[:len(WINDOWS)], counts[len(WINDOWS):]), recent, seen
 
     def purge_seen(self, before: datetime) -> int:
