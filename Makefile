@@ -8,6 +8,8 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 .PHONY: install run test lint unit integration bench services demo clean
 
 $(STAMP): pyproject.toml
+	@# weasyprint (the breach reports' PDF) draws with Debian's pango
+	@ldconfig -p | grep -q libpangoft2 || apt-get install -y -q libpango-1.0-0 libpangoft2-1.0-0 >/dev/null
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

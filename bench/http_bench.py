@@ -178,7 +178,8 @@ def main() -> None:
     watched_runs: list[float] = []
     unwatched_runs: list[float] = []
     if args.compare_detection:
-        watched_runs, unwatched_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_DETECTION": "1"}], today)
+        watched_runs, unwatched_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_DETECTION": "1"}], today,
+                                                 rounds=args.rounds)
         print(f"detection on {watched_runs}, off {unwatched_runs}", flush=True)
     sealed_runs: list[float] = []
     clear_runs: list[float] = []

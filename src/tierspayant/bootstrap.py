@@ -28,6 +28,7 @@ from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
+from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
@@ -73,6 +74,7 @@ class Platform:
     bank_details: BankDetailsService
     detection: DetectionService
     keys: KeysService
+    incidents: IncidentService
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
 
@@ -114,6 +116,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                                                          settings.webauthn_origin), oidc, detection,
                                TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic,
                                recorder.pseudonyms)
+    audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
     return Platform(
         settings=settings,
         engine=engine,
@@ -130,7 +133,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         calculation=CalculationService(uow, clock, recorder, detection),
         claims=ClaimsService(uow, clock, recorder, detection),
         payments=PaymentsService(uow, clock, writer, recorder),
-        audit=AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses),
+        audit=audit,
+        incidents=IncidentService(uow, clock, recorder, audit),
         # Key operations are always on the log, benchmark switch or not (docs/ARCHITECTURE.md).
         keys=KeysService(SqlUnitOfWork(engine, protection, insurers=uow.insurers), clock, recorder,
                          pause=lambda: time.sleep(0.005)),

@@ -58,6 +58,9 @@ BAD: list[tuple[Rule, str]] = [
     (Rule.REQUEST, "Si vous souhaitez être remboursé, indiquez votre numéro de carte."),
     (Rule.REQUEST, "Ne tardez pas : un conseiller vous demande votre code."),
     (Rule.REQUEST, "Votre IBAN nous permettra de vous rembourser."),
+    (Rule.REQUEST, "Votre IBAN est demandé pour le remboursement."),
+    (Rule.REQUEST, "Merci de confirmer votre numéro de sécurité sociale."),
+    (Rule.REQUEST, "Veuillez indiquer votre date de naissance à la personne qui vous appellera."),
     # -- the urgency phishing uses
     (Rule.URGENCY, "Sans action de votre part, votre contrat sera suspendu."),
     (Rule.URGENCY, "Répondez dans les 48 heures."),
@@ -116,6 +119,8 @@ GOOD = [
     "Soyez prudent avec les messages qui annoncent un remboursement disponible.",
     "Sans jamais cliquer sur un lien, rendez-vous vous-même dans votre espace personnel.",
     "Ne saisissez jamais votre mot de passe sur une page ouverte depuis un message.",
+    "Les informations consultées sont votre nom, votre date de naissance et votre numéro de sécurité sociale.",
+    "Le compte d'un professionnel de santé, utilisé à son insu, a servi à consulter vos droits.",
 ]
 
 

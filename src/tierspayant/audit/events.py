@@ -44,6 +44,12 @@ class Tag(StrEnum):
     KEY_RETIRE = "keys:data_key:retire"  # the rotation done, old versions deleted
     KEY_SHRED_REQUEST = "keys:data_key:shred_request"  # one officer asks
     KEY_SHRED = "keys:data_key:shred"  # a second officer approves: keys destroyed
+    # Breach response (services/incidents.py).
+    INCIDENT_OPEN = "incidents:incident:create"
+    INCIDENT_SCOPE = "incidents:scope:create"
+    INCIDENT_STEP = "incidents:step:create"
+    INCIDENT_REPORT = "incidents:report:create"
+    INCIDENT_NOTICES = "incidents:notices:create"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +68,21 @@ class AccessEvent:
     request_id: str
     #: Object references useful for scope queries (engagement, invoice or run number...).
     ref: str | None = None
+    #: The session the request came with: an incident may declare one session stolen
+    #: (breach/scope.py). Absent from the entry when None (events logged before it existed).
+    session_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "at": self.at.isoformat(), "tag": self.tag.value, "account": self.account_id,
             "organisation": self.organisation_id, "professional": self.professional_id,
             "beneficiary": self.beneficiary, "insurer": self.insurer_id,
             "categories": [c.value for c in self.categories], "purpose": self.purpose,
             "outcome": self.outcome.value, "request": self.request_id, "ref": self.ref,
         }
+        if self.session_id is not None:
+            out["session"] = self.session_id
+        return out
 
     def canonical(self) -> bytes:
         """The leaf entry: compact JSON with sorted keys (one byte string per event)."""
@@ -84,5 +96,5 @@ class AccessEvent:
             organisation_id=raw["organisation"], professional_id=raw["professional"],
             beneficiary=raw["beneficiary"], insurer_id=raw["insurer"],
             categories=tuple(Category(c) for c in raw["categories"]), purpose=raw["purpose"],
-            outcome=Outcome(raw["outcome"]), request_id=raw["request"], ref=raw["ref"],
+            outcome=Outcome(raw["outcome"]), request_id=raw["request"], ref=raw["ref"], session_id=raw.get("session"),
         )

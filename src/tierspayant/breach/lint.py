@@ -68,7 +68,7 @@ _SMS_WORDS = re.compile(r"\b(?:envoyez|r[ée]pondez|tapez)\s+(?:\w+\s+){0,3}(?:a
 _CODE = r"\bcodes?\b(?!\s+(?:de\s+la\s+sant|civil|p[ée]nal|des\s+assurances|de\s+la\s+s[ée]curit|postal|mon[ée]taire))"
 _SENSITIVE = re.compile(
     r"mots?\s+de\s+passe|\bidentifiants?\b|\blogin\b|" + _CODE + r"|\bpin\b|cryptogramme|\bcvv\b|\bcvc\b|"
-    r"cartes?\s+(?:bancaires?|bleues?|de\s+cr[ée]dit|vitale)|num[ée]ros?\s+de\s+(?:carte|s[ée]curit[ée]\s+sociale|compte)|"
+    r"cartes?\s+(?:bancaires?|bleues?|de\s+cr[ée]dit)|num[ée]ros?\s+de\s+(?:carte|compte)|"
     r"\brib\b|\biban\b|\bbic\b|coordonn[ée]es\s+bancaires|relev[ée]\s+d['’]identit[ée]\s+bancaire|"
     r"informations?\s+bancaires|donn[ée]es\s+bancaires|comptes?\s+bancaires?|"
     r"\bpa(?:y|i)(?:e|es|ez|er|ement|ements)\b|\br[èée]gl(?:ez|er)\b|\bvirements?\b|\bfrais\b|"
@@ -77,6 +77,10 @@ _SENSITIVE = re.compile(
     r"\bconfirm\w+\s+votre\s+(?:identit[ée]|compte|adresse)|\bmet(?:tre|tez)\s+[àa]\s+jour\b|"
     r"\bremboursements?\s+(?:en\s+attente|disponibles?|bloqu\w*|en\s+suspens)",
     re.I)
+# What a notice says was exposed, but a phisher asks for too: named with a free verb of giving
+# or asking it is a request; named alone it is the notice's own statement of what was seen.
+_IDENTIFIERS = re.compile(r"num[ée]ros?\s+de\s+s[ée]curit[ée]\s+sociale|\bnir\b|cartes?\s+vitales?|"
+                          r"dates?\s+de\s+naissance|\badresse\s+postale|\bnum[ée]ro\s+d['’]adh[ée]rent", re.I)
 _ATTACHMENT = re.compile(
     r"pi[eè]ces?\s+jointes?|\bp\.?\s?j\.?(?=\s|$)|ci-?\s?joint\w*|fichiers?\s+joints?|documents?\s+joints?|"
     r"\ben\s+annexe\b|\bt[ée]l[ée]charge\w*|\bouvr\w*\s+(?:le|la|ce|cette|les)\s+(?:fichier|document|formulaire)|"
@@ -118,21 +122,26 @@ def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
     return any(start <= position < end for start, end in spans)
 
 
-def _asks(sentence: str, named: re.Pattern[str]) -> list[str]:
+#: Participles and other forms that state what happened rather than ask ("utilisé à son insu").
+_STATED = re.compile(r"(?:é|ée|és|ées|is|ise|ises|it|ite|ites|u|ue|us|ues)$", re.I)
+
+
+def _asks(sentence: str, named: re.Pattern[str], bare: bool = True) -> list[str]:
     """What the sentence asks for among ``named``: a thing named with a verb of giving or
     asking that no negation governs (and that does not describe the fraudster beside a
-    negation), or named with no verb and no negation at all ("Votre IBAN :")."""
+    negation), or -- when ``bare`` -- named with no such verb and no negation at all ("Votre
+    IBAN :"). A participle states what happened ("utilisé à son insu"): it asks nothing."""
     things = [m for m in named.finditer(sentence)]
     if not things:
         return []
     spans = _negated(sentence)
     verbs = list(_VERBS.finditer(sentence))
-    free = [v for v in verbs if not _inside(v.start(), spans)]
+    free = [v for v in verbs if not _inside(v.start(), spans) and not _STATED.search(v.group(0))]
     if spans:  # an advice: what describes the fraudster is allowed
         free = [v for v in free if not (v.group(0).lower().endswith("ant") or _DESCRIBED.search(sentence[:v.start()]))]
     if free:
         return [v.group(0) for v in free] + [m.group(0) for m in things]
-    if not spans:
+    if not spans and bare:
         return [m.group(0) for m in things]
     return []
 
@@ -201,6 +210,7 @@ def lint(text: str, insurer_phone: str) -> list[Finding]:
     findings += [Finding(Rule.CHECK_SITE, m.group(0)) for m in _ASK_AFFECTED.finditer(folded)]
     for sentence in _SENTENCE_END.split(folded):
         findings += [Finding(Rule.REQUEST, word) for word in _asks(sentence, _SENSITIVE)]
+        findings += [Finding(Rule.REQUEST, word) for word in _asks(sentence, _IDENTIFIERS, bare=False)]
         findings += [Finding(Rule.ATTACHMENT, word) for word in _asks(sentence, _ATTACHMENT)]
         for m in _URGENCY.finditer(sentence):
             if _SOFT_URGENCY.fullmatch(m.group(0)) and (_OUR_ACTION.search(sentence[:m.start()])

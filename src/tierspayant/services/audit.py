@@ -48,6 +48,7 @@ class Recorder:
             at=at, tag=tag, account_id=principal.account_id, organisation_id=principal.organisation_id,
             professional_id=principal.professional_id, beneficiary=pseudonym, insurer_id=insurer_id,
             categories=tuple(categories), purpose=purpose, outcome=outcome, request_id=principal.request_id, ref=ref,
+            session_id=principal.session_id or None,
         )
 
 

@@ -27,6 +27,11 @@ class Insurer:
     proofless_daily_quota: int = 20
     #: Detection thresholds overriding the defaults (detection/thresholds.py), or None.
     detection: Mapping[str, Any] | None = None
+    #: Breach response: the number on the members' cards (the only one a notice may give), the
+    #: DPO's contact, the X25519 public key its exports are encrypted to (base64); None: not set.
+    phone: str | None = None
+    dpo_contact: str | None = None
+    export_public_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,3 +342,31 @@ class ContainmentScope(StrEnum):
     ACCOUNT = "account"  # every session of one account, old and new
     ORGANISATION = "organisation"  # every account of one organisation
     INSURER = "insurer"  # one insurer's rights checks (its route closed)
+
+
+# -- breach response (services/incidents.py) ------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    opened_at: datetime
+    opened_by: int  # account
+    aware_at: datetime  # when the operator became aware: Art. 33's 72 h run from here
+    window_start: datetime
+    window_end: datetime
+    summary: str  # what happened, in the officer's words (never personal data)
+    compromised: dict[str, Any]  # breach.scope.Compromised.to_dict()
+    step: str
+    scope: str | None = None  # canonical JSON of breach.scope.Scope, once computed
+    scope_digest: str | None = None
+    scope_checkpoint: int | None = None  # the signed checkpoint's size the scope was proved against
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentStep:
+    id: int
+    incident_id: int
+    step: str
+    insurer_id: int | None  # a controller's own step (its CNIL notification), else None
+    by_account: int
+    at: datetime
+    note: str

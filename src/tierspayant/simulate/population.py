@@ -125,7 +125,10 @@ class Population:
     def insurers(self) -> list[Row]:
         return [{"id": i + 1, "amc_number": amc, "name": name, "engagement_validity_days": 30,
                  "pec_validity_days": 180, "proofless_daily_quota": self.spec.proofless_quota,
-                 "detection": self.spec.detection}
+                 "detection": self.spec.detection,
+                 # Synthetic: a 09 number (non-geographic, the kind printed on cards) and a DPO
+                 # mailbox per insurer (breach response: the only number a notice may give).
+                 "phone": f"09 70 80 {90 + i:02d} 00", "dpo_contact": f"Délégué à la protection des données, {name}"}
                 for i, (amc, name) in enumerate(INSURERS)]
 
     def contract_configs(self) -> list[tuple[int, int, Row]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Integer, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tierspayant.audit.events import AccessEvent
@@ -83,6 +83,36 @@ class SqlAccessLog(SqlPort):
         # The platform's own key operations carry no insurer (services/keys.py).
         column = t.audit_events.c.insurer_id
         return self._stored(and_(where, column.is_(None) if owner == PLATFORM_KEY_OWNER else column == owner))
+
+    def window_leaves(self, start: datetime, end: datetime) -> tuple[int, int] | None:
+        # Dates rise with the leaf index up to a group commit's interleaving (seconds): a
+        # binary search on the primary key brackets the window with an hour's margin either
+        # side, and the bracket is then read exactly (no index on the date: it would cost every
+        # rights check a b-tree more).
+        size = self.log_size()
+        if size == 0:
+            return None
+        margin = timedelta(hours=1)
+        low = self._first_at_or_after(start - margin, size)
+        high = self._first_at_or_after(end + margin, size)
+        e = t.audit_events.c
+        row = self.conn.execute(select(func.min(e.seq), func.max(e.seq)).where(
+            e.seq >= low, e.seq < high, e.at >= start, e.at < end)).first()
+        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+    def _first_at_or_after(self, at: datetime, size: int) -> int:
+        """The first leaf index whose event is dated at or after ``at`` (``size`` if none), by
+        bisection on the primary key."""
+        e = t.audit_events.c
+        low, high = 0, size
+        while low < high:
+            middle = (low + high) // 2
+            dated = self.conn.execute(select(e.at).where(e.seq >= middle).order_by(e.seq).limit(1)).scalar()
+            if dated is None or dated >= at:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
                         end: datetime) -> list[StoredEvent]:

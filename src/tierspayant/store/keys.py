@@ -4,6 +4,7 @@ cryptography), and shred requests awaiting a second officer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, insert, select, update
@@ -21,6 +22,10 @@ class SqlKeyStore(SqlPort):
 
     def rotate(self, owner: int) -> int:
         return self.protection.rotate(self.conn, owner)
+
+    def sealed_people(self, tables: Sequence[str], owners: Sequence[int] | None = None,
+                      ) -> Iterator[tuple[int, int, str, int, int]]:
+        yield from self.protection.sealed_people(self.conn, tables, owners)
 
     def sealed_rows(self, owner: int) -> dict[str, int]:
         return self.protection.count_by_table(self.conn, owner)

@@ -209,6 +209,32 @@ class Protection:
         spec = SEALED[table]
         return true() if spec.owner_column is None else t.metadata.tables[table].c[spec.owner_column] == owner
 
+    def sealed_people(self, conn: Connection, tables: Iterable[str], owners: Iterable[int] | None = None,
+                      batch: int = 5_000) -> Iterable[tuple[int, int, str, int, int]]:
+        """(owner, beneficiary id, table, row id, key version) of each sealed row of ``tables``
+        that concerns a beneficiary, by id batches (the key version is read off the envelope's
+        header: nothing is decrypted)."""
+        for table in tables:
+            spec = SEALED.get(table)
+            table_obj = t.metadata.tables.get(table)
+            if spec is None or spec.owner_column is None or table_obj is None:
+                continue
+            person = table_obj.c.id if table == "beneficiaries" else table_obj.c.get("beneficiary_id")
+            if person is None:
+                continue
+            column = table_obj.c[next(iter(spec.fields.values()))[0]]  # one field: a row's fields share its key
+            owner_col = table_obj.c[spec.owner_column]
+            where = owner_col.in_(list(owners)) if owners is not None else true()
+            after = 0
+            while True:
+                rows = conn.execute(select(table_obj.c.id, owner_col, person, column).where(
+                    where, table_obj.c.id > after).order_by(table_obj.c.id).limit(batch)).all()
+                for row_id, owner, beneficiary, envelope in rows:
+                    yield int(owner), int(beneficiary), table, int(row_id), FieldCipher.version_of(envelope)
+                if len(rows) < batch:
+                    break
+                after = rows[-1][0]
+
     def count_by_table(self, conn: Connection, owner: int) -> dict[str, int]:
         """Rows holding the owner's ciphertexts, per table (for progress, and for what a
         shred makes unreadable)."""

@@ -47,6 +47,12 @@ insurers = Table(
     Column("proofless_daily_quota", Integer, nullable=False, default=20, server_default="20"),
     #: Detection thresholds overriding the defaults (detection/thresholds.py), or NULL.
     Column("detection", JSON, nullable=True),
+    #: Breach response (services/incidents.py): the number printed on the members' cards (the
+    #: only one a notice may give, breach/lint.py), the DPO's contact for the CNIL's form, and
+    #: the X25519 public key the controller's exports are encrypted to (base64), or NULL.
+    Column("phone", String(30), nullable=True),
+    Column("dpo_contact", String(200), nullable=True),
+    Column("export_public_key", String(64), nullable=True),
 )
 
 contracts = Table(
@@ -547,4 +553,81 @@ shred_requests = Table(
     Column("requested_at", UtcDateTime, nullable=False),
     Column("approved_by", Integer, nullable=True),
     Column("approved_at", UtcDateTime, nullable=True),
+)
+
+
+# -- breach response (docs/THREATS.md, "Breach response"; services/incidents.py) ---------------
+# An incident: what is compromised, the window, when the operator became aware (Art. 33's 72 h
+# run from there), its current step; the scope once computed (pseudonyms and row ids, never an
+# identity) with its digest and the signed checkpoint it was proved against.
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("opened_by", Integer, nullable=False),  # account
+    Column("aware_at", UtcDateTime, nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("compromised", JSON, nullable=False),
+    Column("step", String(30), nullable=False),
+    Column("scope", Text, nullable=True),
+    Column("scope_digest", String(64), nullable=True),
+    Column("scope_checkpoint", BigInteger, nullable=True),
+)
+
+# Every step taken, by whom (append-only; also on the transparency log).
+incident_steps = Table(
+    "incident_steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("step", String(30), nullable=False),
+    Column("insurer_id", Integer, nullable=True),  # a controller's own step (its CNIL notification)
+    Column("by_account", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+# Art. 33 reports and the processor's notices to controllers, versioned (Art. 33(4): phased).
+incident_reports = Table(
+    "incident_reports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("insurer_id", Integer, nullable=False),
+    Column("kind", String(30), nullable=False),  # processor_notice | art33
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    UniqueConstraint("incident_id", "insurer_id", "kind", "version"),
+)
+
+# A controller's list of its people, encrypted to its public key: requested by one officer,
+# approved by another (dual control), downloadable once, expiring.
+incident_exports = Table(
+    "incident_exports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("insurer_id", Integer, nullable=False),
+    Column("requested_by", Integer, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("approved_by", Integer, nullable=True),
+    Column("approved_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("downloaded_at", UtcDateTime, nullable=True),
+    Column("sealed", Text, nullable=True),
+)
+
+# Art. 34 notices, linted before they are queued here (the outbox; delivered by another part).
+breach_notices = Table(
+    "breach_notices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("insurer_id", Integer, nullable=False),
+    Column("person", String(40), nullable=False),  # the beneficiary's pseudonym
+    Column("channel", String(10), nullable=False),  # letter | email | sms
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    UniqueConstraint("incident_id", "person", "channel"),
 )

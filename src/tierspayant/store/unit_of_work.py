@@ -18,6 +18,7 @@ from tierspayant.services.ports import (
     Claims,
     Containments,
     DetectionCounters,
+    Incidents,
     KeyStore,
     LogUnavailable,
     Passkeys,
@@ -34,6 +35,7 @@ from tierspayant.store.bank_details import SqlBankDetails
 from tierspayant.store.beneficiaries import SqlBeneficiaries
 from tierspayant.store.claims import SqlClaims
 from tierspayant.store.detection import SqlContainments, SqlDetectionCounters
+from tierspayant.store.incidents import SqlIncidents
 from tierspayant.store.keys import SqlKeyStore
 from tierspayant.store.passkeys import SqlPasskeys
 from tierspayant.store.payments import SqlPayments
@@ -64,6 +66,7 @@ class SqlTransaction:
         self.detection: DetectionCounters = SqlDetectionCounters(conn, protection)
         self.containments: Containments = SqlContainments(conn, protection)
         self.keys: KeyStore = SqlKeyStore(conn, protection)
+        self.incidents: Incidents = SqlIncidents(conn, protection)
 
     def flush_events(self) -> None:
         """Write the access events queued in this transaction (just before it commits)."""

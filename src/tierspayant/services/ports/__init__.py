@@ -37,7 +37,14 @@ from tierspayant.services.ports.care import (
     ReferenceData,
 )
 from tierspayant.services.ports.identity import Accounts, Passkeys, Sessions, SignInFailures
-from tierspayant.services.ports.oversight import AccessLog, Checkpoints, Containments, DetectionCounters, KeyStore
+from tierspayant.services.ports.oversight import (
+    AccessLog,
+    Checkpoints,
+    Containments,
+    DetectionCounters,
+    Incidents,
+    KeyStore,
+)
 
 __all__ = [
     "AccessLog",
@@ -57,6 +64,7 @@ __all__ = [
     "HasClaims",
     "HasContainments",
     "HasDetection",
+    "HasIncidents",
     "HasKeys",
     "HasLog",
     "HasPasskeys",
@@ -66,6 +74,7 @@ __all__ = [
     "HasReference",
     "HasSessions",
     "HasSignInFailures",
+    "Incidents",
     "KeyStore",
     "LogUnavailable",
     "Passkeys",
@@ -166,7 +175,11 @@ class HasKeys(Protocol):
     keys: KeyStore
 
 
-class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, Protocol):
+class HasIncidents(Protocol):
+    incidents: Incidents
+
+
+class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, Protocol):
     """Every port, over one transaction (what the SQL unit of work yields). A use case declares
     the ports it uses by inheriting the ``Has*`` protocols it needs (``services/rights.py``)."""
 

@@ -4,15 +4,17 @@ detection's counters, containments and alerts, and the data keys (contracts:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from tierspayant.audit.events import AccessEvent
 from tierspayant.detection.baselines import Baseline
 from tierspayant.services.records import (
     Alert,
     Containment,
+    Incident,
+    IncidentStep,
     Presented,
     RecentActivity,
     SeenSubject,
@@ -54,6 +56,12 @@ class AccessLog(Protocol):
     def key_events(self, owner: int | None) -> list[StoredEvent]:
         """The key operations (rotations, retirements, shred requests, shreds) on one
         insurer's keys, or on every owner's when ``owner`` is None, in order."""
+        ...
+
+    def window_leaves(self, start: datetime, end: datetime) -> tuple[int, int] | None:
+        """The first and last leaf index of the events dated in [start, end), or None when the
+        window holds none. Events are appended in about the order of their dates (a group
+        commit may interleave a few seconds): the answer is exact, whatever the store's way."""
         ...
 
     def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
@@ -196,6 +204,14 @@ class KeyStore(Protocol):
         """Create the owner's next key version, which takes writes at once; returns it."""
         ...
 
+    def sealed_people(self, tables: Sequence[str], owners: Sequence[int] | None = None,
+                      ) -> Iterator[tuple[int, int, str, int, int]]:
+        """Each sealed row of ``tables`` that concerns a beneficiary (``breach.scope``:
+        beneficiaries, optical purchases, quotes, invoices), of the ``owners`` (every insurer
+        when None), as (owner, beneficiary id, table, row id, key version), streamed: what a
+        compromised key or a dumped table exposes."""
+        ...
+
     def sealed_rows(self, owner: int) -> dict[str, int]:
         """Rows holding the owner's ciphertexts, per table (every sealed table, zeros included)."""
         ...
@@ -227,4 +243,49 @@ class KeyStore(Protocol):
     def approve_shred_request(self, request_id: int, by: int, at: datetime) -> bool:
         """Mark a pending request approved by ``by``; False (nothing written) when it is absent
         or was already approved."""
+        ...
+
+
+class Incidents(Protocol):
+    """Breach-response incidents, their steps (append-only) and computed scope."""
+
+    def add_incident(self, incident: Incident) -> int:
+        ...
+
+    def incident(self, incident_id: int) -> Incident | None:
+        ...
+
+    def incidents(self, limit: int = 200) -> list[Incident]:
+        """The latest incidents first."""
+        ...
+
+    def set_step(self, incident_id: int, step: str) -> None:
+        ...
+
+    def add_step(self, step: IncidentStep) -> int:
+        ...
+
+    def steps(self, incident_id: int) -> list[IncidentStep]:
+        """In the order taken."""
+        ...
+
+    def save_scope(self, incident_id: int, scope: str, digest: str, checkpoint: int) -> None:
+        ...
+
+    def add_report(self, incident_id: int, insurer_id: int, kind: str, body: dict[str, Any], by: int,
+                   at: datetime) -> int:
+        """Store the next version of a controller's report of ``kind``; returns its version (1, 2...)."""
+        ...
+
+    def reports(self, incident_id: int, insurer_id: int | None = None) -> list[tuple[int, str, int, dict[str, Any]]]:
+        """(insurer, kind, version, body) of the incident's reports, oldest first."""
+        ...
+
+    def add_notices(self, rows: Sequence[tuple[int, int, str, str, str]], at: datetime) -> int:
+        """Queue notices (incident, insurer, person, channel, text); one already queued for the same
+        (incident, person, channel) is left as it is. Returns how many were new."""
+        ...
+
+    def notices(self, incident_id: int) -> dict[str, int]:
+        """Notices queued per channel."""
         ...

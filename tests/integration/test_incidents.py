@@ -1,0 +1,184 @@
+"""Breach response over HTTP on both databases (issue 14): an incident opened on a phished
+account scopes exactly the people that account read -- not those a refused or unmatched check
+touched, not those a colleague read -- proved against a checkpoint covering the window; its
+steps go in order, none skipped; bad input is refused naming the field, nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import World, fresh_patients
+from tierspayant.store import tables as t
+
+
+@pytest.fixture()
+def world(new_world: Callable[..., World]) -> World:
+    return new_world(beneficiaries=300)
+
+
+def check(world: World, headers: dict[str, str], patient: dict[str, str], **changes: Any) -> int:
+    return world.client.post("/v1/rights-checks", headers=headers, json={
+        **patient, "date_of_care": world.clock.now().date().isoformat(), "category": "optical",
+        **changes}).status_code
+
+
+def window(world: World, start: Any) -> dict[str, str]:
+    now = world.clock.now()
+    return {"window_start": start.isoformat(), "window_end": now.isoformat(), "aware_at": now.isoformat()}
+
+
+def test_an_incident_on_a_phished_account_scopes_exactly_what_it_read(world: World) -> None:
+    start = world.clock.now() - timedelta(minutes=1)
+    thief, colleague = world.headers("optique.demo"), world.headers("medecin.demo")
+    read = fresh_patients(world, count=3)
+    others = fresh_patients(world, count=2)
+    for patient in read:
+        world.clock.advance(seconds=30)
+        assert check(world, thief, patient) == 200
+    assert check(world, thief, others[0], birth_date="1900-01-01") == 200  # matched nobody: nothing disclosed
+    for patient in others:
+        assert check(world, colleague, patient) == 200  # read by a legitimate professional
+    world.clock.advance(minutes=1)
+    officer = world.headers("securite.demo")
+    opened = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)})
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()
+    assert incident["step"] == "opened" and incident["notify_cnil_by"] > incident["aware_at"]
+    scope = world.client.post(f"/v1/incidents/{incident['id']}/scope", headers=officer)
+    assert scope.status_code == 200, scope.text
+    body = scope.json()
+    [controller] = body["controllers"]
+    assert controller["people"] == 3 and controller["not_found"] == 1 and controller["refused"] == 0
+    assert controller["categories"] == {"coverage": 3}
+    assert "exposures" not in controller  # no identity in the summary
+    first, last = body["leaves"]
+    assert first is not None and last >= first and body["checkpoint_size"] > last  # a checkpoint covers the window
+    assert all(p["nir"] not in scope.text for p in read + others)
+    shown = world.client.get(f"/v1/incidents/{incident['id']}", headers=officer).json()
+    assert shown["step"] == "scoped" and shown["scope_digest"] == body["digest"]
+    assert [s["step"] for s in shown["steps"]] == ["opened", "scoped"]
+
+
+def test_steps_go_in_order_none_skipped_each_by_a_named_account(world: World) -> None:
+    start = world.clock.now() - timedelta(minutes=1)
+    thief = world.headers("optique.demo")
+    [patient] = fresh_patients(world, count=1)
+    assert check(world, thief, patient) == 200
+    world.clock.advance(seconds=5)
+    officer, second = world.headers("securite.demo"), world.headers("securite2.demo")
+    incident = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "stolen session", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)}).json()
+    url = f"/v1/incidents/{incident['id']}"
+
+    def step(name: str, headers: dict[str, str] = officer, **extra: Any) -> Any:
+        return world.client.post(f"{url}/steps", headers=headers, json={"step": name, **extra})
+
+    skipped = step("people_notified")
+    assert skipped.status_code == 422 and "step" in [e["field"] for e in skipped.json()["errors"]]
+    assert step("scoped").status_code == 422  # computed, never declared
+    assert world.client.post(f"{url}/scope", headers=officer).status_code == 200
+    early = step("controllers_informed")
+    assert early.status_code == 422 and "processor's notice" in early.text  # Art. 33(2) first
+    notice = world.client.post(f"{url}/reports", headers=officer, json={"insurer_id": 1, "kind": "processor_notice"})
+    assert notice.status_code == 201 and notice.json()["version"] == 1
+    assert step("controllers_informed", note="processor's notice sent").status_code == 200
+    missing = step("cnil_notified")
+    assert missing.status_code == 422 and "insurer_id" in [e["field"] for e in missing.json()["errors"]]
+    assert step("cnil_notified", second, insurer_id=1, note="CNIL notification sent").status_code == 200
+    assert step("cnil_notified", insurer_id=1).status_code == 422  # already recorded
+    assert step("people_notified").status_code == 422  # no notice queued yet
+    queued = world.client.post(f"{url}/notices", headers=officer, json={})
+    assert queued.status_code == 200 and queued.json()["queued"] == 3 and queued.json()["failed_lint"] == 0
+    assert world.client.post(f"{url}/notices", headers=officer, json={}).json()["queued"] == 0  # idempotent
+    assert step("people_notified").status_code == 200
+    assert step("closed").status_code == 200
+    assert step("closed").status_code == 422
+    steps = world.client.get(url, headers=officer).json()["steps"]
+    assert [s["step"] for s in steps] == ["opened", "scoped", "controllers_informed", "cnil_notified",
+                                          "people_notified", "closed"]
+    assert steps[3]["by_account"] == world.demo_account_id("securite2.demo")
+    with world.platform.engine.connect() as conn:
+        tags = conn.execute(select(t.audit_events.c.tag).where(t.audit_events.c.tag.like("incidents:%"))).scalars().all()
+    assert tags.count("incidents:step:create") == 4 and "incidents:incident:create" in tags
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"accounts": [999_999]}, "accounts[0]"),
+    ({"sessions": [999_999]}, "sessions[0]"),
+    ({"professionals": [999_999]}, "professionals[0]"),
+    ({"tables": ["sessions"]}, "tables[0]"),
+    ({"key_versions": [{"insurer_id": 999_999, "version": 1}]}, "key_versions[0]"),
+    ({"accounts": []}, "accounts"),
+    ({"window_start": "end"}, "window_end"),  # reversed
+    ({"window_end": "future"}, "window_end"),
+    ({"aware_at": "before"}, "aware_at"),  # awareness before the window
+    ({"aware_at": "2026-03-02T10:00:00"}, "aware_at"),  # no time zone
+])
+def test_bad_incidents_are_refused_naming_the_field_and_nothing_is_written(world: World, change: dict[str, Any],
+                                                                           field: str) -> None:
+    now = world.clock.now()
+    body: dict[str, Any] = {"summary": "test", "accounts": [world.demo_account_id("optique.demo")],
+                            "window_start": (now - timedelta(hours=2)).isoformat(),
+                            "window_end": (now - timedelta(hours=1)).isoformat(), "aware_at": now.isoformat(),
+                            **change}
+    if change.get("window_start") == "end":
+        body["window_start"] = (now - timedelta(minutes=30)).isoformat()
+    if change.get("window_end") == "future":
+        body["window_end"] = (now + timedelta(hours=1)).isoformat()
+    if change.get("aware_at") == "before":
+        body["aware_at"] = (now - timedelta(hours=3)).isoformat()
+    answer = world.client.post("/v1/incidents", headers=world.headers("securite.demo"), json=body)
+    assert answer.status_code == 422, answer.text
+    assert field in [e["field"] for e in answer.json()["errors"]]
+    with world.platform.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.incidents)).scalar_one() == 0
+
+
+def test_only_security_officers_and_the_dpo_handle_incidents(world: World) -> None:
+    for username in ("optique.demo", "assureur.demo", "admin.demo"):
+        assert world.client.get("/v1/incidents", headers=world.headers(username)).status_code == 403
+    assert world.client.get("/v1/incidents", headers=world.headers("securite.demo", passkey=False)).status_code == 403
+
+
+def test_the_art33_report_holds_every_item_with_the_scopes_numbers_as_json_html_and_pdf(world: World) -> None:
+    start = world.clock.now() - timedelta(minutes=1)
+    thief = world.headers("optique.demo")
+    for patient in fresh_patients(world, count=4):
+        assert check(world, thief, patient) == 200
+    world.clock.advance(seconds=5)
+    officer = world.headers("securite.demo")
+    incident = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)}).json()
+    url = f"/v1/incidents/{incident['id']}"
+    [controller] = world.client.post(f"{url}/scope", headers=officer).json()["controllers"]
+    first = world.client.post(f"{url}/reports", headers=officer, json={
+        "insurer_id": 1, "measures_proposed": ["Renouveler les accès de tous les opticiens du réseau."]})
+    assert first.status_code == 201, first.text
+    report = first.json()
+    # Art. 33(3): (a) nature, categories and numbers; (b) the DPO; (c) consequences; (d) measures.
+    nature = report["nature"]
+    assert (nature["people"], nature["records"], nature["categories"]) == (
+        controller["people"], controller["records"], controller["categories"]) == (4, 4, {"coverage": 4})
+    assert nature["disclosed_nothing"] == {"refused": 0, "not_found": 0}
+    assert report["dpo"].startswith("Délégué à la protection des données")
+    assert report["consequences"] and report["measures"]["taken"] and report["measures"]["proposed"]
+    assert report["deadline"] == (datetime.fromisoformat(report["aware_at"]) + timedelta(hours=72)).isoformat()
+    assert 71 < report["hours_left"] <= 72 and report["phase"] == "initial"
+    assert sum(n for _, n in report["exposures_by_day"]) == 4
+    again = world.client.post(f"{url}/reports", headers=officer, json={"insurer_id": 1}).json()
+    assert again["version"] == 2 and again["phase"] == "complementary"  # Art. 33(4): in phases
+    page = world.client.get(f"{url}/reports/1?format=html", headers=officer)
+    assert page.status_code == 200 and "<svg" in page.text and "Nature de la violation" in page.text
+    pdf = world.client.get(f"{url}/reports/1?format=pdf", headers=officer)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and len(pdf.content) > 5_000
+    assert world.client.post(f"{url}/reports", headers=officer, json={"insurer_id": 2}).status_code == 422
+    assert world.client.get(f"{url}/reports/1?kind=processor_notice", headers=officer).status_code == 404
