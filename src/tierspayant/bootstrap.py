@@ -28,6 +28,7 @@ from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
+from tierspayant.services.incident_reports import IncidentReportsService
 from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
 from tierspayant.services.payments import PaymentsService
@@ -75,6 +76,7 @@ class Platform:
     detection: DetectionService
     keys: KeysService
     incidents: IncidentService
+    incident_reports: IncidentReportsService
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
 
@@ -117,6 +119,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                                TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic,
                                recorder.pseudonyms)
     audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
+    incidents = IncidentService(uow, clock, recorder, audit)
     return Platform(
         settings=settings,
         engine=engine,
@@ -134,7 +137,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         claims=ClaimsService(uow, clock, recorder, detection),
         payments=PaymentsService(uow, clock, writer, recorder),
         audit=audit,
-        incidents=IncidentService(uow, clock, recorder, audit),
+        incidents=incidents,
+        incident_reports=IncidentReportsService(incidents),
         # Key operations are always on the log, benchmark switch or not (docs/ARCHITECTURE.md).
         keys=KeysService(SqlUnitOfWork(engine, protection, insurers=uow.insurers), clock, recorder,
                          pause=lambda: time.sleep(0.005)),

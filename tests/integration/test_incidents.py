@@ -182,3 +182,49 @@ def test_the_art33_report_holds_every_item_with_the_scopes_numbers_as_json_html_
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and len(pdf.content) > 5_000
     assert world.client.post(f"{url}/reports", headers=officer, json={"insurer_id": 2}).status_code == 422
     assert world.client.get(f"{url}/reports/1?kind=processor_notice", headers=officer).status_code == 404
+
+
+def test_verify_scope_recomputes_from_the_log_alone_and_fails_when_an_event_is_removed_or_added(world: World) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import delete, insert
+
+    start = world.clock.now() - timedelta(minutes=1)
+    thief = world.headers("optique.demo")
+    for patient in fresh_patients(world, count=3):
+        assert check(world, thief, patient) == 200
+    world.clock.advance(seconds=5)
+    officer = world.headers("securite.demo")
+    incident = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)}).json()
+    assert world.client.post(f"/v1/incidents/{incident['id']}/scope", headers=officer).status_code == 200
+    tiers = Path(sys.executable).parent / "tiers"
+    env = {"TIERS_DATABASE_URL": world.platform.engine.url.render_as_string(hide_password=False),
+           "TIERS_VAR_DIR": str(world.platform.settings.var_dir), "PATH": str(tiers.parent)}
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(tiers), "incident", "verify-scope", str(incident["id"])], env=env,
+                              capture_output=True, text=True)
+
+    agreed = verify()
+    assert agreed.returncode == 0, agreed.stdout + agreed.stderr
+    assert "3 people exposed through the log" in agreed.stdout and "agrees" in agreed.stdout
+    with world.platform.engine.begin() as conn:
+        rows = conn.execute(select(t.audit_events).where(t.audit_events.c.tag == "rights:beneficiary:read")
+                            .order_by(t.audit_events.c.seq)).all()
+        removed = rows[-1]
+        conn.execute(delete(t.audit_events).where(t.audit_events.c.seq == removed.seq))
+    gone = verify()
+    assert gone.returncode == 1 and "missing" in gone.stdout, gone.stdout
+    with world.platform.engine.begin() as conn:
+        conn.execute(insert(t.audit_events).values(removed._mapping))  # put back: agrees again
+    assert verify().returncode == 0
+    with world.platform.engine.begin() as conn:  # an event dated in the window, appended after the checkpoint
+        size = conn.execute(select(func.max(t.audit_events.c.seq))).scalar_one() + 1
+        conn.execute(insert(t.audit_events).values({**removed._mapping, "seq": size}))
+        conn.execute(t.audit_head.update().values(size=size + 1))
+    added = verify()
+    assert added.returncode == 1 and "beyond the signed checkpoint" in added.stdout, added.stdout

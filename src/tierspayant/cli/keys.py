@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Annotated, TypeVar
 
 import typer
@@ -12,11 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tierspayant.bootstrap import Platform, build
+from tierspayant.cli.officer import Officer, as_officer, fail
 from tierspayant.config import Settings
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import NotFound, Principal
-from tierspayant.security.tokens import new_reference
-from tierspayant.services.errors import Forbidden, ServiceError
+from tierspayant.services.errors import Forbidden
 from tierspayant.services.keys import DualControlRequired, Rotation
 
 T = TypeVar("T")
@@ -24,52 +23,26 @@ keys_app = typer.Typer(help="Data keys: rotation and crypto-shredding (security 
                        no_args_is_help=True)
 console = Console(soft_wrap=True)
 
-Officer = Annotated[str, typer.Option("--officer", help="The security officer's user name (asks the password and "
-                                                         "the current TOTP code)")]
 Reason = Annotated[str, typer.Option(help="Why: recorded on the transparency log")]
 
 
-def _sign_in(platform: Platform, username: str) -> Principal:
-    """The officer, signed in with password + TOTP like anywhere else (same throttles); the
-    session is ended when the command is done."""
-    password = typer.prompt(f"{username}'s password", hide_input=True)
-    code = typer.prompt("TOTP code")
-    try:
-        signed = platform.accounts.sign_in(username, password, code, source="cli")
-        principal = platform.accounts.authenticate(signed.token)
-    except ServiceError:
-        console.print("[red]sign-in refused[/red]")
-        raise typer.Exit(1) from None
-    return replace(principal, request_id=f"cli-keys-{new_reference('R')}")  # on the log with its events
+#: What the key commands' refusals say (cli/officer.py ``as_officer``).
+ERRORS: dict[type[Exception], tuple[str, int]] = {
+    DualControlRequired: ("refused: a second security officer, not the one who asked, must approve", 1),
+    Forbidden: ("security officers only", 1),
+    NotFound: ("no such pending shred request for this insurer (requests lapse after 24 h)", 2),
+}
 
 
 def _as_officer(platform: Platform, username: str, action: Callable[[Principal], T]) -> T:
-    """Run ``action`` as the signed-in officer, its errors as the command's; signed out after."""
-    principal = _sign_in(platform, username)
-    try:
-        return action(principal)
-    except DualControlRequired:
-        raise _fail("refused: a second security officer, not the one who asked, must approve", 1) from None
-    except Forbidden:
-        raise _fail("security officers only", 1) from None
-    except NotFound:
-        raise _fail("no such pending shred request for this insurer (requests lapse after 24 h)") from None
-    except DomainError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        platform.accounts.sign_out(principal)
+    return as_officer(platform, username, "keys", action, ERRORS)
 
 
 def _owner(platform: Platform, insurer: str | None) -> int:
     try:
         return platform.keys.owner(insurer)
     except (NotFound, DomainError):
-        raise _fail("no such insurer") from None
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]{message}[/red]")
-    return typer.Exit(code)
+        raise fail("no such insurer") from None
 
 
 @keys_app.command("rotate")
@@ -84,7 +57,7 @@ def rotate(
     """New data-key version (takes writes at once), re-encrypt everything sealed with the old ones
     in small transactions (the platform keeps serving), then retire the old versions."""
     if (insurer is None) == (not platform_key):
-        raise _fail("give --insurer AMC or --platform")
+        raise fail("give --insurer AMC or --platform")
     platform = build(Settings.from_env())
     owner = _owner(platform, None if platform_key else insurer)
 
@@ -122,7 +95,7 @@ def approve_shred(
     """Approve and carry out a shred request (a different security officer from the one who
     asked): the insurer's data keys are destroyed, its data becomes unreadable for good."""
     if not yes:
-        raise _fail("this destroys the insurer's keys for good: add --yes")
+        raise fail("this destroys the insurer's keys for good: add --yes")
     platform = build(Settings.from_env())
     owner = _owner(platform, insurer)
     done = _as_officer(platform, officer, lambda principal: platform.keys.approve_shred(principal, request_id, owner))

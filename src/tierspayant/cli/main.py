@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
+from tierspayant.cli import incident_response  # noqa: F401 -- registers the breach-response commands
 from tierspayant.cli.audit import audit_app, witness
 from tierspayant.cli.config_cmd import config_app
 from tierspayant.cli.incident import incident_app

@@ -8,15 +8,13 @@ that covers the window."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from tierspayant.audit.events import AccessEvent, Category, Tag
-from tierspayant.breach import notices as notice_texts
-from tierspayant.breach.lint import lint
-from tierspayant.breach.report import ReportFacts, art33, processor_notice
+from tierspayant.audit.verifier import verify_log
 from tierspayant.breach.scope import TABLE_CATEGORIES, Compromised, Scope
 from tierspayant.domain.errors import InvalidField
 from tierspayant.security.digests import content_digest
@@ -39,6 +37,18 @@ from tierspayant.services.ports import (
 from tierspayant.services.records import Incident, IncidentStep, StoredEvent
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeCheck:
+    ok: bool
+    lines: list[str]
+
+
+def _dated(entry: bytes) -> datetime:
+    """An entry's date without decoding the rest (canonical JSON: '"at":"<ISO>"')."""
+    start = entry.index(b'"at":"') + 6
+    return datetime.fromisoformat(entry[start:entry.index(b'"', start)].decode())
+
+
 class IncidentStore(HasIncidents, HasLog, HasCheckpoints, HasAccounts, HasSessions, HasKeys, HasReference,
                     HasProfessionals, Protocol):
     """The ports this use case works with (services/ports/)."""
@@ -52,7 +62,6 @@ HANDLERS = (Role.SECURITY_OFFICER, Role.DPO)
 #: the log itself (its entries hold pseudonyms, never an identity).
 DUMPABLE = (*TABLE_CATEGORIES, "audit_events")
 SUMMARY_MAX = 4000
-REPORT_KINDS = ("processor_notice", "art33")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +79,7 @@ class IncidentRequest:
     tables: tuple[str, ...] = ()
 
 
-def _require_handler(principal: Principal) -> None:
+def require_handler(principal: Principal) -> None:
     if principal.role not in HANDLERS:
         raise Forbidden("security officers and the DPO only")
 
@@ -90,7 +99,7 @@ class IncidentService(UseCase[IncidentStore]):
     def open(self, principal: Principal, request: IncidentRequest) -> Incident:
         """Validate everything first (4xx naming the field, nothing written), then record the
         incident, its first step and its event together."""
-        _require_handler(principal)
+        require_handler(principal)
         now = self.clock.now()
         start = _aware(request.window_start, "window_start")
         end = _aware(request.window_end, "window_end")
@@ -119,7 +128,7 @@ class IncidentService(UseCase[IncidentStore]):
             incident_id = tx.incidents.add_incident(incident)
             tx.incidents.add_step(IncidentStep(0, incident_id, STEPS[0], None, principal.account_id, now,
                                                "incident opened"))
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_OPEN, incident_id)])
+            tx.log.append_events([self.event(principal, now, Tag.INCIDENT_OPEN, incident_id)])
         return replace(incident, id=incident_id)
 
     @staticmethod
@@ -146,14 +155,14 @@ class IncidentService(UseCase[IncidentStore]):
             if table not in DUMPABLE:
                 raise InvalidField(f"tables[{n}]", f"one of {', '.join(DUMPABLE)}")
 
-    def _event(self, principal: Principal, at: datetime, tag: Tag, incident_id: int,
+    def event(self, principal: Principal, at: datetime, tag: Tag, incident_id: int,
                insurer_id: int | None = None) -> AccessEvent:
         return self.recorder.event(principal, at, tag, categories=(Category.IDENTITY,),
                                    purpose="breach response", insurer_id=insurer_id, ref=f"incident:{incident_id}")
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, principal: Principal, incident_id: int) -> tuple[Incident, list[IncidentStep]]:
-        _require_handler(principal)
+        require_handler(principal)
         with self.uow(readonly=True) as tx:
             incident = tx.incidents.incident(incident_id)
             if incident is None:
@@ -161,7 +170,7 @@ class IncidentService(UseCase[IncidentStore]):
             return incident, tx.incidents.steps(incident_id)
 
     def all(self, principal: Principal) -> list[Incident]:
-        _require_handler(principal)
+        require_handler(principal)
         with self.uow(readonly=True) as tx:
             return tx.incidents.incidents()
 
@@ -170,7 +179,7 @@ class IncidentService(UseCase[IncidentStore]):
         """The exact scope, proved against a signed checkpoint that covers the window (one is
         signed now if the window's last events are not yet covered). Allowed until the
         controllers are informed; computing again replaces it (new evidence, a longer window)."""
-        _require_handler(principal)
+        require_handler(principal)
         incident, _ = self.get(principal, incident_id)
         if STEPS.index(incident.step) > STEPS.index("scoped"):
             raise InvalidField("step", "the controllers were informed on this scope: open a new incident")
@@ -179,31 +188,37 @@ class IncidentService(UseCase[IncidentStore]):
             latest = tx.checkpoints.latest_checkpoint()
         if leaves is not None and (latest is None or latest.size <= leaves[1]):
             latest = self.audit.checkpoint()
-        scope = self.scope_of(incident, leaves, latest.size if latest else 0)
+        scope, log_only = self.scope_of(incident, leaves, latest.size if latest else 0)
+        # The log's part alone, which verify-scope recomputes from the events table and the
+        # signed checkpoint without the application's other tables.
+        log_digest = content_digest(log_only.canonical())
         now = self.clock.now()
         with self.uow() as tx:
             current = tx.incidents.incident(incident_id)
             assert current is not None
             if current.step != incident.step:
                 raise InvalidField("step", "the incident moved on meanwhile; read it again")
-            digest = content_digest(scope.canonical())
-            tx.incidents.save_scope(incident_id, scope.canonical().decode(), digest, scope.checkpoint_size)
+            stored = json.dumps({**scope.to_dict(), "log_digest": log_digest}, sort_keys=True, separators=(",", ":"))
+            digest = content_digest(stored.encode())
+            tx.incidents.save_scope(incident_id, stored, digest, scope.checkpoint_size)
             if incident.step == "opened":
                 tx.incidents.set_step(incident_id, "scoped")
             tx.incidents.add_step(IncidentStep(
                 0, incident_id, "scoped", None, principal.account_id, now,
                 f"{scope.people()} people, {len(scope.controllers)} controller(s), digest {digest[:16]}"))
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_SCOPE, incident_id)])
+            tx.log.append_events([self.event(principal, now, Tag.INCIDENT_SCOPE, incident_id)])
         return scope
 
-    def scope_of(self, incident: Incident, leaves: tuple[int, int] | None, checkpoint_size: int) -> Scope:
+    def scope_of(self, incident: Incident, leaves: tuple[int, int] | None, checkpoint_size: int,
+                 ) -> tuple[Scope, Scope]:
         """Compute the scope from the store: the compromised principals' events of the window
         (by account and organisation: indexed), and the sealed rows of compromised keys or
-        dumped tables."""
+        dumped tables; and the same from the events alone (the part verify-scope checks)."""
         compromised = Compromised.from_dict(incident.compromised)
         scope = Scope(incident.window_start, incident.window_end, compromised, checkpoint_size=checkpoint_size)
+        log_only = Scope(incident.window_start, incident.window_end, compromised, checkpoint_size=checkpoint_size)
         if leaves is not None:
-            scope.first_leaf, scope.last_leaf = leaves
+            scope.first_leaf, scope.last_leaf = log_only.first_leaf, log_only.last_leaf = leaves
         with self.uow(readonly=True) as tx:
             accounts = set(compromised.accounts)
             for session_id in compromised.sessions:
@@ -215,14 +230,17 @@ class IncidentService(UseCase[IncidentStore]):
                 if account is not None:
                     accounts.add(account.id)
             seen: set[int] = set()
+            events: list[tuple[int, AccessEvent]] = []
             for account_id in sorted(accounts):
-                scope.add_events(self._decoded(tx.log.events_of_actor(
+                events += self._decoded(tx.log.events_of_actor(
                     account_id=account_id, organisation_id=None, start=incident.window_start,
-                    end=incident.window_end), seen))
+                    end=incident.window_end), seen)
             for organisation_id in sorted(compromised.organisations):
-                scope.add_events(self._decoded(tx.log.events_of_actor(
+                events += self._decoded(tx.log.events_of_actor(
                     account_id=None, organisation_id=organisation_id, start=incident.window_start,
-                    end=incident.window_end), seen))
+                    end=incident.window_end), seen)
+            scope.add_events(events)
+            log_only.add_events(events)
             tables = set(compromised.tables)
             if compromised.kek or compromised.key_versions:
                 tables |= set(TABLE_CATEGORIES)  # every table a key seals
@@ -232,7 +250,7 @@ class IncidentService(UseCase[IncidentStore]):
             rows = tx.keys.sealed_people(sorted(tables & set(TABLE_CATEGORIES)), owners) if tables else iter(())
             scope.add_sealed((owner, self.recorder.pseudonym(owner, beneficiary), table, row_id, version)
                              for owner, beneficiary, table, row_id, version in rows)
-        return scope
+        return scope, log_only
 
     @staticmethod
     def _decoded(rows: Sequence[StoredEvent], seen: set[int]) -> list[tuple[int, AccessEvent]]:
@@ -254,13 +272,82 @@ class IncidentService(UseCase[IncidentStore]):
             controller.pop("exposures")
         return {**raw, "digest": incident.scope_digest}
 
+    # -- the auditor's check ---------------------------------------------------------------
+    def verify_scope(self, principal: Principal, incident_id: int, batch: int = 20_000,
+                     on_progress: Callable[[int], None] | None = None) -> ScopeCheck:
+        """Recompute the scope's log part from the events table and the signed checkpoint alone:
+        every leaf up to the checkpoint is rehashed and the tree's root compared with the signed
+        one (an event removed, added or edited anywhere fails), the window's leaf range is found
+        again, and the compromised principals' exposures are recomputed and compared."""
+        incident, _ = self.get(principal, incident_id)
+        if incident.scope is None:
+            raise NotFound()
+        stored = json.loads(incident.scope)
+        size = int(stored["checkpoint_size"])
+        lines: list[str] = []
+        with self.uow(readonly=True) as tx:
+            checkpoint = tx.checkpoints.checkpoint_at(size) if size else None
+        if checkpoint is None and stored["leaves"][0] is not None:
+            return ScopeCheck(False, [f"no signed checkpoint of size {size} in the log"])
+        start, end = datetime.fromisoformat(stored["window"][0]), datetime.fromisoformat(stored["window"][1])
+        recomputed = Scope(start, end, Compromised.from_dict(stored["compromised"]), checkpoint_size=size)
+        window: list[tuple[int, AccessEvent]] = []
+
+        def batches() -> Iterator[list[tuple[int, bytes, bytes]]]:
+            after = 0
+            while after < size:
+                with self.uow(readonly=True) as tx:
+                    rows = [r for r in tx.log.events_page(after, min(batch, size - after)) if r.seq < size]
+                if not rows:
+                    return
+                for row in rows:
+                    if start <= _dated(row.entry) < end:
+                        window.append((row.seq, AccessEvent.from_canonical(row.entry)))
+                yield [(r.seq, r.entry, r.leaf_hash) for r in rows]
+                after = rows[-1].seq + 1
+
+        notes = [(checkpoint.size, checkpoint.note)] if checkpoint else []
+        report = verify_log(batches(), notes, self.audit.signer.verifier, self.audit.origin, on_progress)
+        lines.append(f"{report.events} events rehashed against the signed checkpoint of size {size}")
+        lines += report.problems
+        leaves = (min(s for s, _ in window), max(s for s, _ in window)) if window else (None, None)
+        recomputed.first_leaf, recomputed.last_leaf = leaves
+        recomputed.add_events(window)
+        late = self._dated_after(size, start, end, batch)
+        if late:
+            lines.append(f"{len(late)} event(s) dated in the window lie beyond the signed checkpoint "
+                         f"(first: leaf {late[0]}): not covered by the scope")
+        same_leaves = list(leaves) == stored["leaves"] and not late
+        same_people = content_digest(recomputed.canonical()) == stored["log_digest"]
+        if not same_leaves:
+            lines.append(f"the window's leaves are {list(leaves)}, the scope says {stored['leaves']}")
+        if not same_people:
+            lines.append("the exposures recomputed from the log differ from the scope's")
+        else:
+            lines.append(f"{recomputed.people()} people exposed through the log, as the scope says "
+                         f"(leaves {leaves[0]}..{leaves[1]})")
+        return ScopeCheck(report.ok and same_leaves and same_people, lines)
+
+    def _dated_after(self, size: int, start: datetime, end: datetime, batch: int) -> list[int]:
+        """Leaves at or after ``size`` dated in [start, end): appended after the checkpoint the
+        scope relied on (a late write, or an insertion)."""
+        found: list[int] = []
+        after = size
+        while True:
+            with self.uow(readonly=True) as tx:
+                rows = tx.log.events_page(after, batch)
+            if not rows:
+                return found
+            found += [r.seq for r in rows if start <= _dated(r.entry) < end]
+            after = rows[-1].seq + 1
+
     # -- steps -----------------------------------------------------------------------------
     def advance(self, principal: Principal, incident_id: int, step: str, note: str = "",
                 insurer_id: int | None = None) -> Incident:
         """Take the next step, by this account: none can be skipped, none taken twice.
         "cnil_notified" is recorded per controller (``insurer_id``, an insurer in the scope);
         the incident reaches it with the last one."""
-        _require_handler(principal)
+        require_handler(principal)
         if step not in STEPS:
             raise InvalidField("step", f"one of {', '.join(STEPS)}")
         if step == "scoped":
@@ -295,7 +382,7 @@ class IncidentService(UseCase[IncidentStore]):
             else:
                 tx.incidents.add_step(IncidentStep(0, incident_id, step, insurer_id, principal.account_id, now, note))
                 tx.incidents.set_step(incident_id, step)
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_STEP, incident_id, insurer_id)])
+            tx.log.append_events([self.event(principal, now, Tag.INCIDENT_STEP, incident_id, insurer_id)])
             updated = tx.incidents.incident(incident_id)
         assert updated is not None
         return updated
@@ -305,101 +392,3 @@ class IncidentService(UseCase[IncidentStore]):
         if incident.scope is None:
             return []
         return [c["insurer_id"] for c in json.loads(incident.scope)["controllers"]]
-
-    # -- reports (Art. 33) -------------------------------------------------------------------
-    def report(self, principal: Principal, incident_id: int, insurer_id: int, kind: str = "art33",
-               measures_taken: Sequence[str] = (), measures_proposed: Sequence[str] = ()) -> dict[str, Any]:
-        """Draft the next version of a controller's report -- the processor's notice (Art.
-        33(2)) or the Art. 33 notification -- from the stored scope; each is kept, versioned
-        (Art. 33(4)), and on the log."""
-        if kind not in REPORT_KINDS:
-            raise InvalidField("kind", f"one of {', '.join(REPORT_KINDS)}")
-        for name, items in (("measures_taken", measures_taken), ("measures_proposed", measures_proposed)):
-            if len(items) > 20 or any(not 1 <= len(x.strip()) <= 500 for x in items):
-                raise InvalidField(name, "up to 20 sentences of 1 to 500 characters")
-        incident, _ = self.get(principal, incident_id)
-        if incident.scope is None:
-            raise InvalidField("step", "compute the scope first")
-        controllers = {c["insurer_id"]: c for c in json.loads(incident.scope)["controllers"]}
-        if insurer_id not in controllers:
-            raise InvalidField("insurer_id", "not a controller in this incident's scope")
-        now = self.clock.now()
-        with self.uow() as tx:
-            insurer = tx.reference.insurer(insurer_id)
-            assert insurer is not None
-            taken = tuple(measures_taken) or self._measures(incident)
-            facts = ReportFacts(incident.id, insurer_id, insurer.name, insurer.dpo_contact, incident.summary,
-                                incident.aware_at, incident.window_start, incident.window_end, incident.compromised,
-                                controllers[insurer_id], taken, tuple(measures_proposed), now)
-            body = processor_notice(facts) if kind == "processor_notice" else art33(facts)
-            body["scope_digest"] = incident.scope_digest
-            version = tx.incidents.add_report(incident_id, insurer_id, kind, body, principal.account_id, now)
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_REPORT, incident_id, insurer_id)])
-        return {**body, "version": version, "phase": "initial" if version == 1 else "complementary"}
-
-    def latest_report(self, principal: Principal, incident_id: int, insurer_id: int, kind: str) -> dict[str, Any]:
-        """The latest version of a controller's report of ``kind``; NotFound if none drafted."""
-        _require_handler(principal)
-        with self.uow(readonly=True) as tx:
-            found = [body for i, k, _, body in tx.incidents.reports(incident_id, insurer_id) if k == kind]
-        if not found:
-            raise NotFound()
-        return found[-1]
-
-    @staticmethod
-    def _measures(incident: Incident) -> tuple[str, ...]:
-        """What was done, as the record shows it (containments are the officers' and
-        detection's; the incident names what it covered)."""
-        c = Compromised.from_dict(incident.compromised)
-        out = []
-        if c.principals():
-            out.append("Les comptes et sessions concernés ont été suspendus ; toute nouvelle connexion exige une "
-                       "clé d'accès (passkey) du professionnel.")
-        if c.kek or c.key_versions:
-            out.append("Les clés de chiffrement concernées ont été remplacées et les données rechiffrées.")
-        if c.tables:
-            out.append("Les accès à la base de données ont été révoqués et les copies recherchées.")
-        out.append("L'incident a été enregistré dans le journal de transparence, dont chaque consultation est "
-                   "prouvée.")
-        return tuple(out)
-
-    # -- notices (Art. 34) -------------------------------------------------------------------
-    def queue_notices(self, principal: Principal, incident_id: int,
-                      channels: Sequence[str] = notice_texts.CHANNELS) -> dict[str, Any]:
-        """One notice per person to notify (all but those exposed as ciphertext only) and
-        channel, each linted; those that pass are queued (idempotent), those that fail never
-        are and are counted. Allowed once every controller's CNIL notification is recorded."""
-        for n, channel in enumerate(channels):
-            if channel not in notice_texts.CHANNELS:
-                raise InvalidField(f"channels[{n}]", f"one of {', '.join(notice_texts.CHANNELS)}")
-        incident, _ = self.get(principal, incident_id)
-        if STEPS.index(incident.step) < STEPS.index("cnil_notified"):
-            raise InvalidField("step", "the controllers' CNIL notifications come first")
-        assert incident.scope is not None
-        now = self.clock.now()
-        rows: list[tuple[int, int, str, str, str]] = []
-        failed = 0
-        measures = self._measures(incident)
-        with self.uow(readonly=True) as tx:
-            insurers = {c["insurer_id"]: tx.reference.insurer(c["insurer_id"])
-                        for c in json.loads(incident.scope)["controllers"]}
-        for controller in json.loads(incident.scope)["controllers"]:
-            insurer = insurers[controller["insurer_id"]]
-            assert insurer is not None
-            if not insurer.phone:
-                raise InvalidField("insurer_id", f"insurer {insurer.id} has no telephone number on record: "
-                                                 "a notice gives only that one")
-            for exposure in controller["exposures"]:
-                if exposure["via"] == ["dump"]:
-                    continue  # ciphertext only: Art. 34(3)(a)
-                texts = notice_texts.render(notice_texts.facts_from(exposure, insurer.name, insurer.phone, measures))
-                for channel in channels:
-                    if lint(texts[channel], insurer.phone):
-                        failed += 1  # never queued
-                        continue
-                    rows.append((incident_id, insurer.id, exposure["person"], channel, texts[channel]))
-        with self.uow() as tx:
-            queued = tx.incidents.add_notices(rows, now)
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_NOTICES, incident_id)])
-            counts = tx.incidents.notices(incident_id)
-        return {"queued": queued, "failed_lint": failed, "by_channel": counts}

@@ -150,7 +150,7 @@ def draft_report(request: Request, principal: Annotated[Principal, INCIDENT_HAND
                  body: ReportRequest) -> dict[str, Any]:
     """The next version of a controller's processor notice (Art. 33(2)) or Art. 33 notification,
     its numbers from the scope."""
-    return platform(request).incidents.report(principal, incident_id, body.insurer_id, body.kind,
+    return platform(request).incident_reports.report(principal, incident_id, body.insurer_id, body.kind,
                                               body.measures_taken, body.measures_proposed)
 
 
@@ -159,7 +159,7 @@ def draft_report(request: Request, principal: Annotated[Principal, INCIDENT_HAND
 def read_report(request: Request, principal: Annotated[Principal, INCIDENT_HANDLERS], incident_id: Id,
                 insurer_id: Id, kind: str = "art33", format: Literal["json", "html", "pdf"] = "json") -> Response:
     """The latest version, as JSON, HTML or PDF (with its chart of exposures over time)."""
-    report = platform(request).incidents.latest_report(principal, incident_id, insurer_id, kind)
+    report = platform(request).incident_reports.latest_report(principal, incident_id, insurer_id, kind)
     if format == "json":
         return JSONResponse(report)
     document = to_html(report)
@@ -173,4 +173,4 @@ def read_report(request: Request, principal: Annotated[Principal, INCIDENT_HANDL
 def queue_notices(request: Request, principal: Annotated[Principal, INCIDENT_HANDLERS], incident_id: Id,
                   body: NoticesRequest) -> dict[str, Any]:
     """Render, lint and queue the Art. 34 notices: a notice the lint refuses is never queued."""
-    return platform(request).incidents.queue_notices(principal, incident_id, body.channels)
+    return platform(request).incident_reports.queue_notices(principal, incident_id, body.channels)

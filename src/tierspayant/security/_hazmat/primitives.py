@@ -111,3 +111,34 @@ def aesgcm_decrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
         return bytes(_aead(key).decrypt(nonce, data, aad))
     except InvalidTag:
         raise AuthenticationFailed() from None
+
+
+def x25519_generate() -> tuple[bytes, bytes]:
+    """(private, public) raw 32-byte X25519 keys."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    key = X25519PrivateKey.generate()
+    return (key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+            key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def x25519_shared(private: bytes, peer_public: bytes) -> bytes:
+    """The X25519 shared secret; ValueError for an invalid (low-order) peer key."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+    return X25519PrivateKey.from_private_bytes(private).exchange(X25519PublicKey.from_public_bytes(peer_public))
+
+
+def hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+
+
+def x25519_public(private: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
