@@ -28,6 +28,7 @@ from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
+from tierspayant.services.incident_exports import IncidentExportsService
 from tierspayant.services.incident_reports import IncidentReportsService
 from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
@@ -77,6 +78,7 @@ class Platform:
     keys: KeysService
     incidents: IncidentService
     incident_reports: IncidentReportsService
+    incident_exports: IncidentExportsService
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
 
@@ -139,6 +141,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         audit=audit,
         incidents=incidents,
         incident_reports=IncidentReportsService(incidents),
+        incident_exports=IncidentExportsService(incidents),
         # Key operations are always on the log, benchmark switch or not (docs/ARCHITECTURE.md).
         keys=KeysService(SqlUnitOfWork(engine, protection, insurers=uow.insurers), clock, recorder,
                          pause=lambda: time.sleep(0.005)),

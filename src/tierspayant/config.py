@@ -129,10 +129,16 @@ class Settings(BaseSettings):
     debtor_name: str = "Tierspayant Demo Operator"
     debtor_iban: str = "FR7630006000011234567890189"
     debtor_bic: str = "AGRIFRPPXXX"
-    #: Transparency log: the checkpoint origin line, how often checkpoints are signed (0: never),
-    #: and the witnesses whose cosignatures are accepted (C2SP vkeys, comma-separated).
+    #: Transparency log: the checkpoint origin line; a checkpoint is signed once this many
+    #: seconds passed or this many events were appended since the last, whichever comes first
+    #: (0 seconds: never) -- events not yet covered could be deleted unseen, so the uncovered
+    #: tail stays short (docs/THREATS.md, "Breach response"); and the witnesses whose
+    #: cosignatures are accepted (C2SP vkeys, comma-separated).
     log_origin: str = "tierspayant.example/log"
-    checkpoint_seconds: float = Field(default=60.0, ge=0)
+    checkpoint_seconds: float = Field(default=5.0, ge=0)
+    checkpoint_events: int = Field(default=1000, ge=1)
+    #: Detection's housekeeping beat: old counters dropped, baselines learned, insurers watched.
+    housekeeping_seconds: float = Field(default=60.0, gt=0)
     witness_keys: Annotated[tuple[str, ...], NoDecode] = ()
     #: Benchmarks only: drop access events instead of recording them, to measure what the log
     #: costs (bench/http_bench.py --compare-no-log). Never set in production: it breaks promise 5.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -97,6 +97,9 @@ class FakeBeneficiaries:
 
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[records.Beneficiary]:
         return [b for b in self.s.beneficiaries.values() if b.insurer_id == insurer_id and b.nir == nir]
+
+    def ids_of_insurer(self, insurer_id: int) -> Iterator[int]:
+        return iter(sorted(i for i, b in self.s.beneficiaries.items() if b.insurer_id == insurer_id))
 
     def beneficiary(self, beneficiary_id: int) -> records.Beneficiary | None:
         return self.s.beneficiaries.get(beneficiary_id)

@@ -228,3 +228,53 @@ def test_verify_scope_recomputes_from_the_log_alone_and_fails_when_an_event_is_r
         conn.execute(t.audit_head.update().values(size=size + 1))
     added = verify()
     assert added.returncode == 1 and "beyond the signed checkpoint" in added.stdout, added.stdout
+
+
+def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_downloads_once(world: World) -> None:
+    import json
+
+    from tierspayant.audit.checkpoints import Checkpoint
+    from tierspayant.audit.merkle import verify_inclusion
+    from tierspayant.security.sealed_box import SealedBoxError, generate_keypair, open_sealed
+
+    start = world.clock.now() - timedelta(minutes=1)
+    thief = world.headers("optique.demo")
+    read = fresh_patients(world, count=2)
+    for patient in read:
+        assert check(world, thief, patient) == 200
+    world.clock.advance(seconds=5)
+    officer, second = world.headers("securite.demo"), world.headers("securite2.demo")
+    incident = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)}).json()
+    url = f"/v1/incidents/{incident['id']}"
+    assert world.client.post(f"{url}/exports", headers=officer, json={"insurer_id": 1}).status_code == 422  # no scope
+    assert world.client.post(f"{url}/scope", headers=officer).status_code == 200
+    asked = world.client.post(f"{url}/exports", headers=officer, json={"insurer_id": 1})
+    assert asked.status_code == 201, asked.text
+    export = asked.json()["id"]
+    assert world.client.get(f"{url}/exports/{export}/file", headers=officer).status_code == 422  # not approved
+    assert world.client.post(f"{url}/exports/{export}/approve", headers=officer).status_code == 403  # own request
+    approved = world.client.post(f"{url}/exports/{export}/approve", headers=second)
+    assert approved.status_code == 200 and approved.json()["approved_by"] == world.demo_account_id("securite2.demo")
+    sealed = world.client.get(f"{url}/exports/{export}/file", headers=officer)
+    assert sealed.status_code == 200 and sealed.headers["cache-control"] == "no-store"
+    assert all(p["nir"] not in sealed.text and p["member_number"] not in sealed.text for p in read)
+    assert world.client.get(f"{url}/exports/{export}/file", headers=second).status_code == 422  # once
+    private = world.demo["insurer_export_keys"]["1"]
+    content = json.loads(open_sealed(private, sealed.text))
+    assert sorted(p["identity"]["nir"] for p in content["people"]) == sorted(p["nir"] for p in read)
+    signed = Checkpoint.parse(content["checkpoint"]["note"].split("\n\n")[0] + "\n")
+    assert signed.size == content["checkpoint"]["size"]
+    proofs = [proof for person in content["people"] for proof in person["proofs"]]
+    assert len(proofs) == 2  # each event relied on, proved against the signed checkpoint
+    for proof in proofs:
+        assert verify_inclusion(bytes.fromhex(proof["leaf_hash"]), proof["index"], signed.size,
+                                [bytes.fromhex(h) for h in proof["hashes"]], signed.root)
+    with pytest.raises(SealedBoxError):
+        open_sealed(generate_keypair()[0], sealed.text)  # another key opens nothing
+    with world.platform.engine.connect() as conn:
+        assert conn.execute(select(t.incident_exports.c.sealed)).scalar() is None  # dropped after its download
+        tags = conn.execute(select(t.audit_events.c.tag).where(t.audit_events.c.tag.like("incidents:export:%"))
+                            ).scalars().all()
+    assert sorted(tags) == ["incidents:export:approve", "incidents:export:read", "incidents:export:request"]

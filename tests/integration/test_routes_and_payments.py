@@ -111,3 +111,44 @@ def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> Non
     assert unpaid == []  # and nobody forgotten
     for statement, amount in orders:
         assert sum(Decimal(i["amount"]) for i in statement["invoices"]) == amount
+
+
+IDENTITY_FIELDS = {"nir", "last_name", "first_name", "birth_date", "member_number", "iban", "name"}
+
+
+def _identity_fields(model: Any, seen: set[Any] | None = None) -> set[str]:
+    """Identity fields a response model can carry, at any depth."""
+    import typing
+
+    from pydantic import BaseModel
+
+    seen = seen if seen is not None else set()
+    out: set[str] = set()
+    for arg in typing.get_args(model) or ():
+        out |= _identity_fields(arg, seen)
+    if isinstance(model, type) and issubclass(model, BaseModel) and model not in seen:
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if name in IDENTITY_FIELDS:
+                out.add(name)
+            out |= _identity_fields(field.annotation, seen)
+    return out
+
+
+def test_no_route_lists_peoples_identities_and_the_one_bulk_export_is_sealed_and_dual_controlled(world: World) -> None:
+    """The AP-HP lesson (issue 14): no route returns a list of people's identities; the only
+    bulk export is a controller's breach list, sealed to its key after two officers' approval
+    (services/incident_exports.py). A new route that lists identities fails here."""
+    import typing
+
+    bulk = []
+    for route in api_routes(list(world.app.routes)):
+        model = route.response_model
+        is_list = typing.get_origin(model) in (list, tuple) or (isinstance(model, type) and issubclass(model, list))
+        if is_list and _identity_fields(model):
+            bulk.append(route.path)
+    assert bulk == []
+    [export] = [r for r in api_routes(list(world.app.routes)) if r.path.endswith("/exports/{export_id}/file")]
+    policies = [policy_of(dep.call) for dep in export.dependant.dependencies if policy_of(dep.call)]
+    assert policies and "public" not in policies and "authenticated" not in policies
+

@@ -34,7 +34,8 @@ def test_defaults() -> None:
     assert s.var_dir == Path("var") and s.key_dir == Path("var/keys")
     assert s.database_url == "sqlite:///var/tierspayant.db"
     assert (s.host, s.port, s.workers, s.max_body_bytes) == ("127.0.0.1", 8000, 2, 64 * 1024)
-    assert (s.checkpoint_seconds, s.bank_change_delay_hours, s.sign_in_hold_seconds) == (60.0, 72.0, 30.0)
+    assert (s.checkpoint_seconds, s.checkpoint_events, s.bank_change_delay_hours, s.sign_in_hold_seconds) == (
+        5.0, 1000, 72.0, 30.0)
     assert s.witness_keys == () and s.oidc_acr_values == ("eidas3",) and s.detection is None
     assert not (s.unsafe_no_access_log or s.unsafe_plaintext_fields or s.unsafe_no_detection)
     assert s.oidc_issuer == s.oidc_client_secret == s.simulated_clock == ""
@@ -135,7 +136,7 @@ def test_frozen_and_copied_with_changes(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         s.port = 1  # type: ignore[misc]
     faster = s.model_copy(update={"checkpoint_seconds": 0.2})
-    assert faster.checkpoint_seconds == 0.2 and faster.var_dir == tmp_path and s.checkpoint_seconds == 60.0
+    assert faster.checkpoint_seconds == 0.2 and faster.var_dir == tmp_path and s.checkpoint_seconds == 5.0
 
 
 def test_the_client_secret_is_not_in_the_repr() -> None:

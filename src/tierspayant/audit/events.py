@@ -50,6 +50,9 @@ class Tag(StrEnum):
     INCIDENT_STEP = "incidents:step:create"
     INCIDENT_REPORT = "incidents:report:create"
     INCIDENT_NOTICES = "incidents:notices:create"
+    INCIDENT_EXPORT_REQUEST = "incidents:export:request"
+    INCIDENT_EXPORT_APPROVE = "incidents:export:approve"
+    INCIDENT_EXPORT_DOWNLOAD = "incidents:export:read"
 
 
 @dataclass(frozen=True, slots=True)

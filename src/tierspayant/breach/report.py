@@ -1,6 +1,6 @@
 """The GDPR Art. 33 notification for one controller, and the processor's notice that comes first
-(Art. 33(2)), built from the scope -- never a number typed by hand (docs/THREATS.md, "Breach
-response").
+(Art. 33(2)), built from the scope -- never a number typed by hand
+(docs/THREATS.md, "Breach response").
 
 Art. 33(3) asks, and ``art33`` answers under these keys:
 (a) ``nature``: what happened, the categories and numbers of people and of records concerned;

@@ -124,7 +124,7 @@ def witness(
     origin: Annotated[str, typer.Option(help="The log's origin line")] = "tierspayant.example/log",
     state_dir: Annotated[Path, typer.Option(help="The witness's own state and key")] = Path("var/witness"),
     name: Annotated[str, typer.Option(help="The witness's name")] = "witness.example",
-    interval: Annotated[float, typer.Option(help="Seconds between checks")] = 30.0,
+    interval: Annotated[float, typer.Option(help="Seconds between checks (as often as the log signs: 5 s)")] = 5.0,
     once: Annotated[bool, typer.Option(help="Check once and exit")] = False,
 ) -> None:
     """Watch the log: check each new checkpoint against the last one seen, cosign it, alarm on a

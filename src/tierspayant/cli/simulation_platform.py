@@ -67,7 +67,7 @@ def prepare(work: Path, spec: PopulationSpec, title: str) -> Prepared:
 def platform_env(work: Path) -> dict[str, str]:
     """The environment of a simulated platform on an SQLite file in ``work``."""
     env = {**os.environ, "TIERS_VAR_DIR": str(work), "TIERS_DATABASE_URL": f"sqlite:///{work / 'tiers.db'}",
-           "TIERS_WORKERS": "2", "TIERS_CHECKPOINT_SECONDS": "30", **ONE_ADDRESS}
+           "TIERS_WORKERS": "2", "TIERS_HOUSEKEEPING_SECONDS": "30", **ONE_ADDRESS}
     env.pop("TIERS_DETECTION", None)
     return env
 

@@ -25,6 +25,7 @@ from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
     Clock,
     HasAccounts,
+    HasBeneficiaries,
     HasCheckpoints,
     HasIncidents,
     HasKeys,
@@ -50,7 +51,7 @@ def _dated(entry: bytes) -> datetime:
 
 
 class IncidentStore(HasIncidents, HasLog, HasCheckpoints, HasAccounts, HasSessions, HasKeys, HasReference,
-                    HasProfessionals, Protocol):
+                    HasProfessionals, HasBeneficiaries, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 

@@ -370,3 +370,19 @@ class IncidentStep:
     by_account: int
     at: datetime
     note: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentExport:
+    """A controller's list of its people, sealed to its public key: requested by one officer,
+    approved (and sealed) by another, downloadable once before it expires."""
+
+    id: int
+    incident_id: int
+    insurer_id: int
+    requested_by: int
+    requested_at: datetime
+    approved_by: int | None = None
+    approved_at: datetime | None = None
+    expires_at: datetime | None = None
+    downloaded_at: datetime | None = None

@@ -14,6 +14,7 @@ from typing import Any
 from tierspayant.domain.contracts import contract_from_dict, contract_to_dict
 from tierspayant.security import totp
 from tierspayant.security.policy import Role
+from tierspayant.security.sealed_box import generate_keypair
 from tierspayant.services.accounts import AccountsService
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.reference import ReferenceService
@@ -47,7 +48,14 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
     started = time.perf_counter()
     population = Population(spec)
     reference.load_codes(default_codes())
-    loader.insert("insurers", population.insurers())
+    insurers = population.insurers()
+    # Each insurer's breach-export key pair (security/sealed_box.py): the platform keeps the
+    # public half; the private half is the insurer's -- here in the demo credentials file.
+    export_keys: dict[str, str] = {}
+    for row in insurers:
+        private, row["export_public_key"] = generate_keypair()
+        export_keys[str(row["id"])] = private
+    loader.insert("insurers", insurers)
     loader.insert("contracts", [
         {"id": cid, "insurer_id": iid, "code": cfg["code"], "config": contract_to_dict(contract_from_dict(cfg))}
         for cid, iid, cfg in population.contract_configs()
@@ -73,7 +81,7 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
             on_progress(len(beneficiaries))
     loader.reset_sequences()
     demo: dict[str, Any] = {"accounts": _demo_accounts(accounts, professionals, population),
-                            "patients": patients}
+                            "patients": patients, "insurer_export_keys": export_keys}
     if credentials_file is not None:
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         save_demo(credentials_file, demo)

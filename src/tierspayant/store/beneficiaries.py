@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -52,6 +53,17 @@ class SqlBeneficiaries(SqlPort):
             return self.protection.open_beneficiary(self.conn, row)
         except InvalidCiphertext:
             return None
+
+    def ids_of_insurer(self, insurer_id: int) -> Iterator[int]:
+        after = 0
+        while True:  # by pages of ids: no cursor held open across the caller's work
+            page = self.conn.execute(select(t.beneficiaries.c.id).where(
+                t.beneficiaries.c.insurer_id == insurer_id, t.beneficiaries.c.id > after)
+                .order_by(t.beneficiaries.c.id).limit(50_000)).scalars().all()
+            yield from (int(i) for i in page)
+            if len(page) < 50_000:
+                return
+            after = page[-1]
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:
         row = self.conn.execute(select(t.beneficiaries).where(t.beneficiaries.c.id == beneficiary_id)).first()

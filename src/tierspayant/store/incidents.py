@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from tierspayant.services.records import Incident, IncidentStep
+from tierspayant.services.records import Incident, IncidentExport, IncidentStep
 from tierspayant.store import tables as t
 from tierspayant.store.base import SqlPort, dialect_insert
 
@@ -16,6 +16,7 @@ _I = t.incidents.c
 _S = t.incident_steps.c
 _R = t.incident_reports.c
 _N = t.breach_notices.c
+_E = t.incident_exports.c
 _FIELDS = ("opened_at", "opened_by", "aware_at", "window_start", "window_end", "summary", "compromised", "step",
            "scope", "scope_digest", "scope_checkpoint")
 
@@ -89,3 +90,32 @@ class SqlIncidents(SqlPort):
         rows = self.conn.execute(select(_N.channel, func.count()).where(_N.incident_id == incident_id)
                                  .group_by(_N.channel))
         return {c: int(n) for c, n in rows}
+
+    def add_export(self, incident_id: int, insurer_id: int, requested_by: int, at: datetime) -> int:
+        key = self.conn.execute(insert(t.incident_exports).values(
+            incident_id=incident_id, insurer_id=insurer_id, requested_by=requested_by, requested_at=at)
+        ).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def export(self, export_id: int) -> IncidentExport | None:
+        row = self.conn.execute(select(_E.id, _E.incident_id, _E.insurer_id, _E.requested_by, _E.requested_at,
+                                       _E.approved_by, _E.approved_at, _E.expires_at, _E.downloaded_at)
+                                .where(_E.id == export_id)).first()
+        return IncidentExport(*row) if row else None
+
+    def approve_export(self, export_id: int, by: int, at: datetime, expires_at: datetime, sealed: str) -> bool:
+        return bool(self.conn.execute(update(t.incident_exports).where(
+            _E.id == export_id, _E.approved_by.is_(None)).values(
+            approved_by=by, approved_at=at, expires_at=expires_at, sealed=sealed)).rowcount)
+
+    def take_export(self, export_id: int, at: datetime) -> str | None:
+        taken = self.conn.execute(update(t.incident_exports).where(
+            _E.id == export_id, _E.approved_by.is_not(None), _E.downloaded_at.is_(None), _E.expires_at > at)
+            .values(downloaded_at=at)).rowcount
+        if not taken:
+            return None
+        sealed = self.conn.execute(select(_E.sealed).where(_E.id == export_id)).scalar()
+        # The sealed file is served once and then dropped: nothing to steal afterwards.
+        self.conn.execute(update(t.incident_exports).where(_E.id == export_id).values(sealed=None))
+        return str(sealed)

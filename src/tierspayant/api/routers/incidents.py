@@ -19,7 +19,7 @@ from tierspayant.breach.report import to_html
 from tierspayant.delivery.pdf import html_to_pdf
 from tierspayant.security.policy import Principal
 from tierspayant.services.incidents import IncidentRequest
-from tierspayant.services.records import Incident, IncidentStep
+from tierspayant.services.records import Incident, IncidentExport, IncidentStep
 
 router = APIRouter(prefix="/v1/incidents", tags=["breach response"])
 Id = Annotated[int, Path(ge=1, le=2**62)]
@@ -174,3 +174,48 @@ def queue_notices(request: Request, principal: Annotated[Principal, INCIDENT_HAN
                   body: NoticesRequest) -> dict[str, Any]:
     """Render, lint and queue the Art. 34 notices: a notice the lint refuses is never queued."""
     return platform(request).incident_reports.queue_notices(principal, incident_id, body.channels)
+
+
+class ExportRequest(Strict):
+    insurer_id: Annotated[int, Field(ge=1, le=2**62)]
+
+
+class ExportOut(BaseModel):
+    id: int
+    incident_id: int
+    insurer_id: int
+    requested_by: int
+    requested_at: AwareDatetime
+    approved_by: int | None
+    expires_at: AwareDatetime | None
+    downloaded_at: AwareDatetime | None
+
+
+def _export(e: IncidentExport) -> ExportOut:
+    return ExportOut(id=e.id, incident_id=e.incident_id, insurer_id=e.insurer_id, requested_by=e.requested_by,
+                     requested_at=e.requested_at, approved_by=e.approved_by, expires_at=e.expires_at,
+                     downloaded_at=e.downloaded_at)
+
+
+@router.post("/{incident_id}/exports", status_code=201, responses=NOT_FOUND)
+def request_export(request: Request, principal: Annotated[Principal, INCIDENT_HANDLERS], incident_id: Id,
+                   body: ExportRequest) -> ExportOut:
+    """Ask for a controller's list of its people (sealed to its public key): a second officer approves."""
+    return _export(platform(request).incident_exports.request(principal, incident_id, body.insurer_id))
+
+
+@router.post("/{incident_id}/exports/{export_id}/approve", responses=NOT_FOUND)
+def approve_export(request: Request, principal: Annotated[Principal, INCIDENT_HANDLERS], incident_id: Id,
+                   export_id: Id) -> ExportOut:
+    """Dual control: another officer than the one who asked. The file is built and sealed now."""
+    return _export(platform(request).incident_exports.approve(principal, export_id))
+
+
+@router.get("/{incident_id}/exports/{export_id}/file", responses=NOT_FOUND)
+def download_export(request: Request, principal: Annotated[Principal, INCIDENT_HANDLERS], incident_id: Id,
+                    export_id: Id) -> Response:
+    """The sealed file, once, before it expires (only the insurer's private key opens it)."""
+    sealed = platform(request).incident_exports.download(principal, export_id)
+    return Response(sealed, media_type="application/octet-stream", headers={
+        "content-disposition": f'attachment; filename="incident-{incident_id}-export-{export_id}.tpx"',
+        "cache-control": "no-store"})

@@ -3,7 +3,7 @@ presence proofs, claims, payments and bank details (contracts: ``services/ports/
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -104,6 +104,11 @@ class Beneficiaries(Protocol):
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[Beneficiary]:
         """The insurer's beneficiaries holding this NIR (a family shares one), possibly none.
         Beneficiaries whose insurer's keys were shredded are not found."""
+        ...
+
+    def ids_of_insurer(self, insurer_id: int) -> Iterator[int]:
+        """Every beneficiary id of the insurer, ascending, streamed (breach response maps the
+        log's pseudonyms back to people: services/incident_exports.py)."""
         ...
 
     def beneficiary(self, beneficiary_id: int) -> Beneficiary | None:

@@ -14,6 +14,7 @@ from tierspayant.services.records import (
     Alert,
     Containment,
     Incident,
+    IncidentExport,
     IncidentStep,
     Presented,
     RecentActivity,
@@ -250,9 +251,11 @@ class Incidents(Protocol):
     """Breach-response incidents, their steps (append-only) and computed scope."""
 
     def add_incident(self, incident: Incident) -> int:
+        """Store a new incident (its ``id`` ignored); returns the id given."""
         ...
 
     def incident(self, incident_id: int) -> Incident | None:
+        """The incident, or None."""
         ...
 
     def incidents(self, limit: int = 200) -> list[Incident]:
@@ -260,9 +263,11 @@ class Incidents(Protocol):
         ...
 
     def set_step(self, incident_id: int, step: str) -> None:
+        """Move the incident to ``step`` (the use case checks the order)."""
         ...
 
     def add_step(self, step: IncidentStep) -> int:
+        """Record a step taken (append-only; its ``id`` ignored); returns the id given."""
         ...
 
     def steps(self, incident_id: int) -> list[IncidentStep]:
@@ -270,6 +275,8 @@ class Incidents(Protocol):
         ...
 
     def save_scope(self, incident_id: int, scope: str, digest: str, checkpoint: int) -> None:
+        """Store the computed scope (canonical JSON), its digest and the size of the signed
+        checkpoint it was proved against, replacing any earlier one."""
         ...
 
     def add_report(self, incident_id: int, insurer_id: int, kind: str, body: dict[str, Any], by: int,
@@ -288,4 +295,21 @@ class Incidents(Protocol):
 
     def notices(self, incident_id: int) -> dict[str, int]:
         """Notices queued per channel."""
+        ...
+
+    def add_export(self, incident_id: int, insurer_id: int, requested_by: int, at: datetime) -> int:
+        """Record an export request (not approved, nothing sealed yet); returns its id."""
+        ...
+
+    def export(self, export_id: int) -> IncidentExport | None:
+        """The export's record (never its sealed file), or None."""
+        ...
+
+    def approve_export(self, export_id: int, by: int, at: datetime, expires_at: datetime, sealed: str) -> bool:
+        """Record the approval and the sealed file, if not approved yet; False otherwise."""
+        ...
+
+    def take_export(self, export_id: int, at: datetime) -> str | None:
+        """The sealed file, once: marks it downloaded if approved, not yet downloaded and not
+        expired at ``at`` (atomically: two concurrent downloads get it once); None otherwise."""
         ...
