@@ -74,7 +74,7 @@ async def _checkpoints(platform: Platform) -> None:
     it; a checkpoint of an existing size is not written twice. Looks at the log's size every
     tick (one indexed read)."""
     settings = platform.settings
-    tick = min(1.0, settings.checkpoint_seconds / 5)
+    tick = min(0.25, settings.checkpoint_seconds / 5)
     loop = asyncio.get_running_loop()
     signed, since = -1, loop.time()
     while True:

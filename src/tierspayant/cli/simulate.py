@@ -73,8 +73,28 @@ def simulate(
     work: Annotated[Path | None, typer.Option(help="Working directory (default: a new temporary one)")] = None,
     port: Annotated[int, typer.Option(help="Port of the simulated platform")] = 8790,
     with_attacks: Annotated[bool, typer.Option("--attacks/--no-attacks", help="Day 2 with the attacks")] = True,
+    breach: Annotated[bool, typer.Option("--breach", help="The breach drill instead (cli/breach_drill.py): a day "
+                                                          "with phished sessions, the incident's scope against "
+                                                          "the attackers' ground truth; report in --out")] = False,
 ) -> Simulated:
     """Normal days and attacks against a live server, over HTTP; writes the report."""
+    if breach:
+        from tierspayant.cli.breach_drill import drill
+        from tierspayant.cli.breach_drill import markdown as drill_markdown
+
+        if out == Path("bench/SIMULATION.md"):
+            out = Path("bench/BREACH-DRILL.md")
+        done = drill(work or Path(tempfile.mkdtemp(prefix="tiers-drill-")), min(professionals, 120),
+                     min(beneficiaries, 20_000), seed_value=seed_value, port=port,
+                     command="tiers simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
+        text = drill_markdown(done)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(text)
+        if not (done.exact and done.verify_ok and not done.verify_after_removal_ok
+                and not done.verify_after_insertion_ok):
+            raise typer.Exit(1)
+        return Simulated(None, None)
     chosen = set(scenario or SCENARIOS)
     unknown = chosen - set(SCENARIOS)
     if unknown:
