@@ -173,7 +173,7 @@ def test_the_art33_report_holds_every_item_with_the_scopes_numbers_as_json_html_
     assert report["consequences"] and report["measures"]["taken"] and report["measures"]["proposed"]
     assert report["deadline"] == (datetime.fromisoformat(report["aware_at"]) + timedelta(hours=72)).isoformat()
     assert 71 < report["hours_left"] <= 72 and report["phase"] == "initial"
-    assert sum(n for _, n in report["exposures_by_day"]) == 4
+    assert sum(n for _, n in report["exposures_over_time"]) == 4
     again = world.client.post(f"{url}/reports", headers=officer, json={"insurer_id": 1}).json()
     assert again["version"] == 2 and again["phase"] == "complementary"  # Art. 33(4): in phases
     page = world.client.get(f"{url}/reports/1?format=html", headers=officer)

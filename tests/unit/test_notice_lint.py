@@ -143,3 +143,26 @@ def test_no_good_sentence_is_flagged(text: str) -> None:
 def test_a_whole_good_notice_passes() -> None:
     assert len(GOOD) >= 40
     assert lint(OPENING + " ".join(GOOD), PHONE) == []
+
+
+def test_every_generated_notice_passes_whatever_its_facts() -> None:
+    """Every category mix, one day or several, exposure through the log or the store only, each
+    demo insurer's name and number, every channel (breach/notices.py)."""
+    from datetime import UTC, datetime
+    from itertools import combinations
+
+    from tierspayant.breach.notices import WHAT, NoticeFacts, render
+    from tierspayant.simulate.population import INSURERS
+
+    first, last = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 9, 17, tzinfo=UTC)
+    measures = ("Les comptes concernés ont été suspendus et la CNIL a été informée.",)
+    checked = 0
+    for n, (_, name) in enumerate(INSURERS):
+        phone = f"09 70 80 {90 + n:02d} 00"
+        for size in range(1, len(WHAT) + 1):
+            for categories in combinations(sorted(WHAT), size):
+                for when in ((first, first), (first, last), (None, None)):
+                    for channel, text in render(NoticeFacts(name, phone, categories, *when, measures)).items():
+                        assert lint(text, phone) == [], (channel, categories, text)
+                        checked += 1
+    assert checked >= 3 * 15 * 3 * 3

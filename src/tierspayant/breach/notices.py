@@ -24,15 +24,15 @@ WHAT = {
     "coverage": "vos droits à la complémentaire santé (être couvert ou non, pour quels soins)",
     "health": "des informations sur vos soins (actes, équipements d'optique, montants)",
     "payment": "des factures de soins vous concernant et leurs montants",
-    "bank": "des coordonnées bancaires",
 }
 RISK = {
     "identity": "des escrocs pourraient se servir de ces informations pour rendre leurs messages plus crédibles",
     "coverage": "des escrocs pourraient se faire passer pour votre complémentaire santé",
     "health": "ces informations relèvent du secret médical",
     "payment": "des escrocs pourraient évoquer de faux remboursements",
-    "bank": "des escrocs pourraient tenter une fraude au virement",
 }
+# No "bank": a beneficiary's notice never concerns bank details (the platform holds only the
+# professionals'), and words about bank data in a notice are what the lint refuses.
 #: The CNIL's advice, each sentence of which the lint lets through (negated, or describing the
 #: fraudster): distrust messages about reimbursements, never give codes or bank details, look
 #: in one's own space by oneself.

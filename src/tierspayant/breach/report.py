@@ -37,6 +37,8 @@ CONSEQUENCES = {
     "payment": "Connaissance des soins facturés et de leurs montants ; faux messages de remboursement.",
     "bank": "Tentatives de fraude au virement ou de détournement de paiements.",
 }
+CATEGORY_NAMES = {"identity": "identité", "coverage": "droits et garanties", "health": "santé",
+                  "payment": "paiements", "bank": "coordonnées bancaires"}
 CIPHERTEXT_ONLY = ("Données chiffrées (AES-256-GCM) dont les clés n'ont pas été compromises : inintelligibles "
                    "pour qui les détient ; la notification individuelle n'est pas requise (art. 34(3)(a)).")
 
@@ -74,12 +76,15 @@ def reminders_due(aware_at: datetime, now: datetime, sent: bool) -> list[int]:
     return [h for h in REMINDERS if elapsed >= timedelta(hours=h)]
 
 
-def exposures_by_day(controller: dict[str, Any]) -> list[tuple[str, int]]:
-    """People by the day (Paris) of their first exposure, for the chart; people exposed
-    through the store only (a key, a dump) have no date and are left out of it."""
-    days = Counter(datetime.fromisoformat(e["first"]).astimezone(PARIS).date().isoformat()
-                   for e in controller.get("exposures", ()) if e["first"])
-    return sorted(days.items())
+def exposures_over_time(controller: dict[str, Any], start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """People by the hour (a window of up to three days) or the day (Paris) of their first
+    exposure, for the chart; people exposed through the store only (a key, a dump) have no
+    date and are left out of it."""
+    hourly = end - start <= timedelta(days=3)
+    fmt = "%m-%d %Hh" if hourly else "%Y-%m-%d"
+    counts = Counter(datetime.fromisoformat(e["first"]).astimezone(PARIS).strftime(fmt)
+                     for e in controller.get("exposures", ()) if e["first"])
+    return sorted(counts.items())
 
 
 def art33(facts: ReportFacts) -> dict[str, Any]:
@@ -105,7 +110,7 @@ def art33(facts: ReportFacts) -> dict[str, Any]:
         "consequences": [CONSEQUENCES[k] for k in sorted(c["categories"]) if k in CONSEQUENCES]
                         + ([CIPHERTEXT_ONLY] if ciphertext_only else []),
         "measures": {"taken": list(facts.measures_taken), "proposed": list(facts.measures_proposed)},
-        "exposures_by_day": exposures_by_day(c),
+        "exposures_over_time": exposures_over_time(c, facts.window_start, facts.window_end),
     }
 
 
@@ -124,14 +129,14 @@ def _chart(days: list[tuple[str, int]]) -> str:
         return "<p>Aucune exposition datée (exposition par les clés ou une copie de tables seulement).</p>"
     width, height, pad = 560, 180, 30
     top = max(n for _, n in days)
-    bar = (width - 2 * pad) / len(days)
+    bar = min(48.0, (width - 2 * pad) / len(days))
     bars = []
     for i, (day, n) in enumerate(days):
         h = (height - 2 * pad) * n / top
         x = pad + i * bar
         bars.append(f'<rect x="{x + 2:.1f}" y="{height - pad - h:.1f}" width="{max(bar - 4, 1):.1f}" '
                     f'height="{h:.1f}" fill="#345"/><text x="{x + bar / 2:.1f}" y="{height - pad + 14}" '
-                    f'font-size="9" text-anchor="middle">{html.escape(day[5:])}</text>'
+                    f'font-size="9" text-anchor="middle">{html.escape(day[-8:])}</text>'
                     f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 3:.1f}" font-size="9" '
                     f'text-anchor="middle">{n}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
@@ -144,7 +149,7 @@ def to_html(report: dict[str, Any]) -> str:
     n = report["nature"]
     title = ("Notification d'un manquement à la sécurité des données (art. 33 RGPD)" if report["kind"] == "art33"
              else "Notification du sous-traitant au responsable de traitement (art. 33(2) RGPD)")
-    categories = "".join(f"<li>{e(k)} : {v} personne(s)</li>" for k, v in n["categories"].items())
+    categories = "".join(f"<li>{e(CATEGORY_NAMES.get(k, k))} : {v} personne(s)</li>" for k, v in n["categories"].items())
     consequences = "".join(f"<li>{e(x)}</li>" for x in report["consequences"])
     taken = "".join(f"<li>{e(x)}</li>" for x in report["measures"]["taken"]) or "<li>—</li>"
     proposed = "".join(f"<li>{e(x)}</li>" for x in report["measures"]["proposed"]) or "<li>—</li>"
@@ -163,7 +168,8 @@ margin-top:1.2em}} table{{border-collapse:collapse}} td{{padding:2px 8px;border-
 enregistrement(s) ; dont {n['ciphertext_only_people']} exposée(s) sous forme chiffrée seulement.
 Sans divulgation : {n['disclosed_nothing']['refused']} consultation(s) refusée(s),
 {n['disclosed_nothing']['not_found']} sans correspondance.</p><ul>{categories}</ul>
-{_chart([(str(d), int(k)) for d, k in report['exposures_by_day']])}
+<p>Personnes exposées, par {"heure" if len(report['exposures_over_time']) and "h" in report['exposures_over_time'][0][0] else "jour"} de première exposition (heure de Paris) :</p>
+{_chart([(str(d), int(k)) for d, k in report['exposures_over_time']])}
 <h2>b) Délégué à la protection des données</h2><p>{e(report['dpo'])}</p>
 <h2>c) Conséquences probables</h2><ul>{consequences}</ul>
 <h2>d) Mesures prises et proposées</h2><p>Prises :</p><ul>{taken}</ul><p>Proposées :</p><ul>{proposed}</ul>

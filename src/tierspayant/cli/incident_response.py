@@ -6,7 +6,7 @@ signed checkpoint alone."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,8 +60,9 @@ def open_incident(
                               tuple(professional or ()), keys, kek, tuple(table or ()))
     platform = build(Settings.from_env())
     incident = as_officer(platform, officer, "incident", lambda p: platform.incidents.open(p, request))
-    console.print(f"incident {incident.id} opened; the CNIL must be notified by the controllers by "
-                  f"{incident.aware_at.astimezone().strftime('%Y-%m-%d %H:%M %Z')} + 72 h")
+    deadline = incident.aware_at + timedelta(hours=72)
+    console.print(f"incident {incident.id} opened; each controller must notify the CNIL by "
+                  f"{deadline:%Y-%m-%d %H:%M} UTC (72 h from awareness, Art. 33(1))")
 
 
 @incident_app.command("show")
