@@ -58,7 +58,8 @@ class NoticeFacts:
 
 def _date(at: datetime) -> str:
     local = at.astimezone(PARIS)
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year}"
+    day = "1er" if local.day == 1 else str(local.day)  # « le 1er décembre »
+    return f"{day} {MONTHS[local.month - 1]} {local.year}"
 
 
 def _when(facts: NoticeFacts) -> str:

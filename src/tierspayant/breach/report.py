@@ -78,13 +78,26 @@ def reminders_due(aware_at: datetime, now: datetime, sent: bool) -> list[int]:
 
 def exposures_over_time(controller: dict[str, Any], start: datetime, end: datetime) -> list[tuple[str, int]]:
     """People by the hour (a window of up to three days) or the day (Paris) of their first
-    exposure, for the chart; people exposed through the store only (a key, a dump) have no
-    date and are left out of it."""
+    exposure, every hour or day of the window included (zeros too: a real time axis); people
+    exposed through the store only (a key, a dump) have no date and are left out of it."""
     hourly = end - start <= timedelta(days=3)
-    fmt = "%m-%d %Hh" if hourly else "%Y-%m-%d"
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+    fmt = "%d/%m %Hh" if hourly else "%d/%m"
     counts = Counter(datetime.fromisoformat(e["first"]).astimezone(PARIS).strftime(fmt)
                      for e in controller.get("exposures", ()) if e["first"])
-    return sorted(counts.items())
+    labels: list[str] = []
+    at = start.astimezone(PARIS).replace(minute=0, second=0, microsecond=0)
+    if not hourly:
+        at = at.replace(hour=0)
+    while at < end and len(labels) < 400:
+        labels.append(at.strftime(fmt))
+        at += step
+    return [(label, counts.get(label, 0)) for label in dict.fromkeys(labels + sorted(counts))]
+
+
+def _when(iso: str) -> str:
+    """An ISO date and time as a person reads it, in Paris time."""
+    return datetime.fromisoformat(iso).astimezone(PARIS).strftime("%d/%m/%Y %H:%M (heure de Paris)")
 
 
 def art33(facts: ReportFacts) -> dict[str, Any]:
@@ -128,17 +141,19 @@ def _chart(days: list[tuple[str, int]]) -> str:
     if not days:
         return "<p>Aucune exposition datée (exposition par les clés ou une copie de tables seulement).</p>"
     width, height, pad = 560, 180, 30
-    top = max(n for _, n in days)
+    top = max(1, max(n for _, n in days))
     bar = min(48.0, (width - 2 * pad) / len(days))
+    every = max(1, len(days) // 12)  # at most a dozen labels on the axis
     bars = []
     for i, (day, n) in enumerate(days):
         h = (height - 2 * pad) * n / top
         x = pad + i * bar
         bars.append(f'<rect x="{x + 2:.1f}" y="{height - pad - h:.1f}" width="{max(bar - 4, 1):.1f}" '
-                    f'height="{h:.1f}" fill="#345"/><text x="{x + bar / 2:.1f}" y="{height - pad + 14}" '
-                    f'font-size="9" text-anchor="middle">{html.escape(day[-8:])}</text>'
-                    f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 3:.1f}" font-size="9" '
-                    f'text-anchor="middle">{n}</text>')
+                    f'height="{h:.1f}" fill="#345"/>'
+                    + (f'<text x="{x + bar / 2:.1f}" y="{height - pad + 14}" font-size="8" text-anchor="middle">'
+                       f'{html.escape(day)}</text>' if i % every == 0 else "")
+                    + (f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 3:.1f}" font-size="9" '
+                       f'text-anchor="middle">{n}</text>' if n else ""))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
             f'aria-label="personnes exposées par jour">{"".join(bars)}</svg>')
 
@@ -160,10 +175,10 @@ margin-top:1.2em}} table{{border-collapse:collapse}} td{{padding:2px 8px;border-
 <table><tr><td>Incident</td><td>{report['incident']}</td></tr>
 <tr><td>Responsable de traitement</td><td>{e(report['controller']['name'])}</td></tr>
 <tr><td>Version</td><td>{report['version']} ({e(report['phase'])})</td></tr>
-<tr><td>Connaissance de la violation</td><td>{e(report['aware_at'])}</td></tr>
-<tr><td>Échéance (72 h)</td><td>{e(report['deadline'])} — reste {report['hours_left']} h</td></tr></table>
+<tr><td>Connaissance de la violation</td><td>{e(_when(report['aware_at']))}</td></tr>
+<tr><td>Échéance (72 h)</td><td>{e(_when(report['deadline']))} — reste {report['hours_left']} h</td></tr></table>
 <h2>a) Nature de la violation</h2><p>{e(n['description'])}</p>
-<p>Période : {e(n['window'][0])} — {e(n['window'][1])}</p>
+<p>Période : du {e(_when(n['window'][0]))} au {e(_when(n['window'][1]))}</p>
 <p><strong>{n['people']}</strong> personne(s) concernée(s), <strong>{n['records']}</strong>
 enregistrement(s) ; dont {n['ciphertext_only_people']} exposée(s) sous forme chiffrée seulement.
 Sans divulgation : {n['disclosed_nothing']['refused']} consultation(s) refusée(s),
