@@ -415,6 +415,26 @@ def check_the_log_orders_and_finds_events(uow: Uow) -> None:
         assert latest is not None and latest.note == "note"
 
 
+def check_a_windows_leaves_are_found_exactly_with_dates_a_little_out_of_order(uow: Uow) -> None:
+    """window_leaves (breach response's leaf range): events appended over five hours, a few
+    seconds out of order as group commits interleave them; the first and last leaf dated in
+    each window, whatever the window."""
+    from dataclasses import replace
+
+    ids = world(uow)
+    base = _event(ids["account"])
+    offsets = [n * 60 + (7 if n % 5 == 2 else -3 if n % 7 == 3 else 0) for n in range(300)]  # a minute apart
+    with uow() as tx:
+        tx.log.append_events([replace(base, at=AT + timedelta(seconds=s)) for s in offsets])
+    dated = {n: AT + timedelta(seconds=s) for n, s in enumerate(offsets)}
+    with uow(readonly=True) as tx:
+        for start, end in ((0, 300 * 60), (65 * 60, 66 * 60), (62 * 60 + 30, 190 * 60 + 5), (-3600, 10), (299 * 60, 10**6)):
+            lo, hi = AT + timedelta(seconds=start), AT + timedelta(seconds=end)
+            inside = [n for n, at in dated.items() if lo <= at < hi]
+            assert tx.log.window_leaves(lo, hi) == ((min(inside), max(inside)) if inside else None), (start, end)
+        assert tx.log.window_leaves(AT - timedelta(days=2), AT - timedelta(days=1)) is None
+
+
 def check_a_shred_request_is_approved_once(uow: Uow) -> None:
     ids = world(uow)
     with uow() as tx:

@@ -62,6 +62,10 @@ class FakeAccessLog:
         return [e for e, a in self.s.events if a.tag.value.startswith("keys:")
                 and (owner is None or a.insurer_id == wanted)]
 
+    def window_leaves(self, start: datetime, end: datetime) -> tuple[int, int] | None:
+        seqs = [e.seq for e, a in self.s.events if start <= a.at < end]
+        return (min(seqs), max(seqs)) if seqs else None
+
     def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
                         end: datetime) -> list[StoredEvent]:
         return [e for e, a in self.s.events if start <= a.at < end and (

@@ -254,7 +254,8 @@ def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_dow
     assert asked.status_code == 201, asked.text
     export = asked.json()["id"]
     assert world.client.get(f"{url}/exports/{export}/file", headers=officer).status_code == 422  # not approved
-    assert world.client.post(f"{url}/exports/{export}/approve", headers=officer).status_code == 403  # own request
+    own = world.client.post(f"{url}/exports/{export}/approve", headers=officer)  # its own request: dual control
+    assert own.status_code == 422 and "export_id" in [e["field"] for e in own.json()["errors"]]
     approved = world.client.post(f"{url}/exports/{export}/approve", headers=second)
     assert approved.status_code == 200 and approved.json()["approved_by"] == world.demo_account_id("securite2.demo")
     sealed = world.client.get(f"{url}/exports/{export}/file", headers=officer)
@@ -278,3 +279,25 @@ def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_dow
         tags = conn.execute(select(t.audit_events.c.tag).where(t.audit_events.c.tag.like("incidents:export:%"))
                             ).scalars().all()
     assert sorted(tags) == ["incidents:export:approve", "incidents:export:read", "incidents:export:request"]
+
+
+def test_the_72_hour_clock_alerts_at_24_48_and_66_hours_until_the_cnil_is_notified(world: World) -> None:
+    start = world.clock.now() - timedelta(minutes=1)
+    officer = world.headers("securite.demo")
+    incident = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": "stolen session", "accounts": [world.demo_account_id("optique.demo")],
+        **window(world, start)}).json()
+    remind = world.platform.incidents.remind
+    assert remind() == []
+    world.clock.advance(hours=25)
+    [first] = remind()
+    assert f"incident {incident['id']}: 24 h since awareness" in first
+    assert remind() == []  # once per mark
+    world.clock.advance(hours=42)  # 67 h: the 48 h and 66 h marks
+    assert [a.split(":")[1].split(" since")[0].strip() for a in remind()] == ["48 h", "66 h"]
+    officer = world.headers("securite.demo")  # a new session: the first one lapsed in those hours
+    alerts = world.client.get("/v1/security/alerts", headers=officer).json()
+    assert sum("since awareness" in a["text"] for a in alerts) == 3
+    steps = world.client.get(f"/v1/incidents/{incident['id']}", headers=officer).json()["steps"]
+    assert [s["note"] for s in steps if s["step"] == "reminder"] == [
+        "24 h after awareness", "48 h after awareness", "66 h after awareness"]

@@ -100,6 +100,8 @@ async def _housekeeping(platform: Platform) -> None:
             await asyncio.to_thread(platform.refresh_statistics)  # PostgreSQL's planner, on the same beat
             for alert in await asyncio.to_thread(platform.detection.watch):  # baselines, insurer-wide volumes
                 logger.warning("%s", alert)  # ids and counts only
+            for alert in await asyncio.to_thread(platform.incidents.remind):  # Art. 33's 72 h
+                logger.warning("%s", alert)  # ids and hours only
         except Exception as exc:
             logger.error("detection housekeeping failed: %s", type(exc).__name__)
 

@@ -20,7 +20,6 @@ from tierspayant.domain.errors import InvalidField
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.sealed_box import SealedBoxError, parse_public_key, seal
 from tierspayant.services.common import UseCase
-from tierspayant.services.errors import Forbidden
 from tierspayant.services.incidents import IncidentService, IncidentStore, require_handler
 from tierspayant.services.records import IncidentExport
 
@@ -28,8 +27,6 @@ from tierspayant.services.records import IncidentExport
 EXPORT_TTL = timedelta(hours=24)
 
 
-class SameOfficer(Forbidden):
-    """Dual control: the officer who asked for an export cannot approve it."""
 
 
 class IncidentExportsService(UseCase[IncidentStore]):
@@ -66,8 +63,8 @@ class IncidentExportsService(UseCase[IncidentStore]):
             export = tx.incidents.export(export_id)
         if export is None:
             raise NotFound()
-        if export.requested_by == principal.account_id:
-            raise SameOfficer("a second officer, not the one who asked, must approve")
+        if export.requested_by == principal.account_id:  # dual control
+            raise InvalidField("export_id", "a second officer, not the one who asked, must approve")
         if export.approved_by is not None:
             raise InvalidField("export_id", "already approved")
         incident, _ = self.incidents.get(principal, export.incident_id)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tierspayant.audit.events import AccessEvent, Category, Tag
 from tierspayant.audit.verifier import verify_log
+from tierspayant.breach.report import reminders_due
 from tierspayant.breach.scope import TABLE_CATEGORIES, Compromised, Scope
 from tierspayant.domain.errors import InvalidField
 from tierspayant.security.digests import content_digest
@@ -27,6 +28,7 @@ from tierspayant.services.ports import (
     HasAccounts,
     HasBeneficiaries,
     HasCheckpoints,
+    HasContainments,
     HasIncidents,
     HasKeys,
     HasLog,
@@ -51,7 +53,7 @@ def _dated(entry: bytes) -> datetime:
 
 
 class IncidentStore(HasIncidents, HasLog, HasCheckpoints, HasAccounts, HasSessions, HasKeys, HasReference,
-                    HasProfessionals, HasBeneficiaries, Protocol):
+                    HasProfessionals, HasBeneficiaries, HasContainments, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -59,6 +61,8 @@ class IncidentStore(HasIncidents, HasLog, HasCheckpoints, HasAccounts, HasSessio
 #: reaches it when every insurer in the scope has recorded its notification.
 STEPS = ("opened", "scoped", "controllers_informed", "cnil_notified", "people_notified", "closed")
 HANDLERS = (Role.SECURITY_OFFICER, Role.DPO)
+#: Recorded among an incident's steps (not one of STEPS): the 72 h clock's reminders.
+REMINDER = "reminder"
 #: Tables an incident may declare dumped: those that hold people's data (breach/scope.py), and
 #: the log itself (its entries hold pseudonyms, never an identity).
 DUMPABLE = (*TABLE_CATEGORIES, "audit_events")
@@ -387,6 +391,29 @@ class IncidentService(UseCase[IncidentStore]):
             updated = tx.incidents.incident(incident_id)
         assert updated is not None
         return updated
+
+    # -- the 72 h clock, on the housekeeping beat ---------------------------------------------
+    def remind(self) -> list[str]:
+        """Alert the officers at 24, 48 and 66 h after awareness while an incident has not
+        reached the controllers' CNIL notifications (Art. 33(1): 72 h); once per incident and
+        hour mark, recorded among its steps. Returns the alerts raised (ids and hours only)."""
+        now = self.clock.now()
+        raised = []
+        with self.uow() as tx:
+            for incident in tx.incidents.incidents(limit=10_000):
+                if STEPS.index(incident.step) >= STEPS.index("cnil_notified"):
+                    continue
+                done = {s.note for s in tx.incidents.steps(incident.id) if s.step == REMINDER}
+                for hours in reminders_due(incident.aware_at, now, sent=False):
+                    mark = f"{hours} h after awareness"
+                    if mark in done:
+                        continue
+                    tx.incidents.add_step(IncidentStep(0, incident.id, REMINDER, None, 0, now, mark))
+                    text = (f"incident {incident.id}: {hours} h since awareness, at '{incident.step}'; the CNIL "
+                            f"notifications are due by {incident.aware_at + timedelta(hours=72):%Y-%m-%d %H:%M} UTC")
+                    tx.containments.add_alert(now, "high", None, text)
+                    raised.append(text)
+        return raised
 
     @staticmethod
     def _controllers(incident: Incident) -> list[int]:
