@@ -125,6 +125,9 @@ def main() -> None:
                         help="Also measure a server whose database stores protected fields in clear (same run)")
     parser.add_argument("--compare-detection", action="store_true",
                         help="Also measure a server with detection switched off (same run)")
+    parser.add_argument("--compare-checkpoints", action="store_true",
+                        help="Also measure a server signing checkpoints only every 60 s (the cadence before issue 14: "
+                             "the cost of 5 s / 1,000 events, same run)")
     parser.add_argument("--compare-tree", metavar="PATH",
                         help="Also measure another checkout's code (e.g. `git worktree add /tmp/before HEAD~1`), "
                              "seeded alike, alternated with this one in the same run: rights check and trivial "
@@ -181,6 +184,12 @@ def main() -> None:
         watched_runs, unwatched_runs = alternate(args, [env, {**env, "TIERS_UNSAFE_NO_DETECTION": "1"}], today,
                                                  rounds=args.rounds)
         print(f"detection on {watched_runs}, off {unwatched_runs}", flush=True)
+    frequent_runs: list[float] = []
+    sparse_runs: list[float] = []
+    if args.compare_checkpoints:
+        sparse = {**env, "TIERS_CHECKPOINT_SECONDS": "60", "TIERS_CHECKPOINT_EVENTS": str(10**9)}
+        frequent_runs, sparse_runs = alternate(args, [env, sparse], today, rounds=args.rounds)
+        print(f"checkpoints every 5 s / 1,000 events {frequent_runs}, every 60 s {sparse_runs}", flush=True)
     sealed_runs: list[float] = []
     clear_runs: list[float] = []
     if args.compare_encryption:
@@ -216,6 +225,7 @@ def main() -> None:
                f"{with_proofs['rps'] / health['rps']:.0%} of the trivial endpoint.\n")
     for label, off_means, on_runs, off_runs, aim in (
             ("Detection", "TIERS_UNSAFE_NO_DETECTION=1", watched_runs, unwatched_runs, ""),
+            ("Checkpoints every 5 s or 1,000 events", "checkpoints every 60 s", frequent_runs, sparse_runs, ""),
             ("Field encryption", "a database seeded with TIERS_UNSAFE_PLAINTEXT_FIELDS=1: the same envelopes "
              "base64-encoded in clear, same code path", sealed_runs, clear_runs, " (aim <= 10 %)"),
             ("The access log", "TIERS_UNSAFE_NO_ACCESS_LOG=1", logged_runs, unlogged_runs, " (aim <= 15 %)")):
@@ -231,7 +241,7 @@ def main() -> None:
 def layer_cost(label: str, off_means: str, on_runs: list[float], off_runs: list[float], aim: str) -> str:
     """One layer's cost on the rights check: servers with it on and off, alternated, medians."""
     on, off = statistics.median(on_runs), statistics.median(off_runs)
-    return (f"\n{label} on vs off (servers alternated, off = {off_means}; 3 rounds of 8 s each, same run): median "
+    return (f"\n{label} on vs off (servers alternated, off = {off_means}; {len(on_runs)} rounds of 8 s each, same run): median "
             f"{on:,.0f} vs {off:,.0f} req/s -- it costs {1 - on / off:.0%}{aim}. Rounds: on "
             f"{', '.join(f'{r:,.0f}' for r in on_runs)}; off {', '.join(f'{r:,.0f}' for r in off_runs)}.\n")
 
