@@ -18,6 +18,15 @@ def completed_nodes(old_size: int, new_size: int, leaves: Sequence[bytes], leave
     ``leaves`` are the leaf hashes from index ``leaves_from`` (at most ``old_size`` rounded
     down to even) to ``new_size``; older subtrees come from ``stored``."""
     made: dict[tuple[int, int], bytes] = {}
+    # The subtrees complete before (the left edges of the new ones), fetched in one call.
+    wanted = []
+    level = 1
+    while (1 << level) <= new_size:
+        for idx in range(old_size >> level, new_size >> level):
+            wanted += [(level - 1, i) for i in (2 * idx, 2 * idx + 1) if level > 1 and (i + 1) << (level - 1) <= old_size]
+        level += 1
+    if wanted:
+        made.update(stored(wanted))
 
     def child(level: int, idx: int) -> bytes:
         if level == 0:

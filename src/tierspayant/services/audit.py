@@ -77,6 +77,11 @@ class AuditService:
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> StoredCheckpoint:
         """Sign the current tree head (a no-op when nothing was appended since the last one)."""
+        with self.uow(readonly=True) as tx:  # every worker asks; only one needs the writers' lock
+            size = tx.log.log_size()
+            latest = tx.checkpoints.latest_checkpoint()
+            if latest is not None and latest.size == size:
+                return latest
         with self.uow() as tx:
             size = tx.log.log_size()
             latest = tx.checkpoints.latest_checkpoint()
