@@ -279,6 +279,11 @@ def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_dow
         tags = conn.execute(select(t.audit_events.c.tag).where(t.audit_events.c.tag.like("incidents:export:%"))
                             ).scalars().all()
     assert sorted(tags) == ["incidents:export:approve", "incidents:export:read", "incidents:export:request"]
+    late = world.client.post(f"{url}/exports", headers=officer, json={"insurer_id": 1}).json()["id"]
+    assert world.client.post(f"{url}/exports/{late}/approve", headers=second).status_code == 200
+    world.clock.advance(hours=25)  # an approved export waits 24 h for its one download
+    expired = world.client.get(f"{url}/exports/{late}/file", headers=world.headers("securite.demo"))
+    assert expired.status_code == 422 and "expired" in expired.text
 
 
 def test_the_72_hour_clock_alerts_at_24_48_and_66_hours_until_the_cnil_is_notified(world: World) -> None:
@@ -301,3 +306,34 @@ def test_the_72_hour_clock_alerts_at_24_48_and_66_hours_until_the_cnil_is_notifi
     steps = world.client.get(f"/v1/incidents/{incident['id']}", headers=officer).json()["steps"]
     assert [s["note"] for s in steps if s["step"] == "reminder"] == [
         "24 h after awareness", "48 h after awareness", "66 h after awareness"]
+
+
+def test_a_compromised_key_exposes_every_row_under_it_and_a_dump_with_safe_keys_ciphertext_only(world: World) -> None:
+    now = world.clock.now()
+    officer = world.headers("securite.demo")
+    span = {"window_start": (now - timedelta(hours=2)).isoformat(), "window_end": now.isoformat(),
+            "aware_at": now.isoformat()}
+    with world.platform.engine.connect() as conn:
+        per_insurer = dict(conn.execute(select(t.beneficiaries.c.insurer_id, func.count())
+                                        .group_by(t.beneficiaries.c.insurer_id)).all())
+        purchases = conn.execute(select(func.count()).select_from(t.optical_purchases)
+                                 .where(t.optical_purchases.c.insurer_id == 1)).scalar_one()
+
+    def scope_of(**compromised: Any) -> dict[int, Any]:
+        made = world.client.post("/v1/incidents", headers=officer, json={"summary": "keys", **span, **compromised})
+        assert made.status_code == 201, made.text
+        body = world.client.post(f"/v1/incidents/{made.json()['id']}/scope", headers=officer).json()
+        return {c["insurer_id"]: c for c in body["controllers"]}
+
+    keyed = scope_of(key_versions=[{"insurer_id": 1, "version": 1}])
+    assert set(keyed) == {1}  # one insurer's key version: its rows only
+    assert keyed[1]["people"] == per_insurer[1] and keyed[1]["ciphertext_only"] == 0
+    assert keyed[1]["categories"]["identity"] == per_insurer[1]
+    assert keyed[1]["records"] == per_insurer[1] + purchases  # beneficiaries and optical purchases sealed under it
+    assert scope_of(key_versions=[{"insurer_id": 1, "version": 2}]) == {}  # a version nothing is sealed under
+    dumped = scope_of(tables=["beneficiaries"])
+    assert {i: c["people"] for i, c in dumped.items()} == per_insurer
+    assert all(c["ciphertext_only"] == c["people"] for c in dumped.values())  # keys safe: Art. 34(3)(a)
+    everything = scope_of(kek=True, tables=["beneficiaries"])  # the KEK with the dump: readable
+    assert {i: c["people"] for i, c in everything.items()} == per_insurer
+    assert all(c["ciphertext_only"] == 0 for c in everything.values())

@@ -216,15 +216,16 @@ def markdown(report: DrillReport) -> str:
         f"| {insurer} | {category} | {tp} | {fp} | {fn} | {tp / (tp + fp) if tp + fp else 1:.0%} | "
         f"{tp / (tp + fn) if tp + fn else 1:.0%} |"
         for (insurer, category), (tp, fp, fn) in sorted(report.confusion.items()))
+    contained = (f", {len(report.other_answers)} refused outright (detection contained the session: statuses "
+                 f"{sorted(set(report.other_answers))})" if report.other_answers else ", none refused outright")
     return f"""# Breach drill
 
 `{report.command}`: {report.professionals} simulated professionals, {report.beneficiaries:,} synthetic
 beneficiaries, one simulated working day of normal traffic; {len(report.victims)} phished opticians'
 passkey sessions read patients without proofs among it (one every ~40 simulated minutes, under
 every limit; the first also quotes what it finds): {report.attempts} checks, {report.refused_attempts}
-answered "not covered" (nothing disclosed), {len(report.other_answers)} refused outright (statuses
-{sorted(set(report.other_answers))}: detection contained the session). An incident is opened on those accounts for the day
-and its scope compared with what each attacker actually received.
+answered "not covered" (nothing disclosed){contained}. An incident is opened on those accounts
+for the day and its scope compared with what each attacker actually received.
 
 | insurer | category | in both | scope only | attackers only | precision | recall |
 |---|---|---:|---:|---:|---:|---:|
