@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import MetaData, Table, delete, func, insert, select
 
 from tierspayant.bootstrap import Platform, build
 from tierspayant.cli.simulation_platform import Prepared, at_hour, prepare, run_day
@@ -181,33 +181,31 @@ def drill(work: Path, professionals: int = 60, beneficiaries: int = 3_000, victi
         report.refused_only_in_scope = len(in_scope & (refused_people - attacker_people))
         check = platform.incidents.verify_scope(officer, incident.id)
         report.verify_ok, report.lines = check.ok, check.lines
+        relied_on = min(seq for c in scope["controllers"] for e in c["exposures"] for seq in e["seqs"])
         report.verify_after_removal_ok, report.verify_after_insertion_ok = _tamper(platform, officer, incident.id,
-                                                                                   window)
+                                                                                   relied_on)
     finally:
         platform.engine.dispose()
     return report
 
 
-def _tamper(platform: Platform, officer: Principal, incident_id: int,
-            window: tuple[datetime, datetime]) -> tuple[bool, bool]:
-    """verify-scope after an event of the window is removed, then after one dated in the window
-    is appended beyond the checkpoint; the log is put back after each."""
-    from tierspayant.store import tables as t
-
-    e = t.audit_events.c
+def _tamper(platform: Platform, officer: Principal, incident_id: int, seq: int) -> tuple[bool, bool]:
+    """verify-scope after event ``seq`` (one the scope relied on) is removed, then after a copy
+    of it is appended beyond the checkpoint; the log is put back after each. The tampering goes
+    through the database itself, as an intruder with access to it would (its tables reflected)."""
     with platform.engine.begin() as conn:
-        row = conn.execute(select(t.audit_events).where(e.at >= window[0], e.at < window[1],
-                                                        e.tag == "rights:beneficiary:read").limit(1)).first()
+        events = Table("audit_events", MetaData(), autoload_with=conn)
+        row = conn.execute(select(events).where(events.c.seq == seq)).first()
         assert row is not None
-        conn.execute(delete(t.audit_events).where(e.seq == row.seq))
+        conn.execute(delete(events).where(events.c.seq == seq))
     removed = platform.incidents.verify_scope(officer, incident_id).ok
     with platform.engine.begin() as conn:
-        conn.execute(insert(t.audit_events).values(row._mapping))
-        size = int(conn.execute(select(func.max(e.seq))).scalar_one()) + 1
-        conn.execute(insert(t.audit_events).values({**row._mapping, "seq": size}))
+        conn.execute(insert(events).values(row._mapping))
+        size = int(conn.execute(select(func.max(events.c.seq))).scalar_one()) + 1
+        conn.execute(insert(events).values({**row._mapping, "seq": size}))
     inserted = platform.incidents.verify_scope(officer, incident_id).ok
     with platform.engine.begin() as conn:
-        conn.execute(delete(t.audit_events).where(e.seq == size))
+        conn.execute(delete(events).where(events.c.seq == size))
     return removed, inserted
 
 
