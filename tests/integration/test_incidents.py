@@ -32,6 +32,14 @@ def window(world: World, start: Any) -> dict[str, str]:
     return {"window_start": start.isoformat(), "window_end": now.isoformat(), "aware_at": now.isoformat()}
 
 
+def on_the_optician(world: World, officer: dict[str, str], start: Any, summary: str) -> dict[str, Any]:
+    """An incident opened on the phished optician's account, from ``start`` to now."""
+    opened = world.client.post("/v1/incidents", headers=officer, json={
+        "summary": summary, "accounts": [world.demo_account_id("optique.demo")], **window(world, start)})
+    assert opened.status_code == 201, opened.text
+    return dict(opened.json())
+
+
 def test_an_incident_on_a_phished_account_scopes_exactly_what_it_read(world: World) -> None:
     start = world.clock.now() - timedelta(minutes=1)
     thief, colleague = world.headers("optique.demo"), world.headers("medecin.demo")
@@ -45,11 +53,7 @@ def test_an_incident_on_a_phished_account_scopes_exactly_what_it_read(world: Wor
         assert check(world, colleague, patient) == 200  # read by a legitimate professional
     world.clock.advance(minutes=1)
     officer = world.headers("securite.demo")
-    opened = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)})
-    assert opened.status_code == 201, opened.text
-    incident = opened.json()
+    incident = on_the_optician(world, officer, start, "phished optician account")
     assert incident["step"] == "opened" and incident["notify_cnil_by"] > incident["aware_at"]
     scope = world.client.post(f"/v1/incidents/{incident['id']}/scope", headers=officer)
     assert scope.status_code == 200, scope.text
@@ -73,9 +77,7 @@ def test_steps_go_in_order_none_skipped_each_by_a_named_account(world: World) ->
     assert check(world, thief, patient) == 200
     world.clock.advance(seconds=5)
     officer, second = world.headers("securite.demo"), world.headers("securite2.demo")
-    incident = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "stolen session", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)}).json()
+    incident = on_the_optician(world, officer, start, "stolen session")
     url = f"/v1/incidents/{incident['id']}"
 
     def step(name: str, headers: dict[str, str] = officer, **extra: Any) -> Any:
@@ -155,9 +157,7 @@ def test_the_art33_report_holds_every_item_with_the_scopes_numbers_as_json_html_
         assert check(world, thief, patient) == 200
     world.clock.advance(seconds=5)
     officer = world.headers("securite.demo")
-    incident = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)}).json()
+    incident = on_the_optician(world, officer, start, "phished optician account")
     url = f"/v1/incidents/{incident['id']}"
     [controller] = world.client.post(f"{url}/scope", headers=officer).json()["controllers"]
     first = world.client.post(f"{url}/reports", headers=officer, json={
@@ -197,9 +197,7 @@ def test_verify_scope_recomputes_from_the_log_alone_and_fails_when_an_event_is_r
         assert check(world, thief, patient) == 200
     world.clock.advance(seconds=5)
     officer = world.headers("securite.demo")
-    incident = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)}).json()
+    incident = on_the_optician(world, officer, start, "phished optician account")
     assert world.client.post(f"/v1/incidents/{incident['id']}/scope", headers=officer).status_code == 200
     tiers = Path(sys.executable).parent / "tiers"
     env = {"TIERS_DATABASE_URL": world.platform.engine.url.render_as_string(hide_password=False),
@@ -244,9 +242,7 @@ def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_dow
         assert check(world, thief, patient) == 200
     world.clock.advance(seconds=5)
     officer, second = world.headers("securite.demo"), world.headers("securite2.demo")
-    incident = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "phished optician account", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)}).json()
+    incident = on_the_optician(world, officer, start, "phished optician account")
     url = f"/v1/incidents/{incident['id']}"
     assert world.client.post(f"{url}/exports", headers=officer, json={"insurer_id": 1}).status_code == 422  # no scope
     assert world.client.post(f"{url}/scope", headers=officer).status_code == 200
@@ -289,9 +285,7 @@ def test_a_controllers_export_needs_two_officers_opens_only_with_its_key_and_dow
 def test_the_72_hour_clock_alerts_at_24_48_and_66_hours_until_the_cnil_is_notified(world: World) -> None:
     start = world.clock.now() - timedelta(minutes=1)
     officer = world.headers("securite.demo")
-    incident = world.client.post("/v1/incidents", headers=officer, json={
-        "summary": "stolen session", "accounts": [world.demo_account_id("optique.demo")],
-        **window(world, start)}).json()
+    incident = on_the_optician(world, officer, start, "stolen session")
     remind = world.platform.incidents.remind
     assert remind() == []
     world.clock.advance(hours=25)

@@ -141,6 +141,15 @@ def test_no_route_lists_peoples_identities_and_the_one_bulk_export_is_sealed_and
     (services/incident_exports.py). A new route that lists identities fails here."""
     import typing
 
+    from pydantic import BaseModel
+
+    class Person(BaseModel):  # what the check must catch, nested or not
+        nir: str
+
+    class Page(BaseModel):
+        people: list[Person]
+
+    assert _identity_fields(list[Person]) == {"nir"} and _identity_fields(Page) == {"nir"}
     bulk = []
     for route in api_routes(list(world.app.routes)):
         model = route.response_model

@@ -166,12 +166,11 @@ class Scope:
 
     def add_events(self, events: Iterable[tuple[int, AccessEvent]]) -> None:
         """The log's events of the window (every event, or those of the compromised principals:
-        the others are left out here), in any order."""
+        the others are left out here), in any order. The leaf range the scope covered is the
+        caller's to state (first_leaf, last_leaf): it is the window's, not these events'."""
         for seq, event in events:
             if not self.start <= event.at < self.end:
                 continue
-            self.first_leaf = seq if self.first_leaf is None else min(self.first_leaf, seq)
-            self.last_leaf = seq if self.last_leaf is None else max(self.last_leaf, seq)
             if not self.compromised.covers(event) or event.insurer_id is None:
                 continue
             if event.outcome is not Outcome.OK or event.beneficiary is None:

@@ -20,7 +20,7 @@ from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase, require_professional
 from tierspayant.services.detection import DetectionService, DetectionStore
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasClaims, HasProfessionals, UnitOfWork
-from tierspayant.services.records import Engagement, Quote
+from tierspayant.services.records import Engagement, Insurer, Quote
 
 
 class CalculationStore(DetectionStore, HasProfessionals, HasBeneficiaries, HasClaims, Protocol):
@@ -111,10 +111,12 @@ class ReadCounted(UseCase[CalculationStore]):
         super().__init__(uow, clock, recorder)
         self.detection = detection
 
-    def count_read(self, tx: CalculationStore, principal: Principal, insurer_id: int, engagement_id: int) -> Action:
-        """Count the read (detection.observe_read); the caller reads nothing more when this is
-        not NONE, commits, and then ``detection.refuse``s."""
-        return self.detection.observe_read(tx, principal, tx.reference.insurer(insurer_id), engagement_id,
+    def count_read(self, tx: CalculationStore, principal: Principal, insurer_id: int, engagement_id: int,
+                   insurer: Insurer | None = None) -> Action:
+        """Count the read (detection.observe_read; ``insurer``: the record, when the caller read
+        it already); the caller reads nothing more when this is not NONE, commits, and then
+        ``detection.refuse``s."""
+        return self.detection.observe_read(tx, principal, insurer or tx.reference.insurer(insurer_id), engagement_id,
                                            self.clock.now())
 
 
@@ -132,19 +134,19 @@ class CalculationService(ReadCounted):
                 raise InvalidField("engagement_number", "engagement expired; check the rights again")
             if request.kind == "pec" and engagement.category is not CareCategory.OPTICAL:
                 raise InvalidField("kind", "pre-authorisation (PEC) is for optical care")
-            action = self.count_read(tx, principal, engagement.insurer_id, engagement.id)
-            quote = self._quote(tx, principal, request, engagement, now) if action is Action.NONE else None
+            insurer = tx.reference.insurer(engagement.insurer_id)
+            assert insurer is not None
+            action = self.count_read(tx, principal, insurer.id, engagement.id, insurer)
+            quote = self._quote(tx, principal, request, engagement, insurer, now) if action is Action.NONE else None
         self.detection.refuse(action)
         assert quote is not None
         return quote
 
     def _quote(self, tx: CalculationStore, principal: Principal, request: QuoteRequest, engagement: Engagement,
-           now: datetime) -> Quote:
+               insurer: Insurer, now: datetime) -> Quote:
         calc = compute_for(tx, engagement, request.lines, engagement.date_of_care, request.facts)
         result = calculation_to_dict(calc)
         binding = request.kind == "pec" and not calc.renewal_refused
-        insurer = tx.reference.insurer(engagement.insurer_id)  # cached reference data
-        assert insurer is not None
         valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
         result["binding"] = binding
         result["codes"] = [line.code for line in request.lines]

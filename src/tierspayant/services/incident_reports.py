@@ -28,12 +28,6 @@ class IncidentReportsService(UseCase[IncidentStore]):
         super().__init__(incidents.uow, incidents.clock, incidents.recorder)
         self.incidents = incidents
 
-    def get(self, principal: Principal, incident_id: int) -> tuple[Incident, Any]:
-        return self.incidents.get(principal, incident_id)
-
-    def _event(self, principal: Principal, at: Any, tag: Tag, incident_id: int, insurer_id: int | None = None) -> Any:
-        return self.incidents.event(principal, at, tag, incident_id, insurer_id)
-
     # -- reports (Art. 33) -------------------------------------------------------------------
     def report(self, principal: Principal, incident_id: int, insurer_id: int, kind: str = "art33",
                measures_taken: Sequence[str] = (), measures_proposed: Sequence[str] = ()) -> dict[str, Any]:
@@ -45,7 +39,7 @@ class IncidentReportsService(UseCase[IncidentStore]):
         for name, items in (("measures_taken", measures_taken), ("measures_proposed", measures_proposed)):
             if len(items) > 20 or any(not 1 <= len(x.strip()) <= 500 for x in items):
                 raise InvalidField(name, "up to 20 sentences of 1 to 500 characters")
-        incident, _ = self.get(principal, incident_id)
+        incident, _ = self.incidents.get(principal, incident_id)
         if incident.scope is None:
             raise InvalidField("step", "compute the scope first")
         controllers = {c["insurer_id"]: c for c in json.loads(incident.scope)["controllers"]}
@@ -62,7 +56,7 @@ class IncidentReportsService(UseCase[IncidentStore]):
             body = processor_notice(facts) if kind == "processor_notice" else art33(facts)
             body["scope_digest"] = incident.scope_digest
             version = tx.incidents.add_report(incident_id, insurer_id, kind, body, principal.account_id, now)
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_REPORT, incident_id, insurer_id)])
+            tx.log.append_events([self.incidents.event(principal, now, Tag.INCIDENT_REPORT, incident_id, insurer_id)])
         return {**body, "version": version, "phase": "initial" if version == 1 else "complementary"}
 
     def latest_report(self, principal: Principal, incident_id: int, insurer_id: int, kind: str) -> dict[str, Any]:
@@ -100,7 +94,7 @@ class IncidentReportsService(UseCase[IncidentStore]):
         for n, channel in enumerate(channels):
             if channel not in notice_texts.CHANNELS:
                 raise InvalidField(f"channels[{n}]", f"one of {', '.join(notice_texts.CHANNELS)}")
-        incident, _ = self.get(principal, incident_id)
+        incident, _ = self.incidents.get(principal, incident_id)
         if STEPS.index(incident.step) < STEPS.index("cnil_notified"):
             raise InvalidField("step", "the controllers' CNIL notifications come first")
         assert incident.scope is not None
@@ -108,10 +102,10 @@ class IncidentReportsService(UseCase[IncidentStore]):
         rows: list[tuple[int, int, str, str, str]] = []
         failed = 0
         measures = self._measures(incident)
+        controllers = json.loads(incident.scope)["controllers"]
         with self.uow(readonly=True) as tx:
-            insurers = {c["insurer_id"]: tx.reference.insurer(c["insurer_id"])
-                        for c in json.loads(incident.scope)["controllers"]}
-        for controller in json.loads(incident.scope)["controllers"]:
+            insurers = {c["insurer_id"]: tx.reference.insurer(c["insurer_id"]) for c in controllers}
+        for controller in controllers:
             insurer = insurers[controller["insurer_id"]]
             assert insurer is not None
             if not insurer.phone:
@@ -133,6 +127,6 @@ class IncidentReportsService(UseCase[IncidentStore]):
                     rows.append((incident_id, insurer.id, exposure["person"], channel, text))
         with self.uow() as tx:
             queued = tx.incidents.add_notices(rows, now)
-            tx.log.append_events([self._event(principal, now, Tag.INCIDENT_NOTICES, incident_id)])
+            tx.log.append_events([self.incidents.event(principal, now, Tag.INCIDENT_NOTICES, incident_id)])
             counts = tx.incidents.notices(incident_id)
         return {"queued": queued, "failed_lint": failed, "by_channel": counts}

@@ -5,6 +5,7 @@ controller through its encrypted export."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -78,8 +79,6 @@ class IncidentOut(BaseModel):
 
 
 def _out(incident: Incident, steps: list[IncidentStep] | None = None) -> IncidentOut:
-    from datetime import timedelta
-
     return IncidentOut(
         id=incident.id, opened_at=incident.opened_at, opened_by=incident.opened_by, aware_at=incident.aware_at,
         notify_cnil_by=incident.aware_at + timedelta(hours=72), window_start=incident.window_start,
