@@ -162,6 +162,22 @@ class World:
         assert response.status_code == 200, response.text
         return str(response.json()["token"])
 
+    def enrol_passkey(self, username: str, code: str | None = None) -> None:
+        """Give an account a (simulated) passkey through the real ceremony (``code``: its
+        enrolment code, else one issued at the operator's shell): its sessions then reach what
+        needs a phishing-resistant one."""
+        from tierspayant.services.accounts import OPERATOR_SHELL
+        from tierspayant.simulate.authenticator import SoftAuthenticator
+
+        code = code or self.platform.accounts.enrolment_code(username, OPERATOR_SHELL)
+        options = self.client.post("/v1/passkeys/registration/options", json={"enrolment_code": code}).json()
+        authenticator = SoftAuthenticator()
+        registered = self.client.post("/v1/passkeys/registration", json={
+            "enrolment_code": code, "credential": authenticator.create(options, self.platform.settings.webauthn_origin)})
+        assert registered.status_code == 201, registered.text
+        self.demo["accounts"].setdefault(username, {})["passkey"] = authenticator.to_dict()
+        self.__dict__.get("_authenticators", {}).pop(username, None)
+
     def headers(self, username: str, *, passkey: bool = True) -> dict[str, str]:
         token = self.passkey_token(username) if passkey else self.token(username)
         return {"authorization": f"Bearer {token}"}

@@ -32,11 +32,14 @@ from tierspayant.services.incident_exports import IncidentExportsService
 from tierspayant.services.incident_reports import IncidentReportsService
 from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
+from tierspayant.services.listings import ListingsService
+from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
+from tierspayant.services.review import ReviewService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine, refresh_statistics
@@ -66,6 +69,9 @@ class Platform:
     protection: Protection
     clock: Clock
     accounts: AccountsService
+    onboarding: OnboardingService
+    listings: ListingsService
+    review: ReviewService
     reference: ReferenceService
     rights: RightsService
     calculation: CalculationService
@@ -119,7 +125,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     accounts = AccountsService(uow, clock, PasskeyPolicy(settings.webauthn_rp_id, "tierspayant",
                                                          settings.webauthn_origin), oidc, detection,
                                TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic,
-                               recorder.pseudonyms)
+                               recorder.pseudonyms, recorder)
     audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
     incidents = IncidentService(uow, clock, recorder, audit)
     return Platform(
@@ -129,6 +135,9 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         protection=protection,
         clock=clock,
         accounts=accounts,
+        onboarding=OnboardingService(uow, clock, recorder, accounts),
+        listings=ListingsService(uow, clock, recorder),
+        review=ReviewService(uow, clock, recorder),
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),
         reference=ReferenceService(uow, clock, recorder),
         rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key),

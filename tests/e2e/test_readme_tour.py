@@ -60,7 +60,10 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
         assert "pain.001.001.03" in result.stdout
         # The transparency log recorded the tour; an independent witness checks and cosigns it.
         note = tiers(env, "audit", "checkpoint")
-        assert note.split("\n")[1] == "5"  # rights check, PEC, invoice, payment run, SEPA file read
+        # The seed's enrolment codes (one per demo account, at the operator's shell), then the
+        # tour: rights check, PEC, invoice, payment run, SEPA file read.
+        demo = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
+        assert note.split("\n")[1] == str(len(demo["accounts"]) + 5)
         assert "log verified" in tiers(env, "audit", "verify")
         assert json.loads(tiers(env, "audit", "prove", "2"))["verified"] is True
         log_key = tiers(env, "audit", "key").strip()

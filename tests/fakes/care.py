@@ -42,6 +42,9 @@ class FakeReferenceData:
     def contract_id_by_code(self, insurer_id: int, code: str) -> int | None:
         return next((k for k, (i, c) in self.s.contracts.items() if i == insurer_id and c.code == code), None)
 
+    def set_review_rules(self, insurer_id: int, config: Mapping[str, Any]) -> None:
+        self.s.insurers[insurer_id] = replace(self.s.insurers[insurer_id], review=dict(config))
+
     def add_contract(self, insurer_id: int, contract: Contract) -> int:
         if self.contract_id_by_code(insurer_id, contract.code) is not None:
             raise Conflict("code", "already exists")
@@ -65,6 +68,13 @@ class FakeProfessionals:
 
     def professional_by_rpps(self, rpps: str) -> records.Professional | None:
         return next((p for p in self.s.professionals.values() if p.rpps == rpps), None)
+
+    def professional_by_number(self, organisation_id: int, rpps: str | None,
+                               adeli: str | None) -> records.Professional | None:
+        if not rpps and not adeli:
+            return None
+        return next((p for p in self.s.professionals.values() if p.organisation_id == organisation_id
+                     and (p.rpps == rpps if rpps is not None else p.adeli == adeli)), None)
 
     def organisation_id(self, identifier: str) -> int | None:
         return next((o.id for o in self.s.organisations.values() if o.identifier == identifier), None)
@@ -123,6 +133,13 @@ class FakeBeneficiaries:
 
     def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
         self.s.purchases.setdefault(beneficiary_id, []).append(delivered_on)
+        if invoice_id is not None:
+            self.s.purchase_invoices[invoice_id] = (beneficiary_id, delivered_on)
+
+    def forget_optical_purchase(self, invoice_id: int) -> None:
+        found = self.s.purchase_invoices.pop(invoice_id, None)
+        if found is not None:
+            self.s.purchases[found[0]].remove(found[1])
 
 
 class FakePresenceLedger:
@@ -232,7 +249,23 @@ class FakeClaims:
                      if i.professional_id == professional_id and i.invoice_number == invoice_number), None)
 
     def care_key_used(self, care_key: str) -> bool:
-        return any(i.care_key == care_key and i.status is not InvoiceStatus.REJECTED for i in self.s.invoices.values())
+        return any(i.care_key == care_key and i.status.bills_the_care for i in self.s.invoices.values())
+
+    def invoice_by_id(self, invoice_id: int) -> records.Invoice | None:
+        return self.s.invoices.get(invoice_id)
+
+    def change_invoice_status(self, invoice_id: int, expected: Sequence[InvoiceStatus], status: InvoiceStatus,
+                              at: datetime, by: int | None = None, decision: str | None = None) -> bool:
+        invoice = self.s.invoices.get(invoice_id)
+        if invoice is None or invoice.payment_order_id is not None or invoice.status not in expected:
+            return False
+        changes: dict[str, Any] = {"status": status, "changed_at": at}
+        if decision is not None:
+            changes.update(review_decision=decision, reviewed_by=by)
+        if status is InvoiceStatus.REJECTED:
+            changes["approved_amc"] = Decimal("0.00")
+        self.s.invoices[invoice_id] = replace(invoice, **changes)
+        return True
 
     def add_invoice(self, invoice: records.Invoice) -> int:
         if self.invoice_by_number(invoice.professional_id, invoice.invoice_number) is not None:
@@ -330,3 +363,12 @@ class FakeBankDetails:
 
     def notifications_of(self, professional_id: int) -> list[tuple[str, str, datetime]]:
         return [(k, t, at) for p, k, t, at in self.s.notifications if p == professional_id]
+
+
+class FakePaymentFileWriter:
+    """A payment file that lists its lines (the real pain.001 writer validates against the XSD
+    files on disk: integration tests run it)."""
+
+    def credit_transfer(self, run_reference: str, execution_date: date,
+                        lines: Sequence[records.TransferLine]) -> str:
+        return "\n".join([f"{run_reference} {execution_date}", *(f"{x.end_to_end_id} {x.amount}" for x in lines)])

@@ -43,6 +43,9 @@ class FakeAccounts:
     def set_disabled(self, account_id: int, disabled: bool) -> None:
         self.s.accounts[account_id] = replace(self.s.accounts[account_id], disabled=disabled)
 
+    def set_role(self, account_id: int, role: str) -> None:
+        self.s.accounts[account_id] = replace(self.s.accounts[account_id], role=role)
+
 
 class FakeSessions:
     def __init__(self, state: FakeState) -> None:

@@ -27,6 +27,7 @@ class FakeState:
     beneficiaries: dict[int, records.Beneficiary] = field(default_factory=dict)
     periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
     purchases: dict[int, list[date]] = field(default_factory=dict)
+    purchase_invoices: dict[int, tuple[int, date]] = field(default_factory=dict)  # invoice -> (beneficiary, date)
     nonces: set[str] = field(default_factory=set)
     proofless_seen: dict[tuple[str, int, str], date] = field(default_factory=dict)
     #: (scope, holder, day) -> [admitted, followed, organisation of an account's row, quoted]

@@ -17,6 +17,7 @@ from tests.integration.test_routes_and_payments import api_routes
 from tierspayant.api.auth import policy_of
 from tierspayant.security import totp
 from tierspayant.security.policy import NotFound
+from tierspayant.services.accounts import OPERATOR_SHELL
 
 
 @pytest.fixture()
@@ -70,7 +71,7 @@ def test_a_contained_principal_gets_nothing_until_lifted(fresh: World, scope: st
     status, body = passkey_sign_in(fresh, "optique.demo")
     assert status == 403 and body["title"] == "Account suspended" and "security desk" in body["detail"]
     with pytest.raises(NotFound):
-        fresh.platform.accounts.enrolment_code("optique.demo")  # no new passkey either
+        fresh.platform.accounts.enrolment_code("optique.demo", OPERATOR_SHELL)  # no new passkey either
 
     lifted = fresh.client.post(f"/v1/security/containments/{made.json()['id']}/lift", headers=officer)
     assert lifted.status_code == 204, lifted.text
@@ -78,4 +79,4 @@ def test_a_contained_principal_gets_nothing_until_lifted(fresh: World, scope: st
     assert status == 200, body  # at once after the lift
     assert fresh.client.get("/v1/sessions", headers={"authorization": f"Bearer {body['token']}"}).status_code == 200
     assert password_sign_in(fresh, "optique.demo") == 200
-    assert fresh.platform.accounts.enrolment_code("optique.demo")
+    assert fresh.platform.accounts.enrolment_code("optique.demo", OPERATOR_SHELL)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import World
 from tests.softauthn import SoftAuthenticator
+from tierspayant.services.accounts import OPERATOR_SHELL
 
 ORIGIN = "http://localhost:8000"
 RP_ID = "localhost"
@@ -19,7 +20,7 @@ def enrol(world: World, username: str) -> SoftAuthenticator:
 
 
 def enrol_with_id(world: World, username: str) -> tuple[SoftAuthenticator, int]:
-    code = world.platform.accounts.enrolment_code(username)
+    code = world.platform.accounts.enrolment_code(username, OPERATOR_SHELL)
     options = world.client.post("/v1/passkeys/registration/options", json={"enrolment_code": code}).json()
     authenticator = SoftAuthenticator()
     response = world.client.post("/v1/passkeys/registration", json={
@@ -99,14 +100,17 @@ def test_enrolment_codes_come_from_the_accounts_own_organisation(world: World) -
         _, secret = world.platform.accounts.create(username, "an-admin-pass-phrase", Role.ORGANISATION_ADMIN,
                                                    organisation_id=organisation)
         world.demo["accounts"][username] = {"password": "an-admin-pass-phrase", "totp_secret": secret}
-    issued = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers(own_admin, passkey=False))
+        world.enrol_passkey(username)
+    # Whoever gives access signs in with a passkey: a phished password mints no passkey.
+    phished = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers(own_admin, passkey=False))
+    assert phished.status_code == 403
+    issued = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers(own_admin))
     assert issued.status_code == 201
     options = world.client.post("/v1/passkeys/registration/options",
                                 json={"enrolment_code": issued.json()["enrolment_code"]})
     assert options.status_code == 200 and options.json()["user"]["name"] == "optique.demo"
-    foreign = world.client.post("/v1/passkeys/enrolment-codes/optique.demo",
-                                headers=world.headers(other_admin, passkey=False))
-    missing = world.client.post("/v1/passkeys/enrolment-codes/nobody.here", headers=world.headers(own_admin, passkey=False))
+    foreign = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers(other_admin))
+    missing = world.client.post("/v1/passkeys/enrolment-codes/nobody.here", headers=world.headers(own_admin))
     assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json()) == (404, missing.json())
     professional = world.client.post("/v1/passkeys/enrolment-codes/optique.demo", headers=world.headers("medecin.demo"))
     assert professional.status_code == 403

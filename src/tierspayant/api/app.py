@@ -14,7 +14,20 @@ from fastapi import FastAPI
 from tierspayant import __version__
 from tierspayant.api import problems
 from tierspayant.api.rate_gate import RateGate
-from tierspayant.api.routers import bank_details, care, core, incidents, log, passkeys, payments, reference, security
+from tierspayant.api.routers import (
+    accounts,
+    bank_details,
+    care,
+    core,
+    incidents,
+    lists,
+    log,
+    passkeys,
+    payments,
+    reference,
+    review,
+    security,
+)
 from tierspayant.api.source_gate import SourceGate
 from tierspayant.bootstrap import Platform
 
@@ -128,7 +141,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     problems.install(app)
-    for module in (core, passkeys, care, payments, bank_details, reference, log, security, incidents):
+    for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, review, log, security, incidents):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     settings = platform.settings

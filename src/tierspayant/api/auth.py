@@ -73,10 +73,16 @@ INSURER_SIDE = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN))
 ADMIN = Depends(requires(Role.PLATFORM_ADMIN))
 ANY_ACCOUNT = Depends(requires())
 ORG_ADMINS = Depends(requires(Role.ORGANISATION_ADMIN, Role.PLATFORM_ADMIN))
+#: Whoever gives access (an account, its enrolment code, a role, a re-enabling) signs in with a
+#: passkey or Pro Santé Connect: a phished password must not mint the attacker a passkey of
+#: its own (docs/THREATS.md T1).
+ACCOUNT_ADMINS = Depends(requires(Role.ORGANISATION_ADMIN, Role.PLATFORM_ADMIN, phishing_resistant=True))
+PLATFORM_ADMINS = Depends(requires(Role.PLATFORM_ADMIN, phishing_resistant=True))
 PUBLIC = Depends(public)
 # Routes that show or take beneficiary data: a phishing-resistant session only (docs/THREATS.md T1).
 PROFESSIONAL_DATA = Depends(requires(Role.PROFESSIONAL, phishing_resistant=True))
 INSURER_DATA = Depends(requires(Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))
+INVOICE_LISTERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, phishing_resistant=True))
 QUOTE_READERS = Depends(requires(Role.PROFESSIONAL, Role.INSURER_OPERATOR, Role.PLATFORM_ADMIN, phishing_resistant=True))
 OFFICERS = Depends(requires(Role.SECURITY_OFFICER, Role.PLATFORM_ADMIN, phishing_resistant=True))
 INCIDENT_HANDLERS = Depends(requires(Role.SECURITY_OFFICER, Role.DPO, phishing_resistant=True))

@@ -156,6 +156,8 @@ class InvoiceResponse(BaseModel):
     lines: list[InvoiceLineOut]
     findings: list[FindingOut]
     paid: bool
+    review_reason: str | None = Field(None, description="Why it waits for the insurer's review (V001 sampled, "
+                                                         "V002 amount above the threshold); null: none")
 
 
 class PaymentRunRequest(Strict):

@@ -33,6 +33,10 @@ class Tag(StrEnum):
     QUOTE_READ = "calculation:quote:read"
     INVOICE_CREATE = "claims:invoice:create"
     INVOICE_READ = "claims:invoice:read"
+    INVOICE_CANCEL = "claims:invoice:cancel"  # withdrawn by the professional before payment
+    INVOICE_REPLACE = "claims:invoice:replace"  # superseded by a corrected invoice
+    INVOICE_REVIEW = "claims:invoice:review"  # an insurer's operator decided it
+    REVIEW_RULES = "claims:review_rules:update"
     PAYMENT_RUN = "payments:run:create"
     PAYMENT_RUN_READ = "payments:run:read"
     STATEMENT_READ = "payments:statement:read"
@@ -44,6 +48,14 @@ class Tag(StrEnum):
     KEY_RETIRE = "keys:data_key:retire"  # the rotation done, old versions deleted
     KEY_SHRED_REQUEST = "keys:data_key:shred_request"  # one officer asks
     KEY_SHRED = "keys:data_key:shred"  # a second officer approves: keys destroyed
+    # Onboarding and account lifecycle (services/onboarding.py): who gave which access.
+    ORGANISATION_CREATE = "accounts:organisation:create"
+    ACCOUNT_CREATE = "accounts:account:create"
+    ACCOUNT_ENROLMENT = "accounts:enrolment_code:create"
+    ACCOUNT_DISABLE = "accounts:account:disable"
+    ACCOUNT_ENABLE = "accounts:account:enable"
+    ACCOUNT_ROLE = "accounts:role:update"
+    ACCOUNTS_READ = "accounts:account:read"
     # Breach response (services/incidents.py).
     INCIDENT_OPEN = "incidents:incident:create"
     INCIDENT_SCOPE = "incidents:scope:create"

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
 from tierspayant.cli import incident_response  # noqa: F401 -- registers the breach-response commands
+from tierspayant.cli.accounts import accounts_app
 from tierspayant.cli.audit import audit_app, witness
 from tierspayant.cli.config_cmd import config_app
 from tierspayant.cli.incident import incident_app
@@ -31,7 +32,6 @@ demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_
 app.add_typer(demo_app, name="demo")
 presence_app = typer.Typer(help="Patients' presence proofs (simulating the insurer's app).", no_args_is_help=True)
 app.add_typer(presence_app, name="presence")
-accounts_app = typer.Typer(help="Accounts: passkey enrolment codes.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -166,19 +166,6 @@ def demo_totp(username: str) -> None:
         print(current_totp(_credentials(settings), username, datetime.now(UTC)))
     except (FileNotFoundError, KeyError):
         console.print("[red]no such demo account; run `make run` (or `tiers seed`) first[/red]")
-        raise typer.Exit(2) from None
-
-
-@accounts_app.command("enrol-code")
-def enrol_code(username: str) -> None:
-    """Issue a one-time passkey enrolment code (24 h) for USERNAME, to hand over out of band."""
-    from tierspayant.security.policy import NotFound
-
-    platform = build(Settings.from_env())
-    try:
-        print(platform.accounts.enrolment_code(username))
-    except NotFound:
-        console.print("[red]no such active account[/red]")
         raise typer.Exit(2) from None
 
 

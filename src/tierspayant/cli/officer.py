@@ -40,11 +40,16 @@ def sign_in(platform: Platform, username: str, purpose: str) -> Principal:
     return replace(principal, request_id=f"cli-{purpose}-{new_reference('R')}")  # on the log with its events
 
 
-def as_officer(platform: Platform, username: str, purpose: str, action: Callable[[Principal], T],
-               errors: dict[type[Exception], tuple[str, int]] | None = None) -> T:
+def as_officer(platform: Platform, username: str | None, purpose: str, action: Callable[[Principal], T],
+               errors: dict[type[Exception], tuple[str, int]] | None = None, signed_in: Principal | None = None) -> T:
     """Run ``action`` as the signed-in officer, its errors as the command's (``errors``: messages
-    and exit codes for the caller's own exceptions, checked first); signed out after."""
-    principal = sign_in(platform, username, purpose)
+    and exit codes for the caller's own exceptions, checked first); signed out after.
+    ``signed_in``: act as this built-in principal instead (the operator's shell), no sign-in."""
+    if signed_in is not None:
+        principal = replace(signed_in, request_id=f"cli-{purpose}-{new_reference('R')}")
+    else:
+        assert username is not None
+        principal = sign_in(platform, username, purpose)
     try:
         return action(principal)
     except Exception as exc:
@@ -59,4 +64,5 @@ def as_officer(platform: Platform, username: str, purpose: str, action: Callable
             raise fail(f"{exc.field}: {exc.message}") from None
         raise
     finally:
-        platform.accounts.sign_out(principal)
+        if signed_in is None:
+            platform.accounts.sign_out(principal)

@@ -22,6 +22,7 @@ from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.security import passwords, totp
 from tierspayant.security.policy import NotFound, Role
+from tierspayant.services.accounts import OPERATOR_SHELL
 from tierspayant.services.records import Containment
 from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.clock import AcceleratedClock
@@ -84,7 +85,7 @@ def enrol_accounts(platform: Platform, spec: PopulationSpec) -> tuple[list[str],
     platform.loader.reset_sequences()
     authenticators = []
     for row in rows:
-        code = platform.accounts.enrolment_code(row["username"])
+        code = platform.accounts.enrolment_code(row["username"], OPERATOR_SHELL)
         authenticator = SoftAuthenticator()
         options = json.loads(platform.accounts.registration_options(code))
         platform.accounts.register_passkey(code, authenticator.create(options, platform.accounts.passkeys.origin))

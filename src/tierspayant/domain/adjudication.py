@@ -38,16 +38,32 @@ class Reason(Enum):
 
 
 class InvoiceStatus(StrEnum):
-    """Where an invoice stands: the adjudication's decision (never PAID), then paid."""
+    """Where an invoice stands: the adjudication's decision (never PAID), perhaps a review, then
+    paid -- or withdrawn (cancelled, replaced) while unpaid."""
 
     APPROVED = "approved"
     PARTIALLY_APPROVED = "partially_approved"
     REJECTED = "rejected"
     PAID = "paid"
+    #: Waiting for an operator's decision (domain/review.py): not payable until approved.
+    IN_REVIEW = "in_review"
+    #: Withdrawn by the professional before payment, or superseded by a corrected invoice.
+    CANCELLED = "cancelled"
+    REPLACED = "replaced"
 
     @property
     def payable(self) -> bool:
         return self in (InvoiceStatus.APPROVED, InvoiceStatus.PARTIALLY_APPROVED)
+
+    @property
+    def withdrawable(self) -> bool:
+        """Still unpaid and billing something: the professional may cancel or replace it."""
+        return self in (InvoiceStatus.APPROVED, InvoiceStatus.PARTIALLY_APPROVED, InvoiceStatus.IN_REVIEW)
+
+    @property
+    def bills_the_care(self) -> bool:
+        """Counts against billing the same care again (R005): not rejected nor withdrawn."""
+        return self not in (InvoiceStatus.REJECTED, InvoiceStatus.CANCELLED, InvoiceStatus.REPLACED)
 
 
 @dataclass(frozen=True, slots=True)

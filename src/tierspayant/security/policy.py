@@ -25,6 +25,9 @@ class Assurance(StrEnum):
     OIDC = "oidc"  # Pro Santé Connect with a CPS / e-CPS (acr checked)
 
 
+#: The roles an organisation's own admin may give (services/onboarding.py).
+ORGANISATION_ROLES = frozenset({Role.PROFESSIONAL.value, Role.ORGANISATION_ADMIN.value})
+
 #: Sessions that may reach beneficiary data.
 PHISHING_RESISTANT = frozenset({Assurance.PASSKEY, Assurance.OIDC})
 
@@ -52,6 +55,15 @@ class Principal:
         if self.role is Role.PLATFORM_ADMIN:
             return True
         return self.role is Role.INSURER_OPERATOR and self.insurer_id == insurer_id
+
+    def may_manage_account(self, organisation_id: int | None, role: str) -> bool:
+        """Tenant rule for account lifecycle (docs/THREATS.md T10): the platform admin manages
+        every account; an organisation admin only its own organisation's professionals and
+        admins. Whatever else answers as if the account did not exist."""
+        if self.role is Role.PLATFORM_ADMIN:
+            return True
+        return (self.role is Role.ORGANISATION_ADMIN and self.organisation_id is not None
+                and organisation_id == self.organisation_id and role in ORGANISATION_ROLES)
 
 
 class NotFound(Exception):

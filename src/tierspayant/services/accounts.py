@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from tierspayant.audit.events import Tag
 from tierspayant.security import novelty, passwords, totp
 from tierspayant.security.digests import content_digest
 from tierspayant.security.oidc import OidcRejected, Pending, new_pending
@@ -27,12 +28,14 @@ from tierspayant.security.webauthn import (
     credential_id_of,
     new_challenge,
 )
+from tierspayant.services.audit import Recorder
 from tierspayant.services.detection import DetectionService
-from tierspayant.services.errors import AccountSuspended, Forbidden, RateLimited, Throttled, Unauthenticated
+from tierspayant.services.errors import AccountSuspended, RateLimited, Throttled, Unauthenticated
 from tierspayant.services.ports import (
     Clock,
     Conflict,
     HasAccounts,
+    HasLog,
     HasPasskeys,
     HasProfessionals,
     HasSessions,
@@ -43,7 +46,7 @@ from tierspayant.services.ports.outside import IdentityProvider
 from tierspayant.services.records import Account, Passkey, Session
 
 
-class AccountsStore(HasProfessionals, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, Protocol):
+class AccountsStore(HasProfessionals, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 IDLE_TIMEOUT = timedelta(minutes=15)
@@ -63,6 +66,23 @@ class SignedIn:
 
 
 ENROLMENT_VALIDITY = timedelta(hours=24)
+#: The operator at the server's shell (``tiers accounts`` without ``--admin``, ``tiers seed``):
+#: recorded on the log as account 0.
+OPERATOR_SHELL = Principal(0, 0, Role.PLATFORM_ADMIN, request_id="operator-shell")
+
+
+def account_ref(account_id: int) -> str:
+    """How the log names an account an event is about (an id, never its user name)."""
+    return f"A{account_id}"
+
+
+def new_account(username: str, password: str | None, role: Role, organisation_id: int | None = None,
+                professional_id: int | None = None, insurer_id: int | None = None) -> Account:
+    """An account record with a fresh TOTP secret; ``password`` None: none usable (a random
+    secret hashed and forgotten), the account signs in with the passkey its enrolment code
+    registers, or Pro Santé Connect (docs/THREATS.md T1)."""
+    return Account(0, username, passwords.hash_password(password if password is not None else new_session_token()),
+                   totp.new_secret(), 0, role.value, organisation_id, professional_id, insurer_id, False)
 CHALLENGE_VALIDITY = timedelta(minutes=5)
 OIDC_STATE_VALIDITY = timedelta(minutes=10)
 
@@ -85,8 +105,11 @@ def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assur
 class AccountsService:
     def __init__(self, uow: UnitOfWork[AccountsStore], clock: Clock, passkeys: PasskeyPolicy, oidc: IdentityProvider | None = None,
                  detection: DetectionService | None = None, rates: TokenBuckets | None = None,
-                 monotonic: Callable[[], float] | None = None, pseudonyms: Pseudonymizer | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None, pseudonyms: Pseudonymizer | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.uow = uow
+        #: Writes the lifecycle's events (enrolment codes) to the transparency log.
+        self.recorder = recorder
         #: Keys the fingerprints of devices and networks (None: not kept, nothing is ever new).
         self.pseudonyms = pseudonyms
         self._networks: dict[str, str | None] = {}
@@ -203,59 +226,33 @@ class AccountsService:
                 raise NotFound()
             tx.sessions.revoke_session(session_id)
 
-    def _admin_target(self, principal: Principal, tx: AccountsStore, username: str) -> Account:
-        if principal.role is not Role.PLATFORM_ADMIN:
-            raise Forbidden()
-        account = tx.accounts.account_by_username(username)
-        if account is None:
-            raise NotFound()
-        return account
-
-    def end_sessions_of(self, principal: Principal, username: str) -> int:
-        with self.uow() as tx:
-            return tx.sessions.revoke_sessions_of(self._admin_target(principal, tx, username).id)
-
-    def end_all_sessions(self, principal: Principal) -> int:
-        if principal.role is not Role.PLATFORM_ADMIN:
-            raise Forbidden()
-        with self.uow() as tx:
-            return tx.sessions.revoke_all_sessions()
-
-    def set_disabled(self, principal: Principal, username: str, disabled: bool) -> None:
-        """Disabling also ends every session of the account, in the same transaction."""
-        with self.uow() as tx:
-            account = self._admin_target(principal, tx, username)
-            tx.accounts.set_disabled(account.id, disabled)
-            if disabled:
-                tx.sessions.revoke_sessions_of(account.id)
-
     def create(self, username: str, password: str, role: Role, *, organisation_id: int | None = None,
                professional_id: int | None = None, insurer_id: int | None = None) -> tuple[int, str]:
         """A new account; returns its id and TOTP secret (to enrol in an authenticator app)."""
-        secret = totp.new_secret()
+        account = new_account(username, password, role, organisation_id, professional_id, insurer_id)
         with self.uow() as tx:
-            account_id = tx.accounts.add_account(Account(
-                0, username, passwords.hash_password(password), secret, 0, role.value, organisation_id,
-                professional_id, insurer_id, False,
-            ))
-        return account_id, secret
+            account_id = tx.accounts.add_account(account)
+        return account_id, account.totp_secret
 
     # -- passkeys (WebAuthn) -------------------------------------------------------------
-    def enrolment_code(self, username: str, issuer: Principal | None = None) -> str:
+    def enrolment_code(self, username: str, issuer: Principal) -> str:
         """A one-time code (24 h) the organisation's admin hands over out of band; it lets the
-        holder register a passkey for ``username``. ``issuer`` None is the operator's CLI; else
-        a platform admin, or the admin of the account's own organisation."""
+        holder register a passkey for ``username``. ``issuer``: a platform admin (or the
+        operator's shell, ``OPERATOR_SHELL``), or the admin of the account's own organisation
+        (``Principal.may_manage_account``). On the transparency log with who issued it."""
         code = new_reference("ENR")
         with self.uow() as tx:
             account = tx.accounts.account_by_username(username)
             if account is None or account.disabled or self._contained(account):
                 raise NotFound()  # no active account to enrol
-            if issuer is not None and not (
-                issuer.role is Role.PLATFORM_ADMIN
-                or (issuer.role is Role.ORGANISATION_ADMIN and issuer.organisation_id is not None
-                    and issuer.organisation_id == account.organisation_id)):
+            if not issuer.may_manage_account(account.organisation_id, account.role):
                 raise NotFound()  # another organisation's account: as if it did not exist
-            tx.passkeys.add_enrolment_code(hash_token(code), account.id, self.clock.now() + ENROLMENT_VALIDITY)
+            now = self.clock.now()
+            tx.passkeys.add_enrolment_code(hash_token(code), account.id, now + ENROLMENT_VALIDITY)
+            if self.recorder is not None:
+                tx.log.append_events([self.recorder.event(
+                    issuer, now, Tag.ACCOUNT_ENROLMENT, categories=(), purpose="onboarding: passkey enrolment code",
+                    ref=account_ref(account.id))])
         return code
 
     def registration_options(self, code: str) -> str:

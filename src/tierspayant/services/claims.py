@@ -23,6 +23,7 @@ from tierspayant.domain.adjudication import (
 from tierspayant.domain.calculation import LineResult, QuoteLine
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.reference import CareCategory
+from tierspayant.domain.review import ReviewRules, draw_of, review_reason
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.calculation import CalculationStore, CareFacts, ReadCounted, compute_for, own_engagement
@@ -74,8 +75,7 @@ class ClaimsService(ReadCounted):
                                    Category.PAYMENT), purpose=purpose, insurer_id=invoice.insurer_id,
                                    beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)
 
-    def submit(self, principal: Principal, request: InvoiceRequest) -> InvoiceResult:
-        professional_id = require_professional(principal)
+    def _checked(self, request: InvoiceRequest) -> datetime:
         if not request.lines:
             raise InvalidField("lines", "at least one line")
         if (request.engagement_number is None) == (request.pec_number is None):
@@ -84,6 +84,11 @@ class ClaimsService(ReadCounted):
         check_date_of_care(request.date_of_care, now.date())
         if request.date_of_care > now.date():
             raise InvalidField("date_of_care", "an invoice is for care already given")
+        return now
+
+    def submit(self, principal: Principal, request: InvoiceRequest) -> InvoiceResult:
+        professional_id = require_professional(principal)
+        now = self._checked(request)
         fingerprint = request.fingerprint()
         with self.uow() as tx:
             result, action = self._submit(tx, principal, professional_id, request, fingerprint, now)
@@ -92,7 +97,7 @@ class ClaimsService(ReadCounted):
         return result
 
     def _submit(self, tx: ClaimsStore, principal: Principal, professional_id: int, request: InvoiceRequest,
-                fingerprint: str, now: datetime) -> tuple[InvoiceResult | None, Action]:
+                fingerprint: str, now: datetime, replaces: int | None = None) -> tuple[InvoiceResult | None, Action]:
         existing = tx.claims.invoice_by_number(professional_id, request.invoice_number)
         if existing is not None:
             if existing.fingerprint != fingerprint:
@@ -102,7 +107,7 @@ class ClaimsService(ReadCounted):
                 return None, action
             tx.log.append_events([self._record(principal, Tag.INVOICE_READ, existing, "tiers payant: invoice replay")])
             return InvoiceResult(existing, replayed=True), action
-        invoice = self._adjudicate(tx, professional_id, request, fingerprint, now)
+        invoice = self._adjudicate(tx, professional_id, request, fingerprint, now, replaces)
         action = self.count_read(tx, principal, invoice.insurer_id, invoice.engagement_id)
         if action is not Action.NONE:
             return None, action
@@ -115,9 +120,9 @@ class ClaimsService(ReadCounted):
         # "unfollowed" count (detection/budgets.py). Only an invoice follows a check: a quote
         # costs a scraper one more request, an invoice is a claim the insurer pays and the
         # patient sees on their statement -- unless it is rejected.
-        if invoice.status is not InvoiceStatus.REJECTED:
+        if invoice.status.bills_the_care:
             tx.presence.follow_up(invoice.engagement_id)
-        if invoice.status is not InvoiceStatus.REJECTED and invoice.category is CareCategory.OPTICAL:
+        if invoice.status.bills_the_care and invoice.category is CareCategory.OPTICAL:
             # The renewal period runs from the last reimbursed equipment (LPP).
             tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
         stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
@@ -126,7 +131,7 @@ class ClaimsService(ReadCounted):
         return InvoiceResult(stored, replayed=False), action
 
     def _adjudicate(self, tx: ClaimsStore, professional_id: int, request: InvoiceRequest, fingerprint: str,
-                    now: datetime) -> Invoice:
+                    now: datetime, replaces: int | None = None) -> Invoice:
         pec: Quote | None = None
         if request.pec_number is not None:
             pec = tx.claims.quote_by_number(request.pec_number)
@@ -162,6 +167,11 @@ class ClaimsService(ReadCounted):
                          line_amc=tuple(Decimal(x["amc"]) for x in pec.result["lines"])) if pec else None,
         )
         decision = adjudicate(facts)
+        insurer = tx.reference.insurer(engagement.insurer_id)
+        # The insurer's manual review (domain/review.py): drawn from the content digest, so the
+        # same invoice is drawn the same way; payable only once an operator approves it.
+        waits = review_reason(ReviewRules.from_config(dict(insurer.review or {}) if insurer else None),
+                              decision.status.payable, decision.approved, draw_of(fingerprint))
         return Invoice(
             id=0, insurer_id=engagement.insurer_id, professional_id=professional_id,
             invoice_number=request.invoice_number, beneficiary_id=engagement.beneficiary_id,
@@ -169,10 +179,60 @@ class ClaimsService(ReadCounted):
             category=engagement.category, fingerprint=fingerprint, care_key=care_key,
             lines=_lines_record(request, calc.lines, decision), claimed_amc=sum(
                 (x.amc_claimed for x in request.lines), Decimal("0.00")),
-            approved_amc=decision.approved, status=decision.status,
+            approved_amc=decision.approved, status=InvoiceStatus.IN_REVIEW if waits else decision.status,
             findings=[{"code": f.reason.code, "reason": f.reason.name, "line": f.line} for f in decision.findings],
-            payment_order_id=None, created_at=now,
+            payment_order_id=None, created_at=now, review_reason=waits.value if waits else None, replaces_id=replaces,
         )
+
+    def _withdraw(self, tx: ClaimsStore, principal: Principal, invoice_number: str, status: InvoiceStatus,
+                  now: datetime) -> Invoice:
+        """Cancel or replace an unpaid invoice of the professional's (conditional: a payment run
+        that attached it first wins); the equipment it recorded no longer starts a renewal."""
+        invoice = tx.claims.invoice_by_number(require_professional(principal), invoice_number)
+        if invoice is None:
+            raise NotFound()
+        allowed = [s for s in InvoiceStatus if s.withdrawable] + ([InvoiceStatus.REJECTED]
+                                                                  if status is InvoiceStatus.REPLACED else [])
+        if not tx.claims.change_invoice_status(invoice.id, allowed, status, now, by=principal.account_id):
+            raise Conflict("invoice_number", f"it is {invoice.status.value}: only an unpaid invoice is "
+                                             f"{'replaced' if status is InvoiceStatus.REPLACED else 'cancelled'}")
+        if invoice.category is CareCategory.OPTICAL:
+            tx.beneficiaries.forget_optical_purchase(invoice.id)
+        return invoice
+
+    def cancel(self, principal: Principal, invoice_number: str) -> Invoice:
+        """Withdraw an unpaid invoice (approved, or waiting for review): it is never paid."""
+        now = self.clock.now()
+        with self.uow() as tx:
+            invoice = self._withdraw(tx, principal, invoice_number, InvoiceStatus.CANCELLED, now)
+            tx.log.append_events([self._record(principal, Tag.INVOICE_CANCEL, invoice, "tiers payant: cancel an invoice")])
+            cancelled = tx.claims.invoice_by_id(invoice.id)
+        assert cancelled is not None
+        return cancelled
+
+    def replace(self, principal: Principal, invoice_number: str, request: InvoiceRequest) -> InvoiceResult:
+        """A corrected invoice under a new number, referencing the original, which is REPLACED
+        in the same transaction: of the two, only the replacement can be paid."""
+        professional_id = require_professional(principal)
+        now = self._checked(request)
+        if request.invoice_number == invoice_number:
+            raise InvalidField("invoice_number", "a replacement takes a new number")
+        with self.uow() as tx:
+            if tx.claims.invoice_by_number(professional_id, request.invoice_number) is not None:
+                raise Conflict("invoice_number", "already used")
+            original = self._withdraw(tx, principal, invoice_number, InvoiceStatus.REPLACED, now)
+            result, action = self._submit(tx, principal, professional_id, request, request.fingerprint(), now,
+                                          replaces=original.id)
+            if result is None:  # detection refused the read: the original stands as it was
+                tx.claims.change_invoice_status(original.id, [InvoiceStatus.REPLACED], original.status, now)
+                if original.status.bills_the_care and original.category is CareCategory.OPTICAL:
+                    tx.beneficiaries.add_optical_purchase(original.beneficiary_id, original.date_of_care, original.id)
+            else:
+                tx.log.append_events([self._record(principal, Tag.INVOICE_REPLACE, original,
+                                                   "tiers payant: replace an invoice")])
+        self.detection.refuse(action)
+        assert result is not None
+        return result
 
     def get(self, principal: Principal, invoice_number: str) -> Invoice:
         professional_id = require_professional(principal)

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Protocol
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.domain.money import ZERO
-from tierspayant.domain.payments import batch_orders
+from tierspayant.domain.payments import PaymentOrder, batch_orders
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
     Clock,
+    Conflict,
     HasBankDetails,
     HasLog,
     HasPayments,
@@ -36,6 +38,12 @@ from tierspayant.services.records import PaymentOrderRecord, PaymentRun, Transfe
 
 class PaymentsStore(HasReference, HasProfessionals, HasPayments, HasBankDetails, HasLog, Protocol):
     """The ports this use case works with (services/ports/)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    orders: list[PaymentOrder]
+    total: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +74,23 @@ class PaymentsService(UseCase[PaymentsStore]):
                 return insurer.id
         raise Forbidden("insurer operators and platform admins only")
 
+    def preview(self, principal: Principal, amc_number: str | None = None) -> Preview:
+        """What a run would pay now (one order per professional), creating nothing; a change of
+        bank details that falls due meanwhile is applied by the run, not here."""
+        insurer_id = self._insurer_scope(principal, amc_number)
+        with self.uow(readonly=True) as tx:
+            orders = batch_orders(tx.payments.payable_invoices(insurer_id))
+        return Preview(orders, sum((o.amount for o in orders), ZERO))
+
     def run(self, principal: Principal, amc_number: str | None = None, execution_date: date | None = None) -> RunSummary:
+        """Pay every approved, unpaid invoice of the insurer. A run with nothing to pay is not
+        created: ``Conflict("amc_number", "nothing to pay ...")``."""
         insurer_id = self._insurer_scope(principal, amc_number)
         now = self.clock.now()
         execution = execution_date or now.date()
         with self.uow() as tx:
+            if not batch_orders(tx.payments.payable_invoices(insurer_id)):
+                raise Conflict("amc_number", "nothing to pay: no approved, unpaid invoice (no run created)")
             run_id = tx.payments.add_payment_run(insurer_id, now)
             transfers: list[TransferLine] = []
             total = ZERO

@@ -32,6 +32,8 @@ class Insurer:
     phone: str | None = None
     dpo_contact: str | None = None
     export_public_key: str | None = None
+    #: Manual review settings (domain/review.py ``ReviewRules.from_config``), or None: none.
+    review: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,13 @@ class Invoice:
     findings: Sequence[Mapping[str, Any]]
     payment_order_id: int | None
     created_at: datetime
+    #: domain/review.py: why it waits for a person (V...), and the operator's decision (D...).
+    review_reason: str | None = None
+    review_decision: str | None = None
+    reviewed_by: int | None = None
+    #: The invoice this one corrects (that one is REPLACED), and when the status last changed.
+    replaces_id: int | None = None
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,27 +104,17 @@ class ReferenceService(UseCase[ReferenceStore]):
 
     def add_professional(self, principal: Principal, organisation: Organisation, professional: Professional) -> int:
         """Register a professional (``professional.id`` and ``organisation_id`` are ignored) in
-        its organisation, which is registered too when its number is new."""
+        its organisation, which is registered too when its number is new. (Its account:
+        services/onboarding.py.)"""
         if principal.role is not Role.PLATFORM_ADMIN:
             raise Forbidden("platform admins only")
-        if professional.rpps is None and professional.adeli is None:
-            raise InvalidField("rpps", "an RPPS or an ADELI number is required")
-        rpps = parse_rpps(professional.rpps) if professional.rpps else None
-        adeli = parse_adeli(professional.adeli) if professional.adeli else None
-        if organisation.kind == "FINESS":
-            identifier = parse_finess(organisation.identifier, "organisation_identifier")
-        elif organisation.kind == "SIRET":
-            identifier = parse_siret(organisation.identifier, "organisation_identifier")
-        else:
-            raise InvalidField("organisation_kind", "FINESS or SIRET")
-        iban, bic = parse_bank_account(professional.iban, professional.bic)
+        organisation = checked_organisation(organisation)
+        professional = checked_professional(professional)
         with self.uow() as tx:
-            organisation_id = tx.professionals.organisation_id(identifier)
+            organisation_id = tx.professionals.organisation_id(organisation.identifier)
             if organisation_id is None:
-                organisation_id = tx.professionals.add_organisation(replace(organisation, identifier=identifier))
-            return tx.professionals.add_professional(replace(
-                professional, organisation_id=organisation_id, rpps=rpps, adeli=adeli,
-                am_number=parse_am_number(professional.am_number), iban=iban, bic=bic))
+                organisation_id = tx.professionals.add_organisation(organisation)
+            return tx.professionals.add_professional(replace(professional, organisation_id=organisation_id))
 
     def codes(self, code: str, at: date) -> ReferenceCode:
         with self.uow(readonly=True) as tx:
@@ -139,3 +129,31 @@ class ReferenceService(UseCase[ReferenceStore]):
             for row in rows:
                 tx.reference.add_reference_code(row)
         return len(rows)
+
+
+def checked_organisation(organisation: Organisation) -> Organisation:
+    """The organisation with its FINESS or SIRET number checked (Luhn key) and its name trimmed."""
+    if organisation.kind == "FINESS":
+        identifier = parse_finess(organisation.identifier, "organisation_identifier")
+    elif organisation.kind == "SIRET":
+        identifier = parse_siret(organisation.identifier, "organisation_identifier")
+    else:
+        raise InvalidField("organisation_kind", "FINESS or SIRET")
+    name = organisation.name.strip()
+    if not name or len(name) > 200:
+        raise InvalidField("organisation_name", "1 to 200 characters")
+    return replace(organisation, identifier=identifier, name=name)
+
+
+def checked_professional(professional: Professional) -> Professional:
+    """The professional with its numbers checked: an RPPS or an ADELI number (their keys), the
+    AM number, a consistent IBAN/BIC pair (docs/DOMAIN.md, "Identifiers")."""
+    if professional.rpps is None and professional.adeli is None:
+        raise InvalidField("rpps", "an RPPS or an ADELI number is required")
+    name = professional.name.strip()
+    if not name or len(name) > 200:
+        raise InvalidField("name", "1 to 200 characters")
+    iban, bic = parse_bank_account(professional.iban, professional.bic)
+    return replace(professional, rpps=parse_rpps(professional.rpps) if professional.rpps else None,
+                   adeli=parse_adeli(professional.adeli) if professional.adeli else None,
+                   am_number=parse_am_number(professional.am_number), name=name, iban=iban, bic=bic)

@@ -15,7 +15,7 @@ from tierspayant.domain.contracts import contract_from_dict, contract_to_dict
 from tierspayant.security import totp
 from tierspayant.security.policy import Role
 from tierspayant.security.sealed_box import generate_keypair
-from tierspayant.services.accounts import AccountsService
+from tierspayant.services.accounts import OPERATOR_SHELL, AccountsService
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.reference import ReferenceService
 from tierspayant.simulate.authenticator import SoftAuthenticator
@@ -110,7 +110,7 @@ def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]
             insurer_id=1 if role is Role.INSURER_OPERATOR else None,
         )
         # The demo's authenticator: a simulated passkey enrolled through the real ceremony.
-        code = accounts.enrolment_code(username)
+        code = accounts.enrolment_code(username, OPERATOR_SHELL)
         authenticator = SoftAuthenticator()
         options = json.loads(accounts.registration_options(code))
         accounts.register_passkey(code, authenticator.create(options, accounts.passkeys.origin))

@@ -59,6 +59,9 @@ class SqlAccounts(SqlPort):
     def set_disabled(self, account_id: int, disabled: bool) -> None:
         self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(disabled=disabled))
 
+    def set_role(self, account_id: int, role: str) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(role=role))
+
 
 class SqlSessions(SqlPort):
     """Sessions by token hash (the authentication lookup runs prepared)."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from tierspayant.domain.reference import CareCategory
 from tierspayant.security.fields import InvalidCiphertext
@@ -135,6 +135,9 @@ class SqlBeneficiaries(SqlPort):
             t.optical_purchases.c.beneficiary_id == beneficiary_id))
         dates = [p["delivered_on"] for p in (self._open(t.optical_purchases, r) for r in rows) if p is not None]
         return max((d for d in dates if d <= before), default=None)
+
+    def forget_optical_purchase(self, invoice_id: int) -> None:
+        self.conn.execute(delete(t.optical_purchases).where(t.optical_purchases.c.invoice_id == invoice_id))
 
     def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
         insurer_id = self.conn.execute(select(t.beneficiaries.c.insurer_id)

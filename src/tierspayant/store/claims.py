@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select, update
 
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.reference import CareCategory
@@ -15,6 +17,8 @@ from tierspayant.store.base import SqlPort
 
 # No savepoint for the rights check's engagement: built once (store/prepared.py's reasoning).
 _ADD_ENGAGEMENT = insert(t.engagements)
+#: The statuses that still bill their care (a duplicate of one is R005).
+_BILLING = [s.value for s in InvoiceStatus if s.bills_the_care]
 
 
 class SqlClaims(SqlPort):
@@ -56,9 +60,11 @@ class SqlClaims(SqlPort):
         return Quote(**data)
 
     def invoice_by_number(self, professional_id: int, invoice_number: str) -> Invoice | None:
-        data = self._open(t.invoices, self.conn.execute(select(t.invoices).where(
-            t.invoices.c.professional_id == professional_id, t.invoices.c.invoice_number == invoice_number
-        )).first())
+        return self._invoice(and_(t.invoices.c.professional_id == professional_id,
+                                  t.invoices.c.invoice_number == invoice_number))
+
+    def _invoice(self, where: Any) -> Invoice | None:
+        data = self._open(t.invoices, self.conn.execute(select(t.invoices).where(where)).first())
         if data is None:
             return None
         data["category"] = CareCategory(data["category"])
@@ -67,8 +73,24 @@ class SqlClaims(SqlPort):
 
     def care_key_used(self, care_key: str) -> bool:
         return self.conn.execute(
-            select(t.invoices.c.id).where(t.invoices.c.care_key == care_key, t.invoices.c.status != InvoiceStatus.REJECTED.value).limit(1)
+            select(t.invoices.c.id).where(t.invoices.c.care_key == care_key, t.invoices.c.status.in_(_BILLING)).limit(1)
         ).first() is not None
+
+    def invoice_by_id(self, invoice_id: int) -> Invoice | None:
+        return self._invoice(t.invoices.c.id == invoice_id)
+
+    def change_invoice_status(self, invoice_id: int, expected: Sequence[InvoiceStatus], status: InvoiceStatus,
+                              at: datetime, by: int | None = None, decision: str | None = None) -> bool:
+        c = t.invoices.c
+        values: dict[str, Any] = {"status": status.value, "changed_at": at}
+        if decision is not None:
+            values.update(review_decision=decision, reviewed_by=by)
+        if status is InvoiceStatus.REJECTED:
+            values["approved_amc"] = Decimal("0.00")
+        # Conditional: a payment run attaching it first (or another change) wins, this one writes nothing.
+        return bool(self.conn.execute(update(t.invoices).where(
+            c.id == invoice_id, c.payment_order_id.is_(None), c.status.in_([s.value for s in expected]))
+            .values(**values)).rowcount == 1)
 
     def add_invoice(self, invoice: Invoice) -> int:
         values = {k: getattr(invoice, k) for k in Invoice.__slots__ if k != "id"}

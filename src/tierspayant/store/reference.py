@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
 from tierspayant.domain.reference import ItemKind, OpticalClass, ReferenceCode
@@ -39,6 +39,10 @@ class InsurerCache:
 
     def put(self, insurer: Insurer) -> None:
         self._entries[insurer.amc_number] = (self.now(), insurer)
+
+    def forget(self, insurer_id: int) -> None:
+        """This worker sees a change at once (the others within ``ttl``)."""
+        self._entries = {k: v for k, v in self._entries.items() if v[1].id != insurer_id}
 
 
 class SqlReferenceData(SqlPort):
@@ -95,6 +99,10 @@ class SqlReferenceData(SqlPort):
             for r in rows
         ]
 
+    def set_review_rules(self, insurer_id: int, config: Mapping[str, Any]) -> None:
+        self.conn.execute(update(t.insurers).where(t.insurers.c.id == insurer_id).values(review=dict(config)))
+        self.insurers.forget(insurer_id)
+
     def add_reference_code(self, row: ReferenceCode) -> None:
         self.conn.execute(insert(t.reference_codes).values(
             code=row.code, kind=row.kind.value, label=row.label, br=row.br, amo_rate=row.amo_rate,
@@ -112,6 +120,11 @@ class SqlProfessionals(SqlPort):
 
     def professional_by_rpps(self, rpps: str) -> Professional | None:
         return self._professional(t.professionals.c.rpps == rpps)
+
+    def professional_by_number(self, organisation_id: int, rpps: str | None, adeli: str | None) -> Professional | None:
+        c = t.professionals.c
+        number = c.rpps == rpps if rpps is not None else c.adeli == adeli
+        return self._professional(and_(c.organisation_id == organisation_id, number)) if rpps or adeli else None
 
     def _professional(self, where: Any) -> Professional | None:
         plain = self._open(t.professionals, self.conn.execute(select(t.professionals).where(where)).first())

@@ -53,6 +53,8 @@ insurers = Table(
     Column("phone", String(30), nullable=True),
     Column("dpo_contact", String(200), nullable=True),
     Column("export_public_key", String(64), nullable=True),
+    #: Manual review: {"sampling_rate": "0.10", "amc_above": "500.00"} (domain/review.py), or NULL.
+    Column("review", JSON, nullable=True),
 )
 
 contracts = Table(
@@ -201,6 +203,8 @@ quotes = Table(
     Column("amc_total", Cents, nullable=False),
     Column("valid_until", Date, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_quotes_professional_list", "professional_id", "id"),
+    Index("ix_quotes_professional_care", "professional_id", "date_of_care", "id"),
 )
 
 payment_runs = Table(
@@ -211,6 +215,7 @@ payment_runs = Table(
     Column("order_count", Integer, nullable=False, default=0),
     Column("total", Cents, nullable=False, default=0),
     Column("sepa_xml_enc", Text, nullable=True),  # encrypted: names and IBANs
+    Index("ix_payment_runs_insurer_list", "insurer_id", "id"),
 )
 
 payment_orders = Table(
@@ -244,9 +249,22 @@ invoices = Table(
     Column("findings_enc", Text, nullable=False),  # encrypted
     Column("payment_order_id", ForeignKey("payment_orders.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Manual review (domain/review.py) and withdrawal (services/claims.py): why it waits, the
+    # operator's decision and who took it, the invoice a replacement corrects, the last change.
+    Column("review_reason", String(4), nullable=True),
+    Column("review_decision", String(4), nullable=True),
+    Column("reviewed_by", Integer, nullable=True),
+    Column("replaces_id", ForeignKey("invoices.id"), nullable=True),
+    Column("changed_at", UtcDateTime, nullable=True),
     UniqueConstraint("professional_id", "invoice_number", name="uq_invoices_professional_number"),
     Index("ix_invoices_payable", "insurer_id", "status", "payment_order_id"),
     Index("ix_invoices_care_key", "care_key"),
+    # Lists (store/lists.py): each page one range of one of these, in keyset order.
+    Index("ix_invoices_professional_list", "professional_id", "id"),
+    Index("ix_invoices_professional_care", "professional_id", "date_of_care", "id"),
+    Index("ix_invoices_insurer_list", "insurer_id", "id"),
+    Index("ix_invoices_insurer_status", "insurer_id", "status", "id"),
+    Index("ix_invoices_insurer_care", "insurer_id", "date_of_care", "id"),
 )
 
 accounts = Table(

@@ -20,6 +20,7 @@ from tierspayant.services.ports import (
     DetectionCounters,
     Incidents,
     KeyStore,
+    Lists,
     LogUnavailable,
     Passkeys,
     Payments,
@@ -37,6 +38,7 @@ from tierspayant.store.claims import SqlClaims
 from tierspayant.store.detection import SqlContainments, SqlDetectionCounters
 from tierspayant.store.incidents import SqlIncidents
 from tierspayant.store.keys import SqlKeyStore
+from tierspayant.store.lists import SqlLists
 from tierspayant.store.passkeys import SqlPasskeys
 from tierspayant.store.payments import SqlPayments
 from tierspayant.store.presence import SqlPresenceLedger
@@ -67,6 +69,7 @@ class SqlTransaction:
         self.containments: Containments = SqlContainments(conn, protection)
         self.keys: KeyStore = SqlKeyStore(conn, protection)
         self.incidents: Incidents = SqlIncidents(conn, protection)
+        self.lists: Lists = SqlLists(conn, protection)
 
     def flush_events(self) -> None:
         """Write the access events queued in this transaction (just before it commits)."""

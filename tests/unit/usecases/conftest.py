@@ -17,6 +17,7 @@ import pytest
 from pytest_socket import disable_socket, enable_socket
 
 from tests.fakes import FakeClock, FakeUnitOfWork, FakeWriteQueue
+from tests.fakes.care import FakePaymentFileWriter
 from tierspayant.detection.thresholds import Thresholds
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.identifiers import nir_key
@@ -32,8 +33,11 @@ from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
 from tierspayant.services.detection import DetectionService
 from tierspayant.services.keys import KeysService
+from tierspayant.services.onboarding import OnboardingService
+from tierspayant.services.payments import PaymentsService
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.records import Account, Beneficiary, Organisation, Professional, RightsPeriod
+from tierspayant.services.review import ReviewService
 from tierspayant.services.rights import RightsService
 from tierspayant.simulate.reference_data import default_codes
 
@@ -92,6 +96,9 @@ class Stack:
     bank_details: BankDetailsService
     presence: PresenceService
     keys: KeysService
+    onboarding: OnboardingService
+    payments: PaymentsService
+    review: ReviewService
     insurer_id: int
     organisation_id: int
     professional_id: int
@@ -133,7 +140,7 @@ def stack() -> Iterator[Stack]:
     issuer = PresenceIssuer(b"s" * 32)
     detection = DetectionService(uow, clock, recorder, Thresholds())
     accounts = AccountsService(uow, clock, PasskeyPolicy("portail.tierspayant.test", "tierspayant", ORIGIN),
-                               None, detection)
+                               None, detection, recorder=recorder)
     with uow() as tx:
         insurer_id = tx.reference.add_insurer(AMC, "Mutuelle test", 30, 180)
         contract_id = tx.reference.add_contract(insurer_id, Contract("C1", "Contrat responsable test"))
@@ -162,6 +169,8 @@ def stack() -> Iterator[Stack]:
                  detection, accounts, CalculationService(uow, clock, recorder, detection), ClaimsService(uow, clock, recorder, detection),
                  BankDetailsService(uow, clock, accounts, timedelta(hours=72)),
                  PresenceService(uow, clock, recorder, issuer), KeysService(uow, clock, recorder),
+                 OnboardingService(uow, clock, recorder, accounts),
+                 PaymentsService(uow, clock, FakePaymentFileWriter(), recorder), ReviewService(uow, clock, recorder),
                  insurer_id, organisation_id, professional_id, patients, asyncio.new_event_loop())
     yield made
     made.loop.close()

@@ -79,7 +79,7 @@ def test_disabling_ends_every_session_at_once(stack: Stack) -> None:
     tokens = [sign_in(stack, "operator.test", secret)]
     stack.clock.advance(seconds=31)
     tokens.append(sign_in(stack, "operator.test", secret))
-    stack.accounts.set_disabled(ADMIN, "operator.test", True)
+    stack.onboarding.set_disabled(ADMIN, "operator.test", True)
     for token in tokens:
         with pytest.raises(Unauthenticated):
             stack.accounts.authenticate(token)
@@ -87,7 +87,7 @@ def test_disabling_ends_every_session_at_once(stack: Stack) -> None:
 
 def enrol(stack: Stack, username: str) -> SoftAuthenticator:
     authenticator = SoftAuthenticator()
-    code = stack.accounts.enrolment_code(username)
+    code = stack.accounts.enrolment_code(username, ADMIN)
     options = json.loads(stack.accounts.registration_options(code))
     stack.accounts.register_passkey(code, authenticator.create(options, ORIGIN))
     return authenticator

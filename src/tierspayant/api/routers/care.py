@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from tierspayant.api.auth import PROFESSIONAL_DATA, QUOTE_READERS
 from tierspayant.api.deps import platform
-from tierspayant.api.responses import NOT_FOUND
+from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import (
     CareFactsIn,
     FindingOut,
@@ -79,12 +79,21 @@ def get_quote(number: Reference, request: Request, principal: Principal = QUOTE_
     return _quote_out(platform(request).calculation.get(principal, number))
 
 
+def _invoice_request(body: InvoiceRequest) -> claims.InvoiceRequest:
+    return claims.InvoiceRequest(
+        invoice_number=body.invoice_number, date_of_care=body.date_of_care,
+        lines=tuple(claims.InvoiceLine(_line(x), x.amc_claimed) for x in body.lines),
+        engagement_number=body.engagement_number, pec_number=body.pec_number, facts=_facts(body.facts),
+    )
+
+
 def _invoice_out(invoice: Invoice) -> InvoiceResponse:
     return InvoiceResponse(
         invoice_number=invoice.invoice_number, status=invoice.status, date_of_care=invoice.date_of_care,
         claimed_amc=str(invoice.claimed_amc), approved_amc=str(invoice.approved_amc),
         lines=[InvoiceLineOut(**line) for line in invoice.lines],
         findings=[FindingOut(**f) for f in invoice.findings], paid=invoice.payment_order_id is not None,
+        review_reason=invoice.review_reason,
     )
 
 
@@ -95,11 +104,7 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
                    principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
     """Submit an invoice referencing an engagement or a PEC; it is adjudicated at once.
     Idempotent on (professional, invoice number)."""
-    result = platform(request).claims.submit(principal, claims.InvoiceRequest(
-        invoice_number=body.invoice_number, date_of_care=body.date_of_care,
-        lines=tuple(claims.InvoiceLine(_line(x), x.amc_claimed) for x in body.lines),
-        engagement_number=body.engagement_number, pec_number=body.pec_number, facts=_facts(body.facts),
-    ))
+    result = platform(request).claims.submit(principal, _invoice_request(body))
     if result.replayed:
         response.status_code = 200
     return _invoice_out(result.invoice)
@@ -108,3 +113,22 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
 @router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
 def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
     return _invoice_out(platform(request).claims.get(principal, invoice_number))
+
+
+WITHDRAWN: Responses = {**NOT_FOUND, 409: {"description": "Paid, or already cancelled or replaced"}}
+
+
+@router.post("/invoices/{invoice_number}/cancel", response_model=InvoiceResponse, tags=["care"], responses=WITHDRAWN)
+def cancel_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
+    """Withdraw an unpaid invoice (approved, or waiting for review): it will never be paid."""
+    return _invoice_out(platform(request).claims.cancel(principal, invoice_number))
+
+
+@router.post("/invoices/{invoice_number}/replacement", response_model=InvoiceResponse, status_code=201, tags=["care"],
+             responses=WITHDRAWN)
+def replace_invoice(invoice_number: Reference, body: InvoiceRequest, request: Request,
+                    principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
+    """A corrected invoice under a new number; the original (unpaid, or rejected) is replaced in
+    the same transaction: only the replacement can be paid."""
+    result = platform(request).claims.replace(principal, invoice_number, _invoice_request(body))
+    return _invoice_out(result.invoice)

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, PUBLIC
+from tierspayant.api.auth import ANY_ACCOUNT, PUBLIC
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
-from tierspayant.api.schemas import ObjectId, Reference, SignInRequest, SignInResponse, Strict
+from tierspayant.api.schemas import ObjectId, SignInRequest, SignInResponse
 from tierspayant.security.policy import Principal
 
 router = APIRouter(prefix="/v1")
@@ -60,33 +60,6 @@ def list_sessions(request: Request, principal: Principal = ANY_ACCOUNT) -> list[
 def end_session(session_id: ObjectId, request: Request, principal: Principal = ANY_ACCOUNT) -> Response:
     """End one of one's own sessions."""
     platform(request).accounts.end_session(principal, session_id)
-    return Response(status_code=204)
-
-
-class EndedOut(BaseModel):
-    ended: int
-
-
-@router.post("/accounts/{username}/sessions/end", response_model=EndedOut, tags=["sessions"], responses=NOT_FOUND)
-def end_sessions_of(username: Reference, request: Request, principal: Principal = ADMIN) -> EndedOut:
-    """End every session of one account (e.g. a reported phishing)."""
-    return EndedOut(ended=platform(request).accounts.end_sessions_of(principal, username))
-
-
-@router.post("/sessions/end-all", response_model=EndedOut, tags=["sessions"])
-def end_all_sessions(request: Request, principal: Principal = ADMIN) -> EndedOut:
-    """End every session of the platform (everyone signs in again; nothing else stops)."""
-    return EndedOut(ended=platform(request).accounts.end_all_sessions(principal))
-
-
-class DisableIn(Strict):
-    disabled: bool
-
-
-@router.put("/accounts/{username}/disabled", status_code=204, tags=["sessions"], responses=NOT_FOUND)
-def set_disabled(username: Reference, body: DisableIn, request: Request, principal: Principal = ADMIN) -> Response:
-    """Disable (and end every session of) an account, or enable it again."""
-    platform(request).accounts.set_disabled(principal, username, body.disabled)
     return Response(status_code=204)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from tierspayant.api.auth import ANY_ACCOUNT, ORG_ADMINS, PUBLIC
+from tierspayant.api.auth import ACCOUNT_ADMINS, ANY_ACCOUNT, PUBLIC
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import ObjectId, Reference, SignInResponse, Strict
@@ -84,7 +84,7 @@ class EnrolmentCodeOut(BaseModel):
 
 
 @router.post("/enrolment-codes/{username}", response_model=EnrolmentCodeOut, status_code=201, responses=NOT_FOUND)
-def issue_enrolment_code(username: Reference, request: Request, principal: Principal = ORG_ADMINS) -> EnrolmentCodeOut:
+def issue_enrolment_code(username: Reference, request: Request, principal: Principal = ACCOUNT_ADMINS) -> EnrolmentCodeOut:
     """A one-time passkey enrolment code for one of the admin's organisation's accounts, to hand
     over out of band (in person, by post) -- never sent by the platform itself."""
     return EnrolmentCodeOut(enrolment_code=platform(request).accounts.enrolment_code(username, principal))

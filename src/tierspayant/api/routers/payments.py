@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from tierspayant.api.auth import INSURER_SIDE, PROFESSIONAL
 from tierspayant.api.deps import platform
@@ -26,10 +27,31 @@ def _run_out(summary: RunSummary) -> PaymentRunResponse:
 
 
 @router.post("/payment-runs", response_model=PaymentRunResponse, status_code=201, tags=["payments"],
-             responses=NOT_FOUND)
+             responses={**NOT_FOUND, 409: {"description": "Nothing to pay: no run created"}})
 def start_payment_run(body: PaymentRunRequest, request: Request, principal: Principal = INSURER_SIDE) -> PaymentRunResponse:
-    """Pay every approved, unpaid invoice of the insurer: one transfer per professional."""
+    """Pay every approved, unpaid invoice of the insurer: one transfer per professional. With
+    nothing to pay, no run is created (409)."""
     return _run_out(platform(request).payments.run(principal, body.amc_number, body.execution_date))
+
+
+class PlannedOrderOut(BaseModel):
+    professional_id: int
+    amount: str
+    invoice_count: int
+
+
+class PreviewOut(BaseModel):
+    orders: list[PlannedOrderOut]
+    total: str
+
+
+@router.post("/payment-runs/preview", response_model=PreviewOut, tags=["payments"], responses=NOT_FOUND)
+def preview_payment_run(body: PaymentRunRequest, request: Request, principal: Principal = INSURER_SIDE) -> PreviewOut:
+    """What a run would pay now, one order per professional; nothing is created."""
+    preview = platform(request).payments.preview(principal, body.amc_number)
+    return PreviewOut(orders=[PlannedOrderOut(professional_id=o.professional_id, amount=str(o.amount),
+                                              invoice_count=len(o.invoices)) for o in preview.orders],
+                      total=str(preview.total))
 
 
 @router.get("/payment-runs/{run_id}", response_model=PaymentRunResponse, tags=["payments"], responses=NOT_FOUND)

@@ -16,7 +16,7 @@ A use case declares the ports it uses as a narrower Protocol of its own (``Right
 The ports: ``care`` (reference data, professionals, beneficiaries and rights, presence proofs,
 claims, payments, bank details), ``identity`` (accounts, sessions, sign-in failures, passkeys and
 OIDC), ``oversight`` (the access log and its checkpoints, detection, containments, keys),
-``outside`` (payment files, bulk loading). The records they exchange are in
+``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs). The records they exchange are in
 ``services/records.py``.
 """
 
@@ -37,6 +37,7 @@ from tierspayant.services.ports.care import (
     ReferenceData,
 )
 from tierspayant.services.ports.identity import Accounts, Passkeys, Sessions, SignInFailures
+from tierspayant.services.ports.lists import Lists
 from tierspayant.services.ports.oversight import (
     AccessLog,
     Checkpoints,
@@ -66,6 +67,7 @@ __all__ = [
     "HasDetection",
     "HasIncidents",
     "HasKeys",
+    "HasLists",
     "HasLog",
     "HasPasskeys",
     "HasPayments",
@@ -76,6 +78,7 @@ __all__ = [
     "HasSignInFailures",
     "Incidents",
     "KeyStore",
+    "Lists",
     "LogUnavailable",
     "Passkeys",
     "Payments",
@@ -159,6 +162,10 @@ class HasLog(Protocol):
     log: AccessLog
 
 
+class HasLists(Protocol):
+    lists: Lists
+
+
 class HasCheckpoints(Protocol):
     checkpoints: Checkpoints
 
@@ -179,7 +186,7 @@ class HasIncidents(Protocol):
     incidents: Incidents
 
 
-class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, Protocol):
+class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, Protocol):
     """Every port, over one transaction (what the SQL unit of work yields). A use case declares
     the ports it uses by inheriting the ``Has*`` protocols it needs (``services/rights.py``)."""
 

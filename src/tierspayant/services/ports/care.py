@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from tierspayant.detection.budgets import ProoflessDay
+from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import ReferenceCode
@@ -61,6 +62,11 @@ class ReferenceData(Protocol):
         one valid at its date. Unknown codes are simply absent."""
         ...
 
+    def set_review_rules(self, insurer_id: int, config: Mapping[str, Any]) -> None:
+        """Replace the insurer's manual review settings (domain/review.py); cached copies of the
+        insurer expire within their time to live."""
+        ...
+
     def add_reference_code(self, row: ReferenceCode) -> None:
         """Add one dated row (periods of one code do not overlap: the caller's rule)."""
         ...
@@ -75,6 +81,11 @@ class Professionals(Protocol):
 
     def professional_by_rpps(self, rpps: str) -> Professional | None:
         """The professional with this RPPS number, or None."""
+        ...
+
+    def professional_by_number(self, organisation_id: int, rpps: str | None, adeli: str | None) -> Professional | None:
+        """The organisation's professional with this RPPS (or, when ``rpps`` is None, this ADELI)
+        number, or None -- a professional of another organisation is None too."""
         ...
 
     def organisation_id(self, identifier: str) -> int | None:
@@ -136,6 +147,11 @@ class Beneficiaries(Protocol):
 
     def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
         """The latest reimbursed equipment delivered on or before ``before``, or None."""
+        ...
+
+    def forget_optical_purchase(self, invoice_id: int) -> None:
+        """The equipment an invoice recorded was not paid after all (rejected on review, cancelled
+        or replaced): it starts no renewal period."""
         ...
 
     def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
@@ -227,7 +243,19 @@ class Claims(Protocol):
         ...
 
     def care_key_used(self, care_key: str) -> bool:
-        """True when an invoice not rejected already bills this care (beneficiary, date, codes)."""
+        """True when an invoice that still bills its care (``InvoiceStatus.bills_the_care``: not
+        rejected, cancelled or replaced) bills this one (beneficiary, date, codes)."""
+        ...
+
+    def invoice_by_id(self, invoice_id: int) -> Invoice | None:
+        """The invoice with this id, or None."""
+        ...
+
+    def change_invoice_status(self, invoice_id: int, expected: Sequence[InvoiceStatus], status: InvoiceStatus,
+                              at: datetime, by: int | None = None, decision: str | None = None) -> bool:
+        """Move an unpaid invoice whose status is one of ``expected`` to ``status`` (a conditional
+        update: False, and nothing written, when it was paid or moved meanwhile); ``by`` and
+        ``decision``: the reviewing operator's account and decision code, when a review."""
         ...
 
     def add_invoice(self, invoice: Invoice) -> int:

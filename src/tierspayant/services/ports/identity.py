@@ -44,6 +44,10 @@ class Accounts(Protocol):
         """Disable or re-enable the account (its sessions are the caller's business)."""
         ...
 
+    def set_role(self, account_id: int, role: str) -> None:
+        """Give the account another role (its sessions are the caller's business)."""
+        ...
+
 
 class Sessions(Protocol):
     """Sessions, stored by the hash of their token."""

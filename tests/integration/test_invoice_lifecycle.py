@@ -1,0 +1,71 @@
+"""An invoice's life over HTTP, on SQLite and PostgreSQL: cancelled and replaced invoices are
+never both paid, invoices drawn for review wait in the insurer's queue and are paid only once
+approved, a rejected one never; a payment run is previewed, and none is created with nothing
+to pay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.conftest import World, fresh_patients
+from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
+
+
+def send(world: World, number: str, patient: dict[str, str]) -> dict[str, object]:
+    headers = world.headers("optique.demo")
+    pec = world.client.post("/v1/quotes", headers=headers, json={
+        "engagement_number": engagement(world, headers, patient), "kind": "pec", "lines": GLASSES}).json()
+    body = {"invoice_number": number, "pec_number": pec["number"],
+            "date_of_care": world.clock.now().date().isoformat(), "lines": invoice_lines(GLASSES, pec)}
+    sent = world.client.post("/v1/invoices", headers=headers, json=body)
+    assert sent.status_code == 201, sent.text
+    return {**sent.json(), "body": body}
+
+
+def test_cancel_replace_review_and_pay(new_world: Callable[..., World]) -> None:
+    world = new_world(beneficiaries=80)
+    optician, insurer = world.headers("optique.demo"), world.headers("assureur.demo")
+    nothing = world.client.post("/v1/payment-runs", headers=insurer, json={})
+    assert nothing.status_code == 409 and "nothing to pay" in nothing.json()["detail"]
+    patients = fresh_patients(world, count=6)
+
+    cancelled = send(world, "F-X1", patients[0])
+    answer = world.client.post("/v1/invoices/F-X1/cancel", headers=optician)
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    assert world.client.post("/v1/invoices/F-X1/cancel", headers=optician).status_code == 409
+    original = send(world, "F-X2", patients[1])
+    body = {**original["body"], "invoice_number": "F-X3"}  # type: ignore[dict-item]
+    replaced = world.client.post("/v1/invoices/F-X2/replacement", headers=optician, json=body)
+    assert replaced.status_code == 201, replaced.text
+    assert world.client.get("/v1/invoices/F-X2", headers=optician).json()["status"] == "replaced"
+    assert world.client.post("/v1/invoices/F-X2/replacement", headers=optician,
+                             json={**body, "invoice_number": "F-X4"}).status_code == 409
+    del cancelled
+
+    rules = world.client.put("/v1/insurers/990000011/review-rules", headers=insurer,
+                             json={"sampling_rate": "1", "amc_above": None})
+    assert rules.status_code == 200 and rules.json()["sampling_rate"] == "1"
+    waiting = [send(world, f"F-W{n}", patients[2 + n]) for n in range(3)]
+    assert [w["status"] for w in waiting] == ["in_review"] * 3 and waiting[0]["review_reason"] == "V001"
+    queue = world.client.get("/v1/invoices", headers=insurer, params={"status": "in_review", "sort": "received"}).json()
+    assert [i["invoice_number"] for i in queue["items"]] == ["F-W0", "F-W1", "F-W2"]
+    preview = world.client.post("/v1/payment-runs/preview", headers=insurer, json={}).json()
+    assert [o["invoice_count"] for o in preview["orders"]] == [1]  # only F-X3: none in review
+    ids = [i["id"] for i in queue["items"]]
+    approve = world.client.post("/v1/review-decisions", headers=insurer, json={"invoice_id": ids[0], "decision": "D001"})
+    reject = world.client.post("/v1/review-decisions", headers=insurer, json={"invoice_id": ids[1], "decision": "D102"})
+    assert (approve.status_code, approve.json()["status"]) == (200, "approved")
+    assert (reject.status_code, reject.json()["status"], reject.json()["approved_amc"]) == (200, "rejected", "0.00")
+    twice = world.client.post("/v1/review-decisions", headers=insurer, json={"invoice_id": ids[1], "decision": "D001"})
+    assert twice.status_code == 409
+    by_professional = world.client.post("/v1/review-decisions", headers=optician,
+                                        json={"invoice_id": ids[2], "decision": "D001"})
+    assert by_professional.status_code == 403
+    bad = world.client.post("/v1/review-decisions", headers=insurer, json={"invoice_id": ids[2], "decision": "D999"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "decision"
+
+    run = world.client.post("/v1/payment-runs", headers=insurer, json={})
+    assert run.status_code == 201, run.text
+    statements = world.client.get("/v1/payment-statements", headers=optician).json()
+    paid = sorted(i["invoice_number"] for s in statements for i in s["statement"]["invoices"])
+    assert paid == ["F-W0", "F-X3"]  # not the cancelled, the replaced, the rejected or the waiting one
