@@ -79,6 +79,11 @@ def test_a_pending_change_can_be_cancelled(fresh: World) -> None:
     weak = fresh.headers("optique.demo", passkey=False)  # cancelling only protects: any session
     assert fresh.client.delete(f"/v1/bank-details/changes/{made['id']}", headers=weak).status_code == 204
     fresh.clock.advance(hours=73)
-    iban_paid(fresh)  # a payment run applies due changes: a cancelled one never
+    headers = fresh.headers("optique.demo")
+    eng = engagement(fresh, headers, fresh_patients(fresh)[0])
+    fresh.client.post("/v1/invoices", headers=headers, json={
+        "invoice_number": "F-IBAN-C", "engagement_number": eng, "date_of_care": fresh.clock.now().date().isoformat(),
+        "lines": [dict(GLASSES[0], amc_claimed="0.02")]})
+    assert NEW_IBAN not in iban_paid(fresh)  # a payment run applies due changes: a cancelled one never
     listed = fresh.client.get("/v1/bank-details/changes", headers=fresh.headers("optique.demo")).json()
     assert listed[0]["cancelled"] is True and listed[0]["applied"] is False

@@ -15,6 +15,7 @@ from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement
 from tierspayant.api.auth import assurance_of, policy_of
 from tierspayant.security.policy import Principal, Role
+from tierspayant.services.ports import Conflict
 from tierspayant.store import tables as t
 
 BENEFICIARY_DATA_ROUTES = {"/v1/rights-checks", "/v1/quotes", "/v1/quotes/{number}", "/v1/invoices",
@@ -99,7 +100,8 @@ def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    # A run that found everything taken by the others is not created ("nothing to pay").
+    assert all(isinstance(e, Conflict) and e.field == "amc_number" for e in errors) and len(errors) < 4
     with world.platform.engine.connect() as conn:
         # Statements are sealed at rest: opened through the store's protection.
         orders = [(o["statement"], o["amount"]) for o in (
