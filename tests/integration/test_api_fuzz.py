@@ -1,5 +1,6 @@
-"""Schemathesis over the OpenAPI spec: generated requests, signed in, never get a 5xx.
-Bounded (max_examples per operation) so that it fits in `make test`."""
+"""Schemathesis over the OpenAPI spec: generated requests, signed in, never get a 5xx, and every
+answer is one the document declares -- its status, its content type, its schema, its headers
+(api/openapi.py). Bounded (max_examples per operation) so that it fits in `make test`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import BACKENDS, World, database_url, make_world
 
@@ -27,6 +34,10 @@ def fuzz_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 def tokens(fuzz_world: World) -> dict[str, dict[str, str]]:
     return {role: fuzz_world.headers(user) for role, user in
             (("professional", "optique.demo"), ("insurer", "assureur.demo"), ("admin", "admin.demo"))}
+
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
 
 
 def _headers_for(path: str, tokens: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -49,7 +60,7 @@ def test_no_server_error(fuzz_world: World, tokens: dict[str, dict[str, str]]) -
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case: Any) -> None:
-            case.call_and_validate(headers=_headers_for(case.path, tokens), checks=[not_a_server_error])
+            case.call_and_validate(headers=_headers_for(case.path, tokens), checks=CHECKS)
 
         run()
         tested += 1

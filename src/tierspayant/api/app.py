@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from tierspayant import __version__
-from tierspayant.api import problems
+from tierspayant.api import openapi, problems
 from tierspayant.api.rate_gate import RateGate
 from tierspayant.api.routers import (
     accounts,
@@ -135,12 +135,13 @@ def create_app(platform: Platform) -> FastAPI:
         version=__version__,
         description="Breach-resistant tiers payant: rights check (IDB), calculation and PEC (CLC), "
                     "invoices (DRE), adjudication and payment runs. Errors are RFC 9457 problem details.",
-        docs_url="/docs",
+        docs_url=None,  # api/openapi.py serves Swagger UI and ReDoc offline
         openapi_url="/openapi.json",
         redoc_url=None,
     )
     app.state.platform = platform
     problems.install(app)
+    openapi.install(app)
     for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, review, log, security, incidents):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)

@@ -8,14 +8,23 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Path as FastAPIPath
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tierspayant.domain.calculation import Pathway
 from tierspayant.domain.optics import LensType
 from tierspayant.domain.reference import CareCategory
 
+
+def _canonical_amount(value: Decimal) -> Decimal:
+    """One spelling per amount: "-0.00" is refused (a sign on nothing), "1e2" is 100.00."""
+    if value.is_signed():
+        raise ValueError("must not be negative (not even -0)")
+    return value.quantize(Decimal("0.01"))
+
+
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), max_digits=9, decimal_places=2,
-                                  description="Euros, at most two decimals, e.g. \"30.00\"")]
+                                  description="Euros, at most two decimals, e.g. \"30.00\""),
+                   AfterValidator(_canonical_amount)]
 Diopters = Annotated[Decimal, Field(ge=-30, le=30, max_digits=5, decimal_places=2)]
 Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
 CareDate = Annotated[date, Field(description="ISO date; within two years back and 31 days ahead")]
@@ -28,9 +37,12 @@ class Strict(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         """No input of ours holds a NUL character, and PostgreSQL text cannot store one: refused
-        here, naming the field, for every request body (found by the fuzzer on PostgreSQL)."""
+        here, naming the field, for every request body (found by the fuzzer on PostgreSQL); nor
+        another control character (tab and line breaks aside): a name never holds one."""
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain a NUL character")
+        if isinstance(value, str) and any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value):
+            raise ValueError("must not contain a control character")
         return value
 
 
