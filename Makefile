@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint unit integration bench services demo clean
+.PHONY: install run reset-demo test lint unit integration bench services demo clean
 
 $(STAMP): pyproject.toml
 	@# weasyprint (the breach reports' PDF) draws with Debian's pango
@@ -18,9 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: set up, migrate, seed the synthetic demo on first start, serve on 127.0.0.1:8000
+## make run: set up, migrate, seed the synthetic demo on first start, serve on 127.0.0.1:8000 (make run PORT=8080)
+PORT ?= 8000
 run: install
-	$(BIN)/tiers serve --seed-demo
+	$(BIN)/tiers serve --seed-demo --port $(PORT)
+
+## make reset-demo: set the demo's database, keys and credentials aside (var/old-*); the next make run seeds anew
+reset-demo:
+	@if [ -d var ] && [ -n "$$(ls -A var 2>/dev/null | grep -v '^old-')" ]; then \
+	  d=var/old-$$(date +%Y%m%d-%H%M%S); mkdir -p $$d; \
+	  for f in var/*; do case $$(basename $$f) in old-*) ;; *) mv $$f $$d/ ;; esac; done; \
+	  echo "demo set aside in $$d; make run seeds a new one"; \
+	else echo "no demo to reset"; fi
 
 ## make test: set up and run every quality gate (ruff, mypy strict, import-linter, pytest on SQLite and PostgreSQL)
 test: install services lint

@@ -51,10 +51,10 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
         result = subprocess.run(["bash", str(ROOT / "scripts" / "tour.sh")], cwd=work, capture_output=True, text=True,
                                 env={**env, "BASE": base, "TIERS": str(TIERS)}, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert json.loads((work / "rights.json").read_text())["covered"] is True
-        pec = json.loads((work / "pec.json").read_text())
-        invoice = json.loads((work / "invoice.json").read_text())
-        run = json.loads((work / "run.json").read_text())
+        assert json.loads((work / "var" / "tour" / "rights.json").read_text())["covered"] is True
+        pec = json.loads((work / "var" / "tour" / "pec.json").read_text())
+        invoice = json.loads((work / "var" / "tour" / "invoice.json").read_text())
+        run = json.loads((work / "var" / "tour" / "run.json").read_text())
         assert pec["binding"] is True and invoice["status"] == "approved"
         assert invoice["approved_amc"] == pec["amc"] == run["total"]
         assert "pain.001.001.03" in result.stdout
@@ -65,6 +65,13 @@ def test_readme_tour_runs_against_a_live_server(tmp_path: Path) -> None:
         demo = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
         assert note.split("\n")[1] == str(len(demo["accounts"]) + 5)
         assert "log verified" in tiers(env, "audit", "verify")
+        patient = {"amc_number": "990000011", "member_number": "0000000013"}  # the tour's (scripts/tour.sh)
+        found = subprocess.run([str(TIERS), "audit", "history", "--insurer", patient["amc_number"], "--member",
+                                patient["member_number"]], env=env, capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0 and '"tag": "rights:beneficiary:read"' in found.stdout, found.stderr
+        nobody = subprocess.run([str(TIERS), "audit", "history", "--insurer", patient["amc_number"], "--member",
+                                 "9999999999"], env=env, capture_output=True, text=True, timeout=60)
+        assert (nobody.returncode, nobody.stdout, nobody.stderr.strip()) == (0, "", "0 events")
         assert json.loads(tiers(env, "audit", "prove", "2"))["verified"] is True
         log_key = tiers(env, "audit", "key").strip()
         watched = tiers(env, "witness", "--state-dir", str(witness_dir), "--log-key", log_key, "--log-url", base,
@@ -85,3 +92,20 @@ def test_readme_shows_the_tour_script_verbatim() -> None:
                                                                                             "TIERS=", "#!"))]
     missing = [line for line in commands if line not in readme]
     assert missing == []
+
+
+def test_a_busy_port_gives_one_clear_line(tmp_path: Path) -> None:
+    """`tiers serve` (and so `make run`) on a port already taken says so and how to choose
+    another, instead of a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "TIERS_VAR_DIR": str(tmp_path / "var")}
+        env.pop("TIERS_DATABASE_URL", None)
+        result = subprocess.run([str(TIERS), "serve", "--port", str(port)], env=env, capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in output and "make run PORT=N" in output
+    assert "Traceback" not in output

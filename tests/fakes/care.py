@@ -108,6 +108,10 @@ class FakeBeneficiaries:
     def beneficiaries_by_nir(self, insurer_id: int, nir: str) -> list[records.Beneficiary]:
         return [b for b in self.s.beneficiaries.values() if b.insurer_id == insurer_id and b.nir == nir]
 
+    def beneficiaries_by_member(self, insurer_id: int, member_number: str) -> list[records.Beneficiary]:
+        return sorted((b for b in self.s.beneficiaries.values()
+                       if b.insurer_id == insurer_id and b.member_number == member_number), key=lambda b: b.rank)
+
     def ids_of_insurer(self, insurer_id: int) -> Iterator[int]:
         return iter(sorted(i for i, b in self.s.beneficiaries.items() if b.insurer_id == insurer_id))
 

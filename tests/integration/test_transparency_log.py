@@ -76,6 +76,10 @@ def test_history_and_exposure_queries(small: World) -> None:
     history = small.platform.audit.history(OFFICER, row.insurer_id, row.id)
     assert [e.tag for _, e in history] == [Tag.RIGHTS_CHECK]
     assert patient["nir"] not in history[0][1].canonical().decode()  # a pseudonym, never the NIR
+    # The same by the numbers the insurer knows (AMC and member number), never internal ids.
+    by_member = small.platform.audit.member_history(OFFICER, patient["amc_number"], patient["member_number"])
+    assert [seq for seq, _ in by_member] == [seq for seq, _ in history]
+    assert small.platform.audit.member_history(OFFICER, patient["amc_number"], "9999999999") == []
     account = small.demo_account_id("optique.demo")
     now = small.clock.now()
     exposed = small.platform.audit.exposure(OFFICER, account_id=account, start=now - timedelta(hours=1),

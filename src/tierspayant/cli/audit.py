@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tierspayant.audit.witness import Alarm, WitnessState, witness_step
 from tierspayant.bootstrap import build, signing_seed
 from tierspayant.config import Settings
+from tierspayant.domain.errors import DomainError
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.policy import NotFound, Principal, Role
 
@@ -88,11 +89,22 @@ def prove(index: int, tree_size: Annotated[int | None, typer.Option(help="Checkp
 
 
 @audit_app.command()
-def history(insurer_id: int, beneficiary_id: int) -> None:
-    """Everything that happened to one beneficiary's data: who, when, why."""
+def history(
+    insurer: Annotated[str, typer.Option("--insurer", help="The insurer's AMC number")],
+    member: Annotated[str, typer.Option("--member", help="The member number on the card")],
+    rank: Annotated[int | None, typer.Option(help="One beneficiary of the membership (0: the member)")] = None,
+) -> None:
+    """Everything that happened to one membership's data (or one beneficiary's, with --rank):
+    who, when, why, and the operations on its insurer's keys."""
     platform = build(Settings.from_env())
-    for seq, event in platform.audit.history(OPERATOR, insurer_id, beneficiary_id):
+    try:
+        rows = platform.audit.member_history(OPERATOR, insurer, member, rank)
+    except DomainError as exc:
+        console.print(f"[red]{exc.field}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    for seq, event in rows:
         print(json.dumps({"index": seq, **event.to_dict()}))
+    print(f"{len(rows)} event{'s' if len(rows) != 1 else ''}", file=sys.stderr)
 
 
 @audit_app.command()

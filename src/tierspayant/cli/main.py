@@ -111,6 +111,10 @@ def serve(
     if seed_demo and empty:
         _seed(settings, 2_000, 60, 42)
     bind_host, bind_port = host or settings.host, port or settings.port
+    if not _port_free(bind_host, bind_port):
+        console.print(f"[red]port {bind_port} on {bind_host} is already in use: stop what listens there, or "
+                      f"choose another (tiers serve --port N; make run PORT=N)[/red]")
+        raise typer.Exit(2)
     if _credentials(settings).exists():
         _print_demo_help(settings, f"http://{bind_host}:{bind_port}")
     os.environ.setdefault("TIERS_DATABASE_URL", settings.database_url)
@@ -118,6 +122,19 @@ def serve(
     Granian("tierspayant.api.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
             factory=True, workers=workers or settings.workers, log_access=False,
             log_level=LogLevels.warning).serve()
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether the server can bind there (a busy port: one clear line, not a traceback)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _is_demo_database(settings: Settings) -> bool:
@@ -145,7 +162,7 @@ def _print_demo_help(settings: Settings, base: str) -> None:
     console.print(f"API docs: {base}/docs")
     console.print(f"Sign in as the demo optician with its (simulated) passkey; password {optician['password']} "
                   "+ TOTP reaches no beneficiary data:")
-    console.print("  TOKEN=$(.venv/bin/tiers demo token optique.demo)")
+    console.print(f"  TOKEN=$(.venv/bin/tiers demo token optique.demo --base-url {base})")
     body = shlex.quote(
         f'{{"amc_number":"{patient["amc_number"]}","member_number":"{patient["member_number"]}",'
         f'"nir":"{patient["nir"]}","birth_date":"{patient["birth_date"]}",'
@@ -154,7 +171,8 @@ def _print_demo_help(settings: Settings, base: str) -> None:
     console.print("Check a (synthetic) patient's rights:")
     console.print(f"  curl -s {base}/v1/rights-checks -H \"authorization: Bearer $TOKEN\" "
                   f"-H 'content-type: application/json' -d {body}")
-    console.print("More: README.md, section 'A first tour'.")
+    console.print(f"More: README.md, section 'A first tour' (BASE={base} bash scripts/tour.sh). "
+                  "Start again from a fresh demo: make reset-demo.")
     console.rule()
 
 

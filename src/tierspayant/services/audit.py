@@ -14,15 +14,16 @@ from tierspayant.audit.merkle import consistency_proof, inclusion_proof
 from tierspayant.audit.tree import completed_nodes, range_hash
 from tierspayant.audit.verifier import Report, verify_log
 from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.identifiers import parse_amc_number, parse_member_number
 from tierspayant.security.notes import NoteSigner, Verifier, split_note, verify_note
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Clock, HasCheckpoints, HasLog, UnitOfWork
+from tierspayant.services.ports import Clock, HasBeneficiaries, HasCheckpoints, HasLog, HasReference, UnitOfWork
 from tierspayant.services.records import StoredCheckpoint, StoredEvent
 
 
-class AuditStore(HasLog, HasCheckpoints, Protocol):
+class AuditStore(HasLog, HasCheckpoints, HasReference, HasBeneficiaries, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -180,6 +181,22 @@ class AuditService:
             rows = tx.log.events_of_beneficiary(self.recorder.pseudonym(insurer_id, beneficiary_id))
             rows = sorted([*rows, *tx.log.key_events(insurer_id)], key=lambda e: e.seq)
         return _decoded(rows)
+
+    def member_history(self, principal: Principal, amc_number: str, member_number: str,
+                       rank: int | None = None) -> list[tuple[int, AccessEvent]]:
+        """``history`` by the numbers an insurer knows: its AMC number and the member number (each
+        beneficiary of that membership, or one ``rank``); an unknown one has no events."""
+        if principal.role not in LOG_READERS:
+            raise Forbidden()
+        with self.uow(readonly=True) as tx:
+            insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
+            found = (tx.beneficiaries.beneficiaries_by_member(insurer.id, parse_member_number(member_number))
+                     if insurer is not None else [])
+        rows: dict[int, AccessEvent] = {}
+        for beneficiary in found:
+            if rank is None or beneficiary.rank == rank:
+                rows.update(self.history(principal, beneficiary.insurer_id, beneficiary.id))
+        return sorted(rows.items())
 
     def key_operations(self, principal: Principal, owner: int | None = None) -> list[tuple[int, AccessEvent]]:
         """The key operations on the log (one owner's, or every owner's), in order."""

@@ -47,6 +47,13 @@ class SqlBeneficiaries(SqlPort):
                                                          "nir": self.protection.nir_index(insurer_id, nir)})
         return [b for b in (self._open_beneficiary(r) for r in rows) if b is not None]
 
+    def beneficiaries_by_member(self, insurer_id: int, member_number: str) -> list[Beneficiary]:
+        rows = self.conn.execute(select(t.beneficiaries).where(
+            t.beneficiaries.c.insurer_id == insurer_id,
+            t.beneficiaries.c.member_bidx == self.protection.member_index(insurer_id, member_number))
+            .order_by(t.beneficiaries.c.rank))
+        return [b for b in (self._open_beneficiary(r) for r in rows) if b is not None]
+
     def _open_beneficiary(self, row: Any) -> Beneficiary | None:
         """The plain record, or None when its insurer's keys were shredded."""
         try:

@@ -46,6 +46,7 @@ def test_a_rotation_reseals_everything_and_is_on_the_log(stack: Stack, officers:
     assert done.version == 2 and done.rows == done.resealed == 26 and done.retired == [1]
     assert set(stack.uow.state.sealed[stack.insurer_id]["beneficiaries"].values()) == {2}
     assert seen[-1] == (26, 26) and len(seen) == 4  # three batches of beneficiaries, one of quotes
+    assert [n for n, _ in seen] == [10, 20, 25, 26]  # true counts: never more than there are
     events = key_events(stack)
     assert [e[0] for e in events] == [Tag.KEY_ROTATE, Tag.KEY_RETIRE] and {e[1] for e in events} == {alice.account_id}
     assert "yearly rotation" in events[0][2] and "26 rows re-encrypted" in events[1][2]

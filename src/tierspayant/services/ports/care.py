@@ -117,6 +117,11 @@ class Beneficiaries(Protocol):
         Beneficiaries whose insurer's keys were shredded are not found."""
         ...
 
+    def beneficiaries_by_member(self, insurer_id: int, member_number: str) -> list[Beneficiary]:
+        """The insurer's beneficiaries with this member number (the member and its dependants),
+        found by blind index, exact match only; those whose keys were shredded are absent."""
+        ...
+
     def ids_of_insurer(self, insurer_id: int) -> Iterator[int]:
         """Every beneficiary id of the insurer, ascending, streamed (breach response maps the
         log's pseudonyms back to people: services/incident_exports.py)."""
