@@ -33,6 +33,7 @@ from tierspayant.services.incident_reports import IncidentReportsService
 from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
 from tierspayant.services.listings import ListingsService
+from tierspayant.services.members import MembersService
 from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
@@ -72,6 +73,7 @@ class Platform:
     onboarding: OnboardingService
     listings: ListingsService
     review: ReviewService
+    members: MembersService
     reference: ReferenceService
     rights: RightsService
     calculation: CalculationService
@@ -138,6 +140,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         onboarding=OnboardingService(uow, clock, recorder, accounts),
         listings=ListingsService(uow, clock, recorder),
         review=ReviewService(uow, clock, recorder),
+        members=MembersService(uow, clock, recorder),
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),
         reference=ReferenceService(uow, clock, recorder),
         rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key),

@@ -41,6 +41,7 @@ class Tag(StrEnum):
     PAYMENT_RUN_READ = "payments:run:read"
     STATEMENT_READ = "payments:statement:read"
     BENEFICIARY_CREATE = "reference:beneficiary:create"
+    BENEFICIARY_UPDATE = "reference:beneficiary:update"
     CONTAINMENT = "detection:containment:create"
     CONTAINMENT_LIFT = "detection:containment:lift"
     # Key management (services/keys.py): the operations an insider could abuse, on the log.

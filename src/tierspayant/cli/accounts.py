@@ -29,12 +29,12 @@ console = Console(soft_wrap=True)
 Admin = Annotated[str | None, typer.Option("--admin", help="Act as this admin (asks the password and the current "
                                                            "TOTP code); default: the operator's shell")]
 ERRORS: dict[type[Exception], tuple[str, int]] = {
-    NotFound: ("no such account or organisation (or not yours to manage)", 2),
+    NotFound: ("no such account, organisation or insurer (or not yours to manage)", 2),
     Forbidden: ("refused: not a role allowed to do this", 1),
 }
 
 
-def _run(platform: Platform, admin: str | None, action: Callable[[Principal], T],
+def run_as(platform: Platform, admin: str | None, action: Callable[[Principal], T],
          errors: dict[type[Exception], tuple[str, int]] = ERRORS) -> T:
     def guarded(principal: Principal) -> T:
         try:
@@ -65,7 +65,7 @@ def register_organisation(
     """Register an organisation and its first admin account (passkey only: no password)."""
     kind = "FINESS" if len(identifier) == 9 else "SIRET"
     platform = build(Settings.from_env())
-    _created(_run(platform, admin, lambda who: platform.onboarding.register_organisation(
+    _created(run_as(platform, admin, lambda who: platform.onboarding.register_organisation(
         who, Organisation(0, kind, identifier, name), admin_username)))
 
 
@@ -92,7 +92,7 @@ def add(
             raise typer.Exit(_say("a new professional needs --am-number, --iban and --bic", 2))
         professional = Professional(0, 0, rpps, adeli, am_number, profession, name, iban, bic, True)
     platform = build(Settings.from_env())
-    _created(_run(platform, admin, lambda who: platform.onboarding.add_account(
+    _created(run_as(platform, admin, lambda who: platform.onboarding.add_account(
         who, organisation, username, role, professional=professional,
         rpps=None if professional else rpps, adeli=None if professional else adeli)))
 
@@ -101,7 +101,7 @@ def add(
 def list_accounts(organisation: Annotated[str, typer.Argument(help="FINESS or SIRET number")], admin: Admin = None) -> None:
     """The organisation's accounts (no secret, no personal data)."""
     platform = build(Settings.from_env())
-    rows = _run(platform, admin, lambda who: platform.onboarding.accounts_of(who, organisation))
+    rows = run_as(platform, admin, lambda who: platform.onboarding.accounts_of(who, organisation))
     table = Table("user name", "role", "state", "professional", "passkeys")
     for a in rows:
         table.add_row(a.username, a.role, "disabled" if a.disabled else "enabled",
@@ -114,13 +114,13 @@ def list_accounts(organisation: Annotated[str, typer.Argument(help="FINESS or SI
 def enrol_code(username: str, admin: Admin = None) -> None:
     """Issue a one-time passkey enrolment code (24 h) for USERNAME, to hand over out of band."""
     platform = build(Settings.from_env())
-    print(_run(platform, admin, lambda who: platform.accounts.enrolment_code(username, who),
+    print(run_as(platform, admin, lambda who: platform.accounts.enrolment_code(username, who),
                {**ERRORS, NotFound: ("no such active account", 2)}))
 
 
 def _set_disabled(username: str, disabled: bool, admin: str | None) -> None:
     platform = build(Settings.from_env())
-    _run(platform, admin, lambda who: platform.onboarding.set_disabled(who, username, disabled))
+    run_as(platform, admin, lambda who: platform.onboarding.set_disabled(who, username, disabled))
     console.print(f"{username}: {'disabled (its sessions ended)' if disabled else 'enabled'}")
 
 
@@ -142,5 +142,5 @@ def role(username: str, new_role: Annotated[str, typer.Argument(metavar="ROLE",
          admin: Admin = None) -> None:
     """Change an organisation account's role (its sessions end)."""
     platform = build(Settings.from_env())
-    _run(platform, admin, lambda who: platform.onboarding.set_role(who, username, new_role))
+    run_as(platform, admin, lambda who: platform.onboarding.set_role(who, username, new_role))
     console.print(f"{username}: role {new_role} (its sessions ended)")

@@ -21,6 +21,7 @@ from tierspayant.cli.audit import audit_app, witness
 from tierspayant.cli.config_cmd import config_app
 from tierspayant.cli.incident import incident_app
 from tierspayant.cli.keys import keys_app
+from tierspayant.cli.members import members_app
 from tierspayant.cli.simulate import simulate
 from tierspayant.config import Settings
 from tierspayant.simulate.authenticator import SoftAuthenticator
@@ -33,6 +34,7 @@ app.add_typer(demo_app, name="demo")
 presence_app = typer.Typer(help="Patients' presence proofs (simulating the insurer's app).", no_args_is_help=True)
 app.add_typer(presence_app, name="presence")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")

@@ -35,7 +35,8 @@ _STAND_IN = {"id": 0, "contract_id": 0, "rank": 0, "member_number": "0000000000"
              "birth_date": date(1970, 1, 1), "last_name": "Xxxxxxxxx", "first_name": "Yyyyyyy"}
 
 
-def _period(start: date, end: date | None, categories: str) -> RightsPeriod:
+def period(start: date, end: date | None, categories: str) -> RightsPeriod:
+    """A rights period as stored (categories comma-separated)."""
     return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
 
 
@@ -82,7 +83,7 @@ class SqlBeneficiaries(SqlPort):
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
         rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
-        return [_period(r.start_date, r.end_date, r.categories) for r in rows]
+        return [period(r.start_date, r.end_date, r.categories) for r in rows]
 
     def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
@@ -107,7 +108,7 @@ class SqlBeneficiaries(SqlPort):
                 found[beneficiary_id] = (opened, [])
             start, end, categories = row[width:]
             if start is not None and beneficiary_id in found:
-                found[beneficiary_id][1].append(_period(start, end, categories))
+                found[beneficiary_id][1].append(period(start, end, categories))
         if not found and not stand_in:
             self.protection.equalize()  # found, but its insurer's keys were shredded
         return [] if stand_in else list(found.values())

@@ -649,3 +649,30 @@ breach_notices = Table(
     Column("sent_at", UtcDateTime, nullable=True),
     UniqueConstraint("incident_id", "person", "channel"),
 )
+
+
+# Membership files (services/members.py): one row per file and insurer, its progress committed
+# with each batch (an interrupted import resumes after the last batch it committed), and the
+# refused lines by number and field (no value: no personal data in the report).
+member_imports = Table(
+    "member_imports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("insurer_id", ForeignKey("insurers.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("lines_done", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("refused", Integer, nullable=False, default=0),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_member_imports_file", "insurer_id", "digest"),
+)
+
+member_import_refusals = Table(
+    "member_import_refusals", metadata,
+    Column("import_id", ForeignKey("member_imports.id"), primary_key=True),
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("field", String(40), nullable=False),
+    Column("message", String(200), nullable=False),
+)

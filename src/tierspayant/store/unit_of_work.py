@@ -22,6 +22,7 @@ from tierspayant.services.ports import (
     KeyStore,
     Lists,
     LogUnavailable,
+    Memberships,
     Passkeys,
     Payments,
     PresenceLedger,
@@ -39,6 +40,7 @@ from tierspayant.store.detection import SqlContainments, SqlDetectionCounters
 from tierspayant.store.incidents import SqlIncidents
 from tierspayant.store.keys import SqlKeyStore
 from tierspayant.store.lists import SqlLists
+from tierspayant.store.members import SqlMemberships
 from tierspayant.store.passkeys import SqlPasskeys
 from tierspayant.store.payments import SqlPayments
 from tierspayant.store.presence import SqlPresenceLedger
@@ -70,6 +72,7 @@ class SqlTransaction:
         self.keys: KeyStore = SqlKeyStore(conn, protection)
         self.incidents: Incidents = SqlIncidents(conn, protection)
         self.lists: Lists = SqlLists(conn, protection)
+        self.memberships: Memberships = SqlMemberships(conn, protection)
 
     def flush_events(self) -> None:
         """Write the access events queued in this transaction (just before it commits)."""

@@ -30,6 +30,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_chunks_hex(chunks: Any) -> str:
+    """SHA-256 hex of the concatenated ``chunks`` (an iterable of bytes), in constant memory."""
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

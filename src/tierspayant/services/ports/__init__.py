@@ -16,7 +16,7 @@ A use case declares the ports it uses as a narrower Protocol of its own (``Right
 The ports: ``care`` (reference data, professionals, beneficiaries and rights, presence proofs,
 claims, payments, bank details), ``identity`` (accounts, sessions, sign-in failures, passkeys and
 OIDC), ``oversight`` (the access log and its checkpoints, detection, containments, keys),
-``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs). The records they exchange are in
+``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs), ``members`` (membership files). The records they exchange are in
 ``services/records.py``.
 """
 
@@ -38,6 +38,7 @@ from tierspayant.services.ports.care import (
 )
 from tierspayant.services.ports.identity import Accounts, Passkeys, Sessions, SignInFailures
 from tierspayant.services.ports.lists import Lists
+from tierspayant.services.ports.members import Memberships
 from tierspayant.services.ports.oversight import (
     AccessLog,
     Checkpoints,
@@ -69,6 +70,7 @@ __all__ = [
     "HasKeys",
     "HasLists",
     "HasLog",
+    "HasMemberships",
     "HasPasskeys",
     "HasPayments",
     "HasPresence",
@@ -80,6 +82,7 @@ __all__ = [
     "KeyStore",
     "Lists",
     "LogUnavailable",
+    "Memberships",
     "Passkeys",
     "Payments",
     "PresenceLedger",
@@ -166,6 +169,10 @@ class HasLists(Protocol):
     lists: Lists
 
 
+class HasMemberships(Protocol):
+    memberships: Memberships
+
+
 class HasCheckpoints(Protocol):
     checkpoints: Checkpoints
 
@@ -186,7 +193,7 @@ class HasIncidents(Protocol):
     incidents: Incidents
 
 
-class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, Protocol):
+class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, HasMemberships, Protocol):
     """Every port, over one transaction (what the SQL unit of work yields). A use case declares
     the ports it uses by inheriting the ``Has*`` protocols it needs (``services/rights.py``)."""
 
