@@ -22,9 +22,9 @@ console = Console(soft_wrap=True, stderr=True)
 
 @members_app.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(help="UTF-8 CSV with a header (layout: docs/DOMAIN.md, "
-                                              "'Membership files'; sample: docs/member-file-sample.csv)",
-                                         exists=True, dir_okay=False, readable=True)],
+    file: Annotated[Path, typer.Argument(
+        help='UTF-8 CSV with a header (docs/DOMAIN.md, "Membership files"; docs/member-file-sample.csv)',
+        exists=True, dir_okay=False, readable=True)],
     insurer: Annotated[str, typer.Option("--insurer", help="The insurer's AMC number")],
     batch: Annotated[int, typer.Option(help="Lines per transaction")] = 1_000,
     admin: Admin = None,
