@@ -23,13 +23,12 @@ import asyncio
 import math
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from bench.databases import fresh_database
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.domain.reference import CareCategory
@@ -89,17 +88,7 @@ def detrended(samples: list[tuple[str, float]], window: int = 51) -> dict[str, l
 
 def platform_for(postgres: bool, beneficiaries: int, clock: StepClock,
                  no_detection: bool = False) -> tuple[Platform, list[dict[str, Any]]]:
-    var = Path(tempfile.mkdtemp(prefix="tiers-detection-cost-"))
-    url = f"sqlite:///{var / 'tiers.db'}"
-    if postgres:
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-        name = f"detection_cost_{int(time.time())}"
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    var, url = fresh_database("detection-cost", postgres)
     platform = build(Settings(database_url=url, var_dir=var, detection=LENIENT, unsafe_no_detection=no_detection),
                      clock=clock)
     spec = PopulationSpec(beneficiaries=beneficiaries, professionals=6, seed=11, today=START.date(),

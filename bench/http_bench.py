@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.databases import fresh_postgres
 from tierspayant.simulate.driver import wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,17 +74,6 @@ def wrk(args: list[str]) -> dict[str, float]:
 def wait_ready() -> None:
     if not wait_until_serving(BASE):
         sys.exit("server did not start")
-
-
-def fresh_postgres(admin_url: str, name: str = "tiers_bench") -> str:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def issue_proofs(env: dict[str, str], demo: dict[str, object], today: str, count: int) -> list[dict[str, str]]:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select
 
+from bench.databases import fresh_database
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.domain.adjudication import InvoiceStatus
@@ -32,15 +31,7 @@ from tierspayant.store import tables as t
 
 
 def platform_for(postgres: bool) -> Platform:
-    var = Path(tempfile.mkdtemp(prefix="tiers-list-bench-"))
-    url = f"sqlite:///{var / 'tiers.db'}"
-    if postgres:
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-        name = f"list_bench_{int(time.time())}"
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    var, url = fresh_database("list-bench", postgres)
     platform = build(Settings(database_url=url, var_dir=var))
     seed(platform.loader, platform.reference, platform.accounts, PopulationSpec(beneficiaries=2000, professionals=60),
          var / "demo.json")

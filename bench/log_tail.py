@@ -24,7 +24,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
-from bench.http_bench import BASE, BIN, LUA, PORT, UNLIMITED, fresh_postgres, sign_in, wait_ready, wrk
+from bench.databases import fresh_postgres
+from bench.http_bench import BASE, BIN, LUA, PORT, UNLIMITED, sign_in, wait_ready, wrk
 from tierspayant.store import tables as t
 
 

@@ -9,12 +9,9 @@ In process, on a real SQLite or PostgreSQL database; copy the output into bench/
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
+from bench.databases import fresh_database
 from tierspayant.bootstrap import build
 from tierspayant.config import Settings
 from tierspayant.services.accounts import OPERATOR_SHELL
@@ -28,15 +25,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    var = Path(tempfile.mkdtemp(prefix="tiers-member-bench-"))
-    url = f"sqlite:///{var / 'tiers.db'}"
-    if args.postgres:
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-        name = f"member_bench_{int(time.time())}"
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    var, url = fresh_database("member-bench", args.postgres)
     platform = build(Settings(database_url=url, var_dir=var))
     seed(platform.loader, platform.reference, platform.accounts, PopulationSpec(beneficiaries=1000, professionals=6),
          var / "demo.json")

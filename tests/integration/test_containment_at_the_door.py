@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import World
-from tests.integration.test_routes_and_payments import api_routes
 from tierspayant.api.auth import policy_of
+from tierspayant.api.openapi import api_routes
 from tierspayant.security import totp
 from tierspayant.security.policy import NotFound
 from tierspayant.services.accounts import OPERATOR_SHELL

@@ -65,9 +65,9 @@ def test_a_new_optician_from_registration_to_a_listed_invoice(world: World) -> N
                                 params={"rpps": rpps}).json()
     assert [i["invoice_number"] for i in received["items"]] == [invoice_number]
 
-    # Another organisation's admin meets what a missing account or organisation answers.
+    # A professional is not an admin (another organisation's admin: the next test, 404).
     other = world.client.get(f"/v1/organisations/{shop(world)}/accounts", headers=world.headers("optique.demo"))
-    assert other.status_code == 403  # a professional is not an admin
+    assert other.status_code == 403
     with world.platform.engine.connect() as conn:
         entries = [json.loads(row.entry) for row in conn.execute(
             t.audit_events.select().order_by(t.audit_events.c.seq.desc()).limit(200))]

@@ -8,12 +8,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement
 from tierspayant.api.auth import assurance_of, policy_of
+from tierspayant.api.openapi import api_routes
 from tierspayant.security.policy import Principal, Role
 from tierspayant.services.ports import Conflict
 from tierspayant.store import tables as t
@@ -21,17 +21,6 @@ from tierspayant.store import tables as t
 BENEFICIARY_DATA_ROUTES = {"/v1/rights-checks", "/v1/quotes", "/v1/quotes/{number}", "/v1/invoices",
                            "/v1/invoices/{invoice_number}", "/v1/insurers/{amc_number}/beneficiaries",
                            "/v1/log/events"}
-
-
-def api_routes(routes: list[Any]) -> list[APIRoute]:
-    """Every APIRoute, including those of included routers (FastAPI >= 0.16x wraps them)."""
-    out: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out.extend(api_routes(route.original_router.routes))
-    return out
 
 
 def test_every_route_declares_a_policy(world: World) -> None:

@@ -87,21 +87,22 @@ class ListingsService(UseCase[ListingsStore]):
         limit, after = _limit(limit), decode_cursor(cursor, sort)
         if care_from is not None and care_to is not None and care_to < care_from:
             raise InvalidField("care_to", "before care_from")
+        insurer_id = professional_id = None
         if principal.role is Role.PROFESSIONAL and principal.professional_id is not None:
             if rpps is not None:
                 raise InvalidField("rpps", "a professional lists its own invoices")
-            where = InvoiceFilter(professional_id=principal.professional_id)
+            professional_id = principal.professional_id
         elif principal.role is Role.INSURER_OPERATOR and principal.insurer_id is not None:
-            where = InvoiceFilter(insurer_id=principal.insurer_id)
+            insurer_id = principal.insurer_id
         else:
             raise Forbidden("professionals and insurers' operators")
         with self.uow() as tx:
-            if rpps is not None:
+            if rpps is not None:  # one professional's invoices to this insurer
                 professional = tx.professionals.professional_by_rpps(parse_rpps(rpps))
                 if professional is None:
                     return Page([], None)
-                where = InvoiceFilter(insurer_id=where.insurer_id, professional_id=professional.id)
-            where = InvoiceFilter(where.insurer_id, where.professional_id, status, care_from, care_to)
+                professional_id = professional.id
+            where = InvoiceFilter(insurer_id, professional_id, status, care_from, care_to)
             rows = tx.lists.invoices(where, sort, after, limit + 1)
             shown = rows[:limit]
             tx.log.append_events(self._events(principal, Tag.INVOICE_READ, shown, "tiers payant: list invoices",

@@ -10,6 +10,7 @@ created or changed is on the transparency log; nothing here exports members."""
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
@@ -89,14 +90,14 @@ class MembersService(UseCase[MembersStore]):
             if state is None or state.finished_at is not None:
                 state = tx.memberships.start_import(insurer_id, digest, now)
         resumed, contracts = state.lines_done, dict[str, int | None]()
-        source = _chain(first, rows)
+        source = itertools.chain([first] if first is not None else [], rows)
         seen: dict[tuple[str, int], int] = {}  # (member number, rank) -> the line that gave it
         for _ in range(resumed):  # committed already: skipped, but remembered for duplicates
             skipped = next(source, None)
             if skipped is not None:
                 _remember(seen, *skipped, today=now.date())
         while True:
-            chunk = list(_take(source, batch))
+            chunk = list(itertools.islice(source, batch))
             if not chunk:
                 break
             with self.uow() as tx:
@@ -190,19 +191,3 @@ def _remember(seen: dict[tuple[str, int], int], number: int, row: dict[str, str 
     except DomainError:
         return
     seen.setdefault((line.member_number, line.rank), number)
-
-
-def _take(source: Iterator[tuple[int, dict[str, str | None]]], count: int) -> Iterator[tuple[int, dict[str, str | None]]]:
-    for _ in range(count):
-        item = next(source, None)
-        if item is None:
-            return
-        yield item
-
-
-def _chain(first: tuple[int, dict[str, str | None]] | None,
-           rest: Iterator[tuple[int, dict[str, str | None]]]) -> Iterator[tuple[int, dict[str, str | None]]]:
-    if first is not None:
-        yield first
-    yield from rest
-

@@ -35,6 +35,12 @@ _STAND_IN = {"id": 0, "contract_id": 0, "rank": 0, "member_number": "0000000000"
              "birth_date": date(1970, 1, 1), "last_name": "Xxxxxxxxx", "first_name": "Yyyyyyy"}
 
 
+def period_row(beneficiary_id: int, period: RightsPeriod) -> dict[str, Any]:
+    """A rights period as a ``rights_periods`` row (categories comma-separated, sorted)."""
+    return {"beneficiary_id": beneficiary_id, "start_date": period.start, "end_date": period.end,
+            "categories": ",".join(sorted(c.value for c in period.categories))}
+
+
 def period(start: date, end: date | None, categories: str) -> RightsPeriod:
     """A rights period as stored (categories comma-separated)."""
     return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
@@ -132,10 +138,7 @@ class SqlBeneficiaries(SqlPort):
         return cached[1]
 
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
-        self.conn.execute(insert(t.rights_periods).values(
-            beneficiary_id=beneficiary_id, start_date=period.start, end_date=period.end,
-            categories=",".join(sorted(c.value for c in period.categories)),
-        ))
+        self.conn.execute(insert(t.rights_periods).values(period_row(beneficiary_id, period)))
 
     def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
         # Delivery dates are sealed: a beneficiary has a handful of purchases, opened here.

@@ -12,7 +12,7 @@ from tierspayant.services.ports.members import MemberImport, Refusal
 from tierspayant.services.records import Beneficiary, RightsPeriod
 from tierspayant.store import tables as t
 from tierspayant.store.base import SqlPort
-from tierspayant.store.beneficiaries import period
+from tierspayant.store.beneficiaries import period, period_row
 
 _PROGRESS = ("lines_done", "created", "updated", "unchanged", "refused")
 
@@ -30,11 +30,11 @@ class SqlMemberships(SqlPort):
             .where(t.beneficiaries.c.insurer_id == insurer_id, t.beneficiaries.c.member_bidx.in_(indexes))
             .order_by(t.beneficiaries.c.id, rp.start_date))
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
-        width = len(t.beneficiaries.c)
+        names = [c.name for c in t.beneficiaries.c]
         for row in rows:
             if row.id not in found:
                 found[row.id] = (self.protection.open_beneficiary(self.conn, dict(zip(
-                    [c.name for c in t.beneficiaries.c], row[:width], strict=True))), [])
+                    names, row[:len(names)], strict=True))), [])
             if row.start_date is not None:
                 found[row.id][1].append(period(row.start_date, row.end_date, row.categories))
         out: dict[str, list[tuple[Beneficiary, list[RightsPeriod]]]] = {}
@@ -57,9 +57,7 @@ class SqlMemberships(SqlPort):
         rows = [self.protection.seal(self.conn, "beneficiaries", {
             **{k: getattr(b, k) for k in Beneficiary.__slots__}, "id": ids[n]}) for n, (b, _) in enumerate(new)]
         self.conn.execute(insert(t.beneficiaries), rows)
-        periods = [{"beneficiary_id": ids[n], "start_date": p.start, "end_date": p.end,
-                    "categories": ",".join(sorted(c.value for c in p.categories))}
-                   for n, (_, ps) in enumerate(new) for p in ps]
+        periods = [period_row(ids[n], p) for n, (_, ps) in enumerate(new) for p in ps]
         if periods:
             self.conn.execute(insert(t.rights_periods), periods)
         return ids
@@ -71,9 +69,7 @@ class SqlMemberships(SqlPort):
     def replace_rights(self, beneficiary_id: int, periods: Sequence[RightsPeriod]) -> None:
         self.conn.execute(delete(t.rights_periods).where(t.rights_periods.c.beneficiary_id == beneficiary_id))
         if periods:
-            self.conn.execute(insert(t.rights_periods), [{
-                "beneficiary_id": beneficiary_id, "start_date": p.start, "end_date": p.end,
-                "categories": ",".join(sorted(c.value for c in p.categories))} for p in periods])
+            self.conn.execute(insert(t.rights_periods), [period_row(beneficiary_id, p) for p in periods])
 
     def current_import(self, insurer_id: int, digest: str) -> MemberImport | None:
         c = t.member_imports.c

@@ -55,8 +55,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         """On SQLite, the text SQLAlchemy's DATETIME stores ("YYYY-MM-DD HH:MM:SS.ffffff", six
-        digits always: rows compare as text) in one step: half the time of the two-stage
-        default, on every datetime of the rights check's statements (bench/README.md, issue 13)."""
+        digits always: rows compare as text) in one step, faster than the two-stage
+        default (1.4 instead of 2.4 us, timeit), on every datetime of the rights check's statements."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
