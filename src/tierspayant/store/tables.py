@@ -103,6 +103,8 @@ rights_periods = Table(
     Column("start_date", Date, nullable=False),
     Column("end_date", Date, nullable=True),
     Column("categories", String(100), nullable=False),  # comma-separated CareCategory values
+    # The period's own contract (a contract change at a date splits the period); NULL: the beneficiary's.
+    Column("contract_id", ForeignKey("contracts.id"), nullable=True),
 )
 
 optical_purchases = Table(
