@@ -32,6 +32,7 @@ from tierspayant.services.incident_exports import IncidentExportsService
 from tierspayant.services.incident_reports import IncidentReportsService
 from tierspayant.services.incidents import IncidentService
 from tierspayant.services.keys import KeysService
+from tierspayant.services.lifecycle import LifecycleService
 from tierspayant.services.listings import ListingsService
 from tierspayant.services.members import MembersService
 from tierspayant.services.onboarding import OnboardingService
@@ -74,6 +75,7 @@ class Platform:
     listings: ListingsService
     review: ReviewService
     members: MembersService
+    lifecycle: LifecycleService
     reference: ReferenceService
     rights: RightsService
     calculation: CalculationService
@@ -141,6 +143,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         listings=ListingsService(uow, clock, recorder),
         review=ReviewService(uow, clock, recorder),
         members=MembersService(uow, clock, recorder),
+        lifecycle=LifecycleService(uow, clock, recorder, detection),
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),
         reference=ReferenceService(uow, clock, recorder),
         rights=RightsService(uow, clock, SqlWriteQueue(uow), recorder, PresenceVerifier(presence_issuer.public_key),

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1)
     #: Requests with a larger body are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    #: A membership file's largest body (POST /v1/insurers/{amc}/member-files, streamed to disk):
+    #: 20 million members of ~110 bytes a line.
+    max_member_file_bytes: int = Field(default=4 * 1024**3, ge=1)
     #: The operator's account that pays professionals (synthetic default for the demo).
     debtor_name: str = "Tierspayant Demo Operator"
     debtor_iban: str = "FR7630006000011234567890189"

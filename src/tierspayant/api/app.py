@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,11 +18,13 @@ from tierspayant.api.rate_gate import RateGate
 from tierspayant.api.routers import (
     accounts,
     bank_details,
+    beneficiaries,
     care,
     core,
     incidents,
     lists,
     log,
+    member_files,
     passkeys,
     payments,
     reference,
@@ -37,18 +40,21 @@ logger = logging.getLogger("tierspayant.api")
 
 class BodyLimit:
     """Refuse request bodies above ``limit`` bytes with 413, whether or not Content-Length is
-    sent (a streamed body is counted as it arrives)."""
+    sent (a streamed body is counted as it arrives); ``larger``: the paths (a pattern) allowed
+    more, each with its own limit (a membership file)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, larger: tuple[tuple[str, int], ...] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.larger = tuple((re.compile(pattern), size) for pattern, size in larger)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next((size for pattern, size in self.larger if pattern.match(scope.get("path", ""))), self.limit)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await self._too_large(send)
                 return
         received = 0
@@ -58,7 +64,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _TooLarge()
             return message
 
@@ -142,9 +148,11 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     problems.install(app)
     openapi.install(app)
-    for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, review, log, security, incidents):
+    for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, beneficiaries,
+                   member_files, review, log, security, incidents):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes,
+                       larger=((member_files.UPLOAD_PATH, platform.settings.max_member_file_bytes),))
     settings = platform.settings
     app.add_middleware(RateGate, rate=settings.session_rate, burst=settings.session_burst,  # before any lookup
                        in_flight=settings.session_in_flight, invalid_per_source=settings.invalid_tokens_per_source,

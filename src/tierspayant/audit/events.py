@@ -42,6 +42,8 @@ class Tag(StrEnum):
     STATEMENT_READ = "payments:statement:read"
     BENEFICIARY_CREATE = "reference:beneficiary:create"
     BENEFICIARY_UPDATE = "reference:beneficiary:update"
+    BENEFICIARY_READ = "reference:beneficiary:read"  # an insurer's operator found a member (services/lifecycle.py)
+    BENEFICIARY_END = "reference:beneficiary:end"  # radiation: rights ended at a date
     CONTAINMENT = "detection:containment:create"
     CONTAINMENT_LIFT = "detection:containment:lift"
     # Key management (services/keys.py): the operations an insider could abuse, on the log.

@@ -19,6 +19,7 @@ from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase, require_professional
 from tierspayant.services.detection import DetectionService, DetectionStore
+from tierspayant.services.lifecycle import contract_on
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasClaims, HasProfessionals, UnitOfWork
 from tierspayant.services.records import Engagement, Insurer, Quote
 
@@ -58,7 +59,8 @@ def compute_for(tx: CalculationStore, engagement: Engagement, lines: Sequence[Qu
     professional = tx.professionals.professional(engagement.professional_id)
     if beneficiary is None or professional is None:
         raise NotFound()
-    contract = tx.reference.contract(beneficiary.contract_id)
+    # The contract in force on the date of care (a dated change: services/lifecycle.py).
+    contract = tx.reference.contract(contract_on(beneficiary, tx.beneficiaries.rights_periods(beneficiary.id), at))
     if contract is None:
         raise NotFound()
     priced = price_lines(tx, lines, at, engagement.category, prefix)

@@ -25,7 +25,7 @@ from tierspayant.security.digests import file_digest
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import HasBeneficiaries, HasLog, HasMemberships, HasReference
+from tierspayant.services.ports import Conflict, HasBeneficiaries, HasLog, HasMemberships, HasReference
 from tierspayant.services.ports.members import MemberImport, Refusal
 from tierspayant.services.records import Beneficiary, RightsPeriod
 
@@ -57,9 +57,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
         yield from enumerate(reader, start=2)
 
 
-def _merged(periods: list[RightsPeriod], line: MemberLine) -> list[RightsPeriod]:
-    """The line's period replaces the one starting the same day, the others stay."""
-    mine = RightsPeriod(line.rights_start, line.rights_end, line.categories)
+def _merged(periods: list[RightsPeriod], line: MemberLine, contract_id: int) -> list[RightsPeriod]:
+    """The line's period, under the line's contract, replaces the one starting the same day; the
+    others stay (with their own contracts: a dated change made by API is not undone)."""
+    mine = RightsPeriod(line.rights_start, line.rights_end, line.categories, contract_id)
     return sorted([p for p in periods if p.start != line.rights_start] + [mine], key=lambda p: p.start)
 
 
@@ -72,23 +73,40 @@ class MembersService(UseCase[MembersStore]):
             raise NotFound()
         return insurer.id
 
+    def open_import(self, principal: Principal, amc_number: str, path: Path) -> MemberImport:
+        """The import of this file for this insurer: the unfinished one (to resume) or a new
+        one. Checks the caller and the header first: a wrong one is refused before anything
+        is written."""
+        digest = file_digest(path)
+        next(_rows(path), None)
+        with self.uow() as tx:
+            insurer_id = self._insurer(tx, principal, amc_number)
+            state = tx.memberships.current_import(insurer_id, digest)
+            if state is None or state.finished_at is not None:
+                state = tx.memberships.start_import(insurer_id, digest, self.clock.now())
+        return state
+
+    def progress_of(self, principal: Principal, amc_number: str, import_id: int) -> tuple[MemberImport, list[Refusal]]:
+        """An import's progress and refused lines (another insurer's: NotFound)."""
+        with self.uow(readonly=True) as tx:
+            insurer_id = self._insurer(tx, principal, amc_number)
+            state = tx.memberships.import_by_id(import_id)
+            if state is None or state.insurer_id != insurer_id:
+                raise NotFound()
+            return state, tx.memberships.refusals(state.id)
+
     def import_file(self, principal: Principal, amc_number: str, path: Path, batch: int = BATCH,
                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
         """Import (or resume importing) a membership file; ``progress(lines done, total)``
         after each batch. A file imported in full before is applied again: it changes nothing."""
         if not 1 <= batch <= 10_000:
             raise InvalidField("batch", "between 1 and 10,000 lines")
-        digest = file_digest(path)
         with path.open(encoding="utf-8", errors="replace") as handle:
             total = max(0, sum(1 for _ in handle) - 1)
+        state = self.open_import(principal, amc_number, path)
+        insurer_id, now = state.insurer_id, self.clock.now()
         rows = _rows(path)
-        first = next(rows, None)  # reads the header: a wrong one is refused before anything is written
-        now = self.clock.now()
-        with self.uow() as tx:
-            insurer_id = self._insurer(tx, principal, amc_number)
-            state = tx.memberships.current_import(insurer_id, digest)
-            if state is None or state.finished_at is not None:
-                state = tx.memberships.start_import(insurer_id, digest, now)
+        first = next(rows, None)
         resumed, contracts = state.lines_done, dict[str, int | None]()
         source = itertools.chain([first] if first is not None else [], rows)
         seen: dict[tuple[str, int], int] = {}  # (member number, rank) -> the line that gave it
@@ -105,8 +123,10 @@ class MembersService(UseCase[MembersStore]):
             if progress is not None:
                 progress(state.lines_done, total)
         with self.uow() as tx:
-            state = replace(state, finished_at=self.clock.now())
-            tx.memberships.advance_import(state, [])
+            finished = replace(state, finished_at=self.clock.now())
+            if not tx.memberships.advance_import(finished, [], state.lines_done):
+                raise Conflict("file", "this file is being imported by another run")
+            state = finished
             refusals = tx.memberships.refusals(state.id)
         return ImportReport(state, resumed, total, refusals)
 
@@ -152,13 +172,13 @@ class MembersService(UseCase[MembersStore]):
                     continue
                 new = Beneficiary(0, insurer_id, contract_id, line.member_number, line.rank, line.nir, line.birth_date,
                                   line.last_name, line.first_name)
-                additions.append((new, _merged([], line), number))
+                additions.append((new, _merged([], line, contract_id), number))
                 known[key] = (new, additions[-1][1])  # its family's dependants may follow in this batch
                 continue
             beneficiary, periods = existing
             wanted = replace(beneficiary, contract_id=contract_id, nir=line.nir, birth_date=line.birth_date,
                              last_name=line.last_name, first_name=line.first_name)
-            merged = _merged(periods, line)
+            merged = _merged(periods, line, contract_id)
             if wanted == beneficiary and merged == periods:
                 unchanged += 1
                 continue
@@ -180,7 +200,10 @@ class MembersService(UseCase[MembersStore]):
         progress = replace(state, lines_done=state.lines_done + len(chunk), created=state.created + created,
                            updated=state.updated + updated, unchanged=state.unchanged + unchanged,
                            refused=state.refused + len(refused))
-        tx.memberships.advance_import(progress, refused)
+        # Two runs of one import (the same file sent twice at once): the one that finds the
+        # progress moved is rolled back whole, batch included.
+        if not tx.memberships.advance_import(progress, refused, state.lines_done):
+            raise Conflict("file", "this file is being imported by another run")
         return progress
 
 

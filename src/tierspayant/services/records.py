@@ -54,6 +54,9 @@ class RightsPeriod:
     start: date
     end: date | None
     categories: frozenset[CareCategory]
+    #: The contract that covers the period (a dated contract change splits a period there:
+    #: services/lifecycle.py); None: the beneficiary's own ``contract_id``.
+    contract_id: int | None = None
 
     def covers(self, at: date, category: CareCategory) -> bool:
         return self.start <= at and (self.end is None or at <= self.end) and category in self.categories

@@ -19,10 +19,12 @@ from tierspayant.store.prepared import Prepared
 # (store/prepared.py; measured in bench/).
 _BENEFICIARIES_BY_NIR = select(t.beneficiaries).where(
     t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
-_RIGHTS_PERIODS = select(t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories).where(
-    t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id"))
+_PERIOD = (t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories,
+           t.rights_periods.c.contract_id)
+_RIGHTS_PERIODS = select(*_PERIOD).where(t.rights_periods.c.beneficiary_id == bindparam("beneficiary_id")).order_by(
+    t.rights_periods.c.start_date)
 _BENEFICIARIES_WITH_RIGHTS = (
-    select(t.beneficiaries, t.rights_periods.c.start_date, t.rights_periods.c.end_date, t.rights_periods.c.categories)
+    select(t.beneficiaries, *_PERIOD)
     .outerjoin(t.rights_periods, t.rights_periods.c.beneficiary_id == t.beneficiaries.c.id)
     .where(t.beneficiaries.c.insurer_id == bindparam("insurer_id"), t.beneficiaries.c.nir_bidx == bindparam("nir"))
 )
@@ -38,12 +40,12 @@ _STAND_IN = {"id": 0, "contract_id": 0, "rank": 0, "member_number": "0000000000"
 def period_row(beneficiary_id: int, period: RightsPeriod) -> dict[str, Any]:
     """A rights period as a ``rights_periods`` row (categories comma-separated, sorted)."""
     return {"beneficiary_id": beneficiary_id, "start_date": period.start, "end_date": period.end,
-            "categories": ",".join(sorted(c.value for c in period.categories))}
+            "categories": ",".join(sorted(c.value for c in period.categories)), "contract_id": period.contract_id}
 
 
-def period(start: date, end: date | None, categories: str) -> RightsPeriod:
+def period(start: date, end: date | None, categories: str, contract_id: int | None) -> RightsPeriod:
     """A rights period as stored (categories comma-separated)."""
-    return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c))
+    return RightsPeriod(start, end, frozenset(CareCategory(c) for c in categories.split(",") if c), contract_id)
 
 
 class SqlBeneficiaries(SqlPort):
@@ -89,7 +91,7 @@ class SqlBeneficiaries(SqlPort):
 
     def rights_periods(self, beneficiary_id: int) -> list[RightsPeriod]:
         rows = self.conn.execute(_RIGHTS_PERIODS, {"beneficiary_id": beneficiary_id})
-        return [period(r.start_date, r.end_date, r.categories) for r in rows]
+        return [period(r.start_date, r.end_date, r.categories, r.contract_id) for r in rows]
 
     def beneficiaries_with_rights(self, insurer_id: int, nir: str) -> list[tuple[Beneficiary, list[RightsPeriod]]]:
         found: dict[int, tuple[Beneficiary, list[RightsPeriod]]] = {}
@@ -112,9 +114,9 @@ class SqlBeneficiaries(SqlPort):
                 if opened is None:
                     continue  # shredded: nobody to find
                 found[beneficiary_id] = (opened, [])
-            start, end, categories = row[width:]
+            start, end, categories, contract_id = row[width:]
             if start is not None and beneficiary_id in found:
-                found[beneficiary_id][1].append(period(start, end, categories))
+                found[beneficiary_id][1].append(period(start, end, categories, contract_id))
         if not found and not stand_in:
             self.protection.equalize()  # found, but its insurer's keys were shredded
         return [] if stand_in else list(found.values())
@@ -132,8 +134,8 @@ class SqlBeneficiaries(SqlPort):
             sealed = self.protection.seal(self.conn, "beneficiaries", {**_STAND_IN, "insurer_id": owner})
             row = tuple(sealed.get(column) for column in _BENEFICIARY_COLUMNS)
             cached = (max(versions), [_BENEFICIARIES_WITH_RIGHTS_FAST.as_fetched(self.conn, r) for r in (
-                (*row, date(2025, 1, 1), None, "optical,pharmacy"),
-                (*row, date(2024, 1, 1), date(2024, 12, 31), "optical"))])
+                (*row, date(2025, 1, 1), None, "optical,pharmacy", None),
+                (*row, date(2024, 1, 1), date(2024, 12, 31), "optical", None))])
             cache[owner] = cached
         return cached[1]
 

@@ -25,7 +25,7 @@ class SqlMemberships(SqlPort):
         indexes = {self.protection.member_index(insurer_id, m) for m in member_numbers}
         rp = t.rights_periods.c
         rows = self.conn.execute(
-            select(t.beneficiaries, rp.start_date, rp.end_date, rp.categories)
+            select(t.beneficiaries, rp.start_date, rp.end_date, rp.categories, rp.contract_id)
             .outerjoin(t.rights_periods, rp.beneficiary_id == t.beneficiaries.c.id)
             .where(t.beneficiaries.c.insurer_id == insurer_id, t.beneficiaries.c.member_bidx.in_(indexes))
             .order_by(t.beneficiaries.c.id, rp.start_date))
@@ -36,7 +36,7 @@ class SqlMemberships(SqlPort):
                 found[row.id] = (self.protection.open_beneficiary(self.conn, dict(zip(
                     names, row[:len(names)], strict=True))), [])
             if row.start_date is not None:
-                found[row.id][1].append(period(row.start_date, row.end_date, row.categories))
+                found[row.id][1].append(period(row.start_date, row.end_date, row.categories, row.contract_id))
         out: dict[str, list[tuple[Beneficiary, list[RightsPeriod]]]] = {}
         for beneficiary, periods in found.values():
             out.setdefault(beneficiary.member_number, []).append((beneficiary, periods))
@@ -77,6 +77,10 @@ class SqlMemberships(SqlPort):
                                 .order_by(c.id.desc()).limit(1)).first()
         return MemberImport(**row._mapping) if row else None
 
+    def import_by_id(self, import_id: int) -> MemberImport | None:
+        row = self.conn.execute(select(t.member_imports).where(t.member_imports.c.id == import_id)).first()
+        return MemberImport(**row._mapping) if row else None
+
     def start_import(self, insurer_id: int, digest: str, at: datetime) -> MemberImport:
         key = self.conn.execute(insert(t.member_imports).values(
             insurer_id=insurer_id, digest=digest, started_at=at, finished_at=None,
@@ -84,13 +88,18 @@ class SqlMemberships(SqlPort):
         assert key is not None
         return MemberImport(int(key[0]), insurer_id, digest, 0, 0, 0, 0, 0, at, None)
 
-    def advance_import(self, progress: MemberImport, refusals: Sequence[Refusal]) -> None:
-        self.conn.execute(update(t.member_imports).where(t.member_imports.c.id == progress.id).values(
-            finished_at=progress.finished_at, **{k: getattr(progress, k) for k in _PROGRESS}))
+    def advance_import(self, progress: MemberImport, refusals: Sequence[Refusal], done_before: int) -> bool:
+        c = t.member_imports.c
+        moved = self.conn.execute(update(t.member_imports).where(
+            c.id == progress.id, c.lines_done == done_before, c.finished_at.is_(None)).values(
+            finished_at=progress.finished_at, **{k: getattr(progress, k) for k in _PROGRESS})).rowcount
+        if moved != 1:
+            return False
         if refusals:
             self.conn.execute(insert(t.member_import_refusals), [
                 {"import_id": progress.id, "line": r.line, "field": r.field, "message": r.message[:200]}
                 for r in refusals])
+        return True
 
     def refusals(self, import_id: int) -> list[Refusal]:
         c = t.member_import_refusals.c

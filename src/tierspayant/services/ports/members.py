@@ -58,13 +58,18 @@ class Memberships(Protocol):
         """The latest import of this file for this insurer (finished or not), or None."""
         ...
 
+    def import_by_id(self, import_id: int) -> MemberImport | None:
+        """One import by its id, or None."""
+        ...
+
     def start_import(self, insurer_id: int, digest: str, at: datetime) -> MemberImport:
         """A new import of this file, at line 0."""
         ...
 
-    def advance_import(self, progress: MemberImport, refusals: Sequence[Refusal]) -> None:
+    def advance_import(self, progress: MemberImport, refusals: Sequence[Refusal], done_before: int) -> bool:
         """Record how far the import got and the lines it refused since (in the batch's
-        transaction: a batch and its progress land together, or neither)."""
+        transaction: a batch and its progress land together, or neither) -- only if it had
+        ``done_before`` lines done: False when another run of the same import moved it meanwhile."""
         ...
 
     def refusals(self, import_id: int) -> list[Refusal]:
