@@ -20,6 +20,7 @@ from tierspayant.detection.counting import slot, window_slots
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import CareCategory
 from tierspayant.services.ports import Conflict, Transaction
+from tierspayant.services.ports.networks import NetworkMember, PriceCap
 from tierspayant.services.records import (
     Account,
     Beneficiary,
@@ -449,6 +450,50 @@ def check_a_shred_request_is_approved_once(uow: Uow) -> None:
         assert tx.keys.approve_shred_request(request, ids["third_account"], AT) is False
         assert tx.keys.shred(ids["insurer"]) >= 2
         assert tx.keys.versions(ids["insurer"]) == []
+
+
+def check_networks_keep_dated_memberships_and_caps(uow: Uow) -> None:
+    ids = world(uow)
+    pro, insurer, frame = ids["professional"], ids["insurer"], "9100102"
+    with uow() as tx:
+        first = tx.networks.add_network("reseau-a", "Réseau A", [insurer])
+        for code, name, field in (("reseau-a", "Autre", "code"), ("reseau-b", "Réseau A", "name")):
+            with pytest.raises(Conflict) as taken:
+                tx.networks.add_network(code, name, [insurer])
+            assert taken.value.field == field
+        second = tx.networks.add_network("reseau-b", "Réseau B", [insurer])
+        tx.networks.add_member(NetworkMember(first.id, pro, None, date(2026, 1, 1), date(2026, 3, 31)))
+        tx.networks.add_member(NetworkMember(first.id, pro, None, date(2026, 6, 1), None))  # rejoins
+        with pytest.raises(Conflict) as twice:
+            tx.networks.add_member(NetworkMember(first.id, pro, None, date(2026, 6, 1), None))
+        assert twice.value.field == "valid_from"
+        tx.networks.add_cap(PriceCap(first.id, frame, Decimal("150.00"), date(2026, 1, 1), None))
+        tx.networks.add_member(NetworkMember(second.id, pro, None, date(2026, 7, 1), None))
+        tx.networks.add_cap(PriceCap(second.id, frame, Decimal("140.50"), date(2026, 1, 1), date(2026, 8, 31)))
+    with uow() as tx:
+        caps = {day: tx.professionals.network_caps(pro, insurer, day) for day in (
+            date(2025, 12, 31), date(2026, 1, 1), date(2026, 3, 31), date(2026, 4, 1), date(2026, 7, 1),
+            date(2026, 9, 1))}
+        assert caps == {date(2025, 12, 31): {}, date(2026, 1, 1): {frame: Decimal("150.00")},
+                        date(2026, 3, 31): {frame: Decimal("150.00")}, date(2026, 4, 1): {},
+                        date(2026, 7, 1): {frame: Decimal("140.50")}, date(2026, 9, 1): {frame: Decimal("150.00")}}
+        assert tx.professionals.network_caps(ids["other_professional"], insurer, date(2026, 2, 1)) == {}
+        assert tx.networks.end_cap(first.id, frame, date(2026, 1, 1), date(2026, 6, 30)) is True
+        assert tx.networks.end_cap(first.id, frame, date(2020, 1, 1), date(2026, 6, 30)) is False
+        assert tx.networks.end_member(second.id, pro, date(2026, 7, 1), date(2026, 7, 31)) is True
+    with uow(readonly=True) as tx:
+        assert tx.professionals.network_caps(pro, insurer, date(2026, 8, 1)) == {}
+        members = tx.networks.members(first.id, 10)
+        assert [(m.rpps, m.valid_from, m.valid_to) for m in members] == [
+            ("10000000001", date(2026, 1, 1), date(2026, 3, 31)), ("10000000001", date(2026, 6, 1), None)]
+        assert tx.networks.members(first.id, 1) == members[:1]
+        assert tx.networks.caps(first.id, 10, frame) == [
+            PriceCap(first.id, frame, Decimal("150.00"), date(2026, 1, 1), date(2026, 6, 30))]
+        assert tx.networks.caps(first.id, 10, "9100301") == []
+        found = tx.networks.network("reseau-a")
+        assert found is not None and found.insurer_ids == (insurer,) and tx.networks.network("absent") is None
+        assert [n.code for n in tx.networks.networks([insurer], 10)] == ["reseau-a", "reseau-b"]
+        assert tx.networks.networks([insurer + 999], 10) == [] and len(tx.networks.networks(None, 1)) == 1
 
 
 CHECKS: list[Callable[[Uow], None]] = [value for name, value in sorted(globals().items()) if name.startswith("check_")]

@@ -35,6 +35,7 @@ from tierspayant.services.keys import KeysService
 from tierspayant.services.lifecycle import LifecycleService
 from tierspayant.services.listings import ListingsService
 from tierspayant.services.members import MembersService
+from tierspayant.services.networks import NetworksService
 from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
@@ -74,6 +75,7 @@ class Platform:
     onboarding: OnboardingService
     listings: ListingsService
     review: ReviewService
+    networks: NetworksService
     members: MembersService
     lifecycle: LifecycleService
     reference: ReferenceService
@@ -142,6 +144,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         onboarding=OnboardingService(uow, clock, recorder, accounts),
         listings=ListingsService(uow, clock, recorder),
         review=ReviewService(uow, clock, recorder),
+        networks=NetworksService(uow, clock, recorder),
         members=MembersService(uow, clock, recorder),
         lifecycle=LifecycleService(uow, clock, recorder, detection),
         bank_details=BankDetailsService(uow, clock, accounts, timedelta(hours=settings.bank_change_delay_hours)),

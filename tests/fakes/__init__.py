@@ -22,6 +22,7 @@ from tests.fakes.care import (
     FakeReferenceData,
 )
 from tests.fakes.identity import FakeAccounts, FakePasskeys, FakeSessions, FakeSignInFailures
+from tests.fakes.networks import FakeNetworks
 from tests.fakes.oversight import (
     FakeAccessLog,
     FakeCheckpoints,
@@ -68,6 +69,7 @@ class FakeTransaction:
         self.detection = FakeDetectionCounters(state)
         self.containments = FakeContainments(state)
         self.keys = FakeKeyStore(state)
+        self.networks = FakeNetworks(state)
 
 
 class FakeUnitOfWork:
@@ -104,7 +106,7 @@ class FakeUnitOfWork:
 
 #: How the ports' writing methods are named (services/ports/): a read-only transaction refuses them.
 _WRITES = ("add_", "set_", "use_", "admit_", "revoke", "touch_", "record_", "clear_", "take_", "cancel_", "apply_",
-           "attach_", "delete_", "finish_", "purge_", "lift_", "append_", "retire_", "approve_")
+           "attach_", "delete_", "finish_", "purge_", "lift_", "append_", "retire_", "approve_", "end_")
 _WRITE_NAMES = frozenset({"rotate", "reencrypt", "shred"})
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tests.fakes.networks import network_caps
 from tests.fakes.state import FakeState
 from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.domain.adjudication import InvoiceStatus
@@ -93,12 +94,8 @@ class FakeProfessionals:
         self.s.professionals[new] = replace(professional, id=new)
         return new
 
-    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
-        caps: dict[str, Decimal] = {}
-        for professional, insurer, code, cap in self.s.caps:
-            if professional == professional_id and insurer == insurer_id:
-                caps[code] = min(cap, caps.get(code, cap))
-        return caps
+    def network_caps(self, professional_id: int, insurer_id: int, at: date) -> dict[str, Decimal]:
+        return network_caps(self.s, professional_id, insurer_id, at)
 
 
 class FakeBeneficiaries:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from tierspayant.audit.events import AccessEvent
@@ -13,6 +12,7 @@ from tierspayant.detection.baselines import Baseline
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import ReferenceCode
 from tierspayant.services import records
+from tierspayant.services.ports.networks import Network, NetworkMember, PriceCap
 
 
 @dataclass
@@ -23,7 +23,9 @@ class FakeState:
     codes: list[ReferenceCode] = field(default_factory=list)
     organisations: dict[int, records.Organisation] = field(default_factory=dict)
     professionals: dict[int, records.Professional] = field(default_factory=dict)
-    caps: list[tuple[int, int, str, Decimal]] = field(default_factory=list)  # professional, insurer, code, cap
+    networks: dict[int, Network] = field(default_factory=dict)
+    network_members: list[NetworkMember] = field(default_factory=list)
+    price_caps: list[PriceCap] = field(default_factory=list)
     beneficiaries: dict[int, records.Beneficiary] = field(default_factory=dict)
     periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
     purchases: dict[int, list[date]] = field(default_factory=dict)

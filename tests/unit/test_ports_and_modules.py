@@ -7,7 +7,7 @@ import inspect
 from pathlib import Path
 
 from tierspayant.services import ports
-from tierspayant.services.ports import care, identity, outside, oversight
+from tierspayant.services.ports import care, identity, networks, outside, oversight
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tierspayant"
 EXEMPT = {"store/tables.py"}  # table definitions
@@ -15,7 +15,7 @@ EXEMPT = {"store/tables.py"}  # table definitions
 
 def _ports() -> dict[str, type]:
     found = {}
-    for module in (ports, care, identity, oversight, outside):
+    for module in (ports, care, identity, oversight, outside, networks):
         for name, value in vars(module).items():
             if (inspect.isclass(value) and getattr(value, "_is_protocol", False) and value.__module__ == module.__name__
                     and not name.startswith("Has") and name != "Transaction"):

@@ -25,6 +25,7 @@ from tierspayant.api.routers import (
     lists,
     log,
     member_files,
+    networks,
     passkeys,
     payments,
     reference,
@@ -149,7 +150,7 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, beneficiaries,
-                   member_files, review, log, security, incidents):
+                   member_files, review, networks, log, security, incidents):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes,
                        larger=((member_files.UPLOAD_PATH, platform.settings.max_member_file_bytes),))

@@ -23,10 +23,31 @@ def _canonical_amount(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), max_digits=9, decimal_places=2,
-                                  description="Euros, at most two decimals, e.g. \"30.00\""),
+def decimal_schema(lo: int, hi: int, places: int, nullable: bool = False) -> dict[str, Any]:
+    """A decimal's OpenAPI form as the API takes it: a number or a string, between ``lo`` and
+    ``hi`` (``hi`` 1, 10 ... or 30), at most ``places`` decimals (pydantic states neither the
+    places nor a string's range: the document would promise what the API refuses)."""
+    fraction = rf"(\.\d{{1,{places}}})?"
+    top = rf"{hi}(\.0{{1,{places}}})?"
+    width = len(str(hi)) - 1
+    below = rf"\d{{1,{width}}}{fraction}" if width and hi == 10**width else rf"[0-2]?\d{fraction}" if hi == 30 \
+        else rf"0{fraction}"
+    sign = "-?" if lo < 0 else ""
+    return {"anyOf": [
+        {"type": "number", "minimum": lo, "maximum": hi, "multipleOf": float(Decimal(1).scaleb(-places))},
+        {"type": "string", "pattern": f"^{sign}({below}|{top})$"}, *([{"type": "null"}] if nullable else [])]}
+
+
+def decimals(lo: int, hi: int, places: int, nullable: bool = False, **field: Any) -> Any:
+    """A decimal field's rules (``Annotated[Decimal, decimals(...)]``): between ``lo`` and
+    ``hi``, at most ``places`` decimals, documented as such."""
+    return Field(ge=lo, le=hi, max_digits=len(str(hi)) + places, decimal_places=places,
+                 json_schema_extra=decimal_schema(lo, hi, places, nullable), **field)
+
+
+Amount = Annotated[Decimal, decimals(0, 1_000_000, 2, description="Euros, at most two decimals, e.g. \"30.00\""),
                    AfterValidator(_canonical_amount)]
-Diopters = Annotated[Decimal, Field(ge=-30, le=30, max_digits=5, decimal_places=2)]
+Diopters = Annotated[Decimal, decimals(-30, 30, 2)]
 Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")]
 CareDate = Annotated[date, Field(description="ISO date; within two years back and 31 days ahead")]
 
@@ -34,10 +55,22 @@ CareDate = Annotated[date, Field(description="ISO date; within two years back an
 #: C0 controls but tab and line breaks, and DEL: one search in C on every string field of every
 #: request (the rights check's body included).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: The same rule as the OpenAPI document states it, on every string field without a pattern of
+#: its own (the contract tells the truth: schemathesis's positive-data check holds it to that).
+NO_CONTROLS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _declare_no_controls(schema: dict[str, Any]) -> None:
+    """Give each plain string property (optional ones too) the no-control-character pattern."""
+    for prop in schema.get("properties", {}).values():
+        for branch in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
+            if branch.get("type") == "string" and "pattern" not in branch and "format" not in branch \
+                    and "enum" not in branch and "const" not in branch:
+                branch["pattern"] = NO_CONTROLS
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_declare_no_controls)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -227,10 +260,10 @@ class ContractIn(Strict):
     type: Literal["individual", "collective"] = "individual"
     responsable: bool = True
     optical: dict[str, Any] = Field(default_factory=dict)
-    consultation_tm: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)] = Decimal("1")
-    depassement_optam: Annotated[Decimal, Field(ge=0, le=10, max_digits=5, decimal_places=2)] = Decimal("0")
-    depassement_non_optam: Annotated[Decimal, Field(ge=0, le=10, max_digits=5, decimal_places=2)] = Decimal("0")
-    pharmacy_tm: dict[str, Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]] = Field(
+    consultation_tm: Annotated[Decimal, decimals(0, 1, 4)] = Decimal("1")
+    depassement_optam: Annotated[Decimal, decimals(0, 10, 2)] = Decimal("0")
+    depassement_non_optam: Annotated[Decimal, decimals(0, 10, 2)] = Decimal("0")
+    pharmacy_tm: dict[str, Annotated[Decimal, decimals(0, 1, 4)]] = Field(
         default_factory=dict)
 
 
@@ -279,4 +312,4 @@ class ReferenceCodeOut(BaseModel):
 
 #: Path parameters: database ids are 32-bit positive; references are short.
 ObjectId = Annotated[int, FastAPIPath(ge=1, le=2**31 - 1)]
-Reference = Annotated[str, FastAPIPath(min_length=1, max_length=40, pattern=r"^[^\x00]+$")]
+Reference = Annotated[str, FastAPIPath(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f/]+$")]

@@ -42,6 +42,10 @@ class Tag(StrEnum):
     STATEMENT_READ = "payments:statement:read"
     BENEFICIARY_CREATE = "reference:beneficiary:create"
     BENEFICIARY_UPDATE = "reference:beneficiary:update"
+    # Care networks (services/networks.py): who changed which agreement, dated.
+    NETWORK_CREATE = "reference:network:create"
+    NETWORK_MEMBER_UPDATE = "reference:network_member:update"  # a membership added or ended
+    PRICE_CAP_UPDATE = "reference:price_cap:update"  # a negotiated price set or ended
     BENEFICIARY_READ = "reference:beneficiary:read"  # an insurer's operator found a member (services/lifecycle.py)
     BENEFICIARY_END = "reference:beneficiary:end"  # radiation: rights ended at a date
     CONTAINMENT = "detection:containment:create"

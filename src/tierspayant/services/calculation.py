@@ -71,7 +71,7 @@ def compute_for(tx: CalculationStore, engagement: Engagement, lines: Sequence[Qu
         renewal=facts.renewal,
         pathway=facts.pathway,
         optam=professional.optam,
-        network_caps=tx.professionals.network_caps(professional.id, engagement.insurer_id),
+        network_caps=tx.professionals.network_caps(professional.id, engagement.insurer_id, at),
     )
     return calculate(priced, contract, ctx)
 

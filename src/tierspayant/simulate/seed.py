@@ -64,10 +64,15 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
     loader.insert("organisations", organisations)
     loader.insert("professionals", professionals)
     opticians = [p["id"] for p in professionals if p["profession"] == "optician"]
-    loader.insert("networks", [{"id": 1, "name": "Réseau Optique Synthétique"}])
+    # The demo's care network (docs/DOMAIN.md "Care networks"): in force from three years
+    # before the demo's day (a date of care may be two years back), open-ended.
+    since = spec.today.replace(year=spec.today.year - 3, day=1)
+    loader.insert("networks", [{"id": 1, "code": "optique-synthetique", "name": "Réseau Optique Synthétique"}])
     loader.insert("network_insurers", [{"network_id": 1, "insurer_id": 1}, {"network_id": 1, "insurer_id": 2}])
-    loader.insert("network_members", [{"network_id": 1, "professional_id": pid} for pid in opticians[::2]])
-    loader.insert("network_price_caps", [{"network_id": 1, "code": c, "cap": Decimal(v)} for c, v in NETWORK_CAPS.items()])
+    loader.insert("network_members", [{"network_id": 1, "professional_id": pid, "valid_from": since, "valid_to": None}
+                                      for pid in opticians[::2]])
+    loader.insert("network_price_caps", [{"network_id": 1, "code": c, "cap": Decimal(v), "valid_from": since,
+                                          "valid_to": None} for c, v in NETWORK_CAPS.items()])
     done = 0
     patients: list[dict[str, str]] = []
     for beneficiaries, periods, purchases in population.beneficiary_batches():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from tierspayant.domain.contracts import Contract, contract_from_dict, contract_to_dict
 from tierspayant.domain.reference import ItemKind, OpticalClass, ReferenceCode
@@ -143,13 +144,16 @@ class SqlProfessionals(SqlPort):
         values = {k: getattr(professional, k) for k in Professional.__slots__ if k != "id"}
         return self._insert_sealed(t.professionals, values, "rpps")
 
-    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+    def network_caps(self, professional_id: int, insurer_id: int, at: date) -> dict[str, Decimal]:
+        m, p = t.network_members.c, t.network_price_caps.c
         rows = self.conn.execute(
-            select(t.network_price_caps.c.code, func.min(t.network_price_caps.c.cap))
-            .join(t.network_members, t.network_members.c.network_id == t.network_price_caps.c.network_id)
-            .join(t.network_insurers, t.network_insurers.c.network_id == t.network_price_caps.c.network_id)
-            .where(t.network_members.c.professional_id == professional_id,
-                   t.network_insurers.c.insurer_id == insurer_id)
-            .group_by(t.network_price_caps.c.code)
+            select(p.code, func.min(p.cap))
+            .join(t.network_members, m.network_id == p.network_id)
+            .join(t.network_insurers, t.network_insurers.c.network_id == p.network_id)
+            .where(m.professional_id == professional_id, t.network_insurers.c.insurer_id == insurer_id,
+                   # In force on the date of care, both bounds included (docs/DOMAIN.md "Care networks").
+                   m.valid_from <= at, or_(m.valid_to.is_(None), m.valid_to >= at),
+                   p.valid_from <= at, or_(p.valid_to.is_(None), p.valid_to >= at))
+            .group_by(p.code)
         )
         return {code: Decimal(cap) / 100 if isinstance(cap, int) else Decimal(cap) for code, cap in rows}

@@ -138,9 +138,13 @@ professionals = Table(
     Column("optam", Boolean, nullable=False, default=True),
 )
 
+# Care networks (services/networks.py, docs/DOMAIN.md "Care networks"): managed by the
+# insurers they serve; memberships and price caps are dated (bounds included, valid_to NULL:
+# in force), so a professional may leave and rejoin and a cap may change at a date.
 networks = Table(
     "networks", metadata,
     Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),  # its name in URLs (domain/networks.py)
     Column("name", String(200), nullable=False, unique=True),
 )
 
@@ -154,12 +158,17 @@ network_members = Table(
     "network_members", metadata,
     Column("network_id", ForeignKey("networks.id"), primary_key=True),
     Column("professional_id", ForeignKey("professionals.id"), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date, nullable=True),
+    Index("ix_network_members_professional", "professional_id"),  # a quote's caps (store/reference.py)
 )
 
 network_price_caps = Table(
     "network_price_caps", metadata,
     Column("network_id", ForeignKey("networks.id"), primary_key=True),
     Column("code", String(20), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date, nullable=True),
     Column("cap", Cents, nullable=False),
 )
 

@@ -23,6 +23,7 @@ from tierspayant.services.ports import (
     Lists,
     LogUnavailable,
     Memberships,
+    Networks,
     Passkeys,
     Payments,
     PresenceLedger,
@@ -41,6 +42,7 @@ from tierspayant.store.incidents import SqlIncidents
 from tierspayant.store.keys import SqlKeyStore
 from tierspayant.store.lists import SqlLists
 from tierspayant.store.members import SqlMemberships
+from tierspayant.store.networks import SqlNetworks
 from tierspayant.store.passkeys import SqlPasskeys
 from tierspayant.store.payments import SqlPayments
 from tierspayant.store.presence import SqlPresenceLedger
@@ -73,6 +75,7 @@ class SqlTransaction:
         self.incidents: Incidents = SqlIncidents(conn, protection)
         self.lists: Lists = SqlLists(conn, protection)
         self.memberships: Memberships = SqlMemberships(conn, protection)
+        self.networks: Networks = SqlNetworks(conn, protection)
 
     def flush_events(self) -> None:
         """Write the access events queued in this transaction (just before it commits)."""

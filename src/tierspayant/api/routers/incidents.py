@@ -23,12 +23,12 @@ from tierspayant.services.incidents import IncidentRequest
 from tierspayant.services.records import Incident, IncidentExport, IncidentStep
 
 router = APIRouter(prefix="/v1/incidents", tags=["breach response"])
-Id = Annotated[int, Path(ge=1, le=2**62)]
-Ids = Annotated[tuple[Annotated[int, Field(ge=1, le=2**62)], ...], Field(max_length=10_000)]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Ids = Annotated[tuple[Annotated[int, Field(ge=1, le=2**31 - 1)], ...], Field(max_length=10_000)]
 
 
 class KeyVersion(Strict):
-    insurer_id: Annotated[int, Field(ge=1, le=2**62)]
+    insurer_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     version: Annotated[int, Field(ge=1, le=10_000)]
 
 
@@ -51,7 +51,7 @@ class StepRequest(Strict):
     #: which step comes next when another is asked.
     step: Annotated[str, Field(max_length=30)]
     note: Annotated[str, Field(max_length=2000)] = ""
-    insurer_id: Annotated[int | None, Field(ge=1, le=2**62)] = None
+    insurer_id: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
 
 
 class StepOut(BaseModel):
@@ -133,7 +133,7 @@ def take_step(request: Request, principal: Annotated[Principal, INCIDENT_HANDLER
 
 
 class ReportRequest(Strict):
-    insurer_id: Annotated[int, Field(ge=1, le=2**62)]
+    insurer_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     kind: Annotated[str, Field(max_length=30)] = "art33"
     measures_taken: Annotated[tuple[Annotated[str, Field(max_length=500)], ...], Field(max_length=20)] = ()
     measures_proposed: Annotated[tuple[Annotated[str, Field(max_length=500)], ...], Field(max_length=20)] = ()
@@ -176,7 +176,7 @@ def queue_notices(request: Request, principal: Annotated[Principal, INCIDENT_HAN
 
 
 class ExportRequest(Strict):
-    insurer_id: Annotated[int, Field(ge=1, le=2**62)]
+    insurer_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ExportOut(BaseModel):

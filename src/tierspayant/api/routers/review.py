@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from tierspayant.api.auth import INSURER_DATA, INSURER_SIDE
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
-from tierspayant.api.schemas import Reference, Strict
+from tierspayant.api.schemas import Reference, Strict, decimals
 from tierspayant.domain.review import ReviewDecision, ReviewRules
 from tierspayant.security.policy import Principal
 
@@ -21,10 +21,10 @@ DECISIONS = tuple(d.value for d in ReviewDecision)
 
 
 class ReviewRulesIn(Strict):
-    sampling_rate: Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4, examples=["0.10"],
-                                            description="Share of payable invoices drawn for review")]
-    amc_above: Annotated[Decimal | None, Field(ge=0, max_digits=9, decimal_places=2, examples=["500.00"],
-                                               description="Every invoice above this AMC amount waits")] = None
+    sampling_rate: Annotated[Decimal, decimals(0, 1, 4, examples=["0.10"],
+                                               description="Share of payable invoices drawn for review")]
+    amc_above: Annotated[Decimal | None, decimals(0, 1_000_000, 2, nullable=True, examples=["500.00"],
+                                                  description="Every invoice above this AMC amount waits")] = None
 
 
 class ReviewRulesOut(BaseModel):

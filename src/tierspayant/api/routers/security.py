@@ -17,7 +17,7 @@ from tierspayant.security.policy import Principal
 from tierspayant.services.records import Containment
 
 router = APIRouter(prefix="/v1/security", tags=["detection and containment"])
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class ContainmentOut(BaseModel):
@@ -34,7 +34,7 @@ class ContainmentOut(BaseModel):
 
 class ContainRequest(Strict):
     scope: Literal["session", "account", "organisation", "insurer"]
-    target_id: Annotated[int, Field(ge=1, le=2**62)]
+    target_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     reason: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[\w .,:;'()/-]+$")]
     minutes: Annotated[int | None, Field(ge=1, le=60 * 24 * 30)] = None
 

@@ -16,7 +16,8 @@ A use case declares the ports it uses as a narrower Protocol of its own (``Right
 The ports: ``care`` (reference data, professionals, beneficiaries and rights, presence proofs,
 claims, payments, bank details), ``identity`` (accounts, sessions, sign-in failures, passkeys and
 OIDC), ``oversight`` (the access log and its checkpoints, detection, containments, keys),
-``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs), ``members`` (membership files). The records they exchange are in
+``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs), ``members`` (membership files),
+``networks`` (care networks, their dated members and price caps). The records they exchange are in
 ``services/records.py``.
 """
 
@@ -39,6 +40,7 @@ from tierspayant.services.ports.care import (
 from tierspayant.services.ports.identity import Accounts, Passkeys, Sessions, SignInFailures
 from tierspayant.services.ports.lists import Lists
 from tierspayant.services.ports.members import Memberships
+from tierspayant.services.ports.networks import Networks
 from tierspayant.services.ports.oversight import (
     AccessLog,
     Checkpoints,
@@ -71,6 +73,7 @@ __all__ = [
     "HasLists",
     "HasLog",
     "HasMemberships",
+    "HasNetworks",
     "HasPasskeys",
     "HasPayments",
     "HasPresence",
@@ -83,6 +86,7 @@ __all__ = [
     "Lists",
     "LogUnavailable",
     "Memberships",
+    "Networks",
     "Passkeys",
     "Payments",
     "PresenceLedger",
@@ -173,6 +177,10 @@ class HasMemberships(Protocol):
     memberships: Memberships
 
 
+class HasNetworks(Protocol):
+    networks: Networks
+
+
 class HasCheckpoints(Protocol):
     checkpoints: Checkpoints
 
@@ -193,7 +201,7 @@ class HasIncidents(Protocol):
     incidents: Incidents
 
 
-class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, HasMemberships, Protocol):
+class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, HasMemberships, HasNetworks, Protocol):
     """Every port, over one transaction (what the SQL unit of work yields). A use case declares
     the ports it uses by inheriting the ``Has*`` protocols it needs (``services/rights.py``)."""
 

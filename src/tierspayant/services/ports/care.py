@@ -102,9 +102,10 @@ class Professionals(Protocol):
         with the platform's key). Raises ``Conflict("rpps")`` when the RPPS exists."""
         ...
 
-    def network_caps(self, professional_id: int, insurer_id: int) -> dict[str, Decimal]:
+    def network_caps(self, professional_id: int, insurer_id: int, at: date) -> dict[str, Decimal]:
         """Lowest negotiated price cap per code over the networks joining this professional
-        and this insurer (empty when none does)."""
+        and this insurer, counting only the memberships and caps in force on ``at`` (the date
+        of care; periods include both their days), empty when none is."""
         ...
 
 
