@@ -43,6 +43,9 @@ class FakeReferenceData:
     def contract_id_by_code(self, insurer_id: int, code: str) -> int | None:
         return next((k for k, (i, c) in self.s.contracts.items() if i == insurer_id and c.code == code), None)
 
+    def contracts_of(self, insurer_id: int) -> list[Contract]:
+        return sorted((c for i, c in self.s.contracts.values() if i == insurer_id), key=lambda c: c.code)
+
     def set_review_rules(self, insurer_id: int, config: Mapping[str, Any]) -> None:
         self.s.insurers[insurer_id] = replace(self.s.insurers[insurer_id], review=dict(config))
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import func, select
+
 from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
+from tierspayant.store import tables as t
 
 
 def send(world: World, number: str, patient: dict[str, str]) -> dict[str, object]:
@@ -68,3 +71,32 @@ def test_cancel_replace_review_and_pay(new_world: Callable[..., World]) -> None:
     statements = world.client.get("/v1/payment-statements", headers=optician).json()
     paid = sorted(i["invoice_number"] for s in statements for i in s["statement"]["invoices"])
     assert paid == ["F-W0", "F-X3"]  # not the cancelled, the replaced, the rejected or the waiting one
+
+
+def test_an_insurers_operator_reads_an_invoice_in_its_queue_and_its_contracts(world: World) -> None:
+    insurer, optician = world.headers("assureur.demo"), world.headers("optique.demo")
+    number = f"F-READ-{world.backend}"
+    sent = send(world, number, fresh_patients(world)[0])
+    listed = world.client.get("/v1/invoices", headers=insurer, params={"limit": 200}).json()["items"]
+    invoice_id = next(i["id"] for i in listed if i["invoice_number"] == number)
+    with world.platform.engine.connect() as conn:
+        reads = conn.execute(select(func.count()).select_from(t.audit_events).where(
+            t.audit_events.c.entry.like('%"purpose":"insurer: read a received invoice"%'))).scalar_one()
+    read = world.client.get(f"/v1/insurers/990000011/invoices/{invoice_id}", headers=insurer)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert (body["invoice_number"], body["id"], len(body["lines"])) == (number, invoice_id, len(GLASSES))
+    assert body["approved_amc"] == sent["approved_amc"]
+    with world.platform.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.audit_events).where(
+            t.audit_events.c.entry.like('%"purpose":"insurer: read a received invoice"%'))).scalar_one() == reads + 1
+    # Another insurer's number, an id nobody has, a professional: the same refusals as everywhere.
+    assert world.client.get(f"/v1/insurers/990000029/invoices/{invoice_id}", headers=insurer).status_code == 404
+    assert world.client.get("/v1/insurers/990000011/invoices/2000000000", headers=insurer).status_code == 404
+    assert world.client.get(f"/v1/insurers/990000011/invoices/{invoice_id}", headers=optician).status_code == 403
+
+    contracts = world.client.get("/v1/insurers/990000011/contracts", headers=insurer)
+    assert contracts.status_code == 200
+    codes = [c["code"] for c in contracts.json()]
+    assert codes == sorted(codes) and "RESP-ESSENTIEL" in codes
+    assert world.client.get("/v1/insurers/990000029/contracts", headers=insurer).status_code == 404

@@ -60,6 +60,12 @@ class ReferenceService(UseCase[ReferenceStore]):
             tx.reference.add_contract(insurer.id, contract)
         return contract
 
+    def contracts(self, principal: Principal, amc_number: str) -> list[Contract]:
+        """The insurer's contracts (their configurations hold no personal data)."""
+        insurer = self._insurer_for(principal, amc_number)
+        with self.uow(readonly=True) as tx:
+            return tx.reference.contracts_of(insurer.id)
+
     def get_contract(self, principal: Principal, amc_number: str, code: str) -> dict[str, Any]:
         insurer = self._insurer_for(principal, amc_number)
         with self.uow(readonly=True) as tx:

@@ -45,6 +45,23 @@ class ReviewService(UseCase[ReviewStore]):
                 purpose=f"claims: review rules (rate {checked.sampling_rate}, above {checked.amc_above})")])
         return checked
 
+    def received(self, principal: Principal, amc_number: str, invoice_id: int) -> Invoice:
+        """One invoice the insurer received, with its lines, for the operator who decides it (an
+        access event: acts and amounts are health data). Another insurer's, or a missing one,
+        is NotFound; only insurers' operators read them (the operator's staff has no need)."""
+        if principal.role is not Role.INSURER_OPERATOR:
+            raise Forbidden("insurers' operators only")
+        with self.uow() as tx:
+            insurer = self._insurer(tx, principal, amc_number)
+            invoice = tx.claims.invoice_by_id(invoice_id)
+            if invoice is None or invoice.insurer_id != insurer.id:
+                raise NotFound()
+            tx.log.append_events([self.recorder.event(
+                principal, self.clock.now(), Tag.INVOICE_READ, categories=(Category.HEALTH, Category.PAYMENT),
+                purpose="insurer: read a received invoice", insurer_id=insurer.id,
+                beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)])
+        return invoice
+
     def decide(self, principal: Principal, invoice_id: int, decision: ReviewDecision) -> Invoice:
         """An operator's decision on an invoice in review: approved, it is payable at the amount
         adjudication approved; rejected, it is never paid. Another insurer's invoice, or one

@@ -83,6 +83,11 @@ class SqlReferenceData(SqlPort):
             select(t.contracts.c.id).where(t.contracts.c.insurer_id == insurer_id, t.contracts.c.code == code)
         ).scalar()
 
+    def contracts_of(self, insurer_id: int) -> list[Contract]:
+        return [contract_from_dict(config) for config in self.conn.execute(
+            select(t.contracts.c.config).where(t.contracts.c.insurer_id == insurer_id).order_by(t.contracts.c.code)
+        ).scalars()]
+
     def add_contract(self, insurer_id: int, contract: Contract) -> int:
         return self._insert(t.contracts, {
             "insurer_id": insurer_id, "code": contract.code, "config": contract_to_dict(contract),

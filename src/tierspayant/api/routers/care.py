@@ -87,7 +87,7 @@ def _invoice_request(body: InvoiceRequest) -> claims.InvoiceRequest:
     )
 
 
-def _invoice_out(invoice: Invoice) -> InvoiceResponse:
+def invoice_out(invoice: Invoice) -> InvoiceResponse:
     return InvoiceResponse(
         invoice_number=invoice.invoice_number, status=invoice.status, date_of_care=invoice.date_of_care,
         claimed_amc=str(invoice.claimed_amc), approved_amc=str(invoice.approved_amc),
@@ -107,12 +107,12 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
     result = platform(request).claims.submit(principal, _invoice_request(body))
     if result.replayed:
         response.status_code = 200
-    return _invoice_out(result.invoice)
+    return invoice_out(result.invoice)
 
 
 @router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
 def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
-    return _invoice_out(platform(request).claims.get(principal, invoice_number))
+    return invoice_out(platform(request).claims.get(principal, invoice_number))
 
 
 WITHDRAWN: Responses = {**NOT_FOUND, 409: {"description": "Paid, or already cancelled or replaced"}}
@@ -121,7 +121,7 @@ WITHDRAWN: Responses = {**NOT_FOUND, 409: {"description": "Paid, or already canc
 @router.post("/invoices/{invoice_number}/cancel", response_model=InvoiceResponse, tags=["care"], responses=WITHDRAWN)
 def cancel_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
     """Withdraw an unpaid invoice (approved, or waiting for review): it will never be paid."""
-    return _invoice_out(platform(request).claims.cancel(principal, invoice_number))
+    return invoice_out(platform(request).claims.cancel(principal, invoice_number))
 
 
 @router.post("/invoices/{invoice_number}/replacement", response_model=InvoiceResponse, status_code=201, tags=["care"],
@@ -131,4 +131,4 @@ def replace_invoice(invoice_number: Reference, body: InvoiceRequest, request: Re
     """A corrected invoice under a new number; the original (unpaid, or rejected) is replaced in
     the same transaction: only the replacement can be paid."""
     result = platform(request).claims.replace(principal, invoice_number, _invoice_request(body))
-    return _invoice_out(result.invoice)
+    return invoice_out(result.invoice)

@@ -78,7 +78,8 @@ class EventOut(BaseModel):
 
 
 @router.get("/events", response_model=list[EventOut])
-def events(request: Request, account_id: int | None = None, organisation_id: int | None = None,
+def events(request: Request, account_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+           organisation_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
            start: AwareDatetime = Query(...), end: AwareDatetime = Query(...),
            principal: Principal = LOG_READERS) -> list[EventOut]:
     """Everything one account or organisation touched in [start, end): the exposure of a

@@ -41,6 +41,12 @@ def add_contract(amc_number: Reference, body: ContractIn, request: Request, prin
     return contract_to_dict(contract)
 
 
+@router.get("/insurers/{amc_number}/contracts", tags=["reference"], responses=NOT_FOUND)
+def list_contracts(amc_number: Reference, request: Request, principal: Principal = INSURER_SIDE) -> list[dict[str, object]]:
+    """The insurer's contracts, by code, each as configured."""
+    return [contract_to_dict(c) for c in platform(request).reference.contracts(principal, amc_number)]
+
+
 @router.get("/insurers/{amc_number}/contracts/{code}", tags=["reference"], responses=NOT_FOUND)
 def get_contract(amc_number: Reference, code: Reference, request: Request, principal: Principal = INSURER_SIDE) -> dict[str, object]:
     return platform(request).reference.get_contract(principal, amc_number, code)

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from tierspayant.api.auth import INSURER_DATA, INSURER_SIDE
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
-from tierspayant.api.schemas import Reference, Strict, decimals
+from tierspayant.api.routers.care import invoice_out
+from tierspayant.api.schemas import InvoiceResponse, ObjectId, Reference, Strict, decimals
 from tierspayant.domain.review import ReviewDecision, ReviewRules
 from tierspayant.security.policy import Principal
 
@@ -47,6 +48,12 @@ class DecisionOut(BaseModel):
     review_decision: str | None
 
 
+class ReceivedInvoiceOut(InvoiceResponse):
+    id: int
+    professional_id: int
+    review_decision: str | None
+
+
 def _rules_out(rules: ReviewRules) -> ReviewRulesOut:
     config = rules.to_config()
     return ReviewRulesOut(sampling_rate=str(config["sampling_rate"]), amc_above=config["amc_above"])
@@ -63,6 +70,16 @@ def set_review_rules(amc_number: Reference, body: ReviewRulesIn, request: Reques
     """Which invoices wait for a person, from the insurer's next invoice on (on the log)."""
     return _rules_out(platform(request).review.set_rules(principal, amc_number,
                                                          ReviewRules(body.sampling_rate, body.amc_above)))
+
+
+@router.get("/insurers/{amc_number}/invoices/{invoice_id}", response_model=ReceivedInvoiceOut, responses=NOT_FOUND)
+def received_invoice(amc_number: Reference, invoice_id: ObjectId, request: Request,
+                     principal: Principal = INSURER_DATA) -> ReceivedInvoiceOut:
+    """One invoice the insurer received, lines and findings included (the ``id`` of the list):
+    what its operator reads before deciding it. On the log."""
+    invoice = platform(request).review.received(principal, amc_number, invoice_id)
+    return ReceivedInvoiceOut(**invoice_out(invoice).model_dump(), id=invoice.id,
+                              professional_id=invoice.professional_id, review_decision=invoice.review_decision)
 
 
 @router.post("/review-decisions", response_model=DecisionOut, responses={

@@ -53,6 +53,10 @@ class ReferenceData(Protocol):
         """The id of the insurer's contract with this code, or None."""
         ...
 
+    def contracts_of(self, insurer_id: int) -> list[Contract]:
+        """The insurer's contracts, by code (an insurer has tens, not thousands)."""
+        ...
+
     def add_contract(self, insurer_id: int, contract: Contract) -> int:
         """A new contract's id. Raises ``Conflict("code")`` when the insurer already has this code."""
         ...
