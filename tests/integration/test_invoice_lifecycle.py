@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from tests.conftest import World, fresh_patients
+from tests.conftest import LENIENT_DETECTION, World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
 from tierspayant.store import tables as t
 
@@ -18,6 +18,7 @@ def send(world: World, number: str, patient: dict[str, str]) -> dict[str, object
     headers = world.headers("optique.demo")
     pec = world.client.post("/v1/quotes", headers=headers, json={
         "engagement_number": engagement(world, headers, patient), "kind": "pec", "lines": GLASSES}).json()
+    assert "number" in pec, pec
     body = {"invoice_number": number, "pec_number": pec["number"],
             "date_of_care": world.clock.now().date().isoformat(), "lines": invoice_lines(GLASSES, pec)}
     sent = world.client.post("/v1/invoices", headers=headers, json=body)
@@ -100,3 +101,31 @@ def test_an_insurers_operator_reads_an_invoice_in_its_queue_and_its_contracts(wo
     codes = [c["code"] for c in contracts.json()]
     assert codes == sorted(codes) and "RESP-ESSENTIEL" in codes
     assert world.client.get("/v1/insurers/990000029/contracts", headers=insurer).status_code == 404
+
+
+def test_a_ten_percent_sampling_rate_holds_about_a_tenth_until_decided(new_world: Callable[..., World]) -> None:
+    # One optician sends 100 PECs and invoices in an hour: above detection's read volume.
+    world = new_world(beneficiaries=800, detection={**LENIENT_DETECTION, "account_reads_hour": 10**9})
+    insurer = world.headers("assureur.demo")
+    assert world.client.put("/v1/insurers/990000011/review-rules", headers=insurer,
+                            json={"sampling_rate": "0.10", "amc_above": None}).status_code == 200
+    patients = fresh_patients(world, count=100)
+    sent = [send(world, f"F-S{n}", patient) for n, patient in enumerate(patients)]
+    waiting = {str(s["invoice_number"]) for s in sent if s["status"] == "in_review"}
+    # Binomial(100, 0.1): mean 10, standard deviation 3; 2 to 20 is beyond 2.6 of them.
+    assert 2 <= len(waiting) <= 20, len(waiting)
+    assert world.client.post("/v1/payment-runs", headers=insurer, json={}).status_code == 201
+    optician = world.headers("optique.demo")
+    paid = {i["invoice_number"] for s in world.client.get("/v1/payment-statements", headers=optician).json()
+            for i in s["statement"]["invoices"]}
+    assert paid and not paid & waiting  # none paid before its decision
+    queue = world.client.get("/v1/invoices", headers=insurer, params={"status": "in_review", "limit": 200}).json()
+    assert {i["invoice_number"] for i in queue["items"]} == waiting
+    for item in queue["items"]:
+        decided = world.client.post("/v1/review-decisions", headers=insurer, json={"invoice_id": item["id"],
+                                                                                   "decision": "D102"})
+        assert decided.json()["status"] == "rejected"
+    assert world.client.post("/v1/payment-runs", headers=insurer, json={}).status_code == 409  # nothing left to pay
+    paid_after = {i["invoice_number"] for s in world.client.get("/v1/payment-statements", headers=optician).json()
+                  for i in s["statement"]["invoices"]}
+    assert not paid_after & waiting  # a rejected invoice is never paid
