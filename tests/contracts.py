@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from tierspayant.detection.counting import slot, window_slots
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import CareCategory
 from tierspayant.services.ports import Conflict, Transaction
+from tierspayant.services.ports.delivery import Channel, Destination, Message, MessageState
 from tierspayant.services.ports.networks import NetworkMember, PriceCap
 from tierspayant.services.records import (
     Account,
@@ -494,6 +496,53 @@ def check_networks_keep_dated_memberships_and_caps(uow: Uow) -> None:
         assert found is not None and found.insurer_ids == (insurer,) and tx.networks.network("absent") is None
         assert [n.code for n in tx.networks.networks([insurer], 10)] == ["reseau-a", "reseau-b"]
         assert tx.networks.networks([insurer + 999], 10) == [] and len(tx.networks.networks(None, 1)) == 1
+
+
+def check_the_outbox_leases_each_message_once_and_in_order(uow: Uow) -> None:
+    ids = world(uow)
+    hook = Destination(0, "claims-a", Channel.WEBHOOK, {"url": "https://claims.example/hooks"},
+                       ("invoice.adjudicated",), ids["insurer"], None, secrets=(("whsec_c2VjcmV0", None),))
+    with uow() as tx:
+        destination = tx.destinations.add_destination(hook)
+        with pytest.raises(Conflict):
+            tx.destinations.add_destination(hook)
+        assert [d.id for d in tx.destinations.routes("invoice.adjudicated", ids["insurer"], None)] == [destination]
+        assert tx.destinations.routes("invoice.adjudicated", ids["insurer"] + 1, None) == []
+        assert tx.destinations.routes("statement.available", ids["insurer"], None) == []
+        messages = [Message(0, f"msg_{n}", destination, "invoice.adjudicated", key, {"n": n, "member": "0000000013"},
+                            ids["insurer"], AT) for n, key in enumerate(("invoice:1", "invoice:1", "invoice:2"))]
+        tx.outbox.add_messages(messages)
+        tx.outbox.add_messages(messages[:1])  # the same fact queued twice: one message
+    later = AT + timedelta(minutes=1)
+    with uow() as tx:
+        stored = tx.destinations.destination("claims-a")
+        assert stored is not None and stored.secrets == hook.secrets and tx.destinations.destination("x") is None
+        first = tx.outbox.claim(destination, AT, later, "relay-a", 10)
+        # invoice:1's second message waits for its first: one invoice's messages stay in order.
+        assert [(m.message_id, m.payload["n"]) for m in first] == [("msg_0", 0), ("msg_2", 2)]
+        assert tx.outbox.claim(destination, AT, later, "relay-b", 10) == []  # leased to a
+    with uow() as tx:
+        sent = first[0]
+        assert tx.outbox.settle(sent, "relay-b") is False  # not b's to settle
+        assert tx.outbox.settle(replace(sent, state=MessageState.SENT, attempts=1, sent_at=AT), "relay-a") is True
+        assert tx.outbox.settle(replace(sent, state=MessageState.SENT), "relay-a") is False  # once
+        assert [m.message_id for m in tx.outbox.claim(destination, AT, later, "relay-b", 10)] == ["msg_1"]
+    with uow() as tx:  # the leases ran out (a's on msg_2, b's on msg_1): b may take both
+        after = later + timedelta(seconds=1)
+        assert [m.message_id for m in tx.outbox.claim(destination, after, after + timedelta(minutes=1), "relay-b", 10)
+                ] == ["msg_1", "msg_2"]
+        dead = replace(first[1], state=MessageState.DEAD, attempts=3, last_error="answered 401")
+        assert tx.outbox.settle(dead, "relay-b") is True
+    with uow() as tx:
+        backlog = {b.name: (b.pending, b.dead) for b in tx.outbox.backlog(AT)}
+        assert backlog == {"claims-a": (1, 1)}
+        assert [(m.message_id, m.last_error, dict(m.payload)) for m in tx.outbox.dead(10)] == [
+            ("msg_2", "answered 401", {})]
+        assert [m.message_id for m in tx.outbox.delivery_of("invoice:1")] == ["msg_0", "msg_1"]
+        again = tx.outbox.message("msg_2")
+        assert again is not None and dict(again.payload) == {"n": 2, "member": "0000000013"}
+        assert tx.outbox.replay("msg_2", later) is True and tx.outbox.replay("msg_2", later) is False
+        assert tx.outbox.replay("msg_0", later) is False  # sent: nothing to replay
 
 
 CHECKS: list[Callable[[Uow], None]] = [value for name, value in sorted(globals().items()) if name.startswith("check_")]

@@ -12,8 +12,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from tierspayant.config import Settings
+from tierspayant.delivery.file_drop import FileDropConnector
 from tierspayant.delivery.identity_provider import OidcClient
+from tierspayant.delivery.notices import EmailConnector, SmsConnector
 from tierspayant.delivery.sepa import SepaWriter
+from tierspayant.delivery.webhooks import WebhookConnector
 from tierspayant.detection.thresholds import Thresholds
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.security.notes import NoteSigner, Verifier
@@ -27,6 +30,7 @@ from tierspayant.services.audit import AuditService, Recorder
 from tierspayant.services.bank_details import BankDetailsService
 from tierspayant.services.calculation import CalculationService
 from tierspayant.services.claims import ClaimsService
+from tierspayant.services.delivery import DeliveryService
 from tierspayant.services.detection import DetectionService
 from tierspayant.services.incident_exports import IncidentExportsService
 from tierspayant.services.incident_reports import IncidentReportsService
@@ -39,9 +43,11 @@ from tierspayant.services.networks import NetworksService
 from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
+from tierspayant.services.ports.delivery import Channel, Connector
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
+from tierspayant.services.relay import Relay, RelaySettings
 from tierspayant.services.review import ReviewService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.bulk import SqlBulkLoader
@@ -91,6 +97,9 @@ class Platform:
     incidents: IncidentService
     incident_reports: IncidentReportsService
     incident_exports: IncidentExportsService
+    delivery: DeliveryService
+    #: Carries the outbox out (started by ``tiers serve`` or ``tiers relay``).
+    relay: Relay
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
 
@@ -134,6 +143,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                                recorder.pseudonyms, recorder)
     audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
     incidents = IncidentService(uow, clock, recorder, audit)
+    connectors = connectors_of()
     return Platform(
         settings=settings,
         engine=engine,
@@ -163,5 +173,13 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         # Key operations are always on the log, benchmark switch or not (docs/ARCHITECTURE.md).
         keys=KeysService(SqlUnitOfWork(engine, protection, insurers=uow.insurers), clock, recorder,
                          pause=lambda: time.sleep(0.005)),
+        delivery=DeliveryService(uow, clock, recorder, connectors),
+        relay=Relay(uow, clock, dict(connectors), RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours))),
         uow=uow,
     )
+
+
+def connectors_of() -> dict[Channel, Connector]:
+    """One connector per channel (delivery/)."""
+    made: list[Connector] = [WebhookConnector(), FileDropConnector(), EmailConnector(), SmsConnector()]
+    return {c.channel: c for c in made}

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     oidc_acr_values: Annotated[tuple[str, ...], NoDecode] = ("eidas3",)
     #: A change of a professional's bank details takes effect this long after it is requested.
     bank_change_delay_hours: float = Field(default=72.0, ge=0)
+    #: Delivery (services/relay.py): the relay runs inside ``tiers serve`` (each worker: their
+    #: leases keep them apart) unless this is false (then run ``tiers relay``); a message is
+    #: tried for this many hours before it is dead (replayable).
+    relay: bool = True
+    delivery_horizon_hours: float = Field(default=72.0, gt=0)
     #: How long a throttled source's sign-in attempt is held before its 429 (a tarpit,
     #: api/source_gate.py); 0 answers at once.
     sign_in_hold_seconds: float = Field(default=30.0, ge=0)

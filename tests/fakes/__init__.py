@@ -21,6 +21,7 @@ from tests.fakes.care import (
     FakeProfessionals,
     FakeReferenceData,
 )
+from tests.fakes.delivery import FakeDestinations, FakeOutbox
 from tests.fakes.identity import FakeAccounts, FakePasskeys, FakeSessions, FakeSignInFailures
 from tests.fakes.networks import FakeNetworks
 from tests.fakes.oversight import (
@@ -70,6 +71,8 @@ class FakeTransaction:
         self.containments = FakeContainments(state)
         self.keys = FakeKeyStore(state)
         self.networks = FakeNetworks(state)
+        self.destinations = FakeDestinations(state)
+        self.outbox = FakeOutbox(state)
 
 
 class FakeUnitOfWork:

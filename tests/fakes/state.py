@@ -66,6 +66,9 @@ class FakeState:
     sealed: dict[int, dict[str, dict[int, int]]] = field(default_factory=dict)
     keys: dict[int, list[int]] = field(default_factory=dict)
     shred_requests: dict[int, records.ShredRequest] = field(default_factory=dict)
+    # -- delivery: destinations, and the outbox's messages with their lease (owner, until)
+    destinations: dict[int, Any] = field(default_factory=dict)
+    outbox: dict[int, tuple[Any, tuple[str, datetime] | None]] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:

@@ -132,7 +132,11 @@ def create_app(platform: Platform) -> FastAPI:
         tasks = [asyncio.create_task(_housekeeping(platform))]
         if platform.settings.checkpoint_seconds > 0:
             tasks.append(asyncio.create_task(_checkpoints(platform)))
+        stop = asyncio.Event()
+        if platform.settings.relay:  # each worker relays too: leases keep them apart (services/relay.py)
+            tasks.append(asyncio.create_task(platform.relay.run(stop)))
         yield
+        stop.set()
         for task in tasks:
             task.cancel()
 

@@ -19,6 +19,7 @@ from tierspayant.cli import incident_response  # noqa: F401 -- registers the bre
 from tierspayant.cli.accounts import accounts_app
 from tierspayant.cli.audit import audit_app, witness
 from tierspayant.cli.config_cmd import config_app
+from tierspayant.cli.delivery import delivery_app, relay
 from tierspayant.cli.incident import incident_app
 from tierspayant.cli.keys import keys_app
 from tierspayant.cli.members import members_app
@@ -39,6 +40,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 app.add_typer(incident_app, name="incident")
+app.add_typer(delivery_app, name="delivery")
+app.command("relay")(relay)
 app.command("simulate")(simulate)
 app.command("witness")(witness)
 console = Console(soft_wrap=True)

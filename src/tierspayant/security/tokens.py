@@ -7,7 +7,9 @@ numbers are random too: a sequential number would let one professional guess ano
 
 from __future__ import annotations
 
-from tierspayant.security._hazmat.primitives import random_base32, random_token, sha256_hex
+import base64
+
+from tierspayant.security._hazmat.primitives import random_base32, random_bytes, random_token, sha256_hex
 
 
 def new_session_token() -> str:
@@ -21,3 +23,8 @@ def hash_token(token: str) -> str:
 def new_reference(prefix: str) -> str:
     """e.g. ``E-7KQ2M9X4HT3W8ZPA``: a prefix and 16 characters (80 bits)."""
     return f"{prefix}-{random_base32(16)}"
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(random_bytes(32)).decode()

@@ -11,12 +11,17 @@ from typing import Any, Protocol
 from tierspayant.domain.identifiers import parse_bank_account
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.accounts import AccountsService
+from tierspayant.services.announcements import AnnouncingStore, announce_bank_change
 from tierspayant.services.common import require_professional
-from tierspayant.services.ports import Clock, HasBankDetails, UnitOfWork
+from tierspayant.services.ports import (
+    Clock,
+    HasBankDetails,
+    UnitOfWork,
+)
 from tierspayant.services.records import BankChange
 
 
-class BankDetailsStore(HasBankDetails, Protocol):
+class BankDetailsStore(HasBankDetails, AnnouncingStore, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 DEFAULT_DELAY = timedelta(hours=72)
@@ -37,11 +42,13 @@ class BankDetailsService:
         effective = now + self.delay
         with self.uow() as tx:
             change_id = tx.bank_details.add_bank_change(professional_id, new_iban, new_bic, now, effective, principal.account_id)
-            tx.bank_details.add_notification(
-                professional_id, "bank_details_change",
-                f"A change of the bank account receiving your tiers payant payments (to one ending in {new_iban[-4:]})"
-                f" was requested on {now:%d/%m/%Y at %H:%M} UTC. It will take effect on {effective:%d/%m/%Y at %H:%M}"
-                " UTC. If you did not ask for it, cancel it from your space before then.", now)
+            # No link in the notice: a notice with a link is what a phishing message looks like.
+            text = (f"A change of the bank account receiving your tiers payant payments (to one ending in "
+                    f"{new_iban[-4:]}) was requested on {now:%d/%m/%Y at %H:%M} UTC. It will take effect on "
+                    f"{effective:%d/%m/%Y at %H:%M} UTC. If you did not ask for it, cancel it from your space "
+                    "before then.")
+            tx.bank_details.add_notification(professional_id, "bank_details_change", text, now)
+            announce_bank_change(tx, professional_id, change_id, text, now)
             return next(ch for ch in tx.bank_details.bank_changes(professional_id) if ch.id == change_id)
 
     def changes(self, principal: Principal) -> list[BankChange]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.detection.signals import Action
@@ -105,10 +105,14 @@ class QuoteRequest:
     facts: CareFacts = field(default_factory=CareFacts)
 
 
-class ReadCounted(UseCase[CalculationStore]):
-    """A use case whose reads of an engagement's patient detection counts (quotes, invoices)."""
+S = TypeVar("S", bound=CalculationStore)
 
-    def __init__(self, uow: UnitOfWork[CalculationStore], clock: Clock, recorder: Recorder,
+
+class ReadCounted(UseCase[S]):
+    """A use case whose reads of an engagement's patient detection counts (quotes, invoices);
+    ``S``: the ports it works with (the calculation's, or more)."""
+
+    def __init__(self, uow: UnitOfWork[S], clock: Clock, recorder: Recorder,
                  detection: DetectionService) -> None:
         super().__init__(uow, clock, recorder)
         self.detection = detection
@@ -122,7 +126,7 @@ class ReadCounted(UseCase[CalculationStore]):
                                            self.clock.now())
 
 
-class CalculationService(ReadCounted):
+class CalculationService(ReadCounted[CalculationStore]):
     def quote(self, principal: Principal, request: QuoteRequest) -> Quote:
         professional_id = require_professional(principal)
         if request.kind not in ("simulation", "pec"):

@@ -26,14 +26,16 @@ from tierspayant.domain.reference import CareCategory
 from tierspayant.domain.review import ReviewRules, draw_of, review_reason
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
+from tierspayant.services.announcements import announce_invoice
 from tierspayant.services.calculation import CalculationStore, CareFacts, ReadCounted, compute_for, own_engagement
 from tierspayant.services.common import check_date_of_care, require_professional
-from tierspayant.services.ports import Conflict
+from tierspayant.services.ports import Conflict, HasDestinations, HasOutbox
 from tierspayant.services.records import Invoice, Quote
 
 
-class ClaimsStore(CalculationStore, Protocol):
-    """The ports this use case works with (services/ports/), the calculation's included."""
+class ClaimsStore(CalculationStore, HasDestinations, HasOutbox, Protocol):
+    """The ports this use case works with (services/ports/), the calculation's included, and
+    the outbox's: an invoice's messages are written with it (services/announcements.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ class InvoiceResult:
     replayed: bool
 
 
-class ClaimsService(ReadCounted):
+class ClaimsService(ReadCounted[ClaimsStore]):
     def _record(self, principal: Principal, tag: Tag, invoice: Invoice, purpose: str) -> AccessEvent:
         return self.recorder.event(principal, self.clock.now(), tag, categories=(Category.COVERAGE, Category.HEALTH,
                                    Category.PAYMENT), purpose=purpose, insurer_id=invoice.insurer_id,
@@ -128,6 +130,7 @@ class ClaimsService(ReadCounted):
         stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
         assert stored is not None
         tx.log.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
+        announce_invoice(tx, "invoice.adjudicated", stored, now)
         return InvoiceResult(stored, replayed=False), action
 
     def _adjudicate(self, tx: ClaimsStore, professional_id: int, request: InvoiceRequest, fingerprint: str,
@@ -207,7 +210,8 @@ class ClaimsService(ReadCounted):
             invoice = self._withdraw(tx, principal, invoice_number, InvoiceStatus.CANCELLED, now)
             tx.log.append_events([self._record(principal, Tag.INVOICE_CANCEL, invoice, "tiers payant: cancel an invoice")])
             cancelled = tx.claims.invoice_by_id(invoice.id)
-        assert cancelled is not None
+            assert cancelled is not None
+            announce_invoice(tx, "invoice.withdrawn", cancelled, now)
         return cancelled
 
     def replace(self, principal: Principal, invoice_number: str, request: InvoiceRequest) -> InvoiceResult:
@@ -230,6 +234,9 @@ class ClaimsService(ReadCounted):
             else:
                 tx.log.append_events([self._record(principal, Tag.INVOICE_REPLACE, original,
                                                    "tiers payant: replace an invoice")])
+                withdrawn = tx.claims.invoice_by_id(original.id)
+                assert withdrawn is not None
+                announce_invoice(tx, "invoice.withdrawn", withdrawn, now)
         self.detection.refuse(action)
         assert result is not None
         return result

@@ -19,6 +19,7 @@ from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.domain.money import ZERO
 from tierspayant.domain.payments import PaymentOrder, batch_orders
 from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.announcements import announce_run, announce_statement
 from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
@@ -26,7 +27,10 @@ from tierspayant.services.ports import (
     Clock,
     Conflict,
     HasBankDetails,
+    HasBeneficiaries,
+    HasDestinations,
     HasLog,
+    HasOutbox,
     HasPayments,
     HasProfessionals,
     HasReference,
@@ -36,7 +40,8 @@ from tierspayant.services.ports.outside import PaymentFileWriter
 from tierspayant.services.records import PaymentOrderRecord, PaymentRun, TransferLine
 
 
-class PaymentsStore(HasReference, HasProfessionals, HasPayments, HasBankDetails, HasLog, Protocol):
+class PaymentsStore(HasReference, HasProfessionals, HasBeneficiaries, HasPayments, HasBankDetails, HasLog,
+                    HasDestinations, HasOutbox, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -115,12 +120,15 @@ class PaymentsService(UseCase[PaymentsStore]):
                     "invoices": [{"invoice_number": i.invoice_number, "amount": str(i.amount)} for i in paid],
                 }
                 tx.payments.set_payment_order(order_id, amount, statement)
+                announce_statement(tx, insurer_id, professional.organisation_id, order_id, statement, now)
                 transfers.append(TransferLine(professional.name, professional.iban, professional.bic, amount,
                                               end_to_end, f"Tiers payant run {run_id}"))
                 total += amount
                 count += 1
             sepa = self.writer.credit_transfer(f"RUN-{run_id}", execution, transfers) if transfers else None
             tx.payments.finish_payment_run(run_id, count, total, sepa)
+            if sepa is not None:
+                announce_run(tx, insurer_id, run_id, sepa, total, count, now)
             # Professionals' bank details went into the file; no beneficiary data did.
             tx.log.append_events([self.recorder.event(
                 principal, now, Tag.PAYMENT_RUN, categories=(Category.PAYMENT, Category.BANK),

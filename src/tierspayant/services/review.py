@@ -13,13 +13,24 @@ from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.domain.reference import CareCategory
 from tierspayant.domain.review import ReviewDecision, ReviewRules
 from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.announcements import announce_invoice
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
-from tierspayant.services.ports import Conflict, HasBeneficiaries, HasClaims, HasLog, HasReference
+from tierspayant.services.ports import (
+    Conflict,
+    HasBeneficiaries,
+    HasClaims,
+    HasDestinations,
+    HasLog,
+    HasOutbox,
+    HasProfessionals,
+    HasReference,
+)
 from tierspayant.services.records import Insurer, Invoice
 
 
-class ReviewStore(HasClaims, HasReference, HasBeneficiaries, HasLog, Protocol):
+class ReviewStore(HasClaims, HasReference, HasBeneficiaries, HasProfessionals, HasLog, HasDestinations, HasOutbox,
+                  Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
@@ -88,5 +99,6 @@ class ReviewService(UseCase[ReviewStore]):
                 purpose=f"claims: review decision {decision.value}", insurer_id=invoice.insurer_id,
                 beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)])
             decided = tx.claims.invoice_by_id(invoice.id)
-        assert decided is not None
+            assert decided is not None
+            announce_invoice(tx, "invoice.reviewed", decided, now)
         return decided

@@ -49,6 +49,8 @@ class Sealed:
 
     owner_column: str | None
     fields: Mapping[str, tuple[str, str]]
+    #: Rows sealed with an insurer's key or the platform's (0 in the owner column): the outbox.
+    mixed: bool = False
 
     def owner(self, row: Mapping[str, Any]) -> int:
         return PLATFORM if self.owner_column is None else int(row[self.owner_column])
@@ -65,6 +67,8 @@ SEALED: dict[str, Sealed] = {
     "payment_orders": Sealed("insurer_id", {"statement": ("statement_enc", JSON)}),
     "professionals": Sealed(None, {"name": ("name_enc", TEXT), "iban": ("iban_enc", TEXT)}),
     "bank_detail_changes": Sealed(None, {"iban": ("iban_enc", TEXT)}),
+    "delivery_destinations": Sealed(None, {"secrets": ("secrets_enc", JSON)}),  # webhook signing secrets
+    "outbox_messages": Sealed("key_owner", {"payload": ("payload_enc", JSON)}, mixed=True),
 }
 
 
@@ -202,7 +206,8 @@ class Protection:
     @staticmethod
     def tables_of(owner: int) -> list[str]:
         """The tables holding data sealed with this owner's key."""
-        return [name for name, spec in SEALED.items() if (spec.owner_column is None) == (owner == PLATFORM)]
+        return [name for name, spec in SEALED.items()
+                if spec.mixed or (spec.owner_column is None) == (owner == PLATFORM)]
 
     @staticmethod
     def _owned(table: str, owner: int) -> Any:

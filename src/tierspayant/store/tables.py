@@ -687,3 +687,40 @@ member_import_refusals = Table(
     Column("field", String(40), nullable=False),
     Column("message", String(200), nullable=False),
 )
+
+# Delivery (issue 16; services/delivery.py): where messages go, and the transactional outbox.
+delivery_destinations = Table(
+    "delivery_destinations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("channel", String(10), nullable=False),  # webhook | file | email | sms
+    Column("config", JSON, nullable=False),  # url, directory, address: no secret
+    Column("kinds", String(400), nullable=False),  # comma-separated message kinds
+    Column("insurer_id", Integer, nullable=True),
+    Column("organisation_id", Integer, nullable=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("secrets_enc", Text, nullable=False),  # webhook signing secrets, sealed with the platform's key
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+outbox_messages = Table(
+    "outbox_messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(64), nullable=False, unique=True),  # the receiver's idempotency key
+    Column("destination_id", ForeignKey("delivery_destinations.id"), nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("ordering_key", String(80), nullable=False),  # one invoice's messages stay in order
+    Column("key_owner", Integer, nullable=False),  # whose key seals the payload (0: the platform's)
+    Column("payload_enc", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("leased_by", String(60), nullable=True),  # the relay holding it, until leased_until
+    Column("leased_until", UtcDateTime, nullable=True),
+    Column("last_error", String(300), nullable=True),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Index("ix_outbox_due", "destination_id", "state", "next_attempt_at"),
+    Index("ix_outbox_order", "destination_id", "ordering_key", "state", "id"),
+    Index("ix_outbox_ordering_key", "ordering_key"),
+)

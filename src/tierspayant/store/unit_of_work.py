@@ -17,6 +17,7 @@ from tierspayant.services.ports import (
     Checkpoints,
     Claims,
     Containments,
+    Destinations,
     DetectionCounters,
     Incidents,
     KeyStore,
@@ -24,6 +25,7 @@ from tierspayant.services.ports import (
     LogUnavailable,
     Memberships,
     Networks,
+    Outbox,
     Passkeys,
     Payments,
     PresenceLedger,
@@ -37,6 +39,7 @@ from tierspayant.store.accounts import SqlAccounts, SqlSessions, SqlSignInFailur
 from tierspayant.store.bank_details import SqlBankDetails
 from tierspayant.store.beneficiaries import SqlBeneficiaries
 from tierspayant.store.claims import SqlClaims
+from tierspayant.store.delivery import SqlDestinations, SqlOutbox
 from tierspayant.store.detection import SqlContainments, SqlDetectionCounters
 from tierspayant.store.incidents import SqlIncidents
 from tierspayant.store.keys import SqlKeyStore
@@ -76,6 +79,8 @@ class SqlTransaction:
         self.lists: Lists = SqlLists(conn, protection)
         self.memberships: Memberships = SqlMemberships(conn, protection)
         self.networks: Networks = SqlNetworks(conn, protection)
+        self.destinations: Destinations = SqlDestinations(conn, protection)
+        self.outbox: Outbox = SqlOutbox(conn, protection)
 
     def flush_events(self) -> None:
         """Write the access events queued in this transaction (just before it commits)."""

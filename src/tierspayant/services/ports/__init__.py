@@ -17,7 +17,8 @@ The ports: ``care`` (reference data, professionals, beneficiaries and rights, pr
 claims, payments, bank details), ``identity`` (accounts, sessions, sign-in failures, passkeys and
 OIDC), ``oversight`` (the access log and its checkpoints, detection, containments, keys),
 ``outside`` (payment files, bulk loading), ``lists`` (pages of invoices, quotes and runs), ``members`` (membership files),
-``networks`` (care networks, their dated members and price caps). The records they exchange are in
+``networks`` (care networks, their dated members and price caps), ``delivery`` (destinations,
+the outbox, the connectors). The records they exchange are in
 ``services/records.py``.
 """
 
@@ -37,6 +38,7 @@ from tierspayant.services.ports.care import (
     Professionals,
     ReferenceData,
 )
+from tierspayant.services.ports.delivery import Destinations, Outbox
 from tierspayant.services.ports.identity import Accounts, Passkeys, Sessions, SignInFailures
 from tierspayant.services.ports.lists import Lists
 from tierspayant.services.ports.members import Memberships
@@ -60,6 +62,7 @@ __all__ = [
     "Clock",
     "Conflict",
     "Containments",
+    "Destinations",
     "DetectionCounters",
     "HasAccounts",
     "HasBankDetails",
@@ -67,6 +70,7 @@ __all__ = [
     "HasCheckpoints",
     "HasClaims",
     "HasContainments",
+    "HasDestinations",
     "HasDetection",
     "HasIncidents",
     "HasKeys",
@@ -74,6 +78,7 @@ __all__ = [
     "HasLog",
     "HasMemberships",
     "HasNetworks",
+    "HasOutbox",
     "HasPasskeys",
     "HasPayments",
     "HasPresence",
@@ -87,6 +92,7 @@ __all__ = [
     "LogUnavailable",
     "Memberships",
     "Networks",
+    "Outbox",
     "Passkeys",
     "Payments",
     "PresenceLedger",
@@ -201,7 +207,15 @@ class HasIncidents(Protocol):
     incidents: Incidents
 
 
-class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, HasMemberships, HasNetworks, Protocol):
+class HasDestinations(Protocol):
+    destinations: Destinations
+
+
+class HasOutbox(Protocol):
+    outbox: Outbox
+
+
+class Transaction(HasReference, HasProfessionals, HasBeneficiaries, HasPresence, HasClaims, HasPayments, HasBankDetails, HasAccounts, HasSessions, HasSignInFailures, HasPasskeys, HasLog, HasCheckpoints, HasDetection, HasContainments, HasKeys, HasIncidents, HasLists, HasMemberships, HasNetworks, HasDestinations, HasOutbox, Protocol):
     """Every port, over one transaction (what the SQL unit of work yields). A use case declares
     the ports it uses by inheriting the ``Has*`` protocols it needs (``services/rights.py``)."""
 

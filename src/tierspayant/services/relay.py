@@ -1,0 +1,198 @@
+"""The relay (docs/ARCHITECTURE.md, "Delivery"): carries the outbox to its destinations, each
+destination on its own -- an insurer that is down piles up only its own messages, every other
+destination is drained meanwhile.
+
+For each destination: lease its due messages (the first pending one of each ordering key, so
+one invoice's messages arrive in order), hand each to its channel's connector, record the
+outcome. A message is retried with exponential backoff and full jitter (AWS Architecture Blog,
+"Exponential Backoff And Jitter": a delay drawn uniformly in [0, min(cap, base * 2^attempt)]),
+until its horizon passes: then it is dead (replayable). After ``breaker_failures`` failures in
+a row a destination's circuit opens: it is left alone for a cool-down that doubles each time it
+opens again, then one message probes it. A relay that dies mid-delivery loses nothing: its
+lease expires and another relay (or itself, restarted) delivers the message again under the
+same id, which the receiver deduplicates (exactly once in effect). Several relays may run: a
+message is leased to one at a time (services/ports/delivery.py ``claim``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import socket
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from tierspayant.services.ports import Clock, HasDestinations, HasOutbox, UnitOfWork
+from tierspayant.services.ports.delivery import Channel, Connector, Destination, Message, MessageState, Receipt
+
+logger = logging.getLogger("tierspayant.relay")
+
+
+class RelayStore(HasDestinations, HasOutbox, Protocol):
+    """The ports the relay works with (services/ports/)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    lease: timedelta = timedelta(seconds=60)
+    batch: int = 20
+    #: How long a message is tried before it is dead (TIERS_DELIVERY_HORIZON_HOURS).
+    horizon: timedelta = timedelta(hours=72)
+    base_delay: timedelta = timedelta(seconds=1)
+    max_delay: timedelta = timedelta(minutes=10)
+    breaker_failures: int = 5
+    breaker_cooldown: timedelta = timedelta(seconds=30)
+    breaker_max_cooldown: timedelta = timedelta(minutes=5)
+    #: One attempt's longest wait for the destination.
+    attempt_timeout: float = 10.0
+    #: How often the list of destinations is read again.
+    refresh: timedelta = timedelta(seconds=5)
+
+
+def backoff(attempt: int, base: timedelta, cap: timedelta, rng: random.Random) -> timedelta:
+    """Full jitter: uniform in [0, min(cap, base * 2^attempt)] (``attempt`` from 1)."""
+    ceiling = min(cap.total_seconds(), base.total_seconds() * 2 ** min(attempt, 40))
+    return timedelta(seconds=rng.uniform(0, ceiling))
+
+
+@dataclass
+class Breaker:
+    """One destination's circuit: closed, open until a time, or half-open (one probe)."""
+
+    failures: int = 0
+    opened: int = 0  # how many times it opened in a row (the cool-down doubles)
+    open_until: datetime | None = None
+
+    def allows(self, now: datetime) -> int:
+        """How many messages may be tried now: 0 while open, 1 for the probe, else any."""
+        if self.open_until is None:
+            return 1_000_000
+        return 0 if now < self.open_until else 1
+
+    def record(self, delivered: bool, now: datetime, settings: RelaySettings) -> None:
+        if delivered:
+            self.failures, self.opened, self.open_until = 0, 0, None
+            return
+        self.failures += 1
+        if self.failures >= settings.breaker_failures or self.open_until is not None:
+            cooldown = min(settings.breaker_max_cooldown, settings.breaker_cooldown * 2 ** self.opened)
+            self.opened += 1
+            self.open_until = now + cooldown
+
+
+def envelope(message: Message) -> bytes:
+    """The body every channel carries: the Standard Webhooks payload shape."""
+    return json.dumps({"type": message.kind, "timestamp": message.created_at.isoformat(), "id": message.message_id,
+                       "data": dict(message.payload)}, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class Relay:
+    uow: UnitOfWork[RelayStore]
+    clock: Clock
+    connectors: dict[Channel, Connector]
+    settings: RelaySettings = field(default_factory=RelaySettings)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()[:30]}:{uuid.uuid4().hex[:12]}")
+    rng: random.Random = field(default_factory=random.Random)
+    breakers: dict[int, Breaker] = field(default_factory=dict)
+    delivered: int = 0
+    failed: int = 0
+
+    def _destinations(self) -> list[Destination]:
+        with self.uow(readonly=True) as tx:
+            return list(tx.destinations.destinations())
+
+    async def run(self, stop: asyncio.Event, poll: float = 0.5) -> None:
+        """Deliver until ``stop`` is set: each destination drained by its own task."""
+        running: dict[int, asyncio.Task[int]] = {}
+        destinations: list[Destination] = []
+        refreshed: datetime | None = None
+        while not stop.is_set():
+            now = self.clock.now()
+            if refreshed is None or not timedelta(0) <= now - refreshed < self.settings.refresh:
+                try:
+                    destinations = await asyncio.to_thread(self._destinations)
+                    refreshed = now
+                except Exception as exc:  # the database away for a moment: try again next beat
+                    logger.warning("relay: destinations unreadable: %s", type(exc).__name__)
+            for destination in destinations:
+                task = running.get(destination.id)
+                if destination.paused or (task is not None and not task.done()):
+                    continue
+                running[destination.id] = asyncio.create_task(self.drain(destination))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+        for task in running.values():
+            task.cancel()
+
+    async def once(self) -> int:
+        """One pass over every destination, all at once; what was delivered (tests, the CLI)."""
+        destinations = [d for d in await asyncio.to_thread(self._destinations) if not d.paused]
+        done = await asyncio.gather(*(self.drain(d) for d in destinations))
+        return sum(done)
+
+    async def drain(self, destination: Destination) -> int:
+        """Deliver this destination's due messages (one lease's worth); how many arrived."""
+        now = self.clock.now()
+        breaker = self.breakers.setdefault(destination.id, Breaker())
+        allowed = min(breaker.allows(now), self.settings.batch)
+        connector = self.connectors.get(destination.channel)
+        if allowed == 0 or connector is None:
+            return 0
+        try:
+            messages = await asyncio.to_thread(self._claim, destination.id, allowed)
+        except Exception as exc:
+            logger.warning("relay: claim failed for destination %s: %s", destination.id, type(exc).__name__)
+            return 0
+        delivered = 0
+        for index, message in enumerate(messages):
+            receipt = await self._attempt(connector, destination, message)
+            breaker.record(receipt.delivered, self.clock.now(), self.settings)
+            await asyncio.to_thread(self._settle, message, receipt)
+            delivered += receipt.delivered
+            if breaker.allows(self.clock.now()) == 0:  # opened: the rest wait, their leases freed
+                await asyncio.to_thread(self._release, messages[index + 1:])
+                break
+        return delivered
+
+    async def _attempt(self, connector: Connector, destination: Destination, message: Message) -> Receipt:
+        if message.payload.get("shredded"):
+            return Receipt(False, "its owner's keys were destroyed (crypto-shredding)", permanent=True)
+        try:
+            return await asyncio.wait_for(connector.deliver(destination, message, envelope(message)),
+                                          timeout=self.settings.attempt_timeout)
+        except TimeoutError:
+            return Receipt(False, f"no answer within {self.settings.attempt_timeout:g} s")
+        except Exception as exc:  # a connector's own bug must not stop the relay
+            return Receipt(False, f"connector error: {type(exc).__name__}")
+
+    def _claim(self, destination_id: int, limit: int) -> list[Message]:
+        now = self.clock.now()
+        with self.uow() as tx:
+            return list(tx.outbox.claim(destination_id, now, now + self.settings.lease, self.owner, limit))
+
+    def _settle(self, message: Message, receipt: Receipt) -> None:
+        now = self.clock.now()
+        attempts = message.attempts + 1
+        if receipt.delivered:
+            outcome = replace(message, state=MessageState.SENT, attempts=attempts, sent_at=now, last_error=None)
+            self.delivered += 1
+        elif receipt.permanent or now - message.created_at >= self.settings.horizon:
+            outcome = replace(message, state=MessageState.DEAD, attempts=attempts, last_error=receipt.error)
+            self.failed += 1
+        else:
+            delay = backoff(attempts, self.settings.base_delay, self.settings.max_delay, self.rng)
+            outcome = replace(message, attempts=attempts, next_attempt_at=now + delay, last_error=receipt.error)
+            self.failed += 1
+        with self.uow() as tx:
+            if not tx.outbox.settle(outcome, self.owner):
+                logger.warning("relay: lease lost on %s (another relay has it)", message.message_id)
+
+    def _release(self, messages: list[Message]) -> None:
+        with self.uow() as tx:
+            for message in messages:
+                tx.outbox.settle(message, self.owner)  # unchanged: pending, due, free
