@@ -188,7 +188,8 @@ class World:
 LENIENT_DETECTION = {"account_distinct": [10**9] * 4, "organisation_distinct": [10**9] * 4,
                      "same_identity_failures": 10**9, "quota_refusals": 10**9, "sequential_neighbours": 10**9,
                      "failure_min_attempts": 10**9, "account_proofless_week": 10**9,
-                     "account_proofless_month": 10**9, "organisation_proofless": [10**9] * 3, "unfollowed_min": 10**9}
+                     "account_proofless_month": 10**9, "organisation_proofless": [10**9] * 3, "unfollowed_min": 10**9,
+                     "account_reads_hour": 10**9, "engagement_reads_hour": 10**9}
 
 
 def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, proofless_quota: int = 10_000,

@@ -153,7 +153,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         accounts=accounts,
         onboarding=OnboardingService(uow, clock, recorder, accounts),
         listings=ListingsService(uow, clock, recorder),
-        review=ReviewService(uow, clock, recorder),
+        review=ReviewService(uow, clock, recorder, detection),
         networks=NetworksService(uow, clock, recorder),
         members=MembersService(uow, clock, recorder),
         lifecycle=LifecycleService(uow, clock, recorder, detection),

@@ -80,7 +80,9 @@ def test_find_correct_add_a_dependant_change_the_contract_and_end_rights(world: 
 
     corrected = world.client.patch(f"{BASE}/{member['id']}", headers=insurer, json={"last_name": "Martin-Durand"})
     assert corrected.status_code == 200, corrected.text
-    assert corrected.json()["beneficiaries"][0]["last_name"] == "Martin-Durand"
+    assert corrected.json()["beneficiaries"][0]["last_name"] is None  # a change's answer names nobody
+    again = world.client.post(f"{BASE}/find", headers=insurer, json={"member_number": patient["member_number"]})
+    assert "Martin-Durand" in [b["last_name"] for b in again.json()["beneficiaries"]]
     bad = world.client.patch(f"{BASE}/{member['id']}", headers=insurer, json={"nir": "185057800608437"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "nir"
 
@@ -116,9 +118,12 @@ def test_find_correct_add_a_dependant_change_the_contract_and_end_rights(world: 
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "contract_code"
 
     # Radiation of the member ends the whole membership's rights at the date.
+    erased = world.client.put(f"{BASE}/{member['id']}/rights-end", headers=insurer, json={"end": "1990-01-01"})
+    assert erased.status_code == 422 and erased.json()["errors"][0]["field"] == "end"  # history kept
     ended = world.client.put(f"{BASE}/{member['id']}/rights-end", headers=insurer,
                              json={"end": (today + timedelta(days=2)).isoformat()})
     assert ended.status_code == 200, ended.text
+    assert all(b["birth_date"] is None for b in ended.json()["beneficiaries"])
     assert check(world, optician, patient, today + timedelta(days=2))["covered"] is True
     assert check(world, optician, patient, today + timedelta(days=3))["covered"] is False
     assert check(world, optician, dependant, today + timedelta(days=3))["covered"] is False
@@ -146,6 +151,13 @@ def test_an_operator_walking_the_population_is_contained(new_world: Callable[...
                 for n in range(8_000_000, 8_000_030)]
     assert 404 in statuses and (429 in statuses or 401 in statuses), statuses
     assert statuses.index(429 if 429 in statuses else 401) < 25
+    # Walking ids through a change route is counted the same way (and changes nothing).
+    walker = new_world(beneficiaries=40, detection=None)
+    insurer = walker.headers("assureur.demo")
+    answers = [walker.client.put(f"{BASE}/{n}/rights-end", headers=insurer, json={"end": "2199-12-31"}).status_code
+               for n in range(1, 31)]
+    assert 429 in answers or 401 in answers, answers
+    assert answers.index(429 if 429 in answers else 401) < 25
 
 
 def test_a_membership_file_sent_over_http_is_imported_in_the_background(world: World, tmp_path: Path) -> None:
@@ -176,3 +188,8 @@ def test_a_membership_file_sent_over_http_is_imported_in_the_background(world: W
     assert header_only.status_code == 422 and header_only.json()["errors"][0]["field"] == "header"
     other = world.client.get(location.replace(AMC, "990000029"), headers=insurer)
     assert other.status_code == 404
+    # Another insurer's number: refused before a byte is kept.
+    foreign = world.client.post("/v1/insurers/990000029/member-files", content=path.read_bytes(),
+                                headers={**insurer, "content-type": "text/csv"})
+    assert foreign.status_code == 404
+    assert not list((world.platform.settings.var_dir / "uploads").glob("*.csv"))

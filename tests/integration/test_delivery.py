@@ -186,3 +186,39 @@ def test_bad_settings_are_refused_when_given(world: World, tmp_path: Path) -> No
         world.platform.delivery.add(OPERATOR_SHELL, Destination(
             0, f"bad-kind-{world.backend}", Channel.FILE, {"directory": str(tmp_path)}, ("everything",), 1, None))
     assert kinds.value.field == "kinds"
+
+
+def test_the_operator_manages_delivery_over_http_and_an_invoice_shows_its_delivery(world: World,
+                                                                                     tmp_path: Path) -> None:
+    admin = world.headers("admin.demo")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    name = f"files-{world.backend}"
+    made = world.client.post("/v1/delivery/destinations", headers=admin, json={
+        "name": name, "channel": "file", "kinds": ["invoice.adjudicated"], "config": {"directory": str(drop)},
+        "insurer_id": 1})
+    assert made.status_code == 201, made.text
+    assert made.json()["secret"] is None  # files are not signed
+    refused = world.client.post("/v1/delivery/destinations", headers=admin, json={
+        "name": f"bad-{world.backend}", "channel": "webhook", "kinds": ["invoice.adjudicated"],
+        "config": {"url": "http://claims.example/hooks"}, "insurer_id": 1})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "config"
+    assert world.client.get("/v1/delivery/status", headers=world.headers("optique.demo")).status_code == 403
+
+    sent = send(world, f"H1-{world.backend}", fresh_patients(world, 1, 1)[0])
+    optician = world.headers("optique.demo")
+    queued = world.client.get(f"/v1/invoices/{sent['invoice_number']}", headers=optician).json()["delivery"]
+    mine = [d for d in queued if d["kind"] == "invoice.adjudicated" and d["to"] == "insurer"]
+    assert mine and {d["state"] for d in mine} == {"pending"}
+    passes(world, 1, 0.1)
+    delivered = world.client.get(f"/v1/invoices/{sent['invoice_number']}", headers=optician).json()["delivery"]
+    assert {d["state"] for d in delivered if d["to"] == "insurer"} >= {"sent"}
+    files = list(drop.glob("msg_*.json"))
+    assert files and all(json.loads(f.read_text())["type"] == "invoice.adjudicated" for f in files)
+    assert not list(drop.glob(".*.tmp"))  # written atomically: no temporary file left
+    paused = world.client.put(f"/v1/delivery/destinations/{name}/paused", headers=admin, json={"paused": True})
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    status = {row["destination"]: row for row in world.client.get("/v1/delivery/status", headers=admin).json()}
+    assert status[name]["paused"] is True
+    assert world.client.put("/v1/delivery/destinations/nobody/paused", headers=admin,
+                            json={"paused": True}).status_code == 404

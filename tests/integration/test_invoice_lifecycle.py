@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from tests.conftest import LENIENT_DETECTION, World, fresh_patients
+from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
 from tierspayant.store import tables as t
 
@@ -104,8 +104,7 @@ def test_an_insurers_operator_reads_an_invoice_in_its_queue_and_its_contracts(wo
 
 
 def test_a_ten_percent_sampling_rate_holds_about_a_tenth_until_decided(new_world: Callable[..., World]) -> None:
-    # One optician sends 100 PECs and invoices in an hour: above detection's read volume.
-    world = new_world(beneficiaries=800, detection={**LENIENT_DETECTION, "account_reads_hour": 10**9})
+    world = new_world(beneficiaries=800)
     insurer = world.headers("assureur.demo")
     assert world.client.put("/v1/insurers/990000011/review-rules", headers=insurer,
                             json={"sampling_rate": "0.10", "amc_above": None}).status_code == 200

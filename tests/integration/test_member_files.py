@@ -80,3 +80,21 @@ def test_a_file_without_the_columns_writes_nothing(new_world: Callable[..., Worl
     with world.platform.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.beneficiaries)).scalar_one() == before
         assert conn.execute(select(func.count()).select_from(t.member_imports)).scalar_one() == 0
+
+
+def test_a_line_that_is_not_utf8_is_refused_by_number_and_the_rest_goes_on(new_world: Callable[..., World],
+                                                                             tmp_path: Path) -> None:
+    world = new_world(beneficiaries=20)
+    sample = (Path(__file__).parents[2] / "docs" / "member-file-sample.csv").read_bytes().splitlines()
+    header, lines = sample[0], sample[1:4]
+    broken = lines[1].replace(b"Simon", b"Sim\xe9on")  # Latin-1, not UTF-8
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join([header, lines[0], broken, lines[2]]) + b"\n")  # with a BOM
+    report = world.platform.members.import_file(OPERATOR_SHELL, AMC, path)
+    assert [(r.line, r.field) for r in report.refusals] == [(3, "line")]
+    assert (report.state.created, report.state.refused) == (2, 1)  # the lines around it are in
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(header.replace(b"member_number", b"num\xe9ro") + b"\n" + lines[0] + b"\n")
+    with pytest.raises(InvalidField) as refused:
+        world.platform.members.import_file(OPERATOR_SHELL, AMC, latin)
+    assert refused.value.field == "header"

@@ -105,8 +105,8 @@ def test_concurrent_payment_runs_never_pay_an_invoice_twice(world: World) -> Non
 
 
 IDENTITY_FIELDS = {"nir", "last_name", "first_name", "birth_date", "member_number", "iban", "name"}
-#: Response models whose ``name`` names no person: a care network's (api/network_schemas.py).
-NOT_PEOPLE = {"NetworkOut"}
+#: Response models whose ``name`` names no person: a care network, a delivery destination.
+NOT_PEOPLE = {"NetworkOut", "DestinationOut"}
 
 
 def _identity_fields(model: Any, seen: set[Any] | None = None) -> set[str]:

@@ -21,6 +21,7 @@ from tierspayant.api.routers import (
     beneficiaries,
     care,
     core,
+    delivery,
     incidents,
     lists,
     log,
@@ -129,6 +130,7 @@ async def _housekeeping(platform: Platform) -> None:
 def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        member_files.clear_uploads(platform.settings.var_dir / "uploads")  # left by a stopped process
         tasks = [asyncio.create_task(_housekeeping(platform))]
         if platform.settings.checkpoint_seconds > 0:
             tasks.append(asyncio.create_task(_checkpoints(platform)))
@@ -154,7 +156,7 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     for module in (core, accounts, passkeys, care, lists, payments, bank_details, reference, beneficiaries,
-                   member_files, review, networks, log, security, incidents):
+                   member_files, review, networks, log, security, incidents, delivery):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes,
                        larger=((member_files.UPLOAD_PATH, platform.settings.max_member_file_bytes),))

@@ -148,6 +148,8 @@ def _presence_required(_: Request, __: Exception) -> JSONResponse:
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # FastAPI could not decode the body (not UTF-8): an invalid body, as documented
+        return problem(422, "Invalid request", "1 invalid field(s)", [{"field": "body", "message": "malformed JSON"}])
     return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 

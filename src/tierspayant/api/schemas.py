@@ -6,10 +6,20 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Path as FastAPIPath
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 
 from tierspayant.domain.calculation import Pathway
 from tierspayant.domain.optics import LensType
@@ -27,6 +37,8 @@ def decimal_schema(lo: int, hi: int, places: int, nullable: bool = False) -> dic
     """A decimal's OpenAPI form as the API takes it: a number or a string, between ``lo`` and
     ``hi`` (``hi`` 1, 10 ... or 30), at most ``places`` decimals (pydantic states neither the
     places nor a string's range: the document would promise what the API refuses)."""
+    # The ranges the API has: 0..1, 0..10^k, -30..30 (another would get a wrong pattern).
+    assert (lo, hi) == (-30, 30) or (lo == 0 and (hi == 1 or str(hi).rstrip("0") == "1")), (lo, hi)
     fraction = rf"(\.\d{{1,{places}}})?"
     top = rf"{hi}(\.0{{1,{places}}})?"
     width = len(str(hi)) - 1
@@ -69,18 +81,64 @@ def _declare_no_controls(schema: dict[str, Any]) -> None:
                 branch["pattern"] = NO_CONTROLS
 
 
+def _types_in(annotation: Any) -> set[Any]:
+    """The plain types an annotation is made of (through Optional, Annotated, lists)."""
+    args = get_args(annotation)
+    if not args:
+        return {annotation}
+    return set().union(*(_types_in(a) for a in args if not isinstance(a, FieldInfo)))
+
+
+#: (model, field) -> (takes a date or datetime, takes an int and not a bool); read once each.
+_KINDS: dict[tuple[type, str], tuple[bool, bool]] = {}
+
+
+def _kinds(model: type[BaseModel], name: str) -> tuple[bool, bool]:
+    key = (model, name)
+    if key not in _KINDS:
+        field = model.model_fields.get(name)
+        types = _types_in(field.annotation) if field is not None else set()
+        _KINDS[key] = (bool(types & {date, datetime}), int in types and bool not in types)
+    return _KINDS[key]
+
+
+def iso_text(value: Any) -> Any:
+    """A date or datetime given as the document says, ISO text: pydantic's lax mode would take a
+    number (or numeric text) as a Unix time, an answer to a request the document forbids."""
+    if isinstance(value, str) and not _ISO.match(value):
+        raise ValueError("an ISO date, YYYY-MM-DD (a datetime: YYYY-MM-DDTHH:MM:SS and its offset)")
+    return value
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(T.*)?$")
+#: A query parameter's date (api/routers/lists.py, reference.py) and datetime (log.py).
+IsoDate = Annotated[date, BeforeValidator(iso_text)]
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_declare_no_controls)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
         """No input of ours holds a NUL character, and PostgreSQL text cannot store one: refused
         here, naming the field, for every request body (found by the fuzzer on PostgreSQL); nor
-        another control character (tab and line breaks aside): a name never holds one."""
-        if isinstance(value, str) and (found := _CONTROL.search(value)):
-            raise ValueError("must not contain a NUL character" if found.group() == "\x00"
-                             else "must not contain a control character")
+        another control character (tab and line breaks aside): a name never holds one. And no
+        lax coercion the document does not allow (found by schemathesis's negative data): a
+        number for a date (pydantic reads a Unix time), true or false for an integer."""
+        if isinstance(value, int | float | str) and info.field_name is not None:
+            takes_date, takes_int = _kinds(cls, info.field_name)
+            if takes_date and isinstance(value, str):
+                iso_text(value)
+            elif takes_date and not isinstance(value, bool | str):
+                raise ValueError("an ISO date as text, YYYY-MM-DD")
+            if takes_int and isinstance(value, bool):
+                raise ValueError("an integer, not true or false")
+        for text in (value if isinstance(value, list | tuple) else [value]):  # a list's strings too
+            if isinstance(text, str) and (found := _CONTROL.search(text)):
+                raise ValueError("must not contain a NUL character" if found.group() == "\x00"
+                                 else "must not contain a control character")
         return value
 
 
@@ -197,6 +255,18 @@ class FindingOut(BaseModel):
     line: int | None
 
 
+class DeliveryStateOut(BaseModel):
+    """One message about the invoice (services/delivery.py): to the insurer's system or to the
+    practice software, queued (pending), delivered (sent, acknowledged by a 2xx) or given up."""
+
+    kind: str
+    to: Literal["insurer", "organisation"]
+    state: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
 class InvoiceResponse(BaseModel):
     invoice_number: str
     status: str
@@ -208,6 +278,8 @@ class InvoiceResponse(BaseModel):
     paid: bool
     review_reason: str | None = Field(None, description="Why it waits for the insurer's review (V001 sampled, "
                                                          "V002 amount above the threshold); null: none")
+    #: Its messages' delivery (``GET /v1/invoices/{number}`` only).
+    delivery: list[DeliveryStateOut] = []
 
 
 class PaymentRunRequest(Strict):

@@ -12,7 +12,7 @@ numbers; payloads are sealed at rest (the insurer's key, or the platform's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -168,7 +168,11 @@ class DeliveryService(UseCase[DeliveryStore]):
             if not tx.outbox.replay(message_id_, self.clock.now()):
                 raise Conflict("message_id", "no dead message by this id")
 
-    def of(self, ordering_key: str) -> Sequence[Message]:
-        """The messages of one fact (an invoice's delivery state, for its own readers)."""
+    def of_invoice(self, invoice_id: int) -> list[tuple[Message, str]]:
+        """An invoice's messages, each with whom it goes to ("insurer" or "organisation"): its
+        delivery state, for the invoice's own readers (the caller checked they are)."""
         with self.uow(readonly=True) as tx:
-            return tx.outbox.delivery_of(ordering_key)
+            messages = tx.outbox.delivery_of(f"invoice:{invoice_id}")
+            kinds = {d.id: d for d in tx.destinations.destinations()} if messages else {}
+        return [(m, "insurer" if kinds.get(m.destination_id) and kinds[m.destination_id].insurer_id else "organisation")
+                for m in messages]

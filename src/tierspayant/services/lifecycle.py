@@ -10,7 +10,7 @@ is on the transparency log. Nothing here lists or exports members in bulk."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol
@@ -122,13 +122,6 @@ class LifecycleService(UseCase[LifecycleStore]):
         return sorted(tx.memberships.members(insurer.id, [member_number]).get(member_number, []),
                       key=lambda found: found[0].rank)
 
-    def _own(self, tx: LifecycleStore, insurer: Insurer, beneficiary_id: int) -> Beneficiary:
-        """The insurer's beneficiary; another insurer's answers like a missing one (T10)."""
-        beneficiary = tx.beneficiaries.beneficiary(beneficiary_id)
-        if beneficiary is None or beneficiary.insurer_id != insurer.id:
-            raise NotFound()
-        return beneficiary
-
     def _members(self, tx: LifecycleStore, found: Sequence[tuple[Beneficiary, Sequence[RightsPeriod]]]) -> list[Member]:
         codes: dict[int, str] = {}
 
@@ -178,30 +171,68 @@ class LifecycleService(UseCase[LifecycleStore]):
             raise NotFound()
         return members
 
+    def _addressed(self, tx: LifecycleStore, principal: Principal, insurer: Insurer, beneficiary_id: int,
+                   ) -> tuple[Beneficiary | None, Action]:
+        """The insurer's beneficiary of this id (None: another's or nobody's), the request
+        counted by detection as a read of that person, like a lookup: an operator's account that
+        walks ids is throttled and contained as one that walks member numbers (sequential ids
+        share a neighbourhood)."""
+        subject = self.recorder.pseudonyms.presented_identity(insurer.amc_number, f"beneficiary:{beneficiary_id}")
+        neighbourhood = self.recorder.pseudonyms.neighbourhood(insurer.amc_number, f"ids:{beneficiary_id // 50:010d}")
+        now = self.clock.now()
+        snapshot = self.detection.snapshot(tx, principal, now, subject, neighbourhood)
+        found = tx.beneficiaries.beneficiary(beneficiary_id)
+        mine = found if found is not None and found.insurer_id == insurer.id else None
+        action = self.detection.observe(tx, principal, insurer, subject, neighbourhood,
+                                        Presentation.OK if mine else Presentation.NOT_FOUND, now, snapshot)
+        if mine is None or action is not Action.NONE:
+            tx.log.append_events([self.recorder.event(
+                principal, now, Tag.BENEFICIARY_READ, categories=(Category.IDENTITY,), purpose="insurer: change a member",
+                outcome=Outcome.REFUSED if mine else Outcome.NOT_FOUND, insurer_id=insurer.id)])
+            return None, action
+        return mine, action
+
+    def _changed(self, principal: Principal, amc_number: str, beneficiary_id: int,
+                 work: Callable[[LifecycleStore, Insurer, Beneficiary], list[Member]]) -> list[Member]:
+        """Run ``work`` on an addressed beneficiary: counted first, committed with its count and
+        events; NotFound (after the count is committed) for another insurer's or a missing one."""
+        with self.uow() as tx:
+            insurer = self._insurer(tx, principal, amc_number)
+            target, action = self._addressed(tx, principal, insurer, beneficiary_id)
+            result = work(tx, insurer, target) if target is not None and action is Action.NONE else None
+        self.detection.refuse(action)
+        if result is None:
+            raise NotFound()
+        return result
+
+    def _logged(self, tx: LifecycleStore, principal: Principal, tag: Tag, insurer: Insurer, beneficiary_id: int,
+                purpose: str) -> None:
+        tx.log.append_events([self.recorder.event(
+            principal, self.clock.now(), tag, categories=(Category.IDENTITY, Category.COVERAGE), purpose=purpose,
+            insurer_id=insurer.id, beneficiary_id=beneficiary_id)])
+
     def correct(self, principal: Principal, amc_number: str, beneficiary_id: int, change: IdentityChange) -> Member:
-        """Correct a beneficiary's identity (names, birth date, NIR)."""
+        """Correct a beneficiary's identity (names, birth date, NIR); on the log even when it
+        changes nothing (the request reached the person's record)."""
         if change == IdentityChange():
             raise InvalidField("body", "nothing to change")
         today = self.clock.now().date()
-        with self.uow() as tx:
-            insurer = self._insurer(tx, principal, amc_number)
-            current = self._own(tx, insurer, beneficiary_id)
-            wanted = replace(
-                current,
-                last_name=_checked_name("last_name", change.last_name) if change.last_name is not None else current.last_name,
-                first_name=(_checked_name("first_name", change.first_name) if change.first_name is not None
-                            else current.first_name),
-                nir=parse_nir(change.nir) if change.nir is not None else current.nir,
-                birth_date=_checked_date("birth_date", change.birth_date) if change.birth_date is not None
-                else current.birth_date)
-            if wanted.birth_date > today:
-                raise InvalidField("birth_date", "in the future")
+        last = _checked_name("last_name", change.last_name) if change.last_name is not None else None
+        first = _checked_name("first_name", change.first_name) if change.first_name is not None else None
+        nir = parse_nir(change.nir) if change.nir is not None else None
+        born = _checked_date("birth_date", change.birth_date) if change.birth_date is not None else None
+        if born is not None and born > today:
+            raise InvalidField("birth_date", "in the future")
+
+        def work(tx: LifecycleStore, insurer: Insurer, current: Beneficiary) -> list[Member]:
+            wanted = replace(current, last_name=last or current.last_name, first_name=first or current.first_name,
+                             nir=nir or current.nir, birth_date=born or current.birth_date)
             if wanted != current:
                 tx.memberships.update_beneficiary(wanted)
-                tx.log.append_events([self.recorder.event(
-                    principal, self.clock.now(), Tag.BENEFICIARY_UPDATE, categories=(Category.IDENTITY,),
-                    purpose="insurer: correct an identity", insurer_id=insurer.id, beneficiary_id=current.id)])
-            return self._members(tx, [(wanted, tx.beneficiaries.rights_periods(current.id))])[0]
+            self._logged(tx, principal, Tag.BENEFICIARY_UPDATE, insurer, current.id, "insurer: correct an identity")
+            return self._members(tx, [(wanted, tx.beneficiaries.rights_periods(current.id))])
+
+        return self._changed(principal, amc_number, beneficiary_id, work)[0]
 
     def add_dependant(self, principal: Principal, amc_number: str, member_id: int, dependant: Beneficiary,
                       rights: RightsPeriod) -> Member:
@@ -210,54 +241,54 @@ class LifecycleService(UseCase[LifecycleStore]):
         insurer, contract and member number are ignored."""
         if not 1 <= dependant.rank <= 20:
             raise InvalidField("rank", "between 1 and 20 (0 is the member)")
-        if rights.end is not None and rights.end < rights.start:
+        _checked_date("rights_start", rights.start)
+        if rights.end is not None and _checked_date("rights_end", rights.end) < rights.start:
             raise InvalidField("rights_end", "before rights_start")
         if not rights.categories:
             raise InvalidField("categories", "at least one care category")
         nir = parse_nir(dependant.nir)
         if not EARLIEST <= dependant.birth_date <= self.clock.now().date():
             raise InvalidField("birth_date", "out of range")
-        _checked_date("rights_start", rights.start)
-        with self.uow() as tx:
-            insurer = self._insurer(tx, principal, amc_number)
-            member = self._own(tx, insurer, member_id)
+        last, first = _checked_name("last_name", dependant.last_name), _checked_name("first_name", dependant.first_name)
+
+        def work(tx: LifecycleStore, insurer: Insurer, member: Beneficiary) -> list[Member]:
             if member.rank != 0:
                 raise InvalidField("member", "dependants are added under the member (rank 0)")
             family = self._family(tx, insurer, member.member_number)
             if any(b.rank == dependant.rank for b, _ in family):
                 raise InvalidField("rank", "taken in this membership")
             periods = next((ps for b, ps in family if b.id == member.id), [])
-            contract_id = contract_on(member, periods, rights.start)
             new = replace(dependant, id=0, insurer_id=insurer.id, contract_id=member.contract_id,
-                          member_number=member.member_number, nir=nir,
-                          last_name=_checked_name("last_name", dependant.last_name),
-                          first_name=_checked_name("first_name", dependant.first_name))
-            period = replace(rights, contract_id=contract_id)
+                          member_number=member.member_number, nir=nir, last_name=last, first_name=first)
+            period = replace(rights, contract_id=contract_on(member, periods, rights.start))
             (new_id,) = tx.memberships.add_members([(new, [period])])
-            tx.log.append_events([self.recorder.event(
-                principal, self.clock.now(), Tag.BENEFICIARY_CREATE, categories=(Category.IDENTITY, Category.COVERAGE),
-                purpose="insurer: add a dependant", insurer_id=insurer.id, beneficiary_id=new_id)])
-            return self._members(tx, [(replace(new, id=new_id), [period])])[0]
+            self._logged(tx, principal, Tag.BENEFICIARY_CREATE, insurer, new_id, "insurer: add a dependant")
+            return self._members(tx, [(replace(new, id=new_id), [period])])
+
+        return self._changed(principal, amc_number, member_id, work)[0]
 
     def end_rights(self, principal: Principal, amc_number: str, beneficiary_id: int, end: date) -> list[Member]:
         """Radiation at ``end``: no right runs past it. The member's radiation ends its
-        dependants' rights too (they are covered through the membership); a dependant's ends its own."""
+        dependants' rights too (they are covered through the membership); a dependant's ends its
+        own. An end before the rights began is refused: it would erase their history."""
         _checked_date("end", end)
-        with self.uow() as tx:
-            insurer = self._insurer(tx, principal, amc_number)
-            target = self._own(tx, insurer, beneficiary_id)
+
+        def work(tx: LifecycleStore, insurer: Insurer, target: Beneficiary) -> list[Member]:
             family = self._family(tx, insurer, target.member_number)
             affected = [(b, ps) for b, ps in family if target.rank == 0 or b.id == target.id]
+            starts = [p.start for _, ps in affected for p in ps]
+            if not starts or end < min(starts):
+                raise InvalidField("end", "before the rights began (nothing would remain of them)")
             out = []
             for beneficiary, periods in affected:
                 remaining = ended(periods, end)
                 if remaining != periods:
                     tx.memberships.replace_rights(beneficiary.id, remaining)
-                    tx.log.append_events([self.recorder.event(
-                        principal, self.clock.now(), Tag.BENEFICIARY_END, categories=(Category.COVERAGE,),
-                        purpose="insurer: end rights", insurer_id=insurer.id, beneficiary_id=beneficiary.id)])
+                self._logged(tx, principal, Tag.BENEFICIARY_END, insurer, beneficiary.id, "insurer: end rights")
                 out.append((beneficiary, remaining))
             return self._members(tx, out)
+
+        return self._changed(principal, amc_number, beneficiary_id, work)
 
     def change_contract(self, principal: Principal, amc_number: str, beneficiary_id: int, contract_code: str,
                         effective: date) -> list[Member]:
@@ -265,9 +296,8 @@ class LifecycleService(UseCase[LifecycleStore]):
         dependants: the contract is the membership's). Care before that date keeps the contract
         it had; periods are split at the date."""
         _checked_date("effective", effective)
-        with self.uow() as tx:
-            insurer = self._insurer(tx, principal, amc_number)
-            target = self._own(tx, insurer, beneficiary_id)
+
+        def work(tx: LifecycleStore, insurer: Insurer, target: Beneficiary) -> list[Member]:
             contract_id = tx.reference.contract_id_by_code(insurer.id, contract_code)
             if contract_id is None:
                 raise InvalidField("contract_code", "unknown contract for this insurer")
@@ -278,14 +308,13 @@ class LifecycleService(UseCase[LifecycleStore]):
             for beneficiary, periods in family:
                 moved = with_contract_from(beneficiary, periods, effective, contract_id)
                 wanted = replace(beneficiary, contract_id=contract_id)
-                if moved == periods and wanted == beneficiary:
-                    out.append((beneficiary, periods))
-                    continue
-                tx.memberships.replace_rights(beneficiary.id, moved)
+                if moved != periods:
+                    tx.memberships.replace_rights(beneficiary.id, moved)
                 if wanted != beneficiary:
                     tx.memberships.update_beneficiary(wanted)
-                tx.log.append_events([self.recorder.event(
-                    principal, self.clock.now(), Tag.BENEFICIARY_UPDATE, categories=(Category.COVERAGE,),
-                    purpose="insurer: change the contract", insurer_id=insurer.id, beneficiary_id=beneficiary.id)])
+                self._logged(tx, principal, Tag.BENEFICIARY_UPDATE, insurer, beneficiary.id,
+                             "insurer: change the contract")
                 out.append((wanted, moved))
             return self._members(tx, out)
+
+        return self._changed(principal, amc_number, beneficiary_id, work)

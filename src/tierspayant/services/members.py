@@ -47,14 +47,47 @@ class ImportReport:
     refusals: list[Refusal]
 
 
+#: The key a line that cannot be read at all is yielded under (its reason): refused by number.
+UNREADABLE = "\x00unreadable"
+
+
+def _has_surrogate(text: str | None) -> bool:
+    return text is not None and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
-    """(line number, values) of each data line; the header is line 1 and must name the columns."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    """(line number, values) of each data line; the header is line 1 and must name the columns.
+    UTF-8 (a byte-order mark is allowed); a line with bytes that are not UTF-8, or that is not
+    CSV, comes back as ``{UNREADABLE: why}`` -- refused by number, the others go on."""
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        try:
+            names = reader.fieldnames or []
+        except csv.Error:
+            raise InvalidField("header", "not a CSV header line") from None
+        if any(_has_surrogate(n) for n in names):
+            raise InvalidField("header", "not UTF-8")
+        missing = [c for c in COLUMNS if c not in names]
         if missing:
             raise InvalidField("header", f"missing column {missing[0]} (the columns: {', '.join(COLUMNS)})")
-        yield from enumerate(reader, start=2)
+        number = 1
+        while True:
+            before = reader.line_num
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                if reader.line_num == before:  # no progress: the rest cannot be read
+                    raise InvalidField("file", f"line {number + 1}: the file cannot be read past it") from None
+                number += 1
+                yield number, {UNREADABLE: "not a CSV line (a field too long, or a quote left open)"}
+                continue
+            number += 1
+            if any(_has_surrogate(v) for v in row.values() if isinstance(v, str)):
+                yield number, {UNREADABLE: "not UTF-8"}
+                continue
+            yield number, row
 
 
 def _merged(periods: list[RightsPeriod], line: MemberLine, contract_id: int) -> list[RightsPeriod]:
@@ -73,10 +106,17 @@ class MembersService(UseCase[MembersStore]):
             raise NotFound()
         return insurer.id
 
+    def may_import(self, principal: Principal, amc_number: str) -> int:
+        """The insurer's id if this caller may import its members (before a file is even
+        received); Forbidden or NotFound otherwise."""
+        with self.uow(readonly=True) as tx:
+            return self._insurer(tx, principal, amc_number)
+
     def open_import(self, principal: Principal, amc_number: str, path: Path) -> MemberImport:
         """The import of this file for this insurer: the unfinished one (to resume) or a new
         one. Checks the caller and the header first: a wrong one is refused before anything
         is written."""
+        self.may_import(principal, amc_number)
         digest = file_digest(path)
         next(_rows(path), None)
         with self.uow() as tx:
@@ -137,6 +177,9 @@ class MembersService(UseCase[MembersStore]):
         parsed: list[tuple[int, MemberLine]] = []
         refused: list[Refusal] = []
         for number, row in chunk:
+            if UNREADABLE in row:
+                refused.append(Refusal(number, "line", str(row[UNREADABLE])))
+                continue
             try:
                 line = parse_line(row, today)
             except DomainError as exc:
@@ -209,6 +252,8 @@ class MembersService(UseCase[MembersStore]):
 
 def _remember(seen: dict[tuple[str, int], int], number: int, row: dict[str, str | None], today: date) -> None:
     """A committed line's key, as ``_apply`` counted it (only lines that parsed)."""
+    if UNREADABLE in row:
+        return
     try:
         line = parse_line(row, today)
     except DomainError:

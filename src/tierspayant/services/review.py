@@ -8,33 +8,41 @@ from __future__ import annotations
 from typing import Protocol
 
 from tierspayant.audit.events import Category, Tag
+from tierspayant.detection.signals import Action
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.identifiers import parse_amc_number
 from tierspayant.domain.reference import CareCategory
 from tierspayant.domain.review import ReviewDecision, ReviewRules
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.announcements import announce_invoice
+from tierspayant.services.audit import Recorder
 from tierspayant.services.common import UseCase
+from tierspayant.services.detection import DetectionService, DetectionStore
 from tierspayant.services.errors import Forbidden
 from tierspayant.services.ports import (
+    Clock,
     Conflict,
     HasBeneficiaries,
     HasClaims,
     HasDestinations,
-    HasLog,
     HasOutbox,
     HasProfessionals,
-    HasReference,
+    UnitOfWork,
 )
 from tierspayant.services.records import Insurer, Invoice
 
 
-class ReviewStore(HasClaims, HasReference, HasBeneficiaries, HasProfessionals, HasLog, HasDestinations, HasOutbox,
+class ReviewStore(DetectionStore, HasClaims, HasBeneficiaries, HasProfessionals, HasDestinations, HasOutbox,
                   Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
 class ReviewService(UseCase[ReviewStore]):
+    def __init__(self, uow: UnitOfWork[ReviewStore], clock: Clock, recorder: Recorder,
+                 detection: DetectionService) -> None:
+        super().__init__(uow, clock, recorder)
+        self.detection = detection
+
     def _insurer(self, tx: ReviewStore, principal: Principal, amc_number: str) -> Insurer:
         insurer = tx.reference.insurer_by_amc(parse_amc_number(amc_number))
         if insurer is None or not principal.may_see_insurer(insurer.id):
@@ -67,10 +75,15 @@ class ReviewService(UseCase[ReviewStore]):
             invoice = tx.claims.invoice_by_id(invoice_id)
             if invoice is None or invoice.insurer_id != insurer.id:
                 raise NotFound()
-            tx.log.append_events([self.recorder.event(
-                principal, self.clock.now(), Tag.INVOICE_READ, categories=(Category.HEALTH, Category.PAYMENT),
-                purpose="insurer: read a received invoice", insurer_id=insurer.id,
-                beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)])
+            # A read of the patient's care, counted like a quote or an invoice by its professional
+            # (docs/THREATS.md, "Quotes and invoices are reads"): ids are sequential.
+            action = self.detection.observe_read(tx, principal, insurer, invoice.engagement_id, self.clock.now())
+            if action is Action.NONE:
+                tx.log.append_events([self.recorder.event(
+                    principal, self.clock.now(), Tag.INVOICE_READ, categories=(Category.HEALTH, Category.PAYMENT),
+                    purpose="insurer: read a received invoice", insurer_id=insurer.id,
+                    beneficiary_id=invoice.beneficiary_id, ref=invoice.invoice_number)])
+        self.detection.refuse(action)
         return invoice
 
     def decide(self, principal: Principal, invoice_id: int, decision: ReviewDecision) -> Invoice:

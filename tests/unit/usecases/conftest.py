@@ -170,7 +170,7 @@ def stack() -> Iterator[Stack]:
                  BankDetailsService(uow, clock, accounts, timedelta(hours=72)),
                  PresenceService(uow, clock, recorder, issuer), KeysService(uow, clock, recorder),
                  OnboardingService(uow, clock, recorder, accounts),
-                 PaymentsService(uow, clock, FakePaymentFileWriter(), recorder), ReviewService(uow, clock, recorder),
+                 PaymentsService(uow, clock, FakePaymentFileWriter(), recorder), ReviewService(uow, clock, recorder, detection),
                  insurer_id, organisation_id, professional_id, patients, asyncio.new_event_loop())
     yield made
     made.loop.close()

@@ -43,12 +43,15 @@ class PeriodOut(BaseModel):
 
 
 class MemberOut(BaseModel):
+    """A change's answer carries no identity (null names and birth date): the caller knows whom
+    it changed; only a lookup shows them."""
+
     id: int
     member_number: str
     rank: int
-    last_name: str
-    first_name: str
-    birth_date: date
+    last_name: str | None
+    first_name: str | None
+    birth_date: date | None
     contract_code: str
     rights: list[PeriodOut]
 
@@ -86,10 +89,12 @@ class ContractChangeIn(Strict):
     effective: Annotated[date, Field(description="The first day under the new contract", examples=["2027-01-01"])]
 
 
-def _out(members: list[Member]) -> MembersOut:
+def _out(members: list[Member], identity: bool = False) -> MembersOut:
     return MembersOut(beneficiaries=[MemberOut(
         id=m.beneficiary.id, member_number=m.beneficiary.member_number, rank=m.beneficiary.rank,
-        last_name=m.beneficiary.last_name, first_name=m.beneficiary.first_name, birth_date=m.beneficiary.birth_date,
+        last_name=m.beneficiary.last_name if identity else None,
+        first_name=m.beneficiary.first_name if identity else None,
+        birth_date=m.beneficiary.birth_date if identity else None,
         contract_code=m.contract_code,
         rights=[PeriodOut(start=p.start, end=p.end, categories=sorted(c.value for c in p.categories), contract_code=code)
                 for p, code in m.periods]) for m in members])
@@ -99,7 +104,7 @@ def _out(members: list[Member]) -> MembersOut:
 def find(amc_number: Reference, body: FindIn, request: Request, principal: Principal = INSURER_DATA) -> MembersOut:
     """One membership by its member number, or the beneficiaries of one NIR: an exact match
     (never by name or prefix), an access event per beneficiary shown, counted by detection."""
-    return _out(platform(request).lifecycle.find(principal, amc_number, body.member_number, body.nir))
+    return _out(platform(request).lifecycle.find(principal, amc_number, body.member_number, body.nir), identity=True)
 
 
 @router.patch("/beneficiaries/{beneficiary_id}", response_model=MembersOut, responses=NOT_FOUND)

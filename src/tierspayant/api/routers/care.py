@@ -9,6 +9,7 @@ from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import (
     CareFactsIn,
+    DeliveryStateOut,
     FindingOut,
     InvoiceLineOut,
     InvoiceRequest,
@@ -112,7 +113,14 @@ def submit_invoice(body: InvoiceRequest, request: Request, response: Response,
 
 @router.get("/invoices/{invoice_number}", response_model=InvoiceResponse, tags=["care"], responses=NOT_FOUND)
 def get_invoice(invoice_number: Reference, request: Request, principal: Principal = PROFESSIONAL_DATA) -> InvoiceResponse:
-    return invoice_out(platform(request).claims.get(principal, invoice_number))
+    """The invoice, and where its messages are: queued, delivered, given up."""
+    p = platform(request)
+    invoice = p.claims.get(principal, invoice_number)
+    answer = invoice_out(invoice)
+    answer.delivery = [DeliveryStateOut(kind=m.kind, to=to, state=m.state.value, attempts=m.attempts,
+                                        created_at=m.created_at, sent_at=m.sent_at)
+                       for m, to in p.delivery.of_invoice(invoice.id)]
+    return answer
 
 
 WITHDRAWN: Responses = {**NOT_FOUND, 409: {"description": "Paid, or already cancelled or replaced"}}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from tierspayant.api.auth import INSURER_SIDE, INVOICE_LISTERS, PROFESSIONAL_DATA
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND
+from tierspayant.api.schemas import IsoDate
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.security.policy import Principal
 from tierspayant.services.list_records import Sort
@@ -74,8 +75,8 @@ class RunPage(BaseModel):
 def list_invoices(
     request: Request, principal: Principal = INVOICE_LISTERS,
     status: Annotated[InvoiceStatus | None, Query()] = None,
-    care_from: Annotated[date | None, Query(description="Dates of care from this day")] = None,
-    care_to: Annotated[date | None, Query(description="Dates of care up to this day")] = None,
+    care_from: Annotated[IsoDate | None, Query(description="Dates of care from this day")] = None,
+    care_to: Annotated[IsoDate | None, Query(description="Dates of care up to this day")] = None,
     rpps: Annotated[str | None, Query(pattern=r"^\d{11}$", description="One professional's (insurers only)")] = None,
     sort: SortBy = Sort.RECEIVED_DESC, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE,
 ) -> InvoicePage:

@@ -7,12 +7,12 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tierspayant.api.auth import LOG_READERS, PUBLIC
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
-from tierspayant.api.schemas import Strict
+from tierspayant.api.schemas import IsoDatetime, Strict
 from tierspayant.security.policy import Principal
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
@@ -80,7 +80,7 @@ class EventOut(BaseModel):
 @router.get("/events", response_model=list[EventOut])
 def events(request: Request, account_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
            organisation_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-           start: AwareDatetime = Query(...), end: AwareDatetime = Query(...),
+           start: IsoDatetime = Query(...), end: IsoDatetime = Query(...),
            principal: Principal = LOG_READERS) -> list[EventOut]:
     """Everything one account or organisation touched in [start, end): the exposure of a
     compromised account."""

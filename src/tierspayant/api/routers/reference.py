@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Query, Request
 
 from tierspayant.api.auth import ADMIN, ANY_ACCOUNT, INSURER_DATA, INSURER_SIDE
@@ -15,6 +13,7 @@ from tierspayant.api.schemas import (
     CreatedOut,
     InsurerIn,
     InsurerOut,
+    IsoDate,
     ProfessionalIn,
     Reference,
     ReferenceCodeOut,
@@ -73,7 +72,7 @@ def add_professional(body: ProfessionalIn, request: Request, principal: Principa
 
 
 @router.get("/reference-codes/{code}", response_model=ReferenceCodeOut, tags=["reference"], responses=NOT_FOUND)
-def get_reference_code(code: Reference, request: Request, at: date = Query(..., description="Date of care"),
+def get_reference_code(code: Reference, request: Request, at: IsoDate = Query(..., description="Date of care"),
                        principal: Principal = ANY_ACCOUNT) -> ReferenceCodeOut:
     row = platform(request).reference.codes(code, at)
     return ReferenceCodeOut(code=row.code, kind=row.kind.value, label=row.label, br=str(row.br),
