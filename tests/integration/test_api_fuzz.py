@@ -74,7 +74,8 @@ CHECKS = [OURS.get(check, check) for check in REGISTRY.get_all()]
 
 def role_for(path: str) -> str:
     """Whose token each operation is tried with: one whose role may use it."""
-    if path.startswith(("/v1/payment-runs", "/v1/organisations", "/v1/accounts", "/v1/passkeys/enrolment-codes")) or path in (
+    if path.startswith(("/v1/payment-runs", "/v1/organisations", "/v1/accounts", "/v1/passkeys/enrolment-codes",
+                        "/v1/delivery")) or path in (
             "/v1/insurers", "/v1/professionals"):
         return "admin"
     if path.startswith(("/v1/security", "/v1/incidents", "/v1/log/events")):
