@@ -116,7 +116,7 @@ def test_no_server_error(fuzz_world: World, tokens: dict[str, dict[str, str]]) -
         if operation.path in SIGNS_OUT:
             continue  # signing out or revoking would end the sessions this test signs with
         # Requests the document allows, then requests it forbids (negative_data_rejection).
-        for mode, examples in ((GenerationMode.POSITIVE, 20), (GenerationMode.NEGATIVE, 12)):
+        for mode, examples in ((GenerationMode.POSITIVE, 14), (GenerationMode.NEGATIVE, 8)):
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)

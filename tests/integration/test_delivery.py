@@ -222,3 +222,29 @@ def test_the_operator_manages_delivery_over_http_and_an_invoice_shows_its_delive
     assert status[name]["paused"] is True
     assert world.client.put("/v1/delivery/destinations/nobody/paused", headers=admin,
                             json={"paused": True}).status_code == 404
+
+
+def test_no_invoice_without_its_messages(new_world: Callable[..., World], monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """The fact and its messages commit together: when the outbox cannot be written, the
+    invoice is not stored either (and sent again, it is accepted with its messages)."""
+    from tierspayant.store.delivery import SqlOutbox
+
+    world = new_world(beneficiaries=60)
+    world.platform.delivery.add(OPERATOR_SHELL, Destination(
+        0, "drop", Channel.FILE, {"directory": str(tmp_path)}, ("invoice.adjudicated",), 1, None))
+    patient = fresh_patients(world, 1, 1)[0]
+    real = SqlOutbox.add_messages
+
+    def broken(self: SqlOutbox, messages: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(SqlOutbox, "add_messages", broken)
+    with pytest.raises((RuntimeError, AssertionError)):  # the test client re-raises the server's error
+        send(world, "F-ATOMIC", patient)
+    monkeypatch.setattr(SqlOutbox, "add_messages", real)
+    optician = world.headers("optique.demo")
+    assert world.client.get("/v1/invoices/F-ATOMIC", headers=optician).status_code == 404  # not stored
+    stored = send(world, "F-ATOMIC-2", fresh_patients(world, 1, 1)[0])
+    delivery = world.client.get(f"/v1/invoices/{stored['invoice_number']}", headers=optician).json()["delivery"]
+    assert [(d["kind"], d["state"]) for d in delivery] == [("invoice.adjudicated", "pending")]

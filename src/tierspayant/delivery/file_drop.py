@@ -51,11 +51,11 @@ class FileDropConnector:
     def check(self, destination: Destination) -> str | None:
         folder = Path(str(destination.config.get("directory", "")))
         if not folder.is_absolute():
-            return "config.directory: an absolute path"
+            return "directory: an absolute path"
         if not folder.is_dir():
-            return f"config.directory: {folder} does not exist"
+            return f"directory: {folder} does not exist"
         if not os.access(folder, os.W_OK | os.X_OK):
-            return f"config.directory: {folder} is not writable by the platform"
+            return f"directory: {folder} is not writable by the platform"
         return None
 
     async def deliver(self, destination: Destination, message: Message, body: bytes) -> Receipt:

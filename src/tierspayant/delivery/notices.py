@@ -26,10 +26,10 @@ class EmailConnector:
     def check(self, destination: Destination) -> str | None:
         c = destination.config
         if not c.get("host") or not str(c.get("port", "")).isdigit():
-            return "config.host and config.port: the SMTP relay"
+            return "host and port: the SMTP relay"
         for key in ("sender", "to"):
             if not _ADDRESS.match(str(c.get(key, ""))):
-                return f"config.{key}: an e-mail address"
+                return f"{key}: an e-mail address"
         return None
 
     async def deliver(self, destination: Destination, message: Message, body: bytes) -> Receipt:
@@ -60,9 +60,9 @@ class SmsConnector:
     def check(self, destination: Destination) -> str | None:
         parts = urlsplit(str(destination.config.get("url", "")))
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            return "config.url: the gateway's URL"
+            return "url: the gateway's URL"
         if not _PHONE.match(str(destination.config.get("to", ""))):
-            return "config.to: a phone number in international form, e.g. +33612345678"
+            return "to: a phone number in international form, e.g. +33612345678"
         return None
 
     async def deliver(self, destination: Destination, message: Message, body: bytes) -> Receipt:

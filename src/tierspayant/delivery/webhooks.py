@@ -47,9 +47,9 @@ class WebhookConnector:
         url = str(destination.config.get("url", ""))
         parts = urlsplit(url)
         if not parts.hostname:
-            return "config.url: an absolute URL, e.g. https://claims.example/hooks"
+            return "url: an absolute URL, e.g. https://claims.example/hooks"
         if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-            return "config.url: https only (plain http for a receiver on this machine only)"
+            return "url: https only (plain http for a receiver on this machine only)"
         return None
 
     async def deliver(self, destination: Destination, message: Message, body: bytes) -> Receipt:
