@@ -545,6 +545,14 @@ def check_the_outbox_leases_each_message_once_and_in_order(uow: Uow) -> None:
         assert tx.outbox.replay("msg_0", later) is False  # sent: nothing to replay
 
 
+def check_a_tree_node_written_twice_is_kept_once(uow: Uow) -> None:
+    with uow() as tx:  # two workers' checkpoint beats computed the same node
+        tx.checkpoints.add_nodes([(0, 0, b"\x01" * 32)])
+        tx.checkpoints.add_nodes([(0, 0, b"\x01" * 32), (0, 1, b"\x02" * 32)])
+    with uow(readonly=True) as tx:
+        assert tx.checkpoints.node_hashes([(0, 0), (0, 1)]) == {(0, 0): b"\x01" * 32, (0, 1): b"\x02" * 32}
+
+
 CHECKS: list[Callable[[Uow], None]] = [value for name, value in sorted(globals().items()) if name.startswith("check_")]
 
 

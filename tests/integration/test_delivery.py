@@ -248,3 +248,27 @@ def test_no_invoice_without_its_messages(new_world: Callable[..., World], monkey
     stored = send(world, "F-ATOMIC-2", fresh_patients(world, 1, 1)[0])
     delivery = world.client.get(f"/v1/invoices/{stored['invoice_number']}", headers=optician).json()["delivery"]
     assert [(d["kind"], d["state"]) for d in delivery] == [("invoice.adjudicated", "pending")]
+
+
+def test_twenty_identical_concurrent_submissions_get_one_answer(new_world: Callable[..., World]) -> None:
+    """An identical resubmission always gets the first answer (issue 16, point 6), under
+    concurrency too: 20 threads send the same invoice at once; one invoice, one answer. (One
+    session has at most 8 requests in flight by default -- api/rate_gate.py: beyond, a 429 --
+    so this platform allows 20.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    world = new_world(beneficiaries=60, session_in_flight=32)
+    from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
+
+    headers = world.headers("optique.demo")
+    patient = fresh_patients(world, 1, 1)[0]
+    pec = world.client.post("/v1/quotes", headers=headers, json={
+        "engagement_number": engagement(world, headers, patient), "kind": "pec", "lines": GLASSES}).json()
+    body = {"invoice_number": f"F-RACE-{world.backend}", "pec_number": pec["number"],
+            "date_of_care": world.clock.now().date().isoformat(), "lines": invoice_lines(GLASSES, pec)}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: world.client.post("/v1/invoices", headers=headers, json=body), range(20)))
+    assert sorted({a.status_code for a in answers}) in ([200, 201], [201]), [a.text for a in answers if a.status_code >= 400][:1]
+    assert sum(a.status_code == 201 for a in answers) == 1
+    bodies = {json.dumps({k: v for k, v in a.json().items() if k != "delivery"}, sort_keys=True) for a in answers}
+    assert len(bodies) == 1  # the same answer, twenty times

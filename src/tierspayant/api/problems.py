@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
@@ -153,6 +156,41 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
+#: What a database that is away says (PostgreSQL restarting, unreachable, read-only, out of space;
+#: SQLite's disk full, read-only or locked past its timeout): the SQLSTATE classes 08 (connection),
+#: 53 (insufficient resources), 57 (operator intervention: shutting down), 25006 (read-only).
+_AWAY_STATES = ("08", "53", "57", "25006")
+_AWAY_TEXT = ("disk is full", "readonly", "read-only", "database is locked", "disk i/o error", "unable to open",
+              "connection", "server closed", "could not connect", "no space left")
+
+
+#: The driver's own errors (the hot path's prepared statements run on the driver's cursor).
+_DRIVER_AWAY = (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away for now (issue 16, point 6), not a bug."""
+    wrapped = isinstance(exc, (OperationalError, InterfaceError)) or (isinstance(exc, DBAPIError)
+                                                                       and exc.connection_invalidated)
+    if not wrapped and not isinstance(exc, _DRIVER_AWAY):
+        return False
+    orig = getattr(exc, "orig", None) or exc
+    state = str(getattr(orig, "sqlstate", "") or "")
+    text = str(orig).lower()
+    return (state.startswith(_AWAY_STATES) or any(t in text for t in _AWAY_TEXT)
+            or isinstance(exc, InterfaceError | psycopg.InterfaceError))
+
+
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    """A database error: 503 with Retry-After when the database is away (nothing was done: the
+    transaction did not commit), else the 500 of a bug."""
+    if database_away(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem(503, "Service unavailable", "the database is unavailable for a moment; nothing was done, "
+                       "retry later", headers={"Retry-After": "2"})
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the type and route only: the exception text may hold personal data.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -175,4 +213,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Contained, _contained)
     app.add_exception_handler(AccountSuspended, _suspended)
     app.add_exception_handler(StarletteHTTPException, _http)
+    for error in (DBAPIError, *_DRIVER_AWAY):
+        app.add_exception_handler(error, _database)
     app.add_exception_handler(Exception, _unexpected)

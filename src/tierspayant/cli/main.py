@@ -126,6 +126,9 @@ def serve(
     # granian (Rust HTTP server): measured several times faster than uvicorn+h11 here (bench/).
     Granian("tierspayant.api.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
             factory=True, workers=workers or settings.workers, log_access=False,
+            # A worker that dies (a kill -9, a crash) is started again and the others keep
+            # answering (issue 16, point 6): without it granian stopped them all and exited.
+            respawn_failed_workers=True, respawn_interval=1.0,
             log_level=LogLevels.warning).serve()
 
 

@@ -116,8 +116,13 @@ class ClaimsService(ReadCounted[ClaimsStore]):
         try:
             invoice_id = tx.claims.add_invoice(invoice)
         except Conflict:
-            # A concurrent request with the same number won the race: answer as a replay.
-            raise Conflict("invoice_number", "submitted concurrently; retry to read it") from None
+            # A concurrent request with the same number won the race (its row is visible now):
+            # the same invoice gets the first answer, another one the conflict.
+            winner = tx.claims.invoice_by_number(professional_id, request.invoice_number)
+            if winner is None or winner.fingerprint != fingerprint:
+                raise Conflict("invoice_number", "already used for a different invoice") from None
+            tx.log.append_events([self._record(principal, Tag.INVOICE_READ, winner, "tiers payant: invoice replay")])
+            return InvoiceResult(winner, replayed=True), action
         # The check that gave the engagement is followed: it leaves the proof-less budgets'
         # "unfollowed" count (detection/budgets.py). Only an invoice follows a check: a quote
         # costs a scraper one more request, an invoice is a claim the insurer pays and the

@@ -13,7 +13,7 @@ from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
 from tierspayant.services.records import PLATFORM_KEY_OWNER, StoredCheckpoint, StoredEvent
 from tierspayant.store import tables as t
-from tierspayant.store.base import SqlPort
+from tierspayant.store.base import SqlPort, dialect_insert
 from tierspayant.store.prepared import PreparedInsert
 from tierspayant.store.protection import Protection
 
@@ -144,9 +144,12 @@ class SqlCheckpoints(SqlPort):
         return out
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        # A complete subtree's hash never changes (RFC 9162 2.1.1): two workers that computed the
+        # same node on their checkpoint beats write it once (it was an IntegrityError in the log).
         if nodes:
-            self.conn.execute(insert(t.audit_nodes),
-                              [{"level": level, "idx": idx, "hash": value.hex()} for level, idx, value in nodes])
+            self.conn.execute(dialect_insert(self.conn)(t.audit_nodes).on_conflict_do_nothing(
+                index_elements=["level", "idx"]),
+                [{"level": level, "idx": idx, "hash": value.hex()} for level, idx, value in nodes])
 
     def _checkpoint(self, row: Any) -> StoredCheckpoint:
         return StoredCheckpoint(row.size, bytes.fromhex(row.root), row.created_at, row.note)
