@@ -45,10 +45,16 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 
 # PostgreSQL is expected on 127.0.0.1:5432; start the local cluster if it is installed and down.
+# NATS with JetStream on 127.0.0.1:4222 (the delivery transport's tests): Debian's nats-server,
+# installed if missing (the restart drill starts its own too), started if down.
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
 	  (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start) || \
 	  echo "PostgreSQL not reachable on 127.0.0.1:5432 (the PostgreSQL suite will fail in CI, skip locally)"
+	@command -v nats-server >/dev/null || test -x /usr/sbin/nats-server || \
+	  (apt-get update -qq && apt-get install -y -qq nats-server >/dev/null)
+	@$(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 4222), 1)" 2>/dev/null || \
+	  (mkdir -p var/nats && (PATH=$$PATH:/usr/sbin nats-server -a 127.0.0.1 -p 4222 -js -sd var/nats -l var/nats/server.log & ) && sleep 1)
 
 ## make bench: rights-check and claim-flow throughput against the trivial endpoint (bench/RESULTS.md)
 bench: install

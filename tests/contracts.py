@@ -545,6 +545,36 @@ def check_the_outbox_leases_each_message_once_and_in_order(uow: Uow) -> None:
         assert tx.outbox.replay("msg_0", later) is False  # sent: nothing to replay
 
 
+def check_a_carried_message_is_acknowledged_or_given_up_once_per_generation(uow: Uow) -> None:
+    ids = world(uow)
+    with uow() as tx:
+        destination = tx.destinations.add_destination(Destination(
+            0, "carried", Channel.WEBHOOK, {"url": "https://claims.example/hooks"}, ("invoice.adjudicated",),
+            ids["insurer"], None))
+        tx.outbox.add_messages([Message(0, f"msg_t{n}", destination, "invoice.adjudicated", f"invoice:{n}", {"n": n},
+                                        ids["insurer"], AT) for n in range(2)])
+    later = AT + timedelta(minutes=1)
+    with uow() as tx:  # both handed to the transport: sent, not acknowledged
+        for m in tx.outbox.claim(destination, AT, later, "relay-a", 10):
+            assert tx.outbox.settle(replace(m, state=MessageState.SENT, attempts=1, sent_at=AT), "relay-a")
+    with uow() as tx:
+        assert {b.name: (b.pending, b.in_transit, b.oldest) for b in tx.outbox.backlog(AT)}["carried"] == (0, 2, AT)
+        assert tx.outbox.acknowledge("msg_t0", 1, later, 2) is False  # not this generation
+        assert tx.outbox.acknowledge("msg_t0", 0, later, 2) is True
+        assert tx.outbox.acknowledge("msg_t0", 0, later, 3) is False  # once
+        assert tx.outbox.give_up("msg_t0", 0, "answered 410", 3) is False  # acknowledged: stays so
+        assert tx.outbox.give_up("msg_t1", 0, "answered 410", 4) is True
+    with uow() as tx:
+        done, dead = tx.outbox.message("msg_t0"), tx.outbox.message("msg_t1")
+        assert done is not None and done.acknowledged_at == later and done.attempts == 2
+        assert dead is not None and dead.state is MessageState.DEAD and dead.last_error == "answered 410"
+        assert {b.name: (b.in_transit, b.dead) for b in tx.outbox.backlog(AT)}["carried"] == (0, 1)
+        assert tx.outbox.replay("msg_t1", later) is True
+        again = tx.outbox.message("msg_t1")
+        assert again is not None and (again.state, again.generation, again.sent_at) == (MessageState.PENDING, 1, None)
+        assert tx.outbox.acknowledge("msg_t1", 0, later, 1) is False  # the old generation's late word
+
+
 def check_a_tree_node_written_twice_is_kept_once(uow: Uow) -> None:
     with uow() as tx:  # two workers' checkpoint beats computed the same node
         tx.checkpoints.add_nodes([(0, 0, b"\x01" * 32)])

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from tierspayant.config import Settings
 from tierspayant.delivery.file_drop import FileDropConnector
 from tierspayant.delivery.identity_provider import OidcClient
+from tierspayant.delivery.jetstream import JetStreamTransport
 from tierspayant.delivery.notices import EmailConnector, SmsConnector
 from tierspayant.delivery.sepa import SepaWriter
 from tierspayant.delivery.webhooks import WebhookConnector
@@ -43,7 +44,7 @@ from tierspayant.services.networks import NetworksService
 from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
-from tierspayant.services.ports.delivery import Channel, Connector
+from tierspayant.services.ports.delivery import Channel, Connector, Transport
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
@@ -144,6 +145,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
     incidents = IncidentService(uow, clock, recorder, audit)
     connectors = connectors_of()
+    relay_settings = RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours))
     return Platform(
         settings=settings,
         engine=engine,
@@ -174,9 +176,17 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         keys=KeysService(SqlUnitOfWork(engine, protection, insurers=uow.insurers), clock, recorder,
                          pause=lambda: time.sleep(0.005)),
         delivery=DeliveryService(uow, clock, recorder, connectors),
-        relay=Relay(uow, clock, dict(connectors), RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours))),
+        relay=Relay(uow, clock, dict(connectors), relay_settings, transport=transport_of(settings, relay_settings)),
         uow=uow,
     )
+
+
+def transport_of(settings: Settings, relay: RelaySettings) -> Transport | None:
+    """The transport between relays, if one is configured (TIERS_DELIVERY_TRANSPORT)."""
+    if not settings.delivery_transport:
+        return None
+    return JetStreamTransport(settings.delivery_transport, settings.delivery_stream,
+                              ack_wait=relay.lease.total_seconds(), max_deliver=relay.max_deliver)
 
 
 def connectors_of() -> dict[Channel, Connector]:

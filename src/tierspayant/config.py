@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     #: tried for this many hours before it is dead (replayable).
     relay: bool = True
     delivery_horizon_hours: float = Field(default=72.0, gt=0)
+    #: Empty: relays deliver from the database's outbox. ``nats://host:port``: they publish it
+    #: to NATS JetStream, the stream ``delivery_stream`` (file storage), and each destination's
+    #: durable consumer delivers (delivery/jetstream.py), for several API nodes and relays.
+    delivery_transport: str = Field(default="", pattern=r"^(nats://[A-Za-z0-9.\-]+(:[0-9]{1,5})?)?$")
+    delivery_stream: str = Field(default="TIERS_DELIVERY", pattern=r"^[A-Za-z0-9_\-]{1,32}$")
     #: How long a throttled source's sign-in attempt is held before its 429 (a tarpit,
     #: api/source_gate.py); 0 answers at once.
     sign_in_hold_seconds: float = Field(default=30.0, ge=0)

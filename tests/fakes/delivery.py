@@ -81,7 +81,30 @@ class FakeOutbox:
         found = self.message(message_id)
         if found is None or found.state is not MessageState.DEAD:
             return False
-        self.s.outbox[found.id] = (replace(found, state=MessageState.PENDING, attempts=0, next_attempt_at=now), None)
+        self.s.outbox[found.id] = (replace(found, state=MessageState.PENDING, attempts=0, next_attempt_at=now,
+                                           sent_at=None, acknowledged_at=None, generation=found.generation + 1), None)
+        return True
+
+    def _carried(self, message_id: str, generation: int) -> Message | None:
+        found = self.message(message_id)
+        if (found is None or found.generation != generation or found.state is not MessageState.SENT
+                or found.acknowledged_at is not None):
+            return None
+        return found
+
+    def acknowledge(self, message_id: str, generation: int, at: datetime, attempts: int) -> bool:
+        found = self._carried(message_id, generation)
+        if found is None:
+            return False
+        self.s.outbox[found.id] = (replace(found, acknowledged_at=at, attempts=attempts, last_error=None), None)
+        return True
+
+    def give_up(self, message_id: str, generation: int, error: str, attempts: int) -> bool:
+        found = self._carried(message_id, generation)
+        if found is None:
+            return False
+        self.s.outbox[found.id] = (replace(found, state=MessageState.DEAD, attempts=attempts, last_error=error[:300]),
+                                   None)
         return True
 
     def backlog(self, now: datetime) -> list[Backlog]:
@@ -89,8 +112,9 @@ class FakeOutbox:
         for d in sorted(self.s.destinations.values(), key=lambda d: d.name):
             mine = [m for m, _ in self.s.outbox.values() if m.destination_id == d.id]
             pending = [m for m in mine if m.state is MessageState.PENDING]
+            in_transit = [m for m in mine if m.state is MessageState.SENT and m.acknowledged_at is None]
             out.append(Backlog(d.id, d.name, d.paused, len(pending), sum(m.state is MessageState.DEAD for m in mine),
-                               min((m.created_at for m in pending), default=None)))
+                               min((m.created_at for m in pending + in_transit), default=None), len(in_transit)))
         return out
 
     def dead(self, limit: int) -> list[Message]:

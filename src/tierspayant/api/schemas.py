@@ -257,7 +257,9 @@ class FindingOut(BaseModel):
 
 class DeliveryStateOut(BaseModel):
     """One message about the invoice (services/delivery.py): to the insurer's system or to the
-    practice software, queued (pending), delivered (sent, acknowledged by a 2xx) or given up."""
+    practice software: queued (``pending``), delivered (``sent``: to the destination, or with
+    the NATS transport to JetStream), acknowledged by the destination (``acknowledged_at``, its
+    2xx), or given up (``dead``)."""
 
     kind: str
     to: Literal["insurer", "organisation"]
@@ -265,6 +267,7 @@ class DeliveryStateOut(BaseModel):
     attempts: int
     created_at: datetime
     sent_at: datetime | None
+    acknowledged_at: datetime | None
 
 
 class InvoiceResponse(BaseModel):

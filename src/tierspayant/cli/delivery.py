@@ -67,16 +67,17 @@ def add(
 
 @delivery_app.command("status")
 def status(admin: Admin = None) -> None:
-    """Per destination: pending messages, the oldest one's age, dead letters."""
+    """Per destination: pending messages, those in transit (NATS), the oldest one's age, dead letters."""
     platform = build(Settings.from_env())
     rows = run_as(platform, admin, platform.delivery.status)
     now = platform.clock.now()
-    table = Table("destination", "state", "pending", "oldest", "dead")
+    table = Table("destination", "state", "pending", "in transit", "oldest", "dead")
     for row in rows:
-        table.add_row(row.name, "paused" if row.paused else "active", str(row.pending), _age(row.oldest, now),
-                      str(row.dead))
+        table.add_row(row.name, "paused" if row.paused else "active", str(row.pending), str(row.in_transit),
+                      _age(row.oldest, now), str(row.dead))
     console.print(table)
-    console.print(f"{len(rows)} destinations, {sum(r.pending for r in rows)} pending, {sum(r.dead for r in rows)} dead")
+    console.print(f"{len(rows)} destinations, {sum(r.pending for r in rows)} pending, "
+                  f"{sum(r.in_transit for r in rows)} in transit, {sum(r.dead for r in rows)} dead")
 
 
 @delivery_app.command("dead")

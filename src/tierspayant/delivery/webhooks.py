@@ -31,17 +31,20 @@ class WebhookConnector:
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """One pooled client per event loop (a client belongs to the loop that made it)."""
-        loop = id(asyncio.get_running_loop())
-        if loop not in self._clients:
+        """One pooled client per event loop (a client belongs to the loop that made it; a new
+        loop may get a finished one's id, hence the loop kept beside it)."""
+        running = asyncio.get_running_loop()
+        made = self._clients.get(id(running))
+        if made is None or made[0] is not running:
             if len(self._clients) > 8:
                 self._clients.clear()
-            self._clients[loop] = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        return self._clients[loop]
+            made = self._clients[id(running)] = (running, httpx.AsyncClient(timeout=self.timeout,
+                                                                            follow_redirects=False))
+        return made[1]
 
     def check(self, destination: Destination) -> str | None:
         url = str(destination.config.get("url", ""))

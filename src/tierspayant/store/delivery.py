@@ -72,7 +72,7 @@ class SqlOutbox(SqlPort):
             key = self.conn.execute(dialect_insert(self.conn)(t.outbox_messages).values(
                 message_id=m.message_id, destination_id=m.destination_id, kind=m.kind, ordering_key=m.ordering_key,
                 key_owner=m.key_owner, payload_enc="", created_at=m.created_at, state=MessageState.PENDING.value,
-                attempts=0, next_attempt_at=m.created_at).on_conflict_do_nothing(
+                attempts=0, next_attempt_at=m.created_at, generation=0).on_conflict_do_nothing(
                 index_elements=["message_id"]).returning(_M.id)).scalar()
             if key is not None:
                 self._reseal(t.outbox_messages, {"id": key, "key_owner": m.key_owner, "payload": dict(m.payload)})
@@ -85,7 +85,7 @@ class SqlOutbox(SqlPort):
             payload = plain["payload"] if plain is not None else {"shredded": True}
         return Message(m["id"], m["message_id"], m["destination_id"], m["kind"], m["ordering_key"], payload,
                        m["key_owner"], m["created_at"], MessageState(m["state"]), m["attempts"], m["next_attempt_at"],
-                       m["last_error"], m["sent_at"])
+                       m["last_error"], m["sent_at"], m["generation"], m["acknowledged_at"])
 
     def claim(self, destination_id: int, now: datetime, until: datetime, owner: str, limit: int) -> list[Message]:
         earlier = t.outbox_messages.alias("earlier")
@@ -108,8 +108,23 @@ class SqlOutbox(SqlPort):
         done = self.conn.execute(update(t.outbox_messages).where(
             _M.id == message.id, _M.leased_by == owner, _M.state == MessageState.PENDING.value).values(
             state=message.state.value, attempts=message.attempts, next_attempt_at=message.next_attempt_at,
-            last_error=(message.last_error or "")[:300] or None, sent_at=message.sent_at, leased_by=None,
-            leased_until=None)).rowcount
+            last_error=(message.last_error or "")[:300] or None, sent_at=message.sent_at,
+            acknowledged_at=message.acknowledged_at, leased_by=None, leased_until=None)).rowcount
+        return bool(done == 1)
+
+    def _carried(self, message_id: str, generation: int) -> Any:
+        """The transport's message of this generation, still unacknowledged."""
+        return and_(_M.message_id == message_id, _M.generation == generation, _M.state == MessageState.SENT.value,
+                    _M.acknowledged_at.is_(None))
+
+    def acknowledge(self, message_id: str, generation: int, at: datetime, attempts: int) -> bool:
+        done = self.conn.execute(update(t.outbox_messages).where(self._carried(message_id, generation)).values(
+            acknowledged_at=at, attempts=attempts, last_error=None)).rowcount
+        return bool(done == 1)
+
+    def give_up(self, message_id: str, generation: int, error: str, attempts: int) -> bool:
+        done = self.conn.execute(update(t.outbox_messages).where(self._carried(message_id, generation)).values(
+            state=MessageState.DEAD.value, attempts=attempts, last_error=error[:300])).rowcount
         return bool(done == 1)
 
     def message(self, message_id: str) -> Message | None:
@@ -119,20 +134,23 @@ class SqlOutbox(SqlPort):
     def replay(self, message_id: str, now: datetime) -> bool:
         done = self.conn.execute(update(t.outbox_messages).where(
             _M.message_id == message_id, _M.state == MessageState.DEAD.value).values(
-            state=MessageState.PENDING.value, attempts=0, next_attempt_at=now, leased_by=None, leased_until=None)).rowcount
+            state=MessageState.PENDING.value, attempts=0, next_attempt_at=now, leased_by=None, leased_until=None,
+            sent_at=None, acknowledged_at=None, generation=_M.generation + 1)).rowcount
         return bool(done == 1)
 
     def backlog(self, now: datetime) -> list[Backlog]:
         pending = _M.state == MessageState.PENDING.value
+        in_transit = _M.state == MessageState.SENT.value  # the join keeps only unacknowledged ones
         rows = self.conn.execute(
             select(_D.id, _D.name, _D.paused,
                    func.coalesce(func.sum(case((pending, 1), else_=0)), 0),
                    func.coalesce(func.sum(case((_M.state == MessageState.DEAD.value, 1), else_=0)), 0),
-                   func.min(case((pending, _M.created_at), else_=None)))
+                   func.min(case((_M.state != MessageState.DEAD.value, _M.created_at), else_=None)),
+                   func.coalesce(func.sum(case((in_transit, 1), else_=0)), 0))
             .select_from(t.delivery_destinations.outerjoin(t.outbox_messages, and_(
-                _M.destination_id == _D.id, _M.state != MessageState.SENT.value)))
+                _M.destination_id == _D.id, or_(_M.state != MessageState.SENT.value, _M.acknowledged_at.is_(None)))))
             .group_by(_D.id, _D.name, _D.paused).order_by(_D.name))
-        return [Backlog(r[0], r[1], bool(r[2]), int(r[3]), int(r[4]), _aware(r[5])) for r in rows]
+        return [Backlog(r[0], r[1], bool(r[2]), int(r[3]), int(r[4]), _aware(r[5]), int(r[6])) for r in rows]
 
     def dead(self, limit: int) -> list[Message]:
         rows = self.conn.execute(select(*_SUMMARY).where(_M.state == MessageState.DEAD.value)

@@ -720,6 +720,8 @@ outbox_messages = Table(
     Column("leased_until", UtcDateTime, nullable=True),
     Column("last_error", String(300), nullable=True),
     Column("sent_at", UtcDateTime, nullable=True),
+    Column("generation", Integer, nullable=False, default=0),  # replays: a new transport id each
+    Column("acknowledged_at", UtcDateTime, nullable=True),  # by the destination (sent_at: handed over)
     Index("ix_outbox_due", "destination_id", "state", "next_attempt_at"),
     Index("ix_outbox_order", "destination_id", "ordering_key", "state", "id"),
     Index("ix_outbox_ordering_key", "ordering_key"),

@@ -118,7 +118,8 @@ def get_invoice(invoice_number: Reference, request: Request, principal: Principa
     invoice = p.claims.get(principal, invoice_number)
     answer = invoice_out(invoice)
     answer.delivery = [DeliveryStateOut(kind=m.kind, to=to, state=m.state.value, attempts=m.attempts,
-                                        created_at=m.created_at, sent_at=m.sent_at)
+                                        created_at=m.created_at, sent_at=m.sent_at,
+                                        acknowledged_at=m.acknowledged_at)
                        for m, to in p.delivery.of_invoice(invoice.id)]
     return answer
 

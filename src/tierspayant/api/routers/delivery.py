@@ -59,8 +59,10 @@ class BacklogOut(BaseModel):
     destination: str
     paused: bool
     pending: int
+    in_transit: int = Field(description="Handed to the transport (NATS JetStream), not yet acknowledged by the "
+                                        "destination; always 0 without a transport")
     dead: int
-    oldest: datetime | None
+    oldest: datetime | None = Field(description="The oldest unacknowledged message's creation")
 
 
 class DeadOut(BaseModel):
@@ -106,8 +108,9 @@ def rotate_secret(name: Reference, request: Request, principal: Principal = PLAT
 
 @router.get("/status", response_model=list[BacklogOut])
 def status(request: Request, principal: Principal = PLATFORM_ADMINS) -> list[BacklogOut]:
-    """Per destination: pending messages, the oldest one's creation, dead letters."""
-    return [BacklogOut(destination=b.name, paused=b.paused, pending=b.pending, dead=b.dead, oldest=b.oldest)
+    """Per destination: pending messages, those in transit, the oldest one's creation, dead letters."""
+    return [BacklogOut(destination=b.name, paused=b.paused, pending=b.pending, in_transit=b.in_transit, dead=b.dead,
+                       oldest=b.oldest)
             for b in platform(request).delivery.status(principal)]
 
 

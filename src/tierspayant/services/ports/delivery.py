@@ -1,6 +1,7 @@
 """Delivery (services/delivery.py; docs/ARCHITECTURE.md, "Delivery"): the outbox every fact that
 must leave the platform writes in its own transaction, the destinations it goes to, and the
-connectors that carry a message there (a signed webhook, a file drop, e-mail, SMS)."""
+connectors that carry a message there (a signed webhook, a file drop, e-mail, SMS), and the
+transport that may carry it between the outbox and the connectors (NATS JetStream)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class Channel(StrEnum):
 
 class MessageState(StrEnum):
     PENDING = "pending"  # to deliver (now, or at ``next_attempt_at``)
-    SENT = "sent"  # the destination acknowledged it
+    SENT = "sent"  # the destination acknowledged it (or, with a transport, the transport has it)
     DEAD = "dead"  # given up (the horizon passed, or it can never be delivered): replayable
 
 
@@ -63,6 +64,10 @@ class Message:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    #: A replay's count: a replayed message is published again under a new transport id.
+    generation: int = 0
+    #: When the destination acknowledged it (with a transport: later than ``sent_at``).
+    acknowledged_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,9 @@ class Backlog:
     paused: bool
     pending: int
     dead: int
-    oldest: datetime | None  # the oldest pending message's creation
+    oldest: datetime | None  # the oldest unacknowledged (pending or in transit) message's creation
+    #: Handed to the transport, not yet acknowledged by the destination.
+    in_transit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +137,18 @@ class Outbox(Protocol):
         ...
 
     def replay(self, message_id: str, now: datetime) -> bool:
-        """A dead message pending again (attempts reset); False when none is dead by that id."""
+        """A dead message pending again (attempts reset, ``generation`` one more); False when
+        none is dead by that id."""
+        ...
+
+    def acknowledge(self, message_id: str, generation: int, at: datetime, attempts: int) -> bool:
+        """A message the transport carried, acknowledged by its destination: ``acknowledged_at``
+        set, once (False: not this generation, dead, or already acknowledged)."""
+        ...
+
+    def give_up(self, message_id: str, generation: int, error: str, attempts: int) -> bool:
+        """A message the transport carried that cannot be delivered: dead, with the reason
+        (False: not this generation, or already acknowledged or dead)."""
         ...
 
     def backlog(self, now: datetime) -> list[Backlog]:
@@ -157,4 +175,43 @@ class Connector(Protocol):
 
     def check(self, destination: Destination) -> str | None:
         """Why this destination's settings cannot work (a clear sentence), or None."""
+        ...
+
+
+class Handoff(Protocol):
+    """One message as a transport hands it to its destination's consumer: the outbox message's
+    id and generation only (the payload stays sealed in the database), which delivery this is
+    (1 for the first), and the transport's own acknowledgement verbs."""
+
+    message_id: str
+    generation: int
+    attempt: int
+
+    async def ack(self) -> None:
+        """Delivered: the transport forgets it."""
+        ...
+
+    async def nak(self, delay: float) -> None:
+        """Not delivered: hand it over again after ``delay`` seconds."""
+        ...
+
+    async def term(self) -> None:
+        """Never to be delivered (dead in the outbox): the transport forgets it."""
+        ...
+
+
+class Transport(Protocol):
+    """Carries outbox messages between relays (NATS JetStream, delivery/jetstream.py): the
+    outbox hands each message over once the transport has stored it; each destination's
+    consumer takes them one at a time, in the order they were handed over."""
+
+    name: str
+
+    async def publish(self, destination_id: int, message_id: str, generation: int) -> None:
+        """Store one message for its destination; returns once stored (a publication of the
+        same id and generation again is dropped by the transport). Raises when it cannot."""
+        ...
+
+    async def fetch(self, destination_id: int, wait: float) -> Sequence[Handoff]:
+        """The destination's next message (none after ``wait`` seconds: empty)."""
         ...
