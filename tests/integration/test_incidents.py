@@ -5,14 +5,19 @@ steps go in order, none skipped; bad input is refused naming the field, nothing 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import World, fresh_patients
+from tierspayant.services.accounts import OPERATOR_SHELL
+from tierspayant.services.ports.delivery import Channel, Destination
 from tierspayant.store import tables as t
 
 
@@ -70,7 +75,12 @@ def test_an_incident_on_a_phished_account_scopes_exactly_what_it_read(world: Wor
     assert [s["step"] for s in shown["steps"]] == ["opened", "scoped"]
 
 
-def test_steps_go_in_order_none_skipped_each_by_a_named_account(world: World) -> None:
+def test_steps_go_in_order_none_skipped_each_by_a_named_account(world: World, tmp_path: Path) -> None:
+    # The controller's system gets the processor's notice and word of its people's notices
+    # through the outbox (a file drop here: services/announcements.py).
+    world.platform.delivery.add(OPERATOR_SHELL, Destination(
+        0, f"controller-{world.backend}", Channel.FILE, {"directory": str(tmp_path)},
+        ("incident.processor_notice", "incident.notices_queued"), 1, None))
     start = world.clock.now() - timedelta(minutes=1)
     thief = world.headers("optique.demo")
     [patient] = fresh_patients(world, count=1)
@@ -100,6 +110,13 @@ def test_steps_go_in_order_none_skipped_each_by_a_named_account(world: World) ->
     queued = world.client.post(f"{url}/notices", headers=officer, json={})
     assert queued.status_code == 200 and queued.json()["queued"] == 3 and queued.json()["failed_lint"] == 0
     assert world.client.post(f"{url}/notices", headers=officer, json={}).json()["queued"] == 0  # idempotent
+    for _ in range(2):  # one incident's messages to a controller in order: one a pass
+        asyncio.run(world.platform.relay.once())
+    sent = sorted((json.loads(f.read_text()) for f in tmp_path.glob("msg_*.json")), key=lambda m: m["type"])
+    assert [m["type"] for m in sent] == ["incident.notices_queued", "incident.processor_notice"]  # each once
+    assert sent[1]["data"]["incident_id"] == incident["id"] and sent[1]["data"]["version"] == 1
+    assert sum(sent[0]["data"]["notices"].values()) == queued.json()["queued"]
+    assert patient["nir"] not in json.dumps(sent)  # counts, never a person
     assert step("people_notified").status_code == 200
     assert step("closed").status_code == 200
     assert step("closed").status_code == 422

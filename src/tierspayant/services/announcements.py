@@ -6,7 +6,10 @@ transaction. The payload is the least each destination needs (docs/THREATS.md, m
   needs to pay and nothing else of the person;
 - an **organisation's** practice software gets its own invoice's number, status and amounts,
   and its statements, never a patient's identity (it knows whose invoice it sent);
-- a **bank drop** gets the SEPA file; a **notice** to a professional its text."""
+- a **bank drop** gets the SEPA file; a **notice** to a professional its text;
+- a **controller** (an insurer) of a breach gets the processor's notice (GDPR Art. 33(2)) --
+  counts and categories, no person -- and word that its people's notices (Art. 34) are ready,
+  with their counts; who they are comes through the controller's sealed export only."""
 
 from __future__ import annotations
 
@@ -88,3 +91,24 @@ def announce_bank_change(tx: AnnouncingStore, professional_id: int, change_id: i
                  organisation_id=professional.organisation_id,
                  payload=lambda _: {"subject": "Tiers payant: change of your bank account", "text": text,
                                     "professional_id": professional_id})
+
+
+def incident_ref(incident_id: int, insurer_id: int) -> str:
+    """The ordering key of one incident's messages to one controller (they arrive in order)."""
+    return f"incident:{incident_id}:{insurer_id}"
+
+
+def announce_processor_notice(tx: DeliveryStore, incident_id: int, insurer_id: int, version: int,
+                              body: dict[str, Any], at: datetime) -> int:
+    """The processor's notice to a controller (Art. 33(2): "without undue delay"), each version."""
+    ref = incident_ref(incident_id, insurer_id)
+    return queue(tx, "incident.processor_notice", f"{ref}:processor_notice:{version}", at, insurer_id=insurer_id,
+                 ordering_key=ref, payload=lambda _: {"incident_id": incident_id, "version": version, "notice": body})
+
+
+def announce_notices(tx: DeliveryStore, incident_id: int, insurer_id: int, by_channel: dict[str, int],
+                     at: datetime) -> int:
+    """A controller's people's notices (Art. 34) queued: how many, per channel."""
+    ref = incident_ref(incident_id, insurer_id)
+    return queue(tx, "incident.notices_queued", f"{ref}:notices", at, insurer_id=insurer_id, ordering_key=ref,
+                 payload=lambda _: {"incident_id": incident_id, "notices": dict(sorted(by_channel.items()))})

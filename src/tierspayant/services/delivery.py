@@ -47,6 +47,8 @@ KINDS = {
     "payment_run.created": "a payment run: its SEPA pain.001 file (file drops)",
     "statement.available": "a remittance statement for a professional",
     "bank_details.change_requested": "a notice: the professional's bank details change in 72 h",
+    "incident.processor_notice": "a breach: the processor's notice to a controller (GDPR Art. 33(2))",
+    "incident.notices_queued": "a breach: the notices to a controller's people are ready (Art. 34), per channel",
 }
 OPERATORS = (Role.PLATFORM_ADMIN,)
 #: A rotated-out webhook secret keeps signing for this long (receivers switch meanwhile).

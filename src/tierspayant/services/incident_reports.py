@@ -16,6 +16,7 @@ from tierspayant.breach.report import ReportFacts, art33, processor_notice
 from tierspayant.breach.scope import Compromised
 from tierspayant.domain.errors import InvalidField
 from tierspayant.security.policy import NotFound, Principal
+from tierspayant.services.announcements import announce_notices, announce_processor_notice
 from tierspayant.services.common import UseCase
 from tierspayant.services.incidents import STEPS, IncidentService, IncidentStore, require_handler
 from tierspayant.services.records import Incident
@@ -56,6 +57,8 @@ class IncidentReportsService(UseCase[IncidentStore]):
             body = processor_notice(facts) if kind == "processor_notice" else art33(facts)
             body["scope_digest"] = incident.scope_digest
             version = tx.incidents.add_report(incident_id, insurer_id, kind, body, principal.account_id, now)
+            if kind == "processor_notice":  # sent to the controller with it (services/announcements.py)
+                announce_processor_notice(tx, incident_id, insurer_id, version, body, now)
             tx.log.append_events([self.incidents.event(principal, now, Tag.INCIDENT_REPORT, incident_id, insurer_id)])
         return {**body, "version": version, "phase": "initial" if version == 1 else "complementary"}
 
@@ -100,6 +103,7 @@ class IncidentReportsService(UseCase[IncidentStore]):
         assert incident.scope is not None
         now = self.clock.now()
         rows: list[tuple[int, int, str, str, str]] = []
+        per_controller: dict[int, dict[str, int]] = {}
         failed = 0
         measures = self._measures(incident)
         controllers = json.loads(incident.scope)["controllers"]
@@ -125,8 +129,12 @@ class IncidentReportsService(UseCase[IncidentStore]):
                         failed += 1  # never queued
                         continue
                     rows.append((incident_id, insurer.id, exposure["person"], channel, text))
+                    counts = per_controller.setdefault(insurer.id, {})
+                    counts[channel] = counts.get(channel, 0) + 1
         with self.uow() as tx:
             queued = tx.incidents.add_notices(rows, now)
+            for insurer_id, by_channel in per_controller.items():  # each controller told, with them
+                announce_notices(tx, incident_id, insurer_id, by_channel, now)
             tx.log.append_events([self.incidents.event(principal, now, Tag.INCIDENT_NOTICES, incident_id)])
             counts = tx.incidents.notices(incident_id)
         return {"queued": queued, "failed_lint": failed, "by_channel": counts}

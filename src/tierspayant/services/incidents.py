@@ -28,9 +28,11 @@ from tierspayant.services.ports import (
     HasBeneficiaries,
     HasCheckpoints,
     HasContainments,
+    HasDestinations,
     HasIncidents,
     HasKeys,
     HasLog,
+    HasOutbox,
     HasProfessionals,
     HasReference,
     HasSessions,
@@ -41,7 +43,7 @@ from tierspayant.services.scope_check import ScopeCheck, verify_stored_scope
 
 
 class IncidentStore(HasIncidents, HasLog, HasCheckpoints, HasAccounts, HasSessions, HasKeys, HasReference,
-                    HasProfessionals, HasBeneficiaries, HasContainments, Protocol):
+                    HasProfessionals, HasBeneficiaries, HasContainments, HasDestinations, HasOutbox, Protocol):
     """The ports this use case works with (services/ports/)."""
 
 
