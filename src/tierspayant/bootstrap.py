@@ -145,7 +145,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
     incidents = IncidentService(uow, clock, recorder, audit)
     connectors = connectors_of()
-    relay_settings = RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours))
+    relay_settings = RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours),
+                                   lease=timedelta(seconds=settings.delivery_lease_seconds))
     return Platform(
         settings=settings,
         engine=engine,

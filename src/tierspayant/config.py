@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     #: tried for this many hours before it is dead (replayable).
     relay: bool = True
     delivery_horizon_hours: float = Field(default=72.0, gt=0)
+    #: A relay holds the messages it took this long: one killed mid-delivery leaves them to
+    #: another once it runs out (with NATS: the transport's ack wait).
+    delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     #: Empty: relays deliver from the database's outbox. ``nats://host:port``: they publish it
     #: to NATS JetStream, the stream ``delivery_stream`` (file storage), and each destination's
     #: durable consumer delivers (delivery/jetstream.py), for several API nodes and relays.
