@@ -218,7 +218,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """One seeded platform per backend for the whole session; tests use fresh invoice numbers
     and patients so they do not depend on each other."""
     var_dir = tmp_path_factory.mktemp(request.param)
-    w = make_world(database_url(request, request.param, var_dir), var_dir, request.param)
+    # Enough fresh patients for every test one worker may be given (xdist shares them out
+    # differently as tests are added: 300 ran out once).
+    w = make_world(database_url(request, request.param, var_dir), var_dir, request.param, beneficiaries=600)
     yield w
     w.platform.engine.dispose()
 
