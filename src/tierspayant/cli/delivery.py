@@ -124,7 +124,10 @@ def rotate_secret(name: str, admin: Admin = None) -> None:
 def relay() -> None:
     """Deliver the outbox until stopped (Ctrl-C, SIGTERM); several may run at once."""
     platform = build(Settings.from_env())
-    console.print(f"relay {platform.relay.owner}: delivering (Ctrl-C to stop)")
+    settings = platform.settings
+    through = (f"through NATS JetStream at {settings.delivery_transport}, stream {settings.delivery_stream}"
+               if settings.delivery_transport else "from the database's outbox")
+    console.print(f"relay {platform.relay.owner}: delivering {through} (Ctrl-C to stop)")
 
     async def main() -> None:
         stop = asyncio.Event()
