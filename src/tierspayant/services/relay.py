@@ -149,12 +149,23 @@ class Relay:
                 for role in ("drain", "consume") if self.transport is not None else ("drain",):
                     task = running.get((destination.id, role))
                     if task is None or task.done():
-                        work = self.drain(destination) if role == "drain" else self.consume(destination, poll)
-                        running[destination.id, role] = asyncio.create_task(work)
+                        running[destination.id, role] = asyncio.create_task(self._busy(destination, role, poll, stop))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll)
         for task in running.values():
             task.cancel()
+
+    async def _busy(self, destination: Destination, role: str, poll: float, stop: asyncio.Event) -> int:
+        """Drain (or consume) again at once while each pass fills its batch: a backlog goes at
+        the relay's own pace, not one batch a beat; a pass short of its batch (nothing more due,
+        a failure, the circuit open) waits for the next beat."""
+        done = 0
+        while not stop.is_set():
+            n = await (self.drain(destination) if role == "drain" else self.consume(destination, poll))
+            done += n
+            if n < self.settings.batch:
+                return done
+        return done
 
     async def once(self) -> int:
         """One pass over every destination, all at once; what was delivered (tests, the CLI)."""
