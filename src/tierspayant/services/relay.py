@@ -250,8 +250,21 @@ class Relay:
         except Exception:  # the database away: the transport hands it over again
             await handoff.nak(delay)
             return False
+        # Published, its publisher recording it at this moment (a few ms): read it again a few
+        # times before handing it back (a redelivery at once risks nats-py's fetch timing out
+        # as it arrives: then it waits for ack_wait, 60 s). A publisher that died here: its lease
+        # runs out, another relay publishes it again, JetStream drops the copy, it is recorded.
+        for pause in (0.02, 0.04, 0.08, 0.16, 0.32):
+            if message is None or message.generation != handoff.generation or message.state is not MessageState.PENDING:
+                break
+            await asyncio.sleep(pause)
+            try:
+                message = await asyncio.to_thread(self._read, handoff.message_id)
+            except Exception:
+                await handoff.nak(delay)
+                return False
         if message is not None and message.generation == handoff.generation and message.state is MessageState.PENDING:
-            await handoff.nak(delay)  # published, but its publisher has not recorded it yet
+            await handoff.nak(delay)  # still not recorded: later
             return None
         if (message is None or message.generation != handoff.generation or message.state is not MessageState.SENT
                 or message.acknowledged_at is not None):
