@@ -515,6 +515,8 @@ def check_the_outbox_leases_each_message_once_and_in_order(uow: Uow) -> None:
         tx.outbox.add_messages(messages[:1])  # the same fact queued twice: one message
     later = AT + timedelta(minutes=1)
     with uow() as tx:
+        assert tx.outbox.due_destinations(AT) == {destination}
+        assert tx.outbox.due_destinations(AT - timedelta(seconds=1)) == set()  # none due yet
         stored = tx.destinations.destination("claims-a")
         assert stored is not None and stored.secrets == hook.secrets and tx.destinations.destination("x") is None
         first = tx.outbox.claim(destination, AT, later, "relay-a", 10)
@@ -533,6 +535,7 @@ def check_the_outbox_leases_each_message_once_and_in_order(uow: Uow) -> None:
                 ] == ["msg_1", "msg_2"]
         dead = replace(first[1], state=MessageState.DEAD, attempts=3, last_error="answered 401")
         assert tx.outbox.settle(dead, "relay-b") is True
+        assert tx.outbox.due_destinations(after) == set()  # msg_1 leased to b, msg_2 dead: no beat needed
     with uow() as tx:
         backlog = {b.name: (b.pending, b.dead) for b in tx.outbox.backlog(AT)}
         assert backlog == {"claims-a": (1, 1)}

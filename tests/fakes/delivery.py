@@ -67,6 +67,10 @@ class FakeOutbox:
                 break
         return out
 
+    def due_destinations(self, now: datetime) -> set[int]:
+        return {m.destination_id for m, lease in self.s.outbox.values() if m.state is MessageState.PENDING
+                and m.next_attempt_at is not None and m.next_attempt_at <= now and (lease is None or lease[1] < now)}
+
     def settle(self, message: Message, owner: str) -> bool:
         current, lease = self.s.outbox.get(message.id, (None, None))
         if current is None or lease is None or lease[0] != owner or current.state is not MessageState.PENDING:

@@ -104,6 +104,11 @@ class SqlOutbox(SqlPort):
                 leased_by=owner, leased_until=until))
         return [self._message(r) for r in rows]
 
+    def due_destinations(self, now: datetime) -> set[int]:
+        return set(self.conn.execute(select(_M.destination_id).where(
+            _M.state == MessageState.PENDING.value, _M.next_attempt_at <= now,
+            or_(_M.leased_until.is_(None), _M.leased_until < now)).distinct()).scalars())
+
     def settle(self, message: Message, owner: str) -> bool:
         done = self.conn.execute(update(t.outbox_messages).where(
             _M.id == message.id, _M.leased_by == owner, _M.state == MessageState.PENDING.value).values(

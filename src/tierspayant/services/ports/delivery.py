@@ -127,6 +127,12 @@ class Outbox(Protocol):
         LOCKED``; SQLite: its single writer)."""
         ...
 
+    def due_destinations(self, now: datetime) -> set[int]:
+        """The destinations with a message pending, due and not leased (``claim`` may still find
+        none: one waiting behind its ordering key's first); a read, so that a relay's idle beat
+        takes no write lock."""
+        ...
+
     def settle(self, message: Message, owner: str) -> bool:
         """Record an attempt's outcome (state, attempts, next attempt, error, sent at) and free
         the lease -- only if ``owner`` still holds it: False when the lease was lost."""
