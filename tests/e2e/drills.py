@@ -183,6 +183,27 @@ def delivered(receiver: Receiver) -> set[Any]:
     return {m["data"]["invoice_number"] for m in receiver.unique().values() if m["type"] == "invoice.adjudicated"}
 
 
+def claims_receiver(platform: Platform) -> Receiver:
+    """Insurer 1's webhook receiver, started, registered as its claims destination by the
+    demo's operator admin (its signing secret given to the receiver)."""
+    receiver = Receiver(free_port())
+    admin = {"authorization": f"Bearer {platform.token('admin.demo')}"}
+    made = httpx.post(f"{platform.base}/v1/delivery/destinations", headers=admin, json={
+        "name": "claims", "channel": "webhook", "kinds": ["invoice.adjudicated"],
+        "config": {"url": f"http://127.0.0.1:{receiver.port}/hooks"}, "insurer_id": 1}, timeout=10)
+    assert made.status_code == 201, made.text
+    receiver.secret = made.json()["secret"]
+    receiver.start()
+    return receiver
+
+
+def practice(platform: Platform) -> PracticeSoftware:
+    """The demo doctor's practice software, over the demo's synthetic patients."""
+    var = Path(platform.env["TIERS_VAR_DIR"])
+    patients = json.loads((var / "demo-credentials.json").read_text())["patients"]
+    return PracticeSoftware(platform, platform.token("medecin.demo"), patients)
+
+
 @dataclass
 class Outage:
     """What a drill saw: the failures' (status, Retry-After) while the database was away, and
@@ -201,19 +222,11 @@ def outage_under_load(platform: Platform, away: Callable[[], None], back: Callab
     while away a 503 with Retry-After (and some failures: else the drill proved nothing); the
     first success within a second of the return; every answered invoice stored once, no other;
     every one delivered to the insurer's receiver afterwards."""
-    receiver = Receiver(free_port())
+    receiver: Receiver | None = None
     try:
         platform.start_server(seed=True)
-        admin = {"authorization": f"Bearer {platform.token('admin.demo')}"}
-        made = httpx.post(f"{platform.base}/v1/delivery/destinations", headers=admin, json={
-            "name": "claims", "channel": "webhook", "kinds": ["invoice.adjudicated"],
-            "config": {"url": f"http://127.0.0.1:{receiver.port}/hooks"}, "insurer_id": 1}, timeout=10)
-        assert made.status_code == 201, made.text
-        receiver.secret = made.json()["secret"]
-        receiver.start()
-        var = Path(platform.env["TIERS_VAR_DIR"])
-        patients = json.loads((var / "demo-credentials.json").read_text())["patients"]
-        client = PracticeSoftware(platform, platform.token("medecin.demo"), patients)
+        receiver = claims_receiver(platform)
+        client = practice(platform)
         load = threading.Thread(target=client.run, daemon=True)
         load.start()
         try:
@@ -244,4 +257,5 @@ def outage_under_load(platform: Platform, away: Callable[[], None], back: Callab
         return Outage(len(client.answered), failures, first - returned)
     finally:
         Platform.kill(platform.server)
-        receiver.stop()
+        if receiver is not None:
+            receiver.stop()

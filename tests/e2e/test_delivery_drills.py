@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
@@ -24,14 +23,14 @@ from tests.conftest import database_url
 from tests.e2e.drills import (
     Cluster,
     Platform,
-    PracticeSoftware,
+    claims_receiver,
     delivered,
     outage_under_load,
     platform_env,
+    practice,
     stored_invoices,
 )
 from tests.e2e.test_readme_tour import free_port
-from tests.integration.test_delivery import Receiver
 from tierspayant.store import tables as t
 
 
@@ -46,18 +45,10 @@ def drill(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
         Platform.kill(platform.server)
 
 
-def test_kill_9_of_the_server_and_the_relay_loses_and_duplicates_nothing(drill: Platform, tmp_path: Path) -> None:
+def test_kill_9_of_the_server_and_the_relay_loses_and_duplicates_nothing(drill: Platform) -> None:
     drill.start_server(seed=True)
-    admin = {"authorization": f"Bearer {drill.token('admin.demo')}"}
-    receiver = Receiver(free_port())
-    made = httpx.post(f"{drill.base}/v1/delivery/destinations", headers=admin, json={
-        "name": "claims", "channel": "webhook", "kinds": ["invoice.adjudicated"],
-        "config": {"url": f"http://127.0.0.1:{receiver.port}/hooks"}, "insurer_id": 1}, timeout=10)
-    assert made.status_code == 201, made.text
-    receiver.secret = made.json()["secret"]
-    receiver.start()
-    patients = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())["patients"]
-    client = PracticeSoftware(drill, drill.token("medecin.demo"), patients)
+    receiver = claims_receiver(drill)
+    client = practice(drill)
     drill.start_relay()
     load = threading.Thread(target=client.run, daemon=True)
     load.start()
