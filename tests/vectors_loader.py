@@ -13,8 +13,9 @@ from typing import Any
 
 from tierspayant.domain.calculation import CareContext, Pathway, PricedLine, QuoteLine
 from tierspayant.domain.contracts import Contract, contract_from_dict
-from tierspayant.domain.optics import LensType, RenewalGrounds
+from tierspayant.domain.optics import ANI_FLOORS, LEGAL_FLOORS, EquipmentCategory, LensType
 from tierspayant.domain.reference import ItemKind, OpticalClass, ReferenceCode
+from tierspayant.domain.renewal import LastPurchases
 
 VECTORS = Path(__file__).parent / "vectors"
 DEFAULT_DATE_OF_CARE = date(2026, 2, 10)
@@ -47,7 +48,11 @@ def contract_config(raw: dict[str, Any]) -> dict[str, Any]:
     config["type"] = "collective" if "collective" in kind else "individual"
     config["responsable"] = raw.get("responsable", True)
     if "classB_ceiling_incl_amo" in raw:
-        config["optical"]["class_b_ceilings"] = raw["classB_ceiling_incl_amo"]
+        # The examples name the category they are about; a contract covering beyond the TM covers
+        # every category (R871-2 3°): the others at their floor, which no example's arithmetic reads.
+        floors = ANI_FLOORS if config["type"] == "collective" else LEGAL_FLOORS
+        config["optical"]["class_b_ceilings"] = {**{c.value: str(floors[c]) for c in EquipmentCategory},
+                                                 **raw["classB_ceiling_incl_amo"]}
     if "frame_cap_incl_amo" in raw:
         config["optical"]["frame_cap"] = raw["frame_cap_incl_amo"]
     if "mixed_equipment_rule" in raw:
@@ -108,8 +113,7 @@ def optical_context(inputs: dict[str, Any]) -> CareContext:
     return CareContext(
         date_of_care=at,
         birth_date=birth_date_for(inputs["beneficiary_age"], at),
-        previous_optical_purchase=date.fromisoformat(previous) if previous else None,
-        renewal=RenewalGrounds(vision_change_documented=inputs.get("vision_change_documented", False)),
+        last_purchases=LastPurchases.whole(date.fromisoformat(previous) if previous else None),
     )
 
 

@@ -15,6 +15,7 @@ from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.renewal import LastPurchases, Parts
 from tierspayant.services import records
 from tierspayant.services.ports import Conflict
 
@@ -132,18 +133,19 @@ class FakeBeneficiaries:
     def add_rights_period(self, beneficiary_id: int, period: records.RightsPeriod) -> None:
         self.s.periods.setdefault(beneficiary_id, []).append(period)
 
-    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
-        return max((d for d in self.s.purchases.get(beneficiary_id, []) if d <= before), default=None)
+    def last_optical_purchases(self, beneficiary_id: int, before: date) -> LastPurchases:
+        return LastPurchases.of([(d, parts) for d, parts in self.s.purchases.get(beneficiary_id, []) if d <= before])
 
-    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
-        self.s.purchases.setdefault(beneficiary_id, []).append(delivered_on)
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None,
+                             parts: Parts = Parts.EQUIPMENT) -> None:
+        self.s.purchases.setdefault(beneficiary_id, []).append((delivered_on, parts))
         if invoice_id is not None:
-            self.s.purchase_invoices[invoice_id] = (beneficiary_id, delivered_on)
+            self.s.purchase_invoices[invoice_id] = (beneficiary_id, delivered_on, parts)
 
     def forget_optical_purchase(self, invoice_id: int) -> None:
         found = self.s.purchase_invoices.pop(invoice_id, None)
         if found is not None:
-            self.s.purchases[found[0]].remove(found[1])
+            self.s.purchases[found[0]].remove((found[1], found[2]))
 
 
 class FakePresenceLedger:

@@ -11,6 +11,7 @@ from tierspayant.audit.events import AccessEvent
 from tierspayant.detection.baselines import Baseline
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.renewal import Parts
 from tierspayant.services import records
 from tierspayant.services.ports.networks import Network, NetworkMember, PriceCap
 
@@ -28,8 +29,8 @@ class FakeState:
     price_caps: list[PriceCap] = field(default_factory=list)
     beneficiaries: dict[int, records.Beneficiary] = field(default_factory=dict)
     periods: dict[int, list[records.RightsPeriod]] = field(default_factory=dict)
-    purchases: dict[int, list[date]] = field(default_factory=dict)
-    purchase_invoices: dict[int, tuple[int, date]] = field(default_factory=dict)  # invoice -> (beneficiary, date)
+    purchases: dict[int, list[tuple[date, Parts]]] = field(default_factory=dict)
+    purchase_invoices: dict[int, tuple[int, date, Parts]] = field(default_factory=dict)  # invoice -> (beneficiary, date, parts)
     nonces: set[str] = field(default_factory=set)
     proofless_seen: dict[tuple[str, int, str], date] = field(default_factory=dict)
     #: (scope, holder, day) -> [admitted, followed, organisation of an account's row, quoted]

@@ -161,8 +161,13 @@ def test_invalid_contract_configuration_names_rule_and_writes_nothing(world: Wor
     error = response.json()["errors"][0]
     assert (error["field"], error["code"], error["rule"]) == ("optical.class_b_ceilings.a", "BELOW_ANI_FLOOR", "D911-1 CSS")
     assert world.client.get("/v1/insurers/990000011/contracts/BAD-ANI", headers=admin).status_code == 404
+    # Category a at its floor is not enough: D911-1 sets a floor for every category (b refused).
+    only_a = world.client.post("/v1/insurers/990000011/contracts", headers=admin, json={
+        **bad, "code": "ONLY-A", "optical": {"class_b_ceilings": {"a": "100.00"}}})
+    assert only_a.status_code == 422 and only_a.json()["errors"][0]["field"] == "optical.class_b_ceilings.b"
+    floors = {"a": "100.00", "b": "150.00", "c": "200.00", "d": "150.00", "e": "200.00", "f": "200.00"}
     good = world.client.post("/v1/insurers/990000011/contracts", headers=admin, json={**bad, "code": "GOOD-ANI",
-                             "optical": {"class_b_ceilings": {"a": "100.00"}}})
+                             "optical": {"class_b_ceilings": floors}})
     assert good.status_code == 201
 
 

@@ -21,6 +21,8 @@ from tierspayant.domain.calculation import CareContext, Pathway, PricedLine, Quo
 from tierspayant.domain.contracts import ClassBCoverage, Contract, ContractType, OpticalGuarantee
 from tierspayant.domain.optics import LEGAL_CEILINGS, LEGAL_FLOORS, EquipmentCategory, LensType
 from tierspayant.domain.reference import ItemKind, OpticalClass, ReferenceCode
+from tierspayant.domain.renewal import LastPurchases
+from tierspayant.domain.tariffs import Doctor, Sector
 
 AT = date(2026, 2, 10)
 money = st.decimals(min_value=Decimal("0.00"), max_value=Decimal("2000.00"), places=2, allow_nan=False,
@@ -53,23 +55,32 @@ def contracts(draw: st.DrawFn) -> Contract:
     )
 
 
+def price_for(row: ReferenceCode) -> st.SearchStrategy[Decimal]:
+    """Any price, but a class A one within its PLV (above it the line is refused: its own property)."""
+    if row.plv is None:
+        return money
+    return st.decimals(min_value=Decimal("0.00"), max_value=row.plv, places=2)
+
+
 @st.composite
 def optical_equipment(draw: st.DrawFn) -> list[PricedLine]:
     frame_class = draw(st.sampled_from(OpticalClass))
     frame_ref = ref(ItemKind.FRAME, frame_class, "9.00" if frame_class is OpticalClass.A else "0.05", "0.60",
                     "30.00" if frame_class is OpticalClass.A else None)
-    lines = [PricedLine(QuoteLine(frame_ref.code, draw(money)), frame_ref, 0)]
+    lines = [PricedLine(QuoteLine(frame_ref.code, draw(price_for(frame_ref))), frame_ref, 0)]
     for index in (1, 2):
         klass = draw(st.sampled_from(OpticalClass))
         lens_ref = ref(ItemKind.LENS, klass, "9.75" if klass is OpticalClass.A else "0.05", "0.60",
                        "32.50" if klass is OpticalClass.A else None)
-        line = QuoteLine(lens_ref.code, draw(money), 1, draw(st.sampled_from(LensType)), draw(diopters), draw(diopters))
+        line = QuoteLine(lens_ref.code, draw(price_for(lens_ref)), 1, draw(st.sampled_from(LensType)), draw(diopters),
+                         draw(diopters))
         lines.append(PricedLine(line, lens_ref, index))
     return lines
 
 
 def context(draw_age: int, previous: date | None = None) -> CareContext:
-    return CareContext(date_of_care=AT, birth_date=date(AT.year - draw_age, 1, 1), previous_optical_purchase=previous)
+    return CareContext(date_of_care=AT, birth_date=date(AT.year - draw_age, 1, 1),
+                       last_purchases=LastPurchases.whole(previous))
 
 
 @settings(max_examples=400, deadline=None)
@@ -118,8 +129,8 @@ def test_drug_lines_sum_to_price(br: Decimal, rate: str, boxes: int, contract: C
 def test_consultation_lines_sum_to_price(br: Decimal, price: Decimal, pathway: Pathway, optam: bool, pf_count: int,
                                          contract: Contract, age: int) -> None:
     act = ref(ItemKind.CONSULTATION, None, str(br), "0.70")
-    ctx = CareContext(date_of_care=AT, birth_date=date(AT.year - age, 1, 1), pathway=pathway, optam=optam,
-                      pf_count_this_year=pf_count)
+    ctx = CareContext(date_of_care=AT, birth_date=date(AT.year - age, 1, 1), pathway=pathway,
+                      doctor=Doctor(Sector.TWO, optam), pf_count_this_year=pf_count)
     result = calculate([PricedLine(QuoteLine("G", price), act, 0)], contract, ctx).lines[0]
     assert result.amo + result.amc + result.patient == result.price
     assert min(result.amo, result.amc, result.patient) >= 0

@@ -9,12 +9,11 @@ from tierspayant.domain.optics import (
     EquipmentCategory,
     LensCategory,
     LensType,
-    RenewalGrounds,
     add_months,
     equipment_category,
     lens_category,
-    renewal_eligible_from,
 )
+from tierspayant.domain.renewal import LastPurchases, RenewalGrounds, renewal_dates
 
 NEW = date(2026, 2, 10)
 OLD = date(2025, 6, 1)
@@ -44,22 +43,10 @@ def test_equipment_pairs() -> None:
     assert equipment_category(c, a) is EquipmentCategory.B
 
 
-@pytest.mark.parametrize(("birth", "at", "grounds", "expected"), [
-    (date(1990, 1, 1), date(2026, 1, 1), RenewalGrounds(), date(2026, 6, 15)),  # adult: 2 years
-    (date(1990, 1, 1), date(2026, 1, 1), RenewalGrounds(vision_change_documented=True), date(2025, 6, 15)),
-    (date(2015, 1, 1), date(2026, 1, 1), RenewalGrounds(), date(2025, 6, 15)),  # 11 years old: 1 year
-    (date(2015, 1, 1), date(2026, 1, 1), RenewalGrounds(vision_change_documented=True), None),
-    (date(2022, 1, 1), date(2026, 1, 1), RenewalGrounds(frame_no_longer_fits=True), date(2024, 12, 15)),
-    (date(1990, 1, 1), date(2026, 1, 1), RenewalGrounds(medical_condition=True), None),
-    (date(1990, 1, 1), date(2026, 1, 1), RenewalGrounds(anniversary_eligible=False), date(2026, 6, 16)),
-])
-def test_renewal(birth: date, at: date, grounds: RenewalGrounds, expected: date | None) -> None:
-    assert renewal_eligible_from(date(2024, 6, 15), birth, at, grounds) == expected
-
-
 def test_age_is_taken_at_the_new_purchase() -> None:
     # 15 at the previous purchase, 16 now: the adult 2-year period applies.
-    assert renewal_eligible_from(date(2025, 3, 1), date(2010, 2, 1), date(2026, 2, 10), RenewalGrounds()) == date(2027, 3, 1)
+    dates = renewal_dates(LastPurchases.whole(date(2025, 3, 1)), date(2010, 2, 1), date(2026, 2, 10), RenewalGrounds())
+    assert dates.whole == date(2027, 3, 1)
 
 
 def test_add_months_clamps() -> None:

@@ -21,9 +21,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from tierspayant.domain.calculation import Pathway
-from tierspayant.domain.optics import LensType
 from tierspayant.domain.reference import CareCategory
+from tierspayant.domain.tariffs import Sector, Speciality
 
 
 def _canonical_amount(value: Decimal) -> Decimal:
@@ -35,14 +34,16 @@ def _canonical_amount(value: Decimal) -> Decimal:
 
 def decimal_schema(lo: int, hi: int, places: int, nullable: bool = False) -> dict[str, Any]:
     """A decimal's OpenAPI form as the API takes it: a number or a string, between ``lo`` and
-    ``hi`` (``hi`` 1, 10 ... or 30), at most ``places`` decimals (pydantic states neither the
-    places nor a string's range: the document would promise what the API refuses)."""
-    # The ranges the API has: 0..1, 0..10^k, -30..30 (another would get a wrong pattern).
-    assert (lo, hi) == (-30, 30) or (lo == 0 and (hi == 1 or str(hi).rstrip("0") == "1")), (lo, hi)
+    ``hi`` (``hi`` 1, 10 ... or a multiple of ten below 100), at most ``places`` decimals
+    (pydantic states neither the places nor a string's range: the document would promise what
+    the API refuses)."""
+    # The ranges the API has: 0..1, 0..10^k, 0..20-90 and -30..30 (another would get a wrong pattern).
+    tens = 20 <= hi <= 90 and hi % 10 == 0
+    assert (lo, hi) == (-30, 30) or (lo == 0 and (hi == 1 or str(hi).rstrip("0") == "1" or tens)), (lo, hi)
     fraction = rf"(\.\d{{1,{places}}})?"
     top = rf"{hi}(\.0{{1,{places}}})?"
     width = len(str(hi)) - 1
-    below = rf"\d{{1,{width}}}{fraction}" if width and hi == 10**width else rf"[0-2]?\d{fraction}" if hi == 30 \
+    below = rf"\d{{1,{width}}}{fraction}" if width and hi == 10**width else rf"[0-{hi // 10 - 1}]?\d{fraction}" if tens \
         else rf"0{fraction}"
     sign = "-?" if lo < 0 else ""
     return {"anyOf": [
@@ -176,68 +177,6 @@ class RightsCheckResponse(BaseModel):
     valid_until: date | None
 
 
-class Line(Strict):
-    code: Code
-    price: Amount
-    quantity: Annotated[int, Field(ge=1, le=99)] = 1
-    lens_type: LensType | None = None
-    sph: Diopters | None = None
-    cyl: Diopters | None = None
-
-
-class CareFactsIn(Strict):
-    vision_change_documented: bool = False
-    medical_condition: bool = False
-    frame_no_longer_fits: bool = False
-    pathway: Pathway = Pathway.COORDINATED
-
-
-class QuoteRequest(Strict):
-    engagement_number: Annotated[str, Field(min_length=1, max_length=24)]
-    kind: Literal["simulation", "pec"]
-    lines: Annotated[list[Line], Field(min_length=1, max_length=20)]
-    facts: CareFactsIn = CareFactsIn()
-
-
-class LineOut(BaseModel):
-    """One line as calculated: amounts are decimal strings, in euros."""
-
-    code: str
-    price: str  # as billed
-    amo: str  # the compulsory scheme's share
-    amc: str  # the insurer's
-    patient: str  # left to the patient
-    limits: list[str]
-
-
-class QuoteResponse(BaseModel):
-    number: str
-    kind: str
-    binding: bool
-    valid_until: date | None
-    date_of_care: date
-    lines: list[LineOut]
-    amo: str
-    amc: str
-    patient: str
-    price: str
-    equipment_category: str | None
-    renewal_eligible_from: date | None
-
-
-class InvoiceLineIn(Line):
-    amc_claimed: Amount
-
-
-class InvoiceRequest(Strict):
-    invoice_number: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9-]+$")]
-    engagement_number: Annotated[str | None, Field(max_length=24)] = None
-    pec_number: Annotated[str | None, Field(max_length=24)] = None
-    date_of_care: CareDate
-    lines: Annotated[list[InvoiceLineIn], Field(min_length=1, max_length=20)]
-    facts: CareFactsIn = CareFactsIn()
-
-
 class InvoiceLineOut(BaseModel):
     code: str
     price: str
@@ -359,18 +298,24 @@ class CreatedOut(BaseModel):
     id: int
 
 
-class ProfessionalIn(Strict):
-    organisation_kind: Literal["FINESS", "SIRET"]
-    organisation_identifier: Annotated[str, Field(min_length=1, max_length=14)]
-    organisation_name: Annotated[str, Field(min_length=1, max_length=200)]
-    rpps: Annotated[str | None, Field(max_length=11)] = None
+class ProfessionalFields(Strict):
+    rpps: Annotated[str | None, Field(max_length=11, examples=["10000000001"])] = None
     adeli: Annotated[str | None, Field(max_length=9)] = None
-    am_number: Annotated[str, Field(min_length=1, max_length=9)]
-    profession: Literal["optician", "general_practitioner", "pharmacist"]
+    am_number: Annotated[str, Field(min_length=1, max_length=9, examples=["751234567"])]
+    profession: Literal["optician", "general_practitioner", "specialist", "pharmacist"]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     iban: Annotated[str, Field(min_length=1, max_length=42)]
     bic: Annotated[str, Field(min_length=1, max_length=11)]
-    optam: bool = True
+    optam: Annotated[bool, Field(description="Doctors of sector 2: signed to OPTAM")] = False
+    sector: Annotated[Sector | None, Field(description="Doctors: sector 1 or 2 of the convention médicale")] = None
+    speciality: Annotated[Speciality | None, Field(description=(
+        "Doctors: general_medicine for a general practitioner (the default), a specialist's speciality"))] = None
+
+
+class ProfessionalIn(ProfessionalFields):
+    organisation_kind: Literal["FINESS", "SIRET"]
+    organisation_identifier: Annotated[str, Field(min_length=1, max_length=14)]
+    organisation_name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ReferenceCodeOut(BaseModel):
@@ -381,6 +326,9 @@ class ReferenceCodeOut(BaseModel):
     amo_rate: str
     optical_class: str | None
     plv: str | None
+    br_non_optam: str | None = Field(None, description="Consultations: the BR of a sector 2 doctor outside OPTAM")
+    age_from: int | None = None
+    age_below: int | None = None
     valid_from: date
     valid_to: date | None
 

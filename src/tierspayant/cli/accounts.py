@@ -77,7 +77,11 @@ def add(
     rpps: Annotated[str | None, typer.Option(help="RPPS number (a professional account)")] = None,
     adeli: Annotated[str | None, typer.Option(help="ADELI number, when the professional has no RPPS")] = None,
     name: Annotated[str | None, typer.Option(help="A new professional's name (registers the professional)")] = None,
-    profession: Annotated[str, typer.Option(help="optician, general_practitioner or pharmacist")] = "optician",
+    profession: Annotated[str, typer.Option(
+        help="optician, general_practitioner, specialist or pharmacist")] = "optician",
+    sector: Annotated[str | None, typer.Option(help="A doctor's sector: 1 or 2")] = None,
+    optam: Annotated[bool, typer.Option("--optam/--no-optam", help="A sector 2 doctor signed to OPTAM")] = False,
+    speciality: Annotated[str | None, typer.Option(help="A specialist's speciality (cardiology, psychiatry...)")] = None,
     am_number: Annotated[str | None, typer.Option("--am-number", help="A new professional's AM number")] = None,
     iban: Annotated[str | None, typer.Option(help="A new professional's IBAN")] = None,
     bic: Annotated[str | None, typer.Option(help="A new professional's BIC")] = None,
@@ -90,7 +94,8 @@ def add(
     if name is not None:
         if am_number is None or iban is None or bic is None:
             raise typer.Exit(_say("a new professional needs --am-number, --iban and --bic", 2))
-        professional = Professional(0, 0, rpps, adeli, am_number, profession, name, iban, bic, True)
+        professional = Professional(0, 0, rpps, adeli, am_number, profession, name, iban, bic, optam, sector,
+                                    speciality)
     platform = build(Settings.from_env())
     _created(run_as(platform, admin, lambda who: platform.onboarding.add_account(
         who, organisation, username, role, professional=professional,

@@ -158,6 +158,7 @@ WHOLE_INVOICE_RULES: tuple[Rule, ...] = (
 )
 
 _LIMIT_REASONS = {
+    Limit.RENEWAL_PERIOD_NOT_ELAPSED: Reason.RENEWAL_PERIOD_NOT_ELAPSED,  # one element inside its period
     Limit.FRAME_CAP_100: Reason.FRAME_CAP_100,
     Limit.NETWORK_PRICE_CAP: Reason.NETWORK_PRICE_CAP,
 }

@@ -78,28 +78,34 @@ def validate_contract(contract: Contract) -> Contract:
     """Refuse a configuration that breaks a legal rule; return the contract unchanged otherwise.
 
     Rules, in the order they are checked (the first broken one is reported):
+    - a collective (employer group) contract covers optics beyond the TM, every category at
+      least at its D911-1 floor (D911-1 CSS: the minimum cover of L911-7), responsable or not;
     - frame cap above €100 (R871-2 3°): FRAME_CAP_ABOVE_100 -- applies to every responsable contract;
-    - class B beyond the TM: ANI floor (D911-1) for collective contracts, then the legal floor and
-      ceiling per category (R871-2 3° a-f);
+    - class B beyond the TM: every category a-f is covered (R871-2 3° sets a floor for each:
+      a contract paying beyond the TM for one category and the TM only for another breaks it),
+      each between the legal floor and ceiling of its category (R871-2 3° a-f);
     - the whole TM of consultations and 65 % drugs is covered (R871-2 1°);
     - non-OPTAM extra fees <= min(100 % BR, OPTAM cover - 20 % BR) (R871-2 2°).
-    A contract that is not responsable is bound by none of these.
+    A contract that is neither responsable nor collective is bound by none of these.
     """
+    optical = contract.optical
+    if contract.contract_type is ContractType.COLLECTIVE:
+        _check_ani_floors(optical)
     if not contract.responsable:
         return contract
-    optical = contract.optical
     if optical.frame_cap > FRAME_LEGAL_CAP:
         raise ConfigurationRejected(
             "optical.frame_cap", "FRAME_CAP_ABOVE_100", "R871-2 3° CSS",
             f"frame cover {optical.frame_cap} exceeds the legal €{FRAME_LEGAL_CAP}",
         )
     if optical.class_b_coverage is ClassBCoverage.BEYOND_TM:
-        for category, ceiling in sorted(optical.class_b_ceilings.items()):
+        for category in EquipmentCategory:
             where = f"optical.class_b_ceilings.{category.value}"
-            if contract.contract_type is ContractType.COLLECTIVE and ceiling < ANI_FLOORS[category]:
+            ceiling = optical.class_b_ceilings.get(category)
+            if ceiling is None:
                 raise ConfigurationRejected(
-                    where, "BELOW_ANI_FLOOR", "D911-1 CSS",
-                    f"collective contracts cover at least {ANI_FLOORS[category]} for category {category.value}",
+                    where, "CATEGORY_NOT_COVERED", f"R871-2 3° {category.value} CSS",
+                    f"a contract covering class B beyond the TM covers every category: {category.value} is missing",
                 )
             if ceiling < LEGAL_FLOORS[category]:
                 raise ConfigurationRejected(
@@ -130,6 +136,22 @@ def validate_contract(contract: Contract) -> Contract:
     return contract
 
 
+def _check_ani_floors(optical: OpticalGuarantee) -> None:
+    """D911-1 CSS: optics covered at least 100 (a), 150 (b, d), 200 (c, e, f), AMO included."""
+    if optical.class_b_coverage is ClassBCoverage.TM_ONLY:
+        raise ConfigurationRejected(
+            "optical.class_b_coverage", "BELOW_ANI_FLOOR", "D911-1 CSS",
+            "a collective contract covers optics beyond the TM (D911-1 floors per category)",
+        )
+    for category in EquipmentCategory:
+        ceiling = optical.class_b_ceilings.get(category)
+        if ceiling is None or ceiling < ANI_FLOORS[category]:
+            raise ConfigurationRejected(
+                f"optical.class_b_ceilings.{category.value}", "BELOW_ANI_FLOOR", "D911-1 CSS",
+                f"collective contracts cover at least {ANI_FLOORS[category]} for category {category.value}",
+            )
+
+
 def _get(data: Mapping[str, Any], key: str, default: Any) -> Any:
     return data[key] if key in data and data[key] is not None else default
 
@@ -150,7 +172,8 @@ def contract_from_dict(data: Mapping[str, Any], prefix: str = "") -> Contract:
             raise InvalidField(f"{prefix}optical.class_b_ceilings.{key}", "unknown equipment category (a-f)") from None
         ceilings[category] = parse_amount(value, f"{prefix}optical.class_b_ceilings.{key}")
     try:
-        coverage = ClassBCoverage(_get(optical_data, "class_b_coverage", "BEYOND_TM"))
+        # No ceiling configured: the contract covers class B at the TM only (docs/DOMAIN.md CFG-05).
+        coverage = ClassBCoverage(_get(optical_data, "class_b_coverage", "BEYOND_TM" if ceilings else "TM_ONLY"))
         mixed = MixedEquipmentRule(_get(optical_data, "mixed_equipment_rule", "DEDUCT_CLASS_A_COST"))
     except ValueError as exc:
         raise InvalidField(prefix + "optical", str(exc)) from None

@@ -5,7 +5,8 @@ problem detail pointing at it (brief: "4xx with the field at fault").
 
     DomainError
      +-- InvalidField        one input value is malformed (bad NIR key, 3-decimal amount...)
-     +-- ConfigurationRejected  a contract breaks a legal bound (R871-2 CSS, D911-1 CSS)
+     +-- RuleRefused     the request breaks a rule of law (a class A price above its PLV...)
+          +-- ConfigurationRejected  a contract breaks a legal bound (R871-2 CSS, D911-1 CSS)
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ class InvalidField(DomainError):
     """One input value is malformed or out of range."""
 
 
-class ConfigurationRejected(DomainError):
-    """A contract configuration breaks a legal rule; ``code`` is the stable rule code
-    (e.g. ``BELOW_LEGAL_FLOOR``) and ``rule`` the text it comes from."""
+class RuleRefused(DomainError):
+    """The request breaks a rule of law; ``code`` is the stable rule code (e.g.
+    ``CLASS_A_ABOVE_PLV``) and ``rule`` the text it comes from."""
 
     def __init__(self, field: str, code: str, rule: str, message: str) -> None:
         super().__init__(field, message, code)
         self.rule = rule
+
+
+class ConfigurationRejected(RuleRefused):
+    """A contract configuration breaks a legal rule (e.g. ``BELOW_LEGAL_FLOOR``)."""

@@ -1,13 +1,12 @@
 """Optical rules: lens categories, equipment categories, legal floors and ceilings, renewal.
 
 Sources: R871-2 3° CSS (contrat responsable, amounts unchanged since 1 Jan 2020), décret
-2025-1131 (lens categories from 28 Nov 2025), LPP renewal conditions (docs/DOMAIN.md "Optics").
+2025-1131 (lens categories from 28 Nov 2025), renewal: domain/renewal.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
@@ -19,7 +18,8 @@ FRAME_LEGAL_CAP = Decimal("100.00")
 
 class LensType(StrEnum):
     UNIFOCAL = "unifocal"
-    MULTIFOCAL = "multifocal"  # multifocal or progressive
+    MULTIFOCAL = "multifocal"
+    PROGRESSIVE = "progressive"  # a multifocal lens for the rules (décret 2025-1131)
 
 
 class LensCategory(StrEnum):
@@ -106,17 +106,6 @@ def equipment_category(first: LensCategory, second: LensCategory) -> EquipmentCa
     return _PAIRS[frozenset({first, second})]
 
 
-@dataclass(frozen=True, slots=True)
-class RenewalGrounds:
-    """Facts that shorten the renewal period (LPP conditions; docs/DOMAIN.md "Renewal")."""
-
-    vision_change_documented: bool = False
-    medical_condition: bool = False
-    frame_no_longer_fits: bool = False
-    #: Whether the anniversary day itself is eligible: no text fixes it (configuration).
-    anniversary_eligible: bool = True
-
-
 def age_at(birth_date: date, at: date) -> int:
     """Age in whole years on ``at``."""
     years = at.year - birth_date.year
@@ -135,28 +124,3 @@ def add_months(day: date, months: int) -> date:
         except ValueError:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def renewal_eligible_from(
-    previous_purchase: date | None, birth_date: date, at: date, grounds: RenewalGrounds
-) -> date | None:
-    """The first date a new equipment is reimbursed, or None when there is no restriction.
-
-    Periods run from the last reimbursed equipment; age is taken at the new purchase ``at``:
-    2 years from 16, 1 year from 6 to 15, 1 year under 6 (6 months when the frame no longer
-    fits). Early renewal: from 16, 1 year when the sight changed; under 16 with a documented
-    change, and for listed medical conditions, no minimum delay.
-    """
-    if previous_purchase is None or grounds.medical_condition:
-        return None
-    age = age_at(birth_date, at)
-    if age >= 16:
-        months = 12 if grounds.vision_change_documented else 24
-    elif grounds.vision_change_documented:
-        return None
-    elif age < 6 and grounds.frame_no_longer_fits:
-        months = 6
-    else:
-        months = 12
-    eligible = add_months(previous_purchase, months)
-    return eligible if grounds.anniversary_eligible else eligible + timedelta(days=1)

@@ -27,14 +27,18 @@ class CareCategory(StrEnum):
 class ItemKind(StrEnum):
     FRAME = "frame"
     LENS = "lens"
+    #: Optical supplements billed with the lenses (class A: pairing, filter; R871-2 3° CSS).
+    SUPPLEMENT = "supplement"
     CONSULTATION = "consultation"
+    #: A majoration added to a consultation (MPC, MCS, MEG...): bears no PF of its own.
+    MAJORATION = "majoration"
     DRUG = "drug"
 
     @property
     def category(self) -> CareCategory:
-        if self in (ItemKind.FRAME, ItemKind.LENS):
+        if self in (ItemKind.FRAME, ItemKind.LENS, ItemKind.SUPPLEMENT):
             return CareCategory.OPTICAL
-        if self is ItemKind.CONSULTATION:
+        if self in (ItemKind.CONSULTATION, ItemKind.MAJORATION):
             return CareCategory.CONSULTATION
         return CareCategory.PHARMACY
 
@@ -61,9 +65,17 @@ class ReferenceCode:
     plv: Decimal | None = None  # prix limite de vente: the 100% Santé price cap (class A)
     #: Consultations: AMO rate outside the coordinated care pathway (30 % for a GP, [SP]).
     amo_rate_out_of_pathway: Decimal | None = None
+    #: Consultations: the BR of a sector 2 doctor outside OPTAM, where it differs (domain/tariffs.py).
+    br_non_optam: Decimal | None = None
+    #: Codes for an age range (LPP child codes "moins de 16 ans"): from ``age_from``, under ``age_below``.
+    age_from: int | None = None
+    age_below: int | None = None
 
     def valid_at(self, at: date) -> bool:
         return self.valid_from <= at and (self.valid_to is None or at <= self.valid_to)
+
+    def for_age(self, age: int) -> bool:
+        return (self.age_from is None or age >= self.age_from) and (self.age_below is None or age < self.age_below)
 
 
 def code_at(rows: list[ReferenceCode], code: str, at: date, field: str) -> ReferenceCode:
@@ -81,7 +93,7 @@ class LegalParameters:
     valid_from: date
     #: Participation forfaitaire per consultation (L160-13 CSS; €2 since 15 May 2024).
     participation_forfaitaire: Decimal
-    #: At most this many PF a year (D160-?; 25 a year [SP]).
+    #: At most this many PF a year (the €50 yearly cap of L160-13 CSS at €2 each: 25).
     pf_max_per_year: int
     #: Franchise per medicine box (L160-13 CSS; €1 since 31 March 2024).
     franchise_per_box: Decimal

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from tierspayant.audit.events import Category, Tag
 from tierspayant.detection.signals import Action
 from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
 from tierspayant.domain.errors import InvalidField
-from tierspayant.domain.optics import RenewalGrounds
+from tierspayant.domain.money import ZERO
 from tierspayant.domain.reference import CareCategory, code_at
+from tierspayant.domain.renewal import LastPurchases, RenewalGrounds
+from tierspayant.domain.tariffs import Doctor, Exemption, Sector, Speciality
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
@@ -21,7 +24,7 @@ from tierspayant.services.common import UseCase, require_professional
 from tierspayant.services.detection import DetectionService, DetectionStore
 from tierspayant.services.lifecycle import contract_on
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasClaims, HasProfessionals, UnitOfWork
-from tierspayant.services.records import Engagement, Insurer, Quote
+from tierspayant.services.records import Engagement, Insurer, Professional, Quote
 
 
 class CalculationStore(DetectionStore, HasProfessionals, HasBeneficiaries, HasClaims, Protocol):
@@ -36,6 +39,29 @@ class CareFacts:
 
     renewal: RenewalGrounds = field(default_factory=RenewalGrounds)
     pathway: Pathway = Pathway.COORDINATED
+    #: The last frame and lenses as declared (bought elsewhere, or before the platform's own
+    #: records); the later of these and the platform's record counts.
+    declared: LastPurchases = field(default_factory=LastPurchases)
+    exemption: Exemption = Exemption.NONE
+    #: As the AMO tells them (zero when unknown).
+    pf_count_this_year: int = 0
+    pf_today_with_professional: int = 0
+    franchise_ytd: Decimal = ZERO
+
+    def fingerprint(self) -> list[Any]:
+        """The facts as they identify a request (services/claims.py InvoiceRequest.fingerprint)."""
+        r = self.renewal
+        return [self.pathway.value, r.reason, [c.value for c in r.sight_change], r.by_ophthalmologist,
+                str(self.declared.frame), str(self.declared.lenses), self.exemption.value, self.pf_count_this_year,
+                self.pf_today_with_professional, str(self.franchise_ytd)]
+
+
+def doctor_of(professional: Professional) -> Doctor:
+    """The sector and speciality the rules read (domain/tariffs.py). A record from before sectors
+    (no ``sector``) keeps what its OPTAM flag meant then: sector 2, under OPTAM or not."""
+    sector = Sector(professional.sector) if professional.sector else Sector.TWO
+    speciality = Speciality(professional.speciality) if professional.speciality else Speciality.GENERAL_MEDICINE
+    return Doctor(sector, professional.optam and sector is Sector.TWO, speciality)
 
 
 def price_lines(tx: CalculationStore, lines: Sequence[QuoteLine], at: date, category: CareCategory,
@@ -67,10 +93,14 @@ def compute_for(tx: CalculationStore, engagement: Engagement, lines: Sequence[Qu
     ctx = CareContext(
         date_of_care=at,
         birth_date=beneficiary.birth_date,
-        previous_optical_purchase=tx.beneficiaries.last_optical_purchase(beneficiary.id, at),
+        last_purchases=tx.beneficiaries.last_optical_purchases(beneficiary.id, at).later(facts.declared),
         renewal=facts.renewal,
         pathway=facts.pathway,
-        optam=professional.optam,
+        doctor=doctor_of(professional),
+        exemption=facts.exemption,
+        pf_count_this_year=facts.pf_count_this_year,
+        pf_today_with_professional=facts.pf_today_with_professional,
+        franchise_ytd=facts.franchise_ytd,
         network_caps=tx.professionals.network_caps(professional.id, engagement.insurer_id, at),
     )
     return calculate(priced, contract, ctx)
@@ -94,6 +124,8 @@ def calculation_to_dict(calc: Calculation) -> dict[str, Any]:
         "amo": str(calc.amo), "amc": str(calc.amc), "patient": str(calc.patient), "price": str(calc.price),
         "equipment_category": calc.equipment_category.value if calc.equipment_category else None,
         "renewal_eligible_from": calc.renewal_eligible_from.isoformat() if calc.renewal_eligible_from else None,
+        "frame_eligible_from": calc.frame_eligible_from.isoformat() if calc.frame_eligible_from else None,
+        "lenses_eligible_from": calc.lenses_eligible_from.isoformat() if calc.lenses_eligible_from else None,
     }
 
 
@@ -152,6 +184,7 @@ class CalculationService(ReadCounted[CalculationStore]):
                insurer: Insurer, now: datetime) -> Quote:
         calc = compute_for(tx, engagement, request.lines, engagement.date_of_care, request.facts)
         result = calculation_to_dict(calc)
+        # A PEC binds for what it pays: an element refused for its renewal period shows 0.
         binding = request.kind == "pec" and not calc.renewal_refused
         valid_until = (now.date() + timedelta(days=insurer.pec_validity_days)) if binding else None
         result["binding"] = binding

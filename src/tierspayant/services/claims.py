@@ -4,7 +4,7 @@ pure rules of ``domain.adjudication``, stored with their decision in one transac
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +22,8 @@ from tierspayant.domain.adjudication import (
 )
 from tierspayant.domain.calculation import LineResult, QuoteLine
 from tierspayant.domain.errors import InvalidField
-from tierspayant.domain.reference import CareCategory
+from tierspayant.domain.reference import CareCategory, ItemKind
+from tierspayant.domain.renewal import Parts
 from tierspayant.domain.review import ReviewRules, draw_of, review_reason
 from tierspayant.security.digests import content_digest
 from tierspayant.security.policy import NotFound, Principal
@@ -57,8 +58,7 @@ class InvoiceRequest:
         """Identifies the request's content: the same invoice sent twice is the same invoice."""
         payload = {
             "n": self.invoice_number, "d": self.date_of_care.isoformat(), "e": self.engagement_number,
-            "p": self.pec_number, "f": [self.facts.pathway.value, self.facts.renewal.vision_change_documented,
-                                        self.facts.renewal.medical_condition, self.facts.renewal.frame_no_longer_fits],
+            "p": self.pec_number, "f": self.facts.fingerprint(),
             "l": [[x.line.code, str(x.line.price), x.line.quantity, x.line.lens_type, str(x.line.sph),
                    str(x.line.cyl), str(x.amc_claimed)] for x in self.lines],
         }
@@ -130,8 +130,8 @@ class ClaimsService(ReadCounted[ClaimsStore]):
         if invoice.status.bills_the_care:
             tx.presence.follow_up(invoice.engagement_id)
         if invoice.status.bills_the_care and invoice.category is CareCategory.OPTICAL:
-            # The renewal period runs from the last reimbursed equipment (LPP).
-            tx.beneficiaries.add_optical_purchase(invoice.beneficiary_id, request.date_of_care, invoice_id)
+            # The renewal period runs from the last reimbursed delivery of each element (LPP).
+            self._record_delivery(tx, invoice.beneficiary_id, request.date_of_care, invoice_id, invoice.lines)
         stored = tx.claims.invoice_by_number(professional_id, request.invoice_number)
         assert stored is not None
         tx.log.append_events([self._record(principal, Tag.INVOICE_CREATE, stored, "tiers payant: invoice")])
@@ -192,6 +192,18 @@ class ClaimsService(ReadCounted[ClaimsStore]):
             payment_order_id=None, created_at=now, review_reason=waits.value if waits else None, replaces_id=replaces,
         )
 
+    @staticmethod
+    def _record_delivery(tx: ClaimsStore, beneficiary_id: int, delivered_on: date, invoice_id: int,
+                         lines: Sequence[Mapping[str, Any]]) -> None:
+        """Record the elements this invoice reimbursed: a frame or lenses refused for their period
+        (paid by neither the AMO nor the AMC) start no new period (domain/renewal.py)."""
+        kinds = {r.code: r.kind for r in tx.reference.reference_codes(sorted({str(x["code"]) for x in lines}))}
+        paid = {kinds.get(str(x["code"])) for x in lines
+                if Decimal(str(x["amo"])) > 0 or Decimal(str(x["amc_approved"])) > 0}
+        frame, lenses = ItemKind.FRAME in paid, ItemKind.LENS in paid
+        if frame or lenses:
+            tx.beneficiaries.add_optical_purchase(beneficiary_id, delivered_on, invoice_id, Parts.of(frame, lenses))
+
     def _withdraw(self, tx: ClaimsStore, principal: Principal, invoice_number: str, status: InvoiceStatus,
                   now: datetime) -> Invoice:
         """Cancel or replace an unpaid invoice of the professional's (conditional: a payment run
@@ -235,7 +247,8 @@ class ClaimsService(ReadCounted[ClaimsStore]):
             if result is None:  # detection refused the read: the original stands as it was
                 tx.claims.change_invoice_status(original.id, [InvoiceStatus.REPLACED], original.status, now)
                 if original.status.bills_the_care and original.category is CareCategory.OPTICAL:
-                    tx.beneficiaries.add_optical_purchase(original.beneficiary_id, original.date_of_care, original.id)
+                    self._record_delivery(tx, original.beneficiary_id, original.date_of_care, original.id,
+                                          original.lines)
             else:
                 tx.log.append_events([self._record(principal, Tag.INVOICE_REPLACE, original,
                                                    "tiers payant: replace an invoice")])

@@ -74,8 +74,8 @@ class Organisation:
 
 @dataclass(frozen=True, slots=True)
 class Professional:
-    """A health professional paid by tiers payant (RPPS or ADELI, AM number, bank details).
-    The one record of a professional: the API's schema builds it, the store keeps it."""
+    """A health professional paid by tiers payant (RPPS or ADELI, AM number, bank details; a
+    doctor's sector and speciality: domain/tariffs.py). The API builds it, the store keeps it."""
 
     id: int
     organisation_id: int
@@ -87,6 +87,8 @@ class Professional:
     iban: str
     bic: str
     optam: bool
+    sector: str | None = None
+    speciality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +249,7 @@ class Presentation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Presented:
-    """One rights check, as detection counts it: who presented which identity (keyed
-    pseudonyms, never a NIR) and what came of it."""
+    """One rights check as detection counts it: who presented which identity (keyed pseudonyms)."""
 
     at: datetime
     account_id: int
@@ -335,8 +336,7 @@ PLATFORM_KEY_OWNER = 0
 
 @dataclass(frozen=True, slots=True)
 class ShredRequest:
-    """A crypto-shred asked for by one security officer, carried out only once a second,
-    different officer approves it (dual control)."""
+    """A crypto-shred asked for by one officer, done once a second one approves (dual control)."""
 
     id: int
     owner: int  # the insurer whose keys would be destroyed

@@ -23,6 +23,7 @@ from tierspayant.domain.identifiers import (
     parse_siret,
 )
 from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.tariffs import SPECIALISTS, Sector, Speciality
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
@@ -160,6 +161,32 @@ def checked_professional(professional: Professional) -> Professional:
     if not name or len(name) > 200:
         raise InvalidField("name", "1 to 200 characters")
     iban, bic = parse_bank_account(professional.iban, professional.bic)
+    professional = _checked_doctor(professional)
     return replace(professional, rpps=parse_rpps(professional.rpps) if professional.rpps else None,
                    adeli=parse_adeli(professional.adeli) if professional.adeli else None,
                    am_number=parse_am_number(professional.am_number), name=name, iban=iban, bic=bic)
+
+
+DOCTORS = ("general_practitioner", "specialist")
+
+
+def _checked_doctor(professional: Professional) -> Professional:
+    """A doctor has a sector and a speciality (domain/tariffs.py); OPTAM is a sector 2 option
+    (convention médicale 2024); other professions have neither."""
+    if professional.profession not in DOCTORS:
+        if professional.sector is not None or professional.speciality is not None:
+            field = "sector" if professional.sector is not None else "speciality"
+            raise InvalidField(field, "only for a doctor")
+        return replace(professional, optam=False)
+    if professional.sector is None:
+        raise InvalidField("sector", "required for a doctor: 1 or 2")
+    if professional.optam and professional.sector != Sector.TWO.value:
+        raise InvalidField("optam", "OPTAM is an option of sector 2 doctors")
+    speciality = professional.speciality
+    if professional.profession == "general_practitioner":
+        if speciality not in (None, Speciality.GENERAL_MEDICINE.value):
+            raise InvalidField("speciality", "a general practitioner's speciality is general_medicine")
+        speciality = Speciality.GENERAL_MEDICINE.value
+    elif speciality is None or speciality == Speciality.GENERAL_MEDICINE.value:
+        raise InvalidField("speciality", "required for a specialist: " + ", ".join(sorted(SPECIALISTS)))
+    return replace(professional, speciality=str(speciality), sector=str(professional.sector))

@@ -168,7 +168,7 @@ class Population:
                 "id": i + 1, "organisation_id": org_id, "rpps": rpps_with_key(f"1{i + 1:09d}"),
                 "adeli": adeli, "am_number": am_number, "profession": profession,
                 "name": name, "iban": iban, "bic": bic,
-                "optam": rng.random() < 0.8,
+                **_doctor(profession, rng.random()),
             })
         return organisations, professionals
 
@@ -219,3 +219,12 @@ class Population:
                 beneficiaries, periods, purchases = [], [], []
         if beneficiaries:
             yield beneficiaries, periods, purchases
+
+
+def _doctor(profession: str, draw: float) -> Row:
+    """A GP's sector from one draw (the one the OPTAM flag always took, so that a seed gives the
+    same population): 60 % sector 1, 20 % sector 2 under OPTAM, 20 % sector 2 outside it."""
+    if profession != "general_practitioner":
+        return {"optam": draw < 0.8, "sector": None, "speciality": None}
+    sector = "1" if draw < 0.6 else "2"
+    return {"optam": 0.6 <= draw < 0.8, "sector": sector, "speciality": "general_medicine"}

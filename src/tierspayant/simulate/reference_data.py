@@ -19,6 +19,8 @@ def row_from_dict(raw: dict[str, Any]) -> ReferenceCode:
         optical_class=OpticalClass(raw["optical_class"]) if raw.get("optical_class") else None,
         plv=Decimal(raw["plv"]) if raw.get("plv") else None,
         amo_rate_out_of_pathway=Decimal(raw["amo_rate_out_of_pathway"]) if raw.get("amo_rate_out_of_pathway") else None,
+        br_non_optam=Decimal(raw["br_non_optam"]) if raw.get("br_non_optam") else None,
+        age_from=raw.get("age_from"), age_below=raw.get("age_below"),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select
 
 from tierspayant.domain.reference import CareCategory
+from tierspayant.domain.renewal import LastPurchases, Parts
 from tierspayant.security.fields import InvalidCiphertext
 from tierspayant.services.records import Beneficiary, RightsPeriod
 from tierspayant.store import tables as t
@@ -142,18 +143,20 @@ class SqlBeneficiaries(SqlPort):
     def add_rights_period(self, beneficiary_id: int, period: RightsPeriod) -> None:
         self.conn.execute(insert(t.rights_periods).values(period_row(beneficiary_id, period)))
 
-    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
+    def last_optical_purchases(self, beneficiary_id: int, before: date) -> LastPurchases:
         # Delivery dates are sealed: a beneficiary has a handful of purchases, opened here.
         rows = self.conn.execute(select(t.optical_purchases).where(
             t.optical_purchases.c.beneficiary_id == beneficiary_id))
-        dates = [p["delivered_on"] for p in (self._open(t.optical_purchases, r) for r in rows) if p is not None]
-        return max((d for d in dates if d <= before), default=None)
+        opened = [p for p in (self._open(t.optical_purchases, r) for r in rows) if p is not None]
+        return LastPurchases.of([(p["delivered_on"], Parts(p["parts"])) for p in opened if p["delivered_on"] <= before])
 
     def forget_optical_purchase(self, invoice_id: int) -> None:
         self.conn.execute(delete(t.optical_purchases).where(t.optical_purchases.c.invoice_id == invoice_id))
 
-    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None,
+                             parts: Parts = Parts.EQUIPMENT) -> None:
         insurer_id = self.conn.execute(select(t.beneficiaries.c.insurer_id)
                                        .where(t.beneficiaries.c.id == beneficiary_id)).scalar_one()
         self._insert_sealed(t.optical_purchases, {"beneficiary_id": beneficiary_id, "insurer_id": insurer_id,
-                                                  "delivered_on": delivered_on, "invoice_id": invoice_id}, "id")
+                                                  "delivered_on": delivered_on, "invoice_id": invoice_id,
+                                                  "parts": parts.value}, "id")

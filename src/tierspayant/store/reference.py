@@ -101,6 +101,7 @@ class SqlReferenceData(SqlPort):
                 valid_from=r.valid_from, valid_to=r.valid_to,
                 optical_class=OpticalClass(r.optical_class) if r.optical_class else None, plv=r.plv,
                 amo_rate_out_of_pathway=Decimal(r.amo_rate_out_of_pathway) if r.amo_rate_out_of_pathway else None,
+                br_non_optam=r.br_non_optam, age_from=r.age_from, age_below=r.age_below,
             )
             for r in rows
         ]
@@ -114,6 +115,7 @@ class SqlReferenceData(SqlPort):
             code=row.code, kind=row.kind.value, label=row.label, br=row.br, amo_rate=row.amo_rate,
             amo_rate_out_of_pathway=row.amo_rate_out_of_pathway,
             optical_class=row.optical_class.value if row.optical_class else None, plv=row.plv,
+            br_non_optam=row.br_non_optam, age_from=row.age_from, age_below=row.age_below,
             valid_from=row.valid_from, valid_to=row.valid_to,
         ))
 

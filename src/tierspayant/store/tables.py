@@ -114,6 +114,8 @@ optical_purchases = Table(
     Column("insurer_id", Integer, nullable=False),  # whose key seals the delivery date
     Column("delivered_enc", Text, nullable=False),  # encrypted (store/protection.py)
     Column("invoice_id", Integer, nullable=True),
+    # equipment | frame | lenses: each element has its own renewal period (domain/renewal.py)
+    Column("parts", String(10), nullable=False, default="equipment"),
 )
 
 organisations = Table(
@@ -136,6 +138,8 @@ professionals = Table(
     Column("iban_enc", Text, nullable=False),  # encrypted with the platform's key
     Column("bic", String(11), nullable=False),
     Column("optam", Boolean, nullable=False, default=True),
+    Column("sector", String(1), nullable=True),  # doctors: "1" or "2" (domain/tariffs.py)
+    Column("speciality", String(30), nullable=True),  # doctors: domain/tariffs.py Speciality
 )
 
 # Care networks (services/networks.py, docs/DOMAIN.md "Care networks"): managed by the
@@ -183,6 +187,9 @@ reference_codes = Table(
     Column("amo_rate_out_of_pathway", Numeric(5, 4, asdecimal=True), nullable=True),
     Column("optical_class", String(1), nullable=True),
     Column("plv", Cents, nullable=True),
+    Column("br_non_optam", Cents, nullable=True),  # sector 2 outside OPTAM, where it differs
+    Column("age_from", Integer, nullable=True),  # codes for an age range (LPP child codes)
+    Column("age_below", Integer, nullable=True),
     Column("valid_from", Date, nullable=False),
     Column("valid_to", Date, nullable=True),
 )

@@ -14,6 +14,7 @@ from tests.unit.usecases.test_rights_rules import check, request
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.calculation import QuoteLine
 from tierspayant.domain.optics import LensType
+from tierspayant.domain.renewal import Parts
 from tierspayant.services.calculation import QuoteRequest
 from tierspayant.services.claims import InvoiceLine, InvoiceRequest
 from tierspayant.services.ports import Conflict
@@ -62,7 +63,7 @@ def test_the_same_care_is_never_billed_twice(stack: Stack) -> None:
     assert stack.claims.submit(stack.professional(), invoice(stack, "F-3", number, amounts)).invoice.status.payable
     twice = stack.claims.submit(stack.professional(), invoice(stack, "F-3bis", number, amounts))
     assert twice.invoice.status is InvoiceStatus.REJECTED and twice.invoice.approved_amc == 0
-    assert stack.uow.state.purchases[stack.patients[2]["id"]] == [stack.clock.now().date()]  # one equipment
+    assert stack.uow.state.purchases[stack.patients[2]["id"]] == [(stack.clock.now().date(), Parts.EQUIPMENT)]  # one equipment
 
 
 def test_a_paid_equipment_starts_the_renewal_period(stack: Stack) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from tierspayant.api.auth import ACCOUNT_ADMINS, ADMIN, ORG_ADMINS, PLATFORM_ADMINS
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
-from tierspayant.api.schemas import Reference, Strict
+from tierspayant.api.schemas import ProfessionalFields, Reference, Strict
 from tierspayant.security.policy import Principal
 from tierspayant.services.onboarding import NewAccount
 from tierspayant.services.records import Organisation, Professional
@@ -29,17 +29,6 @@ class OrganisationIn(Strict):
     identifier: Annotated[str, Field(min_length=9, max_length=14, pattern=r"^[0-9ABab]+$", examples=["750000001"])]
     name: Annotated[str, Field(min_length=1, max_length=200, examples=["Optique Lumière"])]
     admin_username: Username
-
-
-class ProfessionalFields(Strict):
-    rpps: Annotated[str | None, Field(max_length=11, examples=["10000000001"])] = None
-    adeli: Annotated[str | None, Field(max_length=9)] = None
-    am_number: Annotated[str, Field(min_length=1, max_length=9, examples=["751234567"])]
-    profession: Literal["optician", "general_practitioner", "pharmacist"]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    iban: Annotated[str, Field(min_length=1, max_length=42)]
-    bic: Annotated[str, Field(min_length=1, max_length=11)]
-    optam: bool = True
 
 
 class AccountIn(Strict):
@@ -100,7 +89,7 @@ def add_account(identifier: Reference, body: AccountIn, request: Request, princi
     """A new account of the organisation, with its enrolment code. One account per professional."""
     p = body.professional
     professional = Professional(0, 0, p.rpps, p.adeli, p.am_number, p.profession, p.name, p.iban, p.bic,
-                                p.optam) if p is not None else None
+                                p.optam, p.sector, p.speciality) if p is not None else None
     return _new(platform(request).onboarding.add_account(principal, identifier, body.username, body.role,
                                                          professional=professional, rpps=body.rpps, adeli=body.adeli))
 

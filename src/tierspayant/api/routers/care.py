@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from tierspayant.api.auth import PROFESSIONAL_DATA, QUOTE_READERS
+from tierspayant.api.care_schemas import (
+    CareFactsIn,
+    InvoiceRequest,
+    Line,
+    LineOut,
+    PrescriptionIn,
+    QuoteRequest,
+    QuoteResponse,
+)
 from tierspayant.api.deps import platform
 from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import (
-    CareFactsIn,
     DeliveryStateOut,
     FindingOut,
     InvoiceLineOut,
-    InvoiceRequest,
     InvoiceResponse,
-    Line,
-    LineOut,
-    QuoteRequest,
-    QuoteResponse,
     Reference,
     RightsCheckRequest,
     RightsCheckResponse,
 )
 from tierspayant.domain.calculation import QuoteLine
-from tierspayant.domain.optics import RenewalGrounds
+from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.prescriptions import Criterion, Eye, Prescriber, Prescription, sight_change
+from tierspayant.domain.renewal import EarlyRenewal, LastPurchases, RenewalGrounds
 from tierspayant.security.policy import Principal
 from tierspayant.services import calculation, claims, rights
 from tierspayant.services.records import Invoice, Quote
@@ -49,10 +56,43 @@ def _line(line: Line) -> QuoteLine:
     return QuoteLine(line.code, line.price, line.quantity, line.lens_type, line.sph, line.cyl)
 
 
+def _prescription(p: PrescriptionIn) -> Prescription:
+    def eye(e: Any) -> Eye:
+        return Eye(e.sphere, e.cylinder, e.axis, e.addition)
+    return Prescription(p.issued_on, p.prescriber, eye(p.right), eye(p.left))
+
+
+def _renewal(facts: CareFactsIn) -> RenewalGrounds:
+    """The early renewal asked for, with what the LPP asks of it (domain/renewal.py); each
+    missing piece is a 422 naming its field."""
+    reason, given = facts.early_renewal, facts.prescriptions
+    if facts.medical_condition is not None and reason is not EarlyRenewal.MEDICAL_CONDITION:
+        raise InvalidField("facts.medical_condition", "only with early_renewal 'medical_condition'")
+    if reason is EarlyRenewal.MEDICAL_CONDITION and facts.medical_condition is None:
+        raise InvalidField("facts.medical_condition", "required for an early renewal on a medical condition")
+    if reason in (EarlyRenewal.SIGHT_CHANGE, EarlyRenewal.MEDICAL_CONDITION) and given is None:
+        raise InvalidField("facts.prescriptions", f"required for an early renewal on {reason}")
+    current = _prescription(given.current) if given is not None else None
+    criteria: tuple[Criterion, ...] = ()
+    if reason is EarlyRenewal.SIGHT_CHANGE:
+        assert given is not None and current is not None
+        if given.previous is None:
+            raise InvalidField("facts.prescriptions.previous", "required: the change of sight is against it")
+        criteria = sight_change(_prescription(given.previous), current)
+    by_ophthalmologist = current is not None and current.prescriber is Prescriber.OPHTHALMOLOGIST
+    return RenewalGrounds(reason, criteria, by_ophthalmologist)
+
+
 def _facts(facts: CareFactsIn) -> calculation.CareFacts:
+    declared = facts.declared_last_delivery
     return calculation.CareFacts(
-        renewal=RenewalGrounds(facts.vision_change_documented, facts.medical_condition, facts.frame_no_longer_fits),
+        renewal=_renewal(facts),
         pathway=facts.pathway,
+        declared=LastPurchases(declared.frame, declared.lenses) if declared else LastPurchases(),
+        exemption=facts.exemption,
+        pf_count_this_year=facts.pf_count_this_year,
+        pf_today_with_professional=facts.pf_today_with_professional,
+        franchise_ytd=facts.franchise_paid_this_year,
     )
 
 
@@ -62,7 +102,8 @@ def _quote_out(quote: Quote) -> QuoteResponse:
         number=quote.number, kind=quote.kind, binding=bool(r["binding"]), valid_until=quote.valid_until,
         date_of_care=quote.date_of_care, lines=[LineOut(**line) for line in r["lines"]], amo=r["amo"], amc=r["amc"],
         patient=r["patient"], price=r["price"], equipment_category=r["equipment_category"],
-        renewal_eligible_from=r["renewal_eligible_from"],
+        renewal_eligible_from=r["renewal_eligible_from"], frame_eligible_from=r.get("frame_eligible_from"),
+        lenses_eligible_from=r.get("lenses_eligible_from"),
     )
 
 

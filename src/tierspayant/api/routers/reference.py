@@ -67,7 +67,7 @@ def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request
 def add_professional(body: ProfessionalIn, request: Request, principal: Principal = ADMIN) -> CreatedOut:
     organisation = Organisation(0, body.organisation_kind, body.organisation_identifier, body.organisation_name)
     professional = Professional(0, 0, body.rpps, body.adeli, body.am_number, body.profession, body.name, body.iban,
-                                body.bic, body.optam)
+                                body.bic, body.optam, body.sector, body.speciality)
     return CreatedOut(id=platform(request).reference.add_professional(principal, organisation, professional))
 
 
@@ -77,5 +77,7 @@ def get_reference_code(code: Reference, request: Request, at: IsoDate = Query(..
     row = platform(request).reference.codes(code, at)
     return ReferenceCodeOut(code=row.code, kind=row.kind.value, label=row.label, br=str(row.br),
                             amo_rate=str(row.amo_rate), optical_class=row.optical_class.value if row.optical_class else None,
-                            plv=str(row.plv) if row.plv is not None else None, valid_from=row.valid_from,
+                            plv=str(row.plv) if row.plv is not None else None,
+                            br_non_optam=str(row.br_non_optam) if row.br_non_optam is not None else None,
+                            age_from=row.age_from, age_below=row.age_below, valid_from=row.valid_from,
                             valid_to=row.valid_to)

@@ -13,6 +13,7 @@ from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
 from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.renewal import LastPurchases, Parts
 from tierspayant.services.records import (
     BankChange,
     Beneficiary,
@@ -155,8 +156,8 @@ class Beneficiaries(Protocol):
         """Add a rights period to an existing beneficiary."""
         ...
 
-    def last_optical_purchase(self, beneficiary_id: int, before: date) -> date | None:
-        """The latest reimbursed equipment delivered on or before ``before``, or None."""
+    def last_optical_purchases(self, beneficiary_id: int, before: date) -> LastPurchases:
+        """The latest reimbursed frame and lenses delivered on or before ``before``."""
         ...
 
     def forget_optical_purchase(self, invoice_id: int) -> None:
@@ -164,8 +165,9 @@ class Beneficiaries(Protocol):
         or replaced): it starts no renewal period."""
         ...
 
-    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None) -> None:
-        """Record a reimbursed equipment (it starts the renewal period, docs/DOMAIN.md "Renewal")."""
+    def add_optical_purchase(self, beneficiary_id: int, delivered_on: date, invoice_id: int | None,
+                             parts: Parts = Parts.EQUIPMENT) -> None:
+        """Record a reimbursed delivery of ``parts`` (it starts their renewal period, domain/renewal.py)."""
         ...
 
 
