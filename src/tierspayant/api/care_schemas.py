@@ -17,6 +17,7 @@ from tierspayant.domain.prescriptions import Prescriber
 from tierspayant.domain.renewal import EarlyRenewal, MedicalCondition
 from tierspayant.domain.tariffs import Exemption
 
+
 class Line(Strict):
     code: Code
     price: Amount
