@@ -37,7 +37,7 @@ from tierspayant.domain.optics import (
     lens_category,
 )
 from tierspayant.domain.reference import ItemKind, OpticalClass, legal_parameters_at
-from tierspayant.domain.renewal import RenewalDates, renewal_dates
+from tierspayant.domain.renewal import RenewalDates, latest, renewal_dates
 
 __all__ = ["Calculation", "CareContext", "Limit", "LineResult", "Pathway", "PricedLine", "QuoteLine", "calculate"]
 OPTICAL_KINDS = (ItemKind.FRAME, ItemKind.LENS, ItemKind.SUPPLEMENT)
@@ -73,7 +73,7 @@ class Calculation:
     @property
     def renewal_eligible_from(self) -> date | None:
         """From when the whole equipment is reimbursed."""
-        return max((d for d in (self.frame_eligible_from, self.lenses_eligible_from) if d is not None), default=None)
+        return latest(self.frame_eligible_from, self.lenses_eligible_from)
 
     @property
     def renewal_refused(self) -> bool:
@@ -119,6 +119,12 @@ def _optical(
     # One equipment per renewal period, each element on its own (LPP; domain/renewal.py): a
     # refused element is paid by neither the AMO nor the AMC.
     refused = [Limit.RENEWAL_PERIOD_NOT_ELAPSED] + ([Limit(dates.note.value)] if dates.note else [])
+    for p in lines:
+        plv = p.ref.plv * p.line.quantity if p.ref.plv is not None else None
+        if p.ref.optical_class is OpticalClass.A and plv is not None and p.line.price > plv:
+            # The PLV is a maximum selling price (L165-3 CSS; LPP 100% Santé): refused, not shared.
+            raise RuleRefused(p.field + ".price", "CLASS_A_ABOVE_PLV", "L165-3 CSS; LPP (prix limite de vente)",
+                              f"a class A {p.ref.kind.value} is sold at most at its PLV ({plv})")
     paid = []
     for p in lines:
         if dates.refuses(p.ref.kind is ItemKind.FRAME, ctx.date_of_care):
@@ -132,11 +138,6 @@ def _optical(
                                    needed=bool(class_b))
     for p in class_a:
         amo = amo_share(p, rate)
-        plv = p.ref.plv * p.line.quantity if p.ref.plv is not None else p.line.price
-        if p.line.price > plv:
-            # The PLV is a maximum selling price (L165-3 CSS; LPP 100% Santé): refused, not shared.
-            raise RuleRefused(p.field + ".price", "CLASS_A_ABOVE_PLV", "L165-3 CSS; LPP (prix limite de vente)",
-                              f"a class A {p.ref.kind.value} is sold at most at its PLV ({plv})")
         if contract.responsable:
             # Class A: everything above the AMO share up to the PLV, supplements included (R871-2 3°).
             out[p.index] = line_result(p, amo, p.line.price - amo, [Limit.PLV])

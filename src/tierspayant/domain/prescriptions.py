@@ -27,6 +27,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from tierspayant.domain.errors import InvalidField
+from tierspayant.domain.optics import plus_cylinder
 
 #: Threshold on one lens, and on each lens when both changed (LPP, renouvellement anticipé).
 ONE_LENS, EACH_LENS = Decimal("0.50"), Decimal("0.25")
@@ -61,8 +62,9 @@ class Eye:
         """The same refraction in plus-cylinder form (the axis turns by 90°)."""
         if self.cylinder >= 0:
             return self
+        sphere, cylinder = plus_cylinder(self.sphere, self.cylinder)
         axis = None if self.axis is None else (self.axis + 90 - 1) % 180 + 1
-        return Eye(self.sphere + self.cylinder, -self.cylinder, axis, self.addition)
+        return Eye(sphere, cylinder, axis, self.addition)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,11 @@ class Note(StrEnum):
     CHILD_FRAME_RULE_AGE = "CHILD_FRAME_RULE_AGE"
 
 
+def latest(*days: date | None) -> date | None:
+    """The latest of the dates given (None: none given)."""
+    return max((d for d in days if d is not None), default=None)
+
+
 class Parts(StrEnum):
     """What one reimbursed delivery held."""
 
@@ -99,9 +104,7 @@ class LastPurchases:
 
     def later(self, other: LastPurchases) -> LastPurchases:
         """Per element, the later of the two (a declared date and the platform's own record)."""
-        def pick(a: date | None, b: date | None) -> date | None:
-            return max((d for d in (a, b) if d is not None), default=None)
-        return LastPurchases(pick(self.frame, other.frame), pick(self.lenses, other.lenses))
+        return LastPurchases(latest(self.frame, other.frame), latest(self.lenses, other.lenses))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,7 @@ class RenewalDates:
     @property
     def whole(self) -> date | None:
         """The date from which the whole equipment is reimbursed."""
-        return max((d for d in (self.frame, self.lenses) if d is not None), default=None)
+        return latest(self.frame, self.lenses)
 
 
 def _after(last: date | None, months: int, grounds: RenewalGrounds) -> date | None:

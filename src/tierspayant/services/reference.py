@@ -178,8 +178,10 @@ def _checked_doctor(professional: Professional) -> Professional:
             field = "sector" if professional.sector is not None else "speciality"
             raise InvalidField(field, "only for a doctor")
         return replace(professional, optam=False)
-    if professional.sector is None:
+    if professional.sector not in {s.value for s in Sector}:
         raise InvalidField("sector", "required for a doctor: 1 or 2")
+    if professional.speciality is not None and professional.speciality not in {s.value for s in Speciality}:
+        raise InvalidField("speciality", "one of " + ", ".join(s.value for s in Speciality))
     if professional.optam and professional.sector != Sector.TWO.value:
         raise InvalidField("optam", "OPTAM is an option of sector 2 doctors")
     speciality = professional.speciality

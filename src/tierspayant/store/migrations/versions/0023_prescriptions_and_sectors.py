@@ -1,7 +1,7 @@
 """Issue 17, the rules a real optician and doctor meet: each optical delivery says what it held
 (``parts``: equipment, frame or lenses: each element has its own renewal period); doctors have a
-sector and a speciality (existing doctors were paid as OPTAM or not by their ``optam`` flag:
-they become sector 2, which keeps that behaviour); reference codes gain the BR of a sector 2
+sector and a speciality (existing GPs become sector 2, OPTAM as their ``optam`` flag said: an
+OPTAM one is paid as before, one outside OPTAM now on the non-OPTAM base); reference codes gain the BR of a sector 2
 doctor outside OPTAM and an age range (child codes).
 
 Revision ID: 0023
