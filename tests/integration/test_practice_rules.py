@@ -6,7 +6,7 @@ refused with a 422 naming its field."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from stdnum import luhn
@@ -93,8 +93,8 @@ def test_a_cardiologist_bills_cs_and_the_coordination_majoration(world: World) -
     assert fifth.status_code == 201 and fifth.json()["lines"][0]["amo"] == "18.55"
 
 
-def _child(world: World) -> dict[str, str]:
-    order = 123 if world.backend == "sqlite" else 124
+def _child(world: World, n: int = 0) -> dict[str, str]:
+    order = 123 + 2 * n + (0 if world.backend == "sqlite" else 1)
     body = int(f"1160575056{order}")
     nir = f"{body}{97 - body % 97:02d}"
     patient = {"amc_number": "990000011", "member_number": f"88800{order}", "nir": nir, "birth_date": "2016-05-14"}
@@ -163,6 +163,42 @@ def test_a_childs_lenses_renewed_early_the_frame_keeps_its_period(world: World) 
     assert recorded == LastPurchases(None, today)
     again = quote("simulation", lenses, {"declared_last_delivery": declared}).json()
     assert again["lenses_eligible_from"] == date(today.year + 1, today.month, today.day).isoformat()
+    # The same prescription again: it shows no change since the lenses it paid for (else a
+    # child's lenses would be paid again on every visit).
+    repeat = quote("pec", lenses, {"early_renewal": "sight_change", "prescriptions": CHANGE})
+    assert repeat.status_code == 201, repeat.text
+    repeat = repeat.json()
+    assert repeat["binding"] is False and repeat["amc"] == "0.00"
+    assert all("PRESCRIPTION_NOT_AFTER_LAST_DELIVERY" in line["limits"] for line in repeat["lines"])
+
+
+def test_facts_that_cannot_be_known_on_the_day_of_care_are_refused(world: World) -> None:
+    optician = world.headers("optique.demo")
+    child = _child(world, 1)
+    child.pop("beneficiary_id")
+    number = engagement(world, optician, child)
+    tomorrow = (world.clock.now().date() + timedelta(days=1)).isoformat()
+
+    def refused(facts: dict[str, Any]) -> tuple[int, str, str | None]:
+        return _field(world.client.post("/v1/quotes", headers=optician, json={
+            "engagement_number": number, "kind": "simulation", "lines": CHILD_GLASSES, "facts": facts}))
+
+    later = {"previous": CHANGE["previous"], "current": {**CHANGE["current"], "issued_on": tomorrow}}
+    assert refused({"early_renewal": "sight_change", "prescriptions": later})[:2] == (
+        422, "facts.prescriptions.current.issued_on")
+    assert refused({"declared_last_delivery": {"frame": tomorrow}})[:2] == (422, "facts.declared_last_delivery.frame")
+    no_axis = {"previous": CHANGE["previous"],
+               "current": {**CHANGE["current"], "right": {"sphere": "-2.00", "cylinder": "-0.75"}}}
+    assert refused({"early_renewal": "sight_change", "prescriptions": no_axis})[:2] == (
+        422, "facts.prescriptions.current.right.axis")
+
+
+def test_a_consultation_is_billed_by_a_doctor(world: World) -> None:
+    optician = world.headers("optique.demo")
+    number = engagement(world, optician, fresh_patients(world)[0], "consultation")
+    answer = world.client.post("/v1/quotes", headers=optician, json={
+        "engagement_number": number, "kind": "simulation", "lines": [{"code": "G", "price": "30.00"}]})
+    assert _field(answer) == (422, "lines[0].code", "ACT_BILLED_BY_A_DOCTOR")
 
 
 def test_a_doctor_is_registered_with_a_sector(world: World) -> None:

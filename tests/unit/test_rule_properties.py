@@ -51,7 +51,7 @@ def test_an_early_renewal_never_pays_a_frame_inside_its_period(
              PricedLine(QuoteLine(lens.code, Decimal("80.00"), 1, LensType.UNIFOCAL, Decimal("-1.00")), lens, 1)]
     ctx = CareContext(AT, date(AT.year - age, 1, 1),
                       LastPurchases(AT - timedelta(days=days_ago), AT - timedelta(days=lenses_days_ago)),
-                      RenewalGrounds(reason, tuple(criteria), by_ophthalmologist))
+                      RenewalGrounds(reason, tuple(criteria), by_ophthalmologist, prescribed_on=AT))
     paid = calculate(lines, GENEROUS, ctx).lines[0]
     assert paid.amo == paid.amc == 0 and paid.patient == paid.price
 

@@ -41,7 +41,8 @@ def _prescription(raw: dict[str, Any], issued: date) -> Prescription:
 
 def _grounds(raw: dict[str, Any]) -> RenewalGrounds:
     return RenewalGrounds(EarlyRenewal(raw["reason"]) if "reason" in raw else None,
-                          tuple(Criterion(c) for c in raw.get("sight_change", ())), raw.get("by_ophthalmologist", False))
+                          tuple(Criterion(c) for c in raw.get("sight_change", ())), raw.get("by_ophthalmologist", False),
+                          prescribed_on=_day(raw.get("prescribed_on")))
 
 
 def _last(raw: dict[str, Any]) -> LastPurchases:
@@ -87,7 +88,8 @@ def _context(vector: dict[str, Any]) -> CareContext:
     at = date.fromisoformat(vector["date_of_care"])
     doctor = vector.get("doctor", {})
     return CareContext(
-        date_of_care=at, birth_date=date(at.year - vector["age"], 1, 1),  # the same age on 1 January
+        # The same age on 1 January unless the vector gives a birthday within the year.
+        date_of_care=at, birth_date=_day(vector.get("birth_date")) or date(at.year - vector["age"], 1, 1),
         last_purchases=_last(vector.get("last", {})), renewal=_grounds(vector.get("grounds", {})),
         pathway=Pathway(vector.get("pathway", "coordinated")),
         doctor=Doctor(Sector(doctor.get("sector", "1")), doctor.get("optam", False),

@@ -32,7 +32,7 @@ class Line(Strict):
 class EyeIn(Strict):
     sphere: Diopters
     cylinder: Diopters = Decimal(0)
-    axis: Annotated[int | None, Field(ge=1, le=180, description="Degrees, 1-180, when there is a cylinder")] = None
+    axis: Annotated[int | None, Field(ge=1, le=180, description="Degrees, 1-180: required with a cylinder")] = None
     addition: Annotated[Decimal | None, decimals(0, 10, 2, nullable=True,
                                                  description="Near addition (presbyopia), dioptres")] = None
 

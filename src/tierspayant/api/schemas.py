@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 
 from tierspayant.domain.reference import CareCategory
 from tierspayant.domain.tariffs import Sector, Speciality
+from tierspayant.services.records import Professional
 
 
 def _canonical_amount(value: Decimal) -> Decimal:
@@ -310,6 +311,12 @@ class ProfessionalFields(Strict):
     sector: Annotated[Sector | None, Field(description="Doctors: sector 1 or 2 of the convention médicale")] = None
     speciality: Annotated[Speciality | None, Field(description=(
         "Doctors: general_medicine for a general practitioner (the default), a specialist's speciality"))] = None
+
+    def professional(self) -> Professional:
+        """The record to register (its ids given by the store)."""
+        return Professional(id=0, organisation_id=0, rpps=self.rpps, adeli=self.adeli, am_number=self.am_number,
+                            profession=self.profession, name=self.name, iban=self.iban, bic=self.bic,
+                            optam=self.optam, sector=self.sector, speciality=self.speciality)
 
 
 class ProfessionalIn(ProfessionalFields):

@@ -94,8 +94,9 @@ def add(
     if name is not None:
         if am_number is None or iban is None or bic is None:
             raise typer.Exit(_say("a new professional needs --am-number, --iban and --bic", 2))
-        professional = Professional(0, 0, rpps, adeli, am_number, profession, name, iban, bic, optam, sector,
-                                    speciality)
+        professional = Professional(id=0, organisation_id=0, rpps=rpps, adeli=adeli, am_number=am_number,
+                                    profession=profession, name=name, iban=iban, bic=bic, optam=optam, sector=sector,
+                                    speciality=speciality)
     platform = build(Settings.from_env())
     _created(run_as(platform, admin, lambda who: platform.onboarding.add_account(
         who, organisation, username, role, professional=professional,

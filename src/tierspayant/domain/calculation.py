@@ -17,15 +17,17 @@ from decimal import Decimal
 from tierspayant.domain.consultations import PfCount, consultation
 from tierspayant.domain.contracts import ClassBCoverage, Contract, MixedEquipmentRule
 from tierspayant.domain.errors import InvalidField, RuleRefused
+from tierspayant.domain.limits import Limit
 from tierspayant.domain.lines import (
     CareContext,
-    Limit,
     LineResult,
     Pathway,
     PricedLine,
     QuoteLine,
+    amo_rate,
     amo_share,
     line_result,
+    rate_limit,
 )
 from tierspayant.domain.money import ZERO, cents
 from tierspayant.domain.optics import (
@@ -131,13 +133,12 @@ def _optical(
             out[p.index] = line_result(p, ZERO, ZERO, refused)
         else:
             paid.append(p)
-    rate = Decimal(1) if ctx.exemption.tm_waived else None
     class_a = [p for p in paid if p.ref.optical_class is OpticalClass.A]
     class_b = [p for p in paid if p.ref.optical_class is not OpticalClass.A]
     category = _equipment_category([p for p in paid if p.ref.kind is ItemKind.LENS], ctx.date_of_care,
                                    needed=bool(class_b))
     for p in class_a:
-        amo = amo_share(p, rate)
+        amo = amo_share(p, amo_rate(p.ref, ctx.exemption))
         if contract.responsable:
             # Class A: everything above the AMO share up to the PLV, supplements included (R871-2 3°).
             out[p.index] = line_result(p, amo, p.line.price - amo, [Limit.PLV])
@@ -147,7 +148,7 @@ def _optical(
     if contract.optical.class_b_coverage is ClassBCoverage.TM_ONLY or ceiling is None or category is None:
         # No ceiling applies (TM-only contract, or a frame bought alone: no equipment category).
         for p in class_b:
-            amo = amo_share(p, rate)
+            amo = amo_share(p, amo_rate(p.ref, ctx.exemption))
             out[p.index] = line_result(p, amo, min(p.ref.br * p.line.quantity, p.line.price) - amo, [Limit.TM_ONLY])
         return category, out
     # Class B beyond the TM: the contract's ceiling, never above the legal one (R871-2 3°).
@@ -173,7 +174,7 @@ def _optical(
                     limits.append(Limit.FRAME_CAP_100)
         if chargeable > allowed and Limit.FRAME_CAP_100 not in limits:
             limits.append(Limit.CLASS_B_CEILING)
-        amo = amo_share(p, rate)
+        amo = amo_share(p, amo_rate(p.ref, ctx.exemption))
         # The AMO share is owed whatever the contract; it counts against the ceiling, which
         # includes it (R871-2 3°), so the AMC never pays beyond the ceiling.
         covered = max(min(chargeable, allowed), min(amo, chargeable))
@@ -202,10 +203,11 @@ def _equipment_category(lenses: Sequence[PricedLine], at: date, needed: bool) ->
 
 def _drug(p: PricedLine, contract: Contract, ctx: CareContext, franchise_ytd: Decimal) -> tuple[LineResult, Decimal]:
     legal = legal_parameters_at(ctx.date_of_care)
-    amo_gross = amo_share(p, Decimal(1) if ctx.exemption.tm_waived else None)
+    rate = amo_rate(p.ref, ctx.exemption)
+    amo_gross = amo_share(p, rate)
     base = min(p.ref.br * p.line.quantity, p.line.price)
     tm = base - amo_gross
-    limits: list[Limit] = [Limit.TM_WAIVED if ctx.exemption.tm_waived else Limit.TM]
+    limits: list[Limit] = [rate_limit(p.ref, rate)]
     # Franchise: €1 a box, never more than the AMO share, €50 a year; not due under 18
     # (L160-13 CSS), nor for C2S, AME, maternity (domain/tariffs.py); never covered by a
     # contrat responsable (L871-1 CSS).

@@ -1,9 +1,10 @@
 """A doctor's consultation and its majorations: AMO, AMC and patient shares.
 
 Sources (docs/DOMAIN.md "Other acts"; domain/tariffs.py for the act conditions):
-- AMO = round(BR x rate); the rate outside the coordinated pathway is lower, from age 16
-  (L162-5-3 CSS), and a contrat responsable covers only the normal TM, never that increase, nor
-  the extra fees billed out of pathway (R871-1 CSS);
+- AMO = round(BR x rate); the rate outside the coordinated pathway is lower, from age 16, save
+  for the direct-access specialities (L162-5-3 CSS; tariffs.in_pathway), and a contrat
+  responsable covers only the normal TM, never that increase, nor the extra fees billed out of
+  pathway (R871-1 CSS);
 - the TM is waived (AMO rate 100 %) in maternity, ALD and AME (domain/tariffs.py Exemption); out
   of pathway the increase still applies to them (L162-5-3: 100 % less the increase);
 - participation forfaitaire: not under 18 on 1 January (R160-20 CSS), not for C2S, AME,
@@ -22,11 +23,21 @@ from decimal import Decimal
 
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.errors import RuleRefused
-from tierspayant.domain.lines import CareContext, Limit, LineResult, Pathway, PricedLine, amo_share, line_result
+from tierspayant.domain.limits import Limit
+from tierspayant.domain.lines import (
+    CareContext,
+    LineResult,
+    Pathway,
+    PricedLine,
+    amo_rate,
+    amo_share,
+    line_result,
+    rate_limit,
+)
 from tierspayant.domain.money import ZERO, cents
 from tierspayant.domain.optics import age_at
 from tierspayant.domain.reference import ItemKind, legal_parameters_at
-from tierspayant.domain.tariffs import PATHWAY_FROM_AGE, PF_PER_PROFESSIONAL_PER_DAY, Sector, check_act
+from tierspayant.domain.tariffs import PF_PER_PROFESSIONAL_PER_DAY, Doctor, Sector, check_act, in_pathway
 
 
 @dataclass(slots=True)
@@ -37,15 +48,20 @@ class PfCount:
     today: int
 
 
-def _rates(p: PricedLine, ctx: CareContext) -> tuple[Decimal, Decimal, bool]:
+def _rates(p: PricedLine, ctx: CareContext, coordinated: bool) -> tuple[Decimal, Decimal, bool]:
     """(the rate applied, the normal rate, whether the out-of-pathway increase applies)."""
-    normal = Decimal(1) if ctx.exemption.tm_waived else p.ref.amo_rate
-    out = (ctx.pathway is Pathway.OUT_OF_PATHWAY and p.ref.amo_rate_out_of_pathway is not None
-           and age_at(ctx.birth_date, ctx.date_of_care) >= PATHWAY_FROM_AGE)
-    if not out or p.ref.amo_rate_out_of_pathway is None:
+    normal = amo_rate(p.ref, ctx.exemption)
+    if coordinated or p.ref.amo_rate_out_of_pathway is None:
         return normal, normal, False
     increase = p.ref.amo_rate - p.ref.amo_rate_out_of_pathway
     return normal - increase, normal, True
+
+
+def _doctor(p: PricedLine, ctx: CareContext) -> Doctor:
+    if ctx.doctor is None:
+        raise RuleRefused(p.field + ".code", "ACT_BILLED_BY_A_DOCTOR", "NGAP art. 2; convention médicale 2024",
+                          "a consultation is billed by a doctor registered with a sector and a speciality")
+    return ctx.doctor
 
 
 def pf_due(p: PricedLine, ctx: CareContext, count: PfCount) -> bool:
@@ -58,11 +74,14 @@ def pf_due(p: PricedLine, ctx: CareContext, count: PfCount) -> bool:
 
 def consultation(p: PricedLine, contract: Contract, ctx: CareContext, count: PfCount) -> LineResult:
     """The shares of one consultation or majoration line; ``count`` is advanced by its PF."""
-    rate, normal, out_of_pathway = _rates(p, ctx)
-    check_act(p.ref.code, ctx.doctor, ctx.pathway is Pathway.COORDINATED, p.field + ".code")
-    sector_2_outside_optam = ctx.doctor.sector is Sector.TWO and not ctx.doctor.optam
+    doctor = _doctor(p, ctx)
+    declared = ctx.pathway is Pathway.COORDINATED
+    coordinated = in_pathway(declared, age_at(ctx.birth_date, ctx.date_of_care), doctor.speciality)
+    rate, normal, out_of_pathway = _rates(p, ctx, coordinated)
+    check_act(p.ref.code, doctor, p.field + ".code", coordinated=coordinated, referred=declared)
+    sector_2_outside_optam = doctor.sector is Sector.TWO and not doctor.optam
     br = p.ref.br_non_optam if sector_2_outside_optam and p.ref.br_non_optam is not None else p.ref.br
-    limits: list[Limit] = [Limit.TM_WAIVED if ctx.exemption.tm_waived else Limit.TM]
+    limits: list[Limit] = [rate_limit(p.ref, normal)]
     amo_gross = amo_share(p, rate, br)
     base = min(br * p.line.quantity, p.line.price)
     # The contract covers the *normal* TM only, never the out-of-pathway increase (R871-1 CSS).
@@ -81,10 +100,10 @@ def consultation(p: PricedLine, contract: Contract, ctx: CareContext, count: PfC
                               "a C2S patient is billed the tariff: no extra fee")
         if out_of_pathway:
             limits.append(Limit.OUT_OF_PATHWAY_EXTRA_FEE)  # R871-1 CSS
-        elif ctx.doctor.sector is Sector.ONE:
+        elif doctor.sector is Sector.ONE:
             limits.append(Limit.SECTOR_1_EXTRA_FEE)
         else:
-            multiple = contract.depassement_optam if ctx.doctor.optam else contract.depassement_non_optam
+            multiple = contract.depassement_optam if doctor.optam else contract.depassement_non_optam
             extra_cover = min(extra, cents(br * p.line.quantity * multiple))
             if extra_cover < extra:
                 limits.append(Limit.DEPASSEMENT_CAP)

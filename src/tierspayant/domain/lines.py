@@ -9,35 +9,12 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from tierspayant.domain.limits import Limit
 from tierspayant.domain.money import ZERO, cents
 from tierspayant.domain.optics import LensType
-from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.reference import ItemKind, ReferenceCode
 from tierspayant.domain.renewal import LastPurchases, RenewalGrounds
-from tierspayant.domain.tariffs import Doctor, Exemption
-
-
-class Limit(StrEnum):
-    """Why a line's AMC share is what it is (stable names, shown to professionals)."""
-
-    PLV = "PLV"  # class A: everything above the AMO up to the PLV (R871-2 3°)
-    TM = "TM"  # the ticket modérateur, as the contract covers it
-    TM_ONLY = "TM_ONLY"  # class B covered at the TM only (no ceiling for this category, or a frame alone)
-    FRAME_CAP_100 = "FRAME_CAP_100"  # frame cover limited to min(contract cap, €100)
-    CLASS_B_CEILING = "CLASS_B_CEILING"  # equipment ceiling of the contract's category
-    NETWORK_PRICE_CAP = "NETWORK_PRICE_CAP"  # care network's negotiated price for the code
-    RENEWAL_PERIOD_NOT_ELAPSED = "RENEWAL_PERIOD_NOT_ELAPSED"
-    SIGHT_CHANGE_BELOW_LPP_THRESHOLD = "SIGHT_CHANGE_BELOW_LPP_THRESHOLD"  # early renewal asked, not met
-    OPHTHALMOLOGIST_REQUIRED = "OPHTHALMOLOGIST_REQUIRED"  # under 16: the change documented by one
-    CHILD_FRAME_RULE_AGE = "CHILD_FRAME_RULE_AGE"  # the 6-month frame rule is for young children
-    PARTICIPATION_FORFAITAIRE = "PARTICIPATION_FORFAITAIRE"  # never covered (L871-1 CSS)
-    FRANCHISE = "FRANCHISE"  # never covered (L871-1 CSS)
-    OUT_OF_PATHWAY_INCREASE = "OUT_OF_PATHWAY_INCREASE"  # not covered (R871-1 CSS)
-    OUT_OF_PATHWAY_EXTRA_FEE = "OUT_OF_PATHWAY_EXTRA_FEE"  # DA out of pathway: not covered (R871-1 CSS)
-    SECTOR_1_EXTRA_FEE = "SECTOR_1_EXTRA_FEE"  # above a sector 1 tariff: not an extra fee a contract covers
-    DEPASSEMENT_CAP = "DEPASSEMENT_CAP"  # extra fees above the contract's cover (R871-2 2°)
-    TM_WAIVED = "TM_WAIVED"  # maternity, ALD, AME: the AMO pays the tariff in full
-    NOT_COVERED = "NOT_COVERED"  # the contract does not cover this share
-    WITHIN_CEILING = "WITHIN_CEILING"  # class B line fully covered within the ceiling
+from tierspayant.domain.tariffs import LOW_BENEFIT_DRUG_RATE, Doctor, Exemption
 
 
 class Pathway(StrEnum):
@@ -67,7 +44,8 @@ class CareContext:
     last_purchases: LastPurchases = field(default_factory=LastPurchases)
     renewal: RenewalGrounds = field(default_factory=RenewalGrounds)
     pathway: Pathway = Pathway.COORDINATED
-    doctor: Doctor = field(default_factory=Doctor)
+    #: Who bills a consultation (None: not a doctor the platform knows the sector of).
+    doctor: Doctor | None = field(default_factory=Doctor)
     exemption: Exemption = Exemption.NONE
     #: Already this year (as the AMO tells them; zero when unknown).
     pf_count_this_year: int = 0
@@ -111,3 +89,19 @@ def amo_share(p: PricedLine, rate: Decimal | None = None, br: Decimal | None = N
     """round(min(BR x quantity, price) x rate): the AMO never pays more than was charged."""
     base = min((p.ref.br if br is None else br) * p.line.quantity, p.line.price)
     return cents(base * (p.ref.amo_rate if rate is None else rate))
+
+
+def amo_rate(ref: ReferenceCode, exemption: Exemption) -> Decimal:
+    """The AMO rate of the code for this patient: the tariff in full where the TM is waived
+    (domain/tariffs.py Exemption), except in ALD on drugs of low medical benefit, which keep
+    their rate (L160-14 CSS as read; tariffs.LOW_BENEFIT_DRUG_RATE)."""
+    if not exemption.tm_waived:
+        return ref.amo_rate
+    if exemption is Exemption.ALD and ref.kind is ItemKind.DRUG and ref.amo_rate <= LOW_BENEFIT_DRUG_RATE:
+        return ref.amo_rate
+    return Decimal(1)
+
+
+def rate_limit(ref: ReferenceCode, rate: Decimal) -> Limit:
+    """TM_WAIVED when the AMO pays the tariff in full where the code's rate would not."""
+    return Limit.TM_WAIVED if rate > ref.amo_rate else Limit.TM

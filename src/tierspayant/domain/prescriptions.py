@@ -74,6 +74,11 @@ class Prescription:
     right: Eye
     left: Eye
 
+    def fingerprint(self) -> list[str]:
+        """The prescription as it identifies a request (services/calculation.py CareFacts)."""
+        eyes = [str(x) for e in (self.right, self.left) for x in (e.sphere, e.cylinder, e.axis, e.addition)]
+        return [self.issued_on.isoformat(), self.prescriber.value, *eyes]
+
 
 def axis_turn(before: int, after: int) -> int:
     """The smallest angle between two cylinder axes (axes are defined modulo 180°)."""

@@ -16,6 +16,11 @@ docs/DOMAIN.md "Renewal":
   keeps its period;
 - listed medical conditions (``MedicalCondition``), on a new ophthalmologist's prescription: the
   lenses with no minimum delay, the frame keeps its period;
+- the early renewal rests on a new prescription: one issued on or before the last delivery of
+  the lenses cannot show a change since them (the lenses would be paid again on every visit
+  on the same paper), so it grants nothing (``Limit.PRESCRIPTION_NOT_AFTER_LAST_DELIVERY``);
+  a prescription after the date of care is refused where the facts are read
+  (services/calculation.py CareFacts.check);
 - age is taken at the date of the new purchase; whether the anniversary day itself is eligible
   is fixed by no text (configuration, default eligible).
 """
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from tierspayant.domain.limits import Limit
 from tierspayant.domain.optics import add_months, age_at
 from tierspayant.domain.prescriptions import Criterion
 
@@ -57,14 +63,6 @@ class MedicalCondition(StrEnum):
     HIV = "hiv"
     LONG_TERM_CORTICOSTEROIDS = "long_term_corticosteroids"
     OTHER_LISTED = "other_listed"
-
-
-class Note(StrEnum):
-    """Why an early renewal asked for was not granted (shown on the refused lines)."""
-
-    SIGHT_CHANGE_BELOW_LPP_THRESHOLD = "SIGHT_CHANGE_BELOW_LPP_THRESHOLD"
-    OPHTHALMOLOGIST_REQUIRED = "OPHTHALMOLOGIST_REQUIRED"
-    CHILD_FRAME_RULE_AGE = "CHILD_FRAME_RULE_AGE"
 
 
 def latest(*days: date | None) -> date | None:
@@ -115,6 +113,8 @@ class RenewalGrounds:
     reason: EarlyRenewal | None = None
     sight_change: tuple[Criterion, ...] = ()
     by_ophthalmologist: bool = False
+    #: When the current prescription was issued (a change of sight or a medical condition).
+    prescribed_on: date | None = None
     #: Whether the anniversary day itself is eligible: no text fixes it (configuration).
     anniversary_eligible: bool = True
 
@@ -125,7 +125,7 @@ class RenewalDates:
 
     frame: date | None
     lenses: date | None
-    note: Note | None = None
+    note: Limit | None = None
 
     def refuses(self, part_is_frame: bool, at: date) -> bool:
         first = self.frame if part_is_frame else self.lenses
@@ -144,30 +144,38 @@ def _after(last: date | None, months: int, grounds: RenewalGrounds) -> date | No
     return first if grounds.anniversary_eligible else first + timedelta(days=1)
 
 
+def _new_prescription(prescribed_on: date | None, last_lenses: date | None) -> bool:
+    """Whether the prescription came after the lenses last delivered (none known: it did)."""
+    return last_lenses is None or (prescribed_on is not None and prescribed_on > last_lenses)
+
+
 def renewal_dates(last: LastPurchases, birth_date: date, at: date, grounds: RenewalGrounds) -> RenewalDates:
     """When the frame and the lenses are reimbursed again, for a purchase on ``at``."""
     age = age_at(birth_date, at)
     months = 24 if age >= ADULT_FROM else 12
-    note: Note | None = None
+    note: Limit | None = None
     if grounds.reason is EarlyRenewal.FRAME_NO_LONGER_FITS:
         if age <= CHILD_SHORT_PERIOD_UP_TO:
             months = 6
         else:
-            note = Note.CHILD_FRAME_RULE_AGE
+            note = Limit.CHILD_FRAME_RULE_AGE
     frame = _after(last.frame, months, grounds)
     lenses = _after(last.lenses, months, grounds)
+    if grounds.reason in (EarlyRenewal.SIGHT_CHANGE, EarlyRenewal.MEDICAL_CONDITION) and not _new_prescription(
+            grounds.prescribed_on, last.lenses):
+        return RenewalDates(frame, lenses, Limit.PRESCRIPTION_NOT_AFTER_LAST_DELIVERY)
     if grounds.reason is EarlyRenewal.MEDICAL_CONDITION:
         if grounds.by_ophthalmologist:
             lenses = None
         else:
-            note = Note.OPHTHALMOLOGIST_REQUIRED
+            note = Limit.OPHTHALMOLOGIST_REQUIRED
     elif grounds.reason is EarlyRenewal.SIGHT_CHANGE:
         if not grounds.sight_change:
-            note = Note.SIGHT_CHANGE_BELOW_LPP_THRESHOLD
+            note = Limit.SIGHT_CHANGE_BELOW_LPP_THRESHOLD
         elif age >= ADULT_FROM:
             frame, lenses = _after(last.frame, 12, grounds), _after(last.lenses, 12, grounds)
         elif grounds.by_ophthalmologist:
             lenses = None
         else:
-            note = Note.OPHTHALMOLOGIST_REQUIRED
+            note = Limit.OPHTHALMOLOGIST_REQUIRED
     return RenewalDates(frame, lenses, note)

@@ -12,7 +12,8 @@ under which a code may be billed are rules, here, each citing its text. Sources:
 - exemptions: C2S (L861-3 CSS: no PF, no franchise; L162-5-13: no extra fees), AME (L251-2 CASF:
   the tariff paid in full, no PF, no franchise), maternity insurance from the 6th month of
   pregnancy to 12 days after the birth (L160-9 CSS: TM, PF and franchise not due), care related
-  to a long-term condition, ALD (L160-14 3° CSS: TM not due; PF and franchise still due);
+  to a long-term condition, ALD (L160-14 3° CSS: TM not due, except on drugs of low medical
+  benefit, ``LOW_BENEFIT_DRUG_RATE``; PF and franchise still due);
 - participation forfaitaire: per act or consultation, at most 4 a day for one professional
   (D160-8? see LEGAL_PF_PER_PROFESSIONAL_PER_DAY) and a yearly cap (domain/reference.py).
 """
@@ -20,6 +21,7 @@ under which a code may be billed are rules, here, each citing its text. Sources:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from tierspayant.domain.errors import RuleRefused
@@ -29,6 +31,9 @@ from tierspayant.domain.errors import RuleRefused
 PF_PER_PROFESSIONAL_PER_DAY = 4
 #: The coordinated care pathway's increase applies from this age (L162-5-3 CSS).
 PATHWAY_FROM_AGE = 16
+#: Drugs of low medical benefit are reimbursed at this rate, and keep it in ALD (L160-14 CSS as
+#: read: the ALD exemption does not reach them; docs/DOMAIN.md "What is still assumed").
+LOW_BENEFIT_DRUG_RATE = Decimal("0.15")
 
 
 class Sector(StrEnum):
@@ -49,7 +54,21 @@ class Speciality(StrEnum):
     OTHER_SPECIALITY = "other_speciality"
 
 
+#: The professions that bill doctors' acts (a professional's ``profession``).
+DOCTOR_PROFESSIONS = frozenset({"general_practitioner", "specialist"})
 SPECIALISTS = frozenset(s for s in Speciality if s is not Speciality.GENERAL_MEDICINE)
+#: Seen without the treating doctor's referral yet within the pathway ("accès direct
+#: spécifique", L162-5-3 CSS and the convention médicale): gynaecology and ophthalmology at any
+#: age, psychiatry from 16 to 25 (stomatology too: not a speciality modelled here).
+DIRECT_ACCESS = frozenset({Speciality.GYNAECOLOGY, Speciality.OPHTHALMOLOGY})
+DIRECT_ACCESS_PSYCHIATRY_AGES = range(16, 26)
+
+
+def in_pathway(declared_coordinated: bool, age: int, speciality: Speciality) -> bool:
+    """Whether the care counts as within the coordinated pathway: declared so, a patient under
+    16 (the pathway's rules apply from 16, L162-5-3 CSS), or a direct-access speciality."""
+    return (declared_coordinated or age < PATHWAY_FROM_AGE or speciality in DIRECT_ACCESS
+            or (speciality is Speciality.PSYCHIATRY and age in DIRECT_ACCESS_PSYCHIATRY_AGES))
 
 
 class Exemption(StrEnum):
@@ -95,7 +114,8 @@ class ActRule:
     source: str
     specialities: frozenset[Speciality] | None = None  # None: any doctor
     majoration: bool = False  # added to a consultation: bears no PF of its own
-    coordinated_only: bool = False  # within the coordinated care pathway
+    coordinated_only: bool = False  # within the coordinated care pathway (in_pathway)
+    referred_only: bool = False  # at the treating doctor's request: the pathway declared coordinated
     sector_1_tariff_only: bool = False  # sector 1 or OPTAM
 
 
@@ -103,7 +123,7 @@ ACT_RULES: dict[str, ActRule] = {
     "G": ActRule("NGAP art. 2; convention médicale 2024", frozenset({Speciality.GENERAL_MEDICINE})),
     "CS": ActRule("NGAP art. 2; convention médicale 2024", SPECIALISTS),
     "APC": ActRule("NGAP art. 18 (avis ponctuel de consultant, at the treating doctor's request)", SPECIALISTS,
-                   coordinated_only=True),
+                   referred_only=True),
     "CSC": ActRule("NGAP art. 15-1 (consultation de cardiologie)", frozenset({Speciality.CARDIOLOGY})),
     "CNPSY": ActRule("NGAP art. 2 (consultation de psychiatre)", frozenset({Speciality.PSYCHIATRY})),
     "MPC": ActRule("NGAP art. 2 bis (majoration provisoire clinique)", SPECIALISTS, majoration=True),
@@ -115,18 +135,21 @@ ACT_RULES: dict[str, ActRule] = {
 }
 
 
-def check_act(code: str, doctor: Doctor, coordinated: bool, field: str) -> ActRule | None:
+def check_act(code: str, doctor: Doctor, field: str, *, coordinated: bool, referred: bool) -> ActRule | None:
     """The rule of ``code`` if the act may be billed here; RuleRefused naming ``field`` if not.
-    A code with no rule here (a drug, an optical code) is not a doctor's act: None."""
+    ``coordinated``: within the pathway (in_pathway); ``referred``: the pathway declared
+    coordinated, the treating doctor's request. A code with no rule here is not a doctor's act
+    that has conditions: None."""
     rule = ACT_RULES.get(code)
     if rule is None:
         return None
     if rule.specialities is not None and doctor.speciality not in rule.specialities:
         raise RuleRefused(field, "ACT_NOT_OF_THIS_SPECIALITY", rule.source,
                           f"{code} is not billed by a doctor of speciality {doctor.speciality.value}")
-    if rule.coordinated_only and not coordinated:
+    if (rule.coordinated_only and not coordinated) or (rule.referred_only and not referred):
         raise RuleRefused(field, "ACT_REQUIRES_COORDINATED_PATHWAY", rule.source,
-                          f"{code} is billed only within the coordinated care pathway")
+                          f"{code} is billed only within the coordinated care pathway"
+                          + (", at the treating doctor's request" if rule.referred_only else ""))
     if rule.sector_1_tariff_only and not doctor.sector_1_tariff:
         raise RuleRefused(field, "ACT_REQUIRES_SECTOR_1_OR_OPTAM", rule.source,
                           f"{code} is billed only by a sector 1 or OPTAM doctor")

@@ -14,9 +14,10 @@ from tierspayant.detection.signals import Action
 from tierspayant.domain.calculation import Calculation, CareContext, Pathway, PricedLine, QuoteLine, calculate
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.money import ZERO
+from tierspayant.domain.prescriptions import Prescription
 from tierspayant.domain.reference import CareCategory, code_at
-from tierspayant.domain.renewal import LastPurchases, RenewalGrounds
-from tierspayant.domain.tariffs import Doctor, Exemption, Sector, Speciality
+from tierspayant.domain.renewal import LastPurchases, MedicalCondition, RenewalGrounds
+from tierspayant.domain.tariffs import DOCTOR_PROFESSIONS, Doctor, Exemption, Sector, Speciality
 from tierspayant.security.policy import NotFound, Principal
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
@@ -47,20 +48,44 @@ class CareFacts:
     pf_count_this_year: int = 0
     pf_today_with_professional: int = 0
     franchise_ytd: Decimal = ZERO
+    #: As declared, for the request's identity (the renewal grounds are read from them).
+    medical_condition: MedicalCondition | None = None
+    prescriptions: tuple[Prescription, ...] = ()
+
+    def check(self, at: date) -> None:
+        """Refuse what cannot be known on the date of care ``at``: a prescription issued after
+        it, a last delivery declared after it (InvalidField naming the fact)."""
+        if self.renewal.prescribed_on is not None and self.renewal.prescribed_on > at:
+            raise InvalidField("facts.prescriptions.current.issued_on", "after the date of care")
+        for name, day in (("frame", self.declared.frame), ("lenses", self.declared.lenses)):
+            if day is not None and day > at:
+                raise InvalidField(f"facts.declared_last_delivery.{name}", "after the date of care")
 
     def fingerprint(self) -> list[Any]:
-        """The facts as they identify a request (services/claims.py InvoiceRequest.fingerprint)."""
+        """The facts as they identify a request (services/claims.py InvoiceRequest.fingerprint).
+        Facts that say no more than the pathway keep the form invoices were fingerprinted with
+        before the other facts existed (migration 0023), so that a retry of one is a replay."""
+        if replace(self, pathway=Pathway.COORDINATED) == CareFacts():
+            return [self.pathway.value, False, False, False]
         r = self.renewal
         return [self.pathway.value, r.reason, [c.value for c in r.sight_change], r.by_ophthalmologist,
                 str(self.declared.frame), str(self.declared.lenses), self.exemption.value, self.pf_count_this_year,
-                self.pf_today_with_professional, str(self.franchise_ytd)]
+                self.pf_today_with_professional, str(self.franchise_ytd), self.medical_condition,
+                [p.fingerprint() for p in self.prescriptions]]
 
 
-def doctor_of(professional: Professional) -> Doctor:
-    """The sector and speciality the rules read (domain/tariffs.py). A record from before sectors
-    (no ``sector``) keeps what its OPTAM flag meant then: sector 2, under OPTAM or not."""
-    sector = Sector(professional.sector) if professional.sector else Sector.TWO
-    speciality = Speciality(professional.speciality) if professional.speciality else Speciality.GENERAL_MEDICINE
+def doctor_of(professional: Professional) -> Doctor | None:
+    """The sector and speciality the rules read (domain/tariffs.py); None for a professional who
+    is not a doctor, or whose stored sector or speciality the rules do not know (a consultation
+    line is then refused, naming it, not guessed). A record from before sectors (no ``sector``)
+    keeps what its OPTAM flag meant then: sector 2, under OPTAM or not."""
+    if professional.profession not in DOCTOR_PROFESSIONS:
+        return None
+    try:
+        sector = Sector(professional.sector) if professional.sector else Sector.TWO
+        speciality = Speciality(professional.speciality) if professional.speciality else Speciality.GENERAL_MEDICINE
+    except ValueError:
+        return None
     return Doctor(sector, professional.optam and sector is Sector.TWO, speciality)
 
 
@@ -89,6 +114,7 @@ def compute_for(tx: CalculationStore, engagement: Engagement, lines: Sequence[Qu
     contract = tx.reference.contract(contract_on(beneficiary, tx.beneficiaries.rights_periods(beneficiary.id), at))
     if contract is None:
         raise NotFound()
+    facts.check(at)
     priced = price_lines(tx, lines, at, engagement.category, prefix)
     ctx = CareContext(
         date_of_care=at,

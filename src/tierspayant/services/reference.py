@@ -23,7 +23,7 @@ from tierspayant.domain.identifiers import (
     parse_siret,
 )
 from tierspayant.domain.reference import ReferenceCode
-from tierspayant.domain.tariffs import SPECIALISTS, Sector, Speciality
+from tierspayant.domain.tariffs import DOCTOR_PROFESSIONS, SPECIALISTS, Sector, Speciality
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.common import UseCase
 from tierspayant.services.errors import Forbidden
@@ -167,13 +167,10 @@ def checked_professional(professional: Professional) -> Professional:
                    am_number=parse_am_number(professional.am_number), name=name, iban=iban, bic=bic)
 
 
-DOCTORS = ("general_practitioner", "specialist")
-
-
 def _checked_doctor(professional: Professional) -> Professional:
     """A doctor has a sector and a speciality (domain/tariffs.py); OPTAM is a sector 2 option
     (convention médicale 2024); other professions have neither."""
-    if professional.profession not in DOCTORS:
+    if professional.profession not in DOCTOR_PROFESSIONS:
         if professional.sector is not None or professional.speciality is not None:
             field = "sector" if professional.sector is not None else "speciality"
             raise InvalidField(field, "only for a doctor")

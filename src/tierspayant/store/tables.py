@@ -115,7 +115,7 @@ optical_purchases = Table(
     Column("delivered_enc", Text, nullable=False),  # encrypted (store/protection.py)
     Column("invoice_id", Integer, nullable=True),
     # equipment | frame | lenses: each element has its own renewal period (domain/renewal.py)
-    Column("parts", String(10), nullable=False, default="equipment"),
+    Column("parts", String(10), nullable=False, server_default="equipment"),
 )
 
 organisations = Table(

@@ -14,7 +14,7 @@ from tierspayant.api.responses import NOT_FOUND, Responses
 from tierspayant.api.schemas import ProfessionalFields, Reference, Strict
 from tierspayant.security.policy import Principal
 from tierspayant.services.onboarding import NewAccount
-from tierspayant.services.records import Organisation, Professional
+from tierspayant.services.records import Organisation
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -87,9 +87,7 @@ def register_organisation(body: OrganisationIn, request: Request, principal: Pri
              responses={**NOT_FOUND, **CONFLICT})
 def add_account(identifier: Reference, body: AccountIn, request: Request, principal: Principal = ACCOUNT_ADMINS) -> NewAccountOut:
     """A new account of the organisation, with its enrolment code. One account per professional."""
-    p = body.professional
-    professional = Professional(0, 0, p.rpps, p.adeli, p.am_number, p.profession, p.name, p.iban, p.bic,
-                                p.optam, p.sector, p.speciality) if p is not None else None
+    professional = body.professional.professional() if body.professional is not None else None
     return _new(platform(request).onboarding.add_account(principal, identifier, body.username, body.role,
                                                          professional=professional, rpps=body.rpps, adeli=body.adeli))
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from tierspayant.api.auth import PROFESSIONAL_DATA, QUOTE_READERS
 from tierspayant.api.care_schemas import (
     CareFactsIn,
+    EyeIn,
     InvoiceRequest,
     Line,
     LineOut,
@@ -56,10 +55,14 @@ def _line(line: Line) -> QuoteLine:
     return QuoteLine(line.code, line.price, line.quantity, line.lens_type, line.sph, line.cyl)
 
 
-def _prescription(p: PrescriptionIn) -> Prescription:
-    def eye(e: Any) -> Eye:
+def _prescription(p: PrescriptionIn, field: str) -> Prescription:
+    def eye(e: EyeIn, side: str) -> Eye:
+        # A cylinder is written with its axis: an axis change is an LPP criterion of a change
+        # of sight (domain/prescriptions.py), one without it could not be compared.
+        if e.cylinder != 0 and e.axis is None:
+            raise InvalidField(f"{field}.{side}.axis", "required with a cylinder")
         return Eye(e.sphere, e.cylinder, e.axis, e.addition)
-    return Prescription(p.issued_on, p.prescriber, eye(p.right), eye(p.left))
+    return Prescription(p.issued_on, p.prescriber, eye(p.right, "right"), eye(p.left, "left"))
 
 
 def _renewal(facts: CareFactsIn) -> RenewalGrounds:
@@ -72,21 +75,24 @@ def _renewal(facts: CareFactsIn) -> RenewalGrounds:
         raise InvalidField("facts.medical_condition", "required for an early renewal on a medical condition")
     if reason in (EarlyRenewal.SIGHT_CHANGE, EarlyRenewal.MEDICAL_CONDITION) and given is None:
         raise InvalidField("facts.prescriptions", f"required for an early renewal on {reason}")
-    current = _prescription(given.current) if given is not None else None
+    current = _prescription(given.current, "facts.prescriptions.current") if given is not None else None
     criteria: tuple[Criterion, ...] = ()
     if reason is EarlyRenewal.SIGHT_CHANGE:
         assert given is not None and current is not None
         if given.previous is None:
             raise InvalidField("facts.prescriptions.previous", "required: the change of sight is against it")
-        criteria = sight_change(_prescription(given.previous), current)
+        criteria = sight_change(_prescription(given.previous, "facts.prescriptions.previous"), current)
     by_ophthalmologist = current is not None and current.prescriber is Prescriber.OPHTHALMOLOGIST
-    return RenewalGrounds(reason, criteria, by_ophthalmologist)
+    return RenewalGrounds(reason, criteria, by_ophthalmologist, prescribed_on=current.issued_on if current else None)
 
 
 def _facts(facts: CareFactsIn) -> calculation.CareFacts:
-    declared = facts.declared_last_delivery
+    declared, given = facts.declared_last_delivery, facts.prescriptions
+    prescriptions = () if given is None else tuple(
+        _prescription(p, f"facts.prescriptions.{name}")
+        for name, p in (("previous", given.previous), ("current", given.current)) if p is not None)
     return calculation.CareFacts(
-        renewal=_renewal(facts),
+        renewal=_renewal(facts), medical_condition=facts.medical_condition, prescriptions=prescriptions,
         pathway=facts.pathway,
         declared=LastPurchases(declared.frame, declared.lenses) if declared else LastPurchases(),
         exemption=facts.exemption,

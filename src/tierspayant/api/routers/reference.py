@@ -20,7 +20,7 @@ from tierspayant.api.schemas import (
 )
 from tierspayant.domain.contracts import contract_to_dict
 from tierspayant.security.policy import Principal
-from tierspayant.services.records import Beneficiary, Organisation, Professional, RightsPeriod
+from tierspayant.services.records import Beneficiary, Organisation, RightsPeriod
 
 router = APIRouter(prefix="/v1")
 
@@ -66,9 +66,7 @@ def add_beneficiary(amc_number: Reference, body: BeneficiaryIn, request: Request
 @router.post("/professionals", response_model=CreatedOut, status_code=201, tags=["reference"])
 def add_professional(body: ProfessionalIn, request: Request, principal: Principal = ADMIN) -> CreatedOut:
     organisation = Organisation(0, body.organisation_kind, body.organisation_identifier, body.organisation_name)
-    professional = Professional(0, 0, body.rpps, body.adeli, body.am_number, body.profession, body.name, body.iban,
-                                body.bic, body.optam, body.sector, body.speciality)
-    return CreatedOut(id=platform(request).reference.add_professional(principal, organisation, professional))
+    return CreatedOut(id=platform(request).reference.add_professional(principal, organisation, body.professional()))
 
 
 @router.get("/reference-codes/{code}", response_model=ReferenceCodeOut, tags=["reference"], responses=NOT_FOUND)
