@@ -19,12 +19,12 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from tests.fakes import START, FakeClock
-from tierspayant.api.app import create_app
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
 from tierspayant.security import totp
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import seed
+from tierspayant.web.app import create_app
 
 PG_ADMIN_URL = os.environ.get("TIERS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -144,15 +144,20 @@ class World:
         with self.platform.engine.connect() as conn:
             return int(conn.execute(select(t.accounts.c.id).where(t.accounts.c.username == username)).scalar_one())
 
-    def passkey_sign_in(self, username: str) -> Any:
-        """The HTTP answer to a sign-in with the demo account's (simulated) passkey."""
+    def authenticator(self, username: str) -> Any:
+        """The demo account's (simulated) passkey device, one per account: its signature
+        counter goes on from sign-in to sign-in."""
         from tierspayant.simulate.authenticator import SoftAuthenticator
 
         authenticators = self.__dict__.setdefault("_authenticators", {})
         if username not in authenticators:
             authenticators[username] = SoftAuthenticator.from_dict(self.demo["accounts"][username]["passkey"])
+        return authenticators[username]
+
+    def passkey_sign_in(self, username: str) -> Any:
+        """The HTTP answer to a sign-in with the demo account's (simulated) passkey."""
         options = self.client.post("/v1/passkeys/authentication/options").json()
-        assertion = authenticators[username].get(options, self.platform.settings.webauthn_origin)
+        assertion = self.authenticator(username).get(options, self.platform.settings.webauthn_origin)
         return self.client.post("/v1/passkeys/authentication", json={"credential": assertion})
 
     def passkey_token(self, username: str) -> str:

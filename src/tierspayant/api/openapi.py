@@ -58,12 +58,18 @@ def _problem(status: int, description: str | None = None) -> dict[str, Any]:
     return out
 
 
+#: The portal's pages (web/): their policies are the portal's own (web/session.py).
+PORTAL_PREFIX = "/portail"
+
+
 def api_routes(routes: list[Any]) -> list[APIRoute]:
-    """Every APIRoute, those of included routers too (FastAPI >= 0.16x wraps them)."""
+    """Every APIRoute of the API, those of included routers too (FastAPI >= 0.16x wraps them);
+    not the portal's pages."""
     out: list[APIRoute] = []
     for route in routes:
         if isinstance(route, APIRoute):
-            out.append(route)
+            if not route.path.startswith(PORTAL_PREFIX):
+                out.append(route)
         elif hasattr(route, "original_router"):
             out.extend(api_routes(route.original_router.routes))
     return out

@@ -124,7 +124,7 @@ def serve(
         _print_demo_help(settings, f"http://{bind_host}:{bind_port}")
     os.environ.setdefault("TIERS_DATABASE_URL", settings.database_url)
     # granian (Rust HTTP server): measured several times faster than uvicorn+h11 here (bench/).
-    Granian("tierspayant.api.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
+    Granian("tierspayant.web.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
             factory=True, workers=workers or settings.workers, log_access=False,
             # A worker that dies (a kill -9, a crash) is started again and the others keep
             # answering (issue 16, point 6): without it granian stopped them all and exited.

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import base64
 
-from tierspayant.security._hazmat.primitives import random_base32, random_bytes, random_token, sha256_hex
+from tierspayant.security._hazmat.primitives import (
+    constant_time_equal,
+    random_base32,
+    random_bytes,
+    random_token,
+    sha256_hex,
+)
 
 
 def new_session_token() -> str:
     return random_token(32)
+
+
+def same_token(given: str, expected: str) -> bool:
+    """Whether two tokens are equal, in a time that does not tell where they differ."""
+    return constant_time_equal(given, expected)
 
 
 def hash_token(token: str) -> str:

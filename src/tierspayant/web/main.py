@@ -1,4 +1,5 @@
-"""ASGI entry point for servers started by ``tiers serve`` (uvicorn/granian factory)."""
+"""ASGI entry point for servers started by ``tiers serve`` (granian factory): the API and the
+portal."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import logging
 
 from fastapi import FastAPI
 
-from tierspayant.api.app import create_app
 from tierspayant.bootstrap import build
 from tierspayant.config import Settings
 from tierspayant.services.ports import Clock
+from tierspayant.web.app import create_app
 
 
 def app_from_env() -> FastAPI:

@@ -1,0 +1,1 @@
+"""The portal's pages: signing in, the counter, the pages without beneficiary data."""

@@ -1,0 +1,129 @@
+// The portal's only script (served from this origin: the Content-Security-Policy allows no
+// inline script). Passkey ceremonies with the WebAuthn Level 3 JSON forms
+// (PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON, toJSON()),
+// the idle sign-out after 15 minutes with a warning 2 minutes before, and the presence proof
+// read from the QR code where the browser has BarcodeDetector.
+"use strict";
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+async function post(url, body) {
+  const answer = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+    body: JSON.stringify(body || {}),
+  });
+  const data = await answer.json().catch(() => ({}));
+  if (!answer.ok) throw new Error(data.error || "refused");
+  return data;
+}
+
+function show(id, visible) {
+  const element = document.getElementById(id);
+  if (element) element.hidden = !visible;
+}
+
+async function signInWithPasskey(button) {
+  show("connexion-cle-erreur", false);
+  try {
+    const options = await post(button.dataset.options);
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+    const credential = await navigator.credentials.get({ publicKey });
+    const done = await post(button.dataset.finish, { credential: credential.toJSON() });
+    window.location.assign(done.next);
+  } catch (error) {
+    show("connexion-cle-erreur", true);
+  }
+}
+
+async function enrolPasskey(form) {
+  show("enrolement-erreur", false);
+  const code = form.elements.enrolment_code.value.trim();
+  try {
+    const options = await post(form.dataset.options, { enrolment_code: code });
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+    const credential = await navigator.credentials.create({ publicKey });
+    await post(form.dataset.finish, { enrolment_code: code, credential: credential.toJSON() });
+    form.hidden = true;
+    show("enrolement-fait", true);
+  } catch (error) {
+    show("enrolement-erreur", true);
+  }
+}
+
+// Idle sign-out (docs/THREATS.md, "The portal"): the server ends an idle session after 15
+// minutes in any case; the page warns 2 minutes before and then signs out itself.
+function idleTimer(body) {
+  const minutes = Number(body.dataset.idleMinutes);
+  if (!minutes) return;
+  const warnAfter = (minutes - 2) * 60 * 1000;
+  const endAfter = minutes * 60 * 1000;
+  let warn, end;
+  const signOut = () => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = body.dataset.signOut;
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrf";
+    token.value = csrf();
+    form.appendChild(token);
+    document.body.appendChild(form);
+    form.submit();
+  };
+  const restart = () => {
+    clearTimeout(warn);
+    clearTimeout(end);
+    show("inactivite", false);
+    warn = setTimeout(() => show("inactivite", true), warnAfter);
+    end = setTimeout(signOut, endAfter);
+  };
+  for (const name of ["keydown", "pointerdown"]) document.addEventListener(name, restart, { passive: true });
+  const stay = document.getElementById("inactivite-rester");
+  if (stay) stay.addEventListener("click", () => { fetch(window.location.pathname, { credentials: "same-origin" }); restart(); });
+  restart();
+}
+
+// The presence proof from the insurer app's QR code, where the browser can read one.
+async function scanner(button) {
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const video = document.getElementById("camera");
+    const field = document.getElementById("presence_proof");
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      const detector = new BarcodeDetector({ formats: ["qr_code"] });
+      const tick = async () => {
+        const found = await detector.detect(video).catch(() => []);
+        if (found.length) {
+          field.value = found[0].rawValue;
+          stream.getTracks().forEach((track) => track.stop());
+          video.hidden = true;
+          field.focus();
+        } else {
+          requestAnimationFrame(tick);
+        }
+      };
+      tick();
+    } catch (error) {
+      field.focus();
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const signIn = document.getElementById("connexion-cle");
+  if (signIn) signIn.addEventListener("click", () => signInWithPasskey(signIn));
+  const enrol = document.getElementById("enrolement");
+  if (enrol) enrol.addEventListener("submit", (event) => { event.preventDefault(); enrolPasskey(enrol); });
+  const scan = document.getElementById("scanner");
+  if (scan) scanner(scan);
+  const result = document.getElementById("resultat");
+  if (result) result.focus();
+  idleTimer(document.body);
+});

@@ -1,0 +1,218 @@
+"""The portal in a real browser (issue 18): Debian's Chromium driven by Playwright, with the
+Chrome DevTools Protocol's virtual authenticator (ctap2, internal, resident key, user
+verification) standing for the optician's device. An optician enrols a passkey with the
+admin's one-time code, signs in, checks a present patient's rights with a proof typed from
+`tiers presence issue`, reads the statements and the sessions, signs out; the same ceremony
+from a page of another origin is refused; a phished password reaches no page with
+beneficiary data. The platform runs on the real clock (proofs are dated) on SQLite, served by
+uvicorn on a local port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tests.conftest import LENIENT_DETECTION
+from tierspayant.bootstrap import Platform, build
+from tierspayant.config import Settings
+from tierspayant.security import totp
+from tierspayant.services.accounts import OPERATOR_SHELL
+from tierspayant.simulate.population import PopulationSpec
+from tierspayant.simulate.seed import seed
+from tierspayant.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+pytestmark = [pytest.mark.sqlite_only(reason="a browser against one live server; the portal's rules run on both "
+                                             "databases in tests/integration/test_portal_security.py"),
+              pytest.mark.xdist_group("browser")]
+
+
+@dataclass
+class Portal:
+    url: str
+    platform: Platform
+    demo: dict[str, Any]
+    env: dict[str, str]
+
+    def patient(self, index: int = 0) -> dict[str, str]:
+        """A covered adult of the seeded population (identities read through the store)."""
+        with self.platform.uow(readonly=True) as tx:
+            found = []
+            for beneficiary_id in range(1, 200):
+                b = tx.beneficiaries.beneficiary(beneficiary_id)
+                if b is not None and 20 <= (datetime.now(UTC).year - b.birth_date.year) <= 60:
+                    insurer = tx.reference.insurer(b.insurer_id)
+                    assert insurer is not None
+                    found.append({"amc_number": insurer.amc_number, "member_number": b.member_number,
+                                  "nir": b.nir, "birth_date": b.birth_date.isoformat()})
+                if len(found) > index:
+                    return found[index]
+        raise AssertionError("no adult in the seeded population")
+
+    def presence_proof(self, patient: dict[str, str]) -> str:
+        """What the insurer's app shows, issued by the operator's command."""
+        issued = subprocess.run(
+            [sys.executable, "-m", "tierspayant.cli.main", "presence", "issue", "--amc", patient["amc_number"],
+             "--member", patient["member_number"], "--nir", patient["nir"], "--birth-date", patient["birth_date"]],
+            env=self.env, capture_output=True, text=True, timeout=60, check=True)
+        return issued.stdout.strip()
+
+
+def _shows(page: Any, text: str, exact: bool = False) -> None:
+    """Wait for ``text`` on the page; failing, say what the page shows instead."""
+    try:
+        page.get_by_text(text, exact=exact).first.wait_for(timeout=10_000)
+    except Exception as error:
+        raise AssertionError(f"{text!r} not shown on {page.url}:\n{page.inner_text('main')}") from error
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (make browser)")
+    var = tmp_path_factory.mktemp("portal")
+    port = _free_port()
+    origin = f"http://localhost:{port}"
+    env = {**os.environ, "TIERS_DATABASE_URL": f"sqlite:///{var / 'tiers.db'}", "TIERS_VAR_DIR": str(var),
+           "TIERS_WEBAUTHN_ORIGIN": origin, "TIERS_WEBAUTHN_RP_ID": "localhost"}
+    settings = Settings(database_url=env["TIERS_DATABASE_URL"], var_dir=var, webauthn_origin=origin,
+                        webauthn_rp_id="localhost", detection=LENIENT_DETECTION, sign_in_hold_seconds=0.0)
+    platform = build(settings)
+    spec = PopulationSpec(beneficiaries=120, professionals=6, seed=11, today=platform.clock.now().date(),
+                          proofless_quota=1, detection=LENIENT_DETECTION)
+    seed(platform.loader, platform.reference, platform.accounts, spec, var / "demo.json")
+    server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield Portal(origin, platform, json.loads((var / "demo.json").read_text()), env)
+    server.should_exit = True
+    thread.join(10)
+    platform.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def _virtual_authenticator(context: Any, page: Any) -> tuple[Any, str]:
+    """The optician's device: a platform authenticator with a resident key and user
+    verification (CDP WebAuthn domain), answering without a prompt."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True}})
+    return cdp, str(added["authenticatorId"])
+
+
+def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
+    context = chromium.new_context(locale="fr-FR")
+    page = context.new_page()
+    cdp, authenticator = _virtual_authenticator(context, page)
+    code = portal.platform.accounts.enrolment_code("optique.demo", OPERATOR_SHELL)
+
+    page.goto(f"{portal.url}/portail/enrolement")
+    page.get_by_label("Code d'enrôlement").fill(code)
+    page.get_by_role("button", name="Créer ma clé d'accès").click()
+    _shows(page, "Clé d'accès enregistrée")
+    assert len(cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
+
+    page.goto(f"{portal.url}/portail/connexion")
+    page.get_by_role("button", name="Se connecter avec une clé d'accès").click()
+    page.wait_for_url(f"{portal.url}/portail/")
+    cookies = {c["name"]: c for c in context.cookies()}
+    session = cookies["__Host-tp_session"]
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+
+    patient = portal.patient()
+    proof = portal.presence_proof(patient)
+    page.goto(f"{portal.url}/portail/comptoir")
+    page.get_by_label("Numéro AMC").fill(patient["amc_number"])
+    page.get_by_label("Numéro d'adhérent").fill(patient["member_number"])
+    page.get_by_label("Numéro de sécurité sociale").fill(patient["nir"])
+    page.get_by_label("Date de naissance").fill(patient["birth_date"])
+    page.get_by_label("Code de présence").fill(proof)
+    page.get_by_role("button", name="Vérifier les droits").click()
+    _shows(page, "Couvert", exact=True)
+    assert page.url == f"{portal.url}/portail/comptoir"  # posted: nothing of the patient in the address
+    assert patient["nir"] not in page.content() and patient["nir"] not in page.title()
+
+    # The proof is single use: the same code again is refused.
+    page.get_by_label("Numéro AMC").fill(patient["amc_number"])
+    page.get_by_label("Numéro d'adhérent").fill(patient["member_number"])
+    page.get_by_label("Numéro de sécurité sociale").fill(patient["nir"])
+    page.get_by_label("Date de naissance").fill(patient["birth_date"])
+    page.get_by_label("Code de présence").fill(proof)
+    page.get_by_role("button", name="Vérifier les droits").click()
+    _shows(page, "une preuve de présence est nécessaire")
+
+    page.get_by_role("link", name="Relevés de paiement").click()
+    page.get_by_role("heading", name="Relevés de paiement").wait_for()
+    page.get_by_role("link", name="Sessions").click()
+    assert page.get_by_text("(cette session)").count() == 1
+    page.get_by_role("button", name="Se déconnecter", exact=True).click()
+    page.wait_for_url(f"{portal.url}/portail/connexion")
+    page.goto(f"{portal.url}/portail/comptoir")
+    page.wait_for_url(f"{portal.url}/portail/connexion")  # signed out: the counter is closed
+    context.close()
+
+
+def test_the_ceremony_from_another_origin_is_refused(portal: Portal, chromium: Any) -> None:
+    other = portal.url.replace("localhost", "127.0.0.1")  # the same server, another origin
+    context = chromium.new_context()
+    page = context.new_page()
+    _virtual_authenticator(context, page)
+    page.goto(f"{other}/portail/connexion")
+    page.get_by_role("button", name="Se connecter avec une clé d'accès").click()
+    _shows(page, "Connexion refusée.")
+    assert not any(c["name"] == "__Host-tp_session" for c in context.cookies())
+    context.close()
+
+
+def test_a_phished_password_opens_no_page_with_beneficiary_data(portal: Portal, chromium: Any) -> None:
+    account = portal.demo["accounts"]["optique.demo"]
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{portal.url}/portail/connexion")
+    page.get_by_label("Identifiant").fill("optique.demo")
+    page.get_by_label("Mot de passe", exact=True).fill(account["password"])
+    page.get_by_label("Code à usage unique").fill(totp.current_code(account["totp_secret"], datetime.now(UTC)))
+    page.get_by_role("button", name="Se connecter", exact=True).click()
+    page.wait_for_url(f"{portal.url}/portail/")
+    assert page.get_by_text("connecté par mot de passe").count() == 1
+    page.goto(f"{portal.url}/portail/releves")
+    page.get_by_role("heading", name="Relevés de paiement").wait_for()
+    answer = page.goto(f"{portal.url}/portail/comptoir")
+    assert answer is not None and answer.status == 403
+    assert page.get_by_role("heading", name="Connexion renforcée requise").count() == 1
+    context.close()

@@ -1,0 +1,189 @@
+"""The portal's web security, on SQLite and PostgreSQL (docs/THREATS.md, "The portal"): every
+route declares its policy and every state-changing one its CSRF check (the route table is
+walked, so a new route without them fails here); the headers of every page; the session
+cookie's attributes and rotation; a phished password reaching the statements and refused on
+every page with beneficiary data; the same answer for every sign-in failure; a passkey sign-in
+through the portal reaching the counter."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from tests.conftest import World, fresh_patients
+from tierspayant.security import totp
+from tierspayant.web.headers import CONTENT_SECURITY_POLICY
+from tierspayant.web.session import CSRF_COOKIE, PORTAL, SESSION_COOKIE, is_csrf_check, policy_of
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def portal_routes(world: World) -> list[APIRoute]:
+    out: list[APIRoute] = []
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute) and route.path.startswith(PORTAL):
+                out.append(route)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(list(world.app.routes))
+    return out
+
+
+def _policies(route: APIRoute) -> list[str]:
+    return [policy_of(d.call) for d in route.dependant.dependencies if policy_of(d.call)]
+
+
+def browser(world: World) -> TestClient:
+    """A client on the portal's origin (https: the client keeps Secure cookies only there)."""
+    origin = world.platform.settings.webauthn_origin
+    return TestClient(world.app, base_url=origin.replace("http://", "https://"),
+                      headers={"origin": origin}, follow_redirects=False)
+
+
+def _csrf(client: TestClient, path: str = f"{PORTAL}/connexion") -> str:
+    page = client.get(path)
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)
+
+
+def password_session(world: World, username: str = "optique.demo") -> TestClient:
+    client = browser(world)
+    token = _csrf(client)
+    account = world.demo["accounts"][username]
+    world.clock.advance(seconds=31)
+    answer = client.post(f"{PORTAL}/connexion/mot-de-passe", data={
+        "csrf": token, "username": username, "password": account["password"],
+        "code": totp.current_code(account["totp_secret"], world.clock.now())})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def passkey_session(world: World, username: str = "optique.demo") -> TestClient:
+    client = browser(world)
+    token = _csrf(client)
+    authenticator = world.authenticator(username)
+    options = client.post(f"{PORTAL}/cle/options", headers={"x-csrf-token": token})
+    assert options.status_code == 200, options.text
+    assertion = authenticator.get(options.json(), world.platform.settings.webauthn_origin)
+    signed = client.post(f"{PORTAL}/cle/connexion", headers={"x-csrf-token": token}, json={"credential": assertion})
+    assert signed.status_code == 200, signed.text
+    return client
+
+
+def test_every_portal_route_declares_its_policy_and_every_change_its_csrf_check(world: World) -> None:
+    routes = portal_routes(world)
+    assert len(routes) >= 12
+    for route in routes:
+        assert len(_policies(route)) == 1, f"{route.path}: one policy (PUBLIC_PAGE, SIGNED_IN or STRONG)"
+        checks = [d for d in route.dependant.dependencies if is_csrf_check(d.call)]
+        if route.methods & STATE_CHANGING:
+            assert checks, f"{route.path}: a state-changing route without its CSRF check"
+    # And each refuses, live, a cross-site post and one without the token, signed in or not.
+    client = passkey_session(world)
+    token = _csrf(client, f"{PORTAL}/")
+    for route in routes:
+        if not route.methods & STATE_CHANGING:
+            continue
+        path = route.path.replace("{session_id}", "1")
+        foreign = client.post(path, data={"csrf": token}, headers={"origin": "https://evil.example"})
+        assert foreign.status_code == 403, (path, foreign.status_code)
+        tokenless = client.post(path, data={})
+        assert tokenless.status_code == 403, (path, tokenless.status_code)
+        assert "Requête refusée" in tokenless.text
+    assert client.get(f"{PORTAL}/comptoir").status_code == 200  # the session survived every refusal
+
+
+def test_every_page_carries_the_security_headers(world: World) -> None:
+    client = passkey_session(world)
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    for route in portal_routes(world):
+        if "GET" not in route.methods:
+            continue
+        answer = client.get(route.path)
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, route.path
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        if answer.headers.get("content-type", "").startswith("text/html"):
+            assert "<script>" not in answer.text and " onclick=" not in answer.text, route.path  # no inline script
+
+
+def test_the_session_cookie_is_host_prefixed_secure_httponly_strict_and_rotated(world: World) -> None:
+    client = browser(world)
+    token = _csrf(client)
+    account = world.demo["accounts"]["optique.demo"]
+    cookies = []
+    for _ in range(2):
+        world.clock.advance(seconds=31)
+        answer = client.post(f"{PORTAL}/connexion/mot-de-passe", data={
+            "csrf": token, "username": "optique.demo", "password": account["password"],
+            "code": totp.current_code(account["totp_secret"], world.clock.now())})
+        assert answer.status_code == 303
+        set_cookies = answer.headers.get_list("set-cookie")
+        session = next(c for c in set_cookies if c.startswith(SESSION_COOKIE + "="))
+        attributes = {a.strip().lower() for a in session.split(";")[1:]}
+        assert {"httponly", "secure", "path=/", "samesite=strict"} <= attributes
+        assert not any(a.startswith("domain") for a in attributes)  # __Host-: no Domain
+        cookies.append(session.split(";")[0])
+        csrf = next(c for c in set_cookies if c.startswith(CSRF_COOKIE + "="))
+        assert csrf.split(";")[0] != f"{CSRF_COOKIE}={token}"  # a new CSRF token at sign-in
+        token = client.cookies[CSRF_COOKIE]
+    assert cookies[0] != cookies[1]  # a new session token at each sign-in
+
+
+def test_a_phished_password_reaches_the_statements_and_no_page_with_beneficiary_data(world: World) -> None:
+    client = password_session(world)
+    home = client.get(f"{PORTAL}/")
+    assert home.status_code == 200 and "connecté par mot de passe" in home.text
+    assert client.get(f"{PORTAL}/releves").status_code == 200
+    assert client.get(f"{PORTAL}/sessions").status_code == 200
+    token = client.cookies[CSRF_COOKIE]
+    strong = [r for r in portal_routes(world) if "strong" in _policies(r)]
+    assert strong
+    for route in strong:
+        for method in route.methods:
+            answer = client.request(method, route.path, data={"csrf": token})
+            assert answer.status_code == 403 and "Connexion renforcée requise" in answer.text, (method, route.path)
+    # With no session at all, the pages send the browser to the sign-in page.
+    anonymous = browser(world)
+    for route in portal_routes(world):
+        if "GET" in route.methods and _policies(route) != ["public"]:
+            answer = anonymous.get(route.path)
+            assert answer.status_code == 303 and answer.headers["location"] == f"{PORTAL}/connexion", route.path
+
+
+def test_every_sign_in_failure_gets_the_same_answer(world: World) -> None:
+    account = world.demo["accounts"]["optique.demo"]
+    answers = []
+    for username, password, code in (("optique.demo", "wrong password", "000000"),
+                                     ("nobody.here", account["password"], "000000"),
+                                     ("optique.demo", account["password"], "000000")):
+        client = browser(world)
+        answer = client.post(f"{PORTAL}/connexion/mot-de-passe", data={
+            "csrf": _csrf(client), "username": username, "password": password, "code": code})
+        body = re.sub(r'content="[^"]+"|value="[^"]+"', "", answer.text)  # the page's own CSRF token
+        answers.append((answer.status_code, body))
+    assert answers[0][0] == 401 and len(set(answers)) == 1
+
+
+def test_a_passkey_session_checks_rights_at_the_counter_and_the_page_keeps_nothing(world: World) -> None:
+    client = passkey_session(world)
+    patient = fresh_patients(world)[0]
+    token = client.cookies[CSRF_COOKIE]
+    form = {**patient, "date_of_care": world.clock.now().date().isoformat(), "category": "optical", "csrf": token}
+    answer = client.post(f"{PORTAL}/comptoir", data=form)
+    assert answer.status_code == 200, answer.text
+    assert "Couvert" in answer.text and re.search(r"<code>E[0-9A-Z-]+</code>", answer.text)
+    # The answer shows no identifier back: the next patient starts from a blank form.
+    assert patient["nir"] not in answer.text and patient["member_number"] not in answer.text
+    title = re.search(r"<title>(.*)</title>", answer.text)
+    assert title and title.group(1) == "Comptoir — tierspayant"
+    bad = client.post(f"{PORTAL}/comptoir", data={**form, "nir": "123"})
+    assert bad.status_code == 422 and 'href="#nir"' in bad.text
