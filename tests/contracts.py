@@ -309,7 +309,7 @@ def check_sessions_end_as_promised(uow: Uow) -> None:
     ids = world(uow)
     with uow() as tx:
         first = tx.sessions.add_session(ids["account"], "h1", AT, AT + timedelta(hours=12))
-        tx.sessions.add_session(ids["account"], "h2", AT, AT + timedelta(hours=12), "passkey")
+        tx.sessions.add_session(ids["account"], "h2", AT, AT + timedelta(hours=12), "oidc", auth_means="MOBILE")
         tx.sessions.add_session(ids["other_account"], "h3", AT, AT + timedelta(hours=12))
         with pytest.raises(Conflict):
             tx.sessions.add_session(ids["account"], "h1", AT, AT + timedelta(hours=12))
@@ -317,11 +317,15 @@ def check_sessions_end_as_promised(uow: Uow) -> None:
         found = tx.sessions.session_by_token_hash("h1")
         assert found is not None and found[0].id == first and found[1].id == ids["account"]
         assert tx.sessions.session(first) == found[0] and tx.sessions.session(10**6) is None
+        assert found[0].auth_means is None  # kept as given: only a provider's sessions have one
+        second = tx.sessions.session_by_token_hash("h2")
+        assert second is not None and (second[0].aal, second[0].auth_means) == ("oidc", "MOBILE")
         assert [a.id for a in tx.accounts.accounts_of_organisation(ids["organisation"])] == [
             ids["account"], ids["other_account"], ids["third_account"]]
         assert tx.sessions.session_by_token_hash("nope") is None
         tx.sessions.revoke_session(first)
-        assert [s.aal for s in tx.sessions.live_sessions_of(ids["account"], AT)] == ["passkey"]
+        live = tx.sessions.live_sessions_of(ids["account"], AT)
+        assert [(s.aal, s.auth_means) for s in live] == [("oidc", "MOBILE")]
         assert tx.sessions.revoke_sessions_of(ids["account"]) == 1
         assert tx.sessions.revoke_all_sessions() == 1
 

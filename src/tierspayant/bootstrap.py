@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from tierspayant.config import Settings
+from tierspayant.config import Settings, SettingsError
 from tierspayant.delivery.file_drop import FileDropConnector
 from tierspayant.delivery.identity_provider import OidcClient
 from tierspayant.delivery.jetstream import JetStreamTransport
@@ -21,7 +21,7 @@ from tierspayant.delivery.webhooks import WebhookConnector
 from tierspayant.detection.thresholds import Thresholds
 from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
 from tierspayant.security.notes import NoteSigner, Verifier
-from tierspayant.security.oidc import OidcSettings
+from tierspayant.security.oidc import OidcSettings, client_key
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.security.throttle import TokenBuckets
@@ -132,8 +132,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                         load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
     witnesses = [Verifier.decode(k) for k in settings.witness_keys]
     presence_issuer = PresenceIssuer(load_or_create_signing_seed(settings.key_dir / "presence.ed25519"))
-    oidc = OidcClient(OidcSettings(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
-                                   settings.oidc_redirect_uri, settings.oidc_acr_values)) if settings.oidc_issuer else None
+    oidc = OidcClient(oidc_settings(settings)) if settings.oidc_issuer else None
     if settings.unsafe_no_detection:
         logging.getLogger("tierspayant").warning("TIERS_UNSAFE_NO_DETECTION=1: detection is OFF (benchmarks only)")
     detection = DetectionService(uow, clock, recorder, Thresholds.from_config(settings.detection),
@@ -180,6 +179,22 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         relay=Relay(uow, clock, dict(connectors), relay_settings, transport=transport_of(settings, relay_settings)),
         uow=uow,
     )
+
+
+def oidc_settings(settings: Settings) -> OidcSettings:
+    """Pro Santé Connect's client settings; for private_key_jwt, the platform's private key read
+    from TIERS_OIDC_CLIENT_KEY_FILE (a missing or bad file stops the start, the variable named)."""
+    key = None
+    if settings.oidc_client_auth == "private_key_jwt" and settings.oidc_client_key_file is not None:
+        try:
+            key = client_key(settings.oidc_client_key_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            problem = str(exc) if isinstance(exc, ValueError) else "cannot be read"
+            shown = repr(str(settings.oidc_client_key_file))
+            raise SettingsError([f"TIERS_OIDC_CLIENT_KEY_FILE: {problem}: {shown}"]) from None
+    return OidcSettings(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
+                        settings.oidc_redirect_uri, settings.oidc_acr_values, settings.oidc_auth_modes,
+                        settings.oidc_client_auth, key)
 
 
 def transport_of(settings: Settings, relay: RelaySettings) -> Transport | None:

@@ -6,7 +6,7 @@ users write them:
 
 - booleans: ``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off`` (any case); empty
   is the default (off); anything else is an error;
-- ``TIERS_WITNESS_KEYS``: comma-separated; ``TIERS_OIDC_ACR_VALUES``: space-separated;
+- ``TIERS_WITNESS_KEYS``: comma-separated; ``TIERS_OIDC_ACR_VALUES``, ``TIERS_OIDC_AUTH_MODES``: space-separated;
 - ``TIERS_DETECTION``: a JSON object (keys of detection/thresholds.py; empty: none);
 - numbers: a bad one is an error naming its variable.
 
@@ -29,9 +29,9 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -160,13 +160,21 @@ class Settings(BaseSettings):
     #: WebAuthn relying party: the domain passkeys are bound to, and the exact web origin.
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:8000"
-    #: Pro Santé Connect-style OpenID Connect (off when the issuer is empty).
+    #: Pro Santé Connect, OpenID Connect (off when the issuer is empty).
     oidc_issuer: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str = Field(default="", repr=False)
     oidc_redirect_uri: str = "http://localhost:8000/v1/oidc/callback"
-    #: Space-separated in TIERS_OIDC_ACR_VALUES.
-    oidc_acr_values: Annotated[tuple[str, ...], NoDecode] = ("eidas3",)
+    #: Space-separated in TIERS_OIDC_ACR_VALUES: asked for and accepted (PSC: eidas1, card or e-CPS).
+    oidc_acr_values: Annotated[tuple[str, ...], NoDecode] = ("eidas1",)
+    #: Space-separated in TIERS_OIDC_AUTH_MODES: the means of authentication (PSC's ``authMode``)
+    #: accepted -- the CPS card and the e-CPS app; empty accepts any, even none.
+    oidc_auth_modes: Annotated[tuple[str, ...], NoDecode] = ("CARD", "MOBILE")
+    #: How the platform authenticates at the token endpoint, as its client is registered:
+    #: client_secret_basic, client_secret_post or private_key_jwt (security/oidc.py); for
+    #: private_key_jwt, the platform's private key file (PEM, RSA or EC P-256, or a JWK).
+    oidc_client_auth: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = "client_secret_basic"
+    oidc_client_key_file: Path | None = Field(default=None, validate_default=True)
     #: A change of a professional's bank details takes effect this long after it is requested.
     bank_change_delay_hours: float = Field(default=72.0, ge=0)
     #: Delivery (services/relay.py): the relay runs inside ``tiers serve`` (each worker: their
@@ -252,10 +260,17 @@ class Settings(BaseSettings):
             return tuple(k.strip() for k in value.split(",") if k.strip())
         return value
 
-    @field_validator("oidc_acr_values", mode="before")
+    @field_validator("oidc_acr_values", "oidc_auth_modes", mode="before")
     @classmethod
     def _space_separated(cls, value: object) -> object:
         return tuple(value.split()) if isinstance(value, str) else value
+
+    @field_validator("oidc_client_key_file")
+    @classmethod
+    def _key_file_for_private_key_jwt(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("oidc_client_auth") == "private_key_jwt" and info.data.get("oidc_issuer"):
+            raise ValueError("required with TIERS_OIDC_CLIENT_AUTH=private_key_jwt (the platform's private key)")
+        return value
 
     @field_validator("detection", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ import uvicorn
 from tests.conftest import LENIENT_DETECTION
 from tierspayant.bootstrap import Platform, build
 from tierspayant.config import Settings
+from tierspayant.domain.renewal import LastPurchases
 from tierspayant.security import totp
 from tierspayant.services.accounts import OPERATOR_SHELL
 from tierspayant.simulate.population import PopulationSpec
@@ -35,6 +36,8 @@ from tierspayant.simulate.seed import seed
 from tierspayant.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: The README's pictures of the portal, taken by this test run (committed).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]
 pytestmark = [pytest.mark.sqlite_only(reason="a browser against one live server; the portal's rules run on both "
@@ -53,9 +56,11 @@ class Portal:
         """A covered adult of the seeded population (identities read through the store)."""
         with self.platform.uow(readonly=True) as tx:
             found = []
+            today = self.platform.clock.now().date()
             for beneficiary_id in range(1, 200):
                 b = tx.beneficiaries.beneficiary(beneficiary_id)
-                if b is not None and 20 <= (datetime.now(UTC).year - b.birth_date.year) <= 60:
+                if (b is not None and 20 <= (today.year - b.birth_date.year) <= 60
+                        and tx.beneficiaries.last_optical_purchases(b.id, today) == LastPurchases()):
                     insurer = tx.reference.insurer(b.insurer_id)
                     assert insurer is not None
                     found.append({"amc_number": insurer.amc_number, "member_number": b.member_number,
@@ -78,7 +83,22 @@ def _shows(page: Any, text: str, exact: bool = False) -> None:
     try:
         page.get_by_text(text, exact=exact).first.wait_for(timeout=10_000)
     except Exception as error:
-        raise AssertionError(f"{text!r} not shown on {page.url}:\n{page.inner_text('main')}") from error
+        raise AssertionError(f"{text!r} not shown on {page.url}:\n{page.content()[-3000:]}") from error
+
+
+def _accessible(page: Any) -> None:
+    """axe-core on the page as shown: no critical or serious violation (WCAG 2.2 A/AA rules)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21aa",
+                                                                            "wcag22aa", "best-practice"]}})
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]
+           if v["impact"] in ("critical", "serious")]
+    assert not bad, (page.url, bad)
+    PAGES_CHECKED.add(page.url.split("?")[0] + " " + page.title())
+
+
+PAGES_CHECKED: set[str] = set()
 
 
 def _free_port() -> int:
@@ -142,14 +162,18 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     code = portal.platform.accounts.enrolment_code("optique.demo", OPERATOR_SHELL)
 
     page.goto(f"{portal.url}/portail/enrolement")
+    _accessible(page)
     page.get_by_label("Code d'enrôlement").fill(code)
     page.get_by_role("button", name="Créer ma clé d'accès").click()
     _shows(page, "Clé d'accès enregistrée")
     assert len(cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
 
     page.goto(f"{portal.url}/portail/connexion")
+    page.screenshot(path=str(SCREENSHOTS / "connexion.png"), full_page=True)
+    _accessible(page)
     page.get_by_role("button", name="Se connecter avec une clé d'accès").click()
     page.wait_for_url(f"{portal.url}/portail/")
+    _accessible(page)
     cookies = {c["name"]: c for c in context.cookies()}
     session = cookies["__Host-tp_session"]
     assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
@@ -157,6 +181,7 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     patient = portal.patient()
     proof = portal.presence_proof(patient)
     page.goto(f"{portal.url}/portail/comptoir")
+    _accessible(page)
     page.get_by_label("Numéro AMC").fill(patient["amc_number"])
     page.get_by_label("Numéro d'adhérent").fill(patient["member_number"])
     page.get_by_label("Numéro de sécurité sociale").fill(patient["nir"])
@@ -166,8 +191,38 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     _shows(page, "Couvert", exact=True)
     assert page.url == f"{portal.url}/portail/comptoir"  # posted: nothing of the patient in the address
     assert patient["nir"] not in page.content() and patient["nir"] not in page.title()
+    page.screenshot(path=str(SCREENSHOTS / "comptoir.png"), full_page=True)
+    _accessible(page)
+
+    # The PEC: a class B frame and two lenses, the class A offer shown beside them.
+    page.get_by_role("button", name="Établir un devis ou une prise en charge").click()
+    _shows(page, "rien à payer")
+    _accessible(page)
+    page.get_by_label("Code").first.select_option("9100102")
+    page.locator("#frame_price").fill("120.00")
+    for side in ("right", "left"):
+        page.locator(f"#{side}_code").select_option("9100301")
+        page.locator(f"#{side}_price").fill("95.00")
+        page.locator(f"#{side}_sph").fill("-1.25")
+    page.get_by_role("button", name="Calculer").click()
+    _shows(page, "Prise en charge accordée")
+    assert page.get_by_text("Reste à charge").count() >= 1
+    page.screenshot(path=str(SCREENSHOTS / "prise-en-charge.png"), full_page=True)
+    _accessible(page)
+    page.get_by_label("Numéro de votre facture").fill("F-PORTAIL-1")
+    page.get_by_role("button", name="Facturer cette prise en charge").click()
+    _shows(page, "Facture F-PORTAIL-1")
+    _accessible(page)
+    status = page.locator("#titre-facture").inner_text()
+    assert status in ("Acceptée", "En contrôle", "Acceptée en partie"), status
+    if status == "Acceptée":  # paid at the insurer's next run: the statement shows it
+        portal.platform.payments.run(OPERATOR_SHELL, patient["amc_number"])
+        page.get_by_role("link", name="Relevés de paiement", exact=True).click()
+        _shows(page, "F-PORTAIL-1")
+        _accessible(page)
 
     # The proof is single use: the same code again is refused.
+    page.get_by_role("link", name="Comptoir", exact=True).click()
     page.get_by_label("Numéro AMC").fill(patient["amc_number"])
     page.get_by_label("Numéro d'adhérent").fill(patient["member_number"])
     page.get_by_label("Numéro de sécurité sociale").fill(patient["nir"])
@@ -175,11 +230,17 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     page.get_by_label("Code de présence").fill(proof)
     page.get_by_role("button", name="Vérifier les droits").click()
     _shows(page, "une preuve de présence est nécessaire")
+    _accessible(page)
+    page.set_viewport_size({"width": 360, "height": 740})  # a phone at the counter
+    _accessible(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the screen
+    page.set_viewport_size({"width": 1280, "height": 800})
 
-    page.get_by_role("link", name="Relevés de paiement").click()
+    page.get_by_role("link", name="Relevés de paiement", exact=True).click()
     page.get_by_role("heading", name="Relevés de paiement").wait_for()
     page.get_by_role("link", name="Sessions").click()
     assert page.get_by_text("(cette session)").count() == 1
+    _accessible(page)
     page.get_by_role("button", name="Se déconnecter", exact=True).click()
     page.wait_for_url(f"{portal.url}/portail/connexion")
     page.goto(f"{portal.url}/portail/comptoir")
@@ -215,4 +276,5 @@ def test_a_phished_password_opens_no_page_with_beneficiary_data(portal: Portal, 
     answer = page.goto(f"{portal.url}/portail/comptoir")
     assert answer is not None and answer.status == 403
     assert page.get_by_role("heading", name="Connexion renforcée requise").count() == 1
+    _accessible(page)
     context.close()

@@ -14,7 +14,7 @@ from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
-from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.reference import ItemKind, ReferenceCode
 from tierspayant.domain.renewal import LastPurchases, Parts
 from tierspayant.services import records
 from tierspayant.services.ports import Conflict
@@ -57,8 +57,8 @@ class FakeReferenceData:
         self.s.contracts[new] = (insurer_id, contract)
         return new
 
-    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
-        return [r for r in self.s.codes if r.code in codes]
+    def reference_codes(self, codes: Sequence[str], kinds: Sequence[ItemKind] = ()) -> list[ReferenceCode]:
+        return [r for r in self.s.codes if r.code in codes or r.kind in kinds]
 
     def add_reference_code(self, row: ReferenceCode) -> None:
         self.s.codes.append(row)

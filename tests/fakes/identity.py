@@ -52,12 +52,13 @@ class FakeSessions:
         self.s = state
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None,
+                    auth_means: str | None = None) -> int:
         if any(h == token_hash for _, h in self.s.sessions.values()):
             raise Conflict("token", "already exists")
         new = self.s.new_id()
         self.s.sessions[new] = (Session(new, account_id, created_at, created_at, expires_at, False, aal, novelty,
-                                        network), token_hash)
+                                        network, auth_means), token_hash)
         return new
 
     def fingerprints(self, account_id: int) -> set[tuple[str, str]]:

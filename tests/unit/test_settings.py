@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from tierspayant.bootstrap import oidc_settings
 from tierspayant.cli.config_cmd import config_app, mask_iban, mask_url
 from tierspayant.config import Settings, SettingsError
 
@@ -36,7 +37,9 @@ def test_defaults() -> None:
     assert (s.host, s.port, s.workers, s.max_body_bytes) == ("127.0.0.1", 8000, 2, 64 * 1024)
     assert (s.checkpoint_seconds, s.checkpoint_events, s.bank_change_delay_hours, s.sign_in_hold_seconds) == (
         5.0, 1000, 72.0, 30.0)
-    assert s.witness_keys == () and s.oidc_acr_values == ("eidas3",) and s.detection is None
+    assert s.witness_keys == () and s.oidc_acr_values == ("eidas1",) and s.detection is None
+    assert s.oidc_auth_modes == ("CARD", "MOBILE") and s.oidc_client_auth == "client_secret_basic"
+    assert s.oidc_client_key_file is None
     assert not (s.unsafe_no_access_log or s.unsafe_plaintext_fields or s.unsafe_no_detection)
     assert s.oidc_issuer == s.oidc_client_secret == s.simulated_clock == ""
     assert s.model_fields_set == set()
@@ -139,6 +142,24 @@ def test_frozen_and_copied_with_changes(tmp_path: Path) -> None:
     assert faster.checkpoint_seconds == 0.2 and faster.var_dir == tmp_path and s.checkpoint_seconds == 5.0
 
 
+def test_pro_sante_connect_client_settings(tmp_path: Path) -> None:
+    s = Settings.from_env({"TIERS_OIDC_AUTH_MODES": "CARD", "TIERS_OIDC_CLIENT_AUTH": "client_secret_post"})
+    assert s.oidc_auth_modes == ("CARD",) and s.oidc_client_auth == "client_secret_post"
+    with pytest.raises(SettingsError, match="TIERS_OIDC_CLIENT_AUTH"):
+        Settings.from_env({"TIERS_OIDC_CLIENT_AUTH": "none"})
+    # private_key_jwt needs the platform's key, said at start and naming the variable
+    with pytest.raises(SettingsError, match="TIERS_OIDC_CLIENT_KEY_FILE: required with"):
+        Settings.from_env({"TIERS_OIDC_ISSUER": "https://psc.test", "TIERS_OIDC_CLIENT_AUTH": "private_key_jwt"})
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    given = Settings.from_env({"TIERS_OIDC_ISSUER": "https://psc.test", "TIERS_OIDC_CLIENT_AUTH": "private_key_jwt",
+                               "TIERS_OIDC_CLIENT_KEY_FILE": str(bad)})
+    with pytest.raises(SettingsError, match="TIERS_OIDC_CLIENT_KEY_FILE: not an RSA or EC P-256 private key"):
+        oidc_settings(given)
+    with pytest.raises(SettingsError, match="TIERS_OIDC_CLIENT_KEY_FILE: cannot be read"):
+        oidc_settings(given.model_copy(update={"oidc_client_key_file": tmp_path / "absent.pem"}))
+
+
 def test_the_client_secret_is_not_in_the_repr() -> None:
     assert "hunter2" not in repr(Settings(oidc_client_secret="hunter2"))
 
@@ -162,7 +183,8 @@ def test_config_show_lists_every_setting_with_its_origin(tmp_path: Path) -> None
     assert lines["TIERS_WORKERS"] == ["default", "2"]
     assert lines["TIERS_VAR_DIR"] == ["env", str(tmp_path)]
     assert lines["TIERS_DATABASE_URL"][:2] == ["default", f"sqlite:///{tmp_path / 'tierspayant.db'}"]
-    assert lines["TIERS_OIDC_ACR_VALUES"] == ["default", "eidas3"]
+    assert lines["TIERS_OIDC_ACR_VALUES"] == ["default", "eidas1"]
+    assert lines["TIERS_OIDC_AUTH_MODES"] == ["default", "CARD", "MOBILE"]
     assert lines["TIERS_UNSAFE_NO_DETECTION"] == ["default", "false"]
 
 

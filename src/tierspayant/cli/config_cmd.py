@@ -49,7 +49,7 @@ def _as_written(value: Any, field: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return (" " if field == "oidc_acr_values" else ",").join(value)
+        return (" " if field in ("oidc_acr_values", "oidc_auth_modes") else ",").join(value)
     if isinstance(value, Mapping):
         return json.dumps(dict(value), separators=(",", ":"))
     return "" if value is None else str(value)

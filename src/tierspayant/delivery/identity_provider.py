@@ -1,6 +1,7 @@
-"""The OpenID Connect provider over HTTP (``services.ports.outside.IdentityProvider``): its
-discovery document, the token and userinfo endpoints, its keys. Every check of what it answers
-is a recipe of security/oidc.py; any failure here is the same opaque ``OidcRejected``."""
+"""Pro Santé Connect over HTTP (``services.ports.outside.IdentityProvider``): its discovery
+document, the token endpoint (the client authenticated as it is registered: security/oidc.py
+``token_request``), the userinfo endpoint, its keys. Every check of what it answers is a recipe
+of security/oidc.py; any failure here is the same opaque ``OidcRejected``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 import httpx
 
 from tierspayant.security.oidc import (
+    Identity,
     OidcRejected,
     OidcSettings,
     Pending,
     authorization_query,
-    professional_identifier,
+    identity,
+    token_request,
     verified_claims,
 )
 
@@ -47,19 +50,19 @@ class OidcClient:
     def authorization_url(self, pending: Pending) -> str:
         return f"{self.metadata()['authorization_endpoint']}?{authorization_query(self.settings, pending)}"
 
-    def sign_in(self, code: str, pending: Pending) -> str:
-        """Exchange the code, verify the ID token, read the professional's identifier."""
+    def sign_in(self, code: str, pending: Pending) -> Identity:
+        """Exchange the code, verify the ID token, read whom PSC's userinfo describes."""
         meta = self.metadata()
         try:
-            tokens = self._json("POST", meta["token_endpoint"], data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": self.settings.redirect_uri,
-                "client_id": self.settings.client_id, "client_secret": self.settings.client_secret,
-                "code_verifier": pending.verifier,
-            })
+            endpoint = meta["token_endpoint"]
+            if not isinstance(endpoint, str):
+                raise OidcRejected()
+            headers, form = token_request(self.settings, code, pending, endpoint, time.time())
+            tokens = self._json("POST", endpoint, data=form, headers=headers)
             claims = verified_claims(self.settings, tokens["id_token"], self._json("GET", meta["jwks_uri"]), pending,
                                      time.time())
             userinfo = self._json("GET", meta["userinfo_endpoint"],
                                   headers={"authorization": f"Bearer {tokens['access_token']}"})
         except KeyError:
             raise OidcRejected() from None
-        return professional_identifier(self.settings, claims, userinfo)
+        return identity(self.settings, claims, userinfo)

@@ -43,6 +43,7 @@ from tierspayant.services.ports import (
     UnitOfWork,
 )
 from tierspayant.services.ports.outside import IdentityProvider
+from tierspayant.services.pro_sante_connect import account_for
 from tierspayant.services.records import Account, Passkey, Session
 
 
@@ -63,6 +64,8 @@ class SignedIn:
     expires_at: datetime
     role: Role
     aal: str = Assurance.PASSWORD_TOTP.value
+    #: Pro Santé Connect sessions: the means of authentication (``authMode``); else None.
+    auth_means: str | None = None
 
 
 ENROLMENT_VALIDITY = timedelta(hours=24)
@@ -88,18 +91,19 @@ OIDC_STATE_VALIDITY = timedelta(minutes=10)
 
 
 def _open_session(tx: AccountsStore, account: Account, now: datetime, aal: Assurance,
-                  seen: tuple[str | None, str | None] = (None, None)) -> SignedIn:
+                  seen: tuple[str | None, str | None] = (None, None), auth_means: str | None = None) -> SignedIn:
     """A new token at each (re)authentication (ASVS 7.2.4), stored hashed. ``seen``: the keyed
     fingerprints of the device and network it is opened from, compared with the account's
-    earlier sign-ins and remembered (security/novelty.py)."""
+    earlier sign-ins and remembered (security/novelty.py). ``auth_means``: how the provider
+    authenticated the person (PSC's ``authMode``: CARD, MOBILE), kept on the session."""
     token = new_session_token()
     expires_at = now + ABSOLUTE_TIMEOUT
     device, network = seen
     shown = [(k, v) for k, v in (("device", device), ("network", network)) if v is not None]
     bits = novelty.novelty(tx.sessions.fingerprints(account.id), device, network) if shown else 0
     tx.sessions.remember_fingerprints(account.id, shown, now)
-    tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value, bits, network)
-    return SignedIn(token, expires_at, Role(account.role), aal.value)
+    tx.sessions.add_session(account.id, hash_token(token), now, expires_at, aal.value, bits, network, auth_means)
+    return SignedIn(token, expires_at, Role(account.role), aal.value, auth_means)
 
 
 class AccountsService:
@@ -335,7 +339,7 @@ class AccountsService:
         if self._verify_assertion(credential).id != principal.account_id:
             raise Unauthenticated()
 
-    # -- Pro Santé Connect-style OpenID Connect -------------------------------------------
+    # -- Pro Santé Connect (OpenID Connect) ----------------------------------------------
     def oidc_start(self) -> str:
         """The provider URL to send the professional's browser to (state, nonce, PKCE kept here)."""
         if self.oidc is None:
@@ -348,8 +352,9 @@ class AccountsService:
         return url
 
     def oidc_finish(self, code: str, state: str, source: str | None = None) -> SignedIn:
-        """Back from the provider: a phishing-resistant session for the professional whose RPPS
-        (or ADELI) the provider vouched for; an unknown professional is refused."""
+        """Back from the provider: a phishing-resistant session, recording the means of
+        authentication, for the account of the professional the provider vouched for
+        (services/pro_sante_connect.py chooses it); an unknown professional is refused."""
         if self.oidc is None:
             raise NotFound()
         now = self.clock.now()
@@ -358,17 +363,16 @@ class AccountsService:
         if taken is None:
             raise Unauthenticated()
         try:
-            identifier = self.oidc.sign_in(code, Pending(state, taken[0], taken[1]))
+            identity = self.oidc.sign_in(code, Pending(state, taken[0], taken[1]))
         except OidcRejected:
             raise Unauthenticated() from None
         with self.uow() as tx:
-            professional = tx.professionals.professional_by_rpps(identifier)
-            account = tx.accounts.account_of_professional(professional.id) if professional else None
+            account = account_for(tx, identity)
             if account is None or account.disabled:
                 raise Unauthenticated()
             if self._contained(account):
                 raise AccountSuspended()
-            return _open_session(tx, account, now, Assurance.OIDC, self._seen(None, source))
+            return _open_session(tx, account, now, Assurance.OIDC, self._seen(None, source), identity.auth_means)
 
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
         with self.uow(readonly=True) as tx:

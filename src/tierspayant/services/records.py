@@ -194,6 +194,7 @@ class Session:
     #: account had not signed in from), and the keyed fingerprint of its network.
     novelty: int = 0
     network: str | None = None
+    auth_means: str | None = None  # Pro Santé Connect's authMode (CARD, MOBILE); else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,8 +330,7 @@ class TransferLine:
     description: str
 
 
-#: The key owner of the platform's own sealed data (professionals' names and bank details);
-#: every other owner is an insurer's id.
+#: The owner of the platform's own sealed data (professionals' names, bank details); any other is an insurer's id.
 PLATFORM_KEY_OWNER = 0
 
 

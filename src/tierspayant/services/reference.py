@@ -22,7 +22,7 @@ from tierspayant.domain.identifiers import (
     parse_rpps,
     parse_siret,
 )
-from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.reference import ItemKind, ReferenceCode
 from tierspayant.domain.tariffs import DOCTOR_PROFESSIONS, SPECIALISTS, Sector, Speciality
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.services.common import UseCase
@@ -130,6 +130,12 @@ class ReferenceService(UseCase[ReferenceStore]):
             if row.valid_at(at):
                 return row
         raise NotFound()
+
+    def codes_of(self, kinds: Sequence[ItemKind], at: date) -> list[ReferenceCode]:
+        """The rows of these kinds valid at ``at``, by code (a professional's choice of codes)."""
+        with self.uow(readonly=True) as tx:
+            rows = tx.reference.reference_codes((), kinds)
+        return sorted((r for r in rows if r.valid_at(at)), key=lambda r: r.code)
 
     def load_codes(self, rows: Sequence[ReferenceCode]) -> int:
         with self.uow() as tx:

@@ -15,7 +15,7 @@ from tierspayant.store.prepared import Prepared
 _SESSION = (
     select(t.sessions.c.id, t.sessions.c.account_id, t.sessions.c.created_at, t.sessions.c.last_seen_at,
            t.sessions.c.expires_at, t.sessions.c.revoked, t.sessions.c.aal, t.sessions.c.novelty,
-           t.sessions.c.network, *[c.label(f"a_{c.name}") for c in t.accounts.c])
+           t.sessions.c.network, t.sessions.c.auth_means, *[c.label(f"a_{c.name}") for c in t.accounts.c])
     .join(t.accounts, t.accounts.c.id == t.sessions.c.account_id)
     .where(t.sessions.c.token_hash == bindparam("token_hash"))
 )
@@ -67,11 +67,12 @@ class SqlSessions(SqlPort):
     """Sessions by token hash (the authentication lookup runs prepared)."""
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None,
+                    auth_means: str | None = None) -> int:
         return self._insert(t.sessions, {
             "account_id": account_id, "token_hash": token_hash, "created_at": created_at,
             "last_seen_at": created_at, "expires_at": expires_at, "revoked": False, "aal": aal,
-            "novelty": novelty, "network": network,
+            "novelty": novelty, "network": network, "auth_means": auth_means,
         }, "token")
 
     def fingerprints(self, account_id: int) -> set[tuple[str, str]]:
@@ -90,16 +91,16 @@ class SqlSessions(SqlPort):
     def session(self, session_id: int) -> Session | None:
         c = t.sessions.c
         row = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked, c.aal,
-                                       c.novelty, c.network).where(c.id == session_id)).first()
-        return Session(*row) if row else None
+                                       c.novelty, c.network, c.auth_means).where(c.id == session_id)).first()
+        return Session(**row._mapping) if row else None
 
     def session_by_token_hash(self, token_hash: str) -> tuple[Session, Account] | None:
         rows = _SESSION_FAST.all(self.conn, {"token_hash": token_hash})
         if not rows:
             return None
         row = rows[0]
-        account = dict(zip(_ACCOUNT_COLUMNS, row[9:], strict=True))
-        return Session(*row[:9]), Account(**{name: account[name] for name in Account.__slots__})
+        account = dict(zip(_ACCOUNT_COLUMNS, row[10:], strict=True))
+        return Session(*row[:10]), Account(**{name: account[name] for name in Account.__slots__})
 
     def touch_session(self, session_id: int, at: datetime) -> None:
         self.conn.execute(update(t.sessions).where(t.sessions.c.id == session_id).values(last_seen_at=at))
@@ -110,9 +111,10 @@ class SqlSessions(SqlPort):
     def live_sessions_of(self, account_id: int, at: datetime) -> list[Session]:
         c = t.sessions.c
         rows = self.conn.execute(select(c.id, c.account_id, c.created_at, c.last_seen_at, c.expires_at, c.revoked,
-                                        c.aal, c.novelty, c.network).where(c.account_id == account_id, c.revoked.is_(False),
-                                                     c.expires_at > at).order_by(c.id))
-        return [Session(*row) for row in rows]
+                                        c.aal, c.novelty, c.network, c.auth_means)
+                                 .where(c.account_id == account_id, c.revoked.is_(False), c.expires_at > at)
+                                 .order_by(c.id))
+        return [Session(**row._mapping) for row in rows]
 
     def revoke_sessions_of(self, account_id: int) -> int:
         return int(self.conn.execute(update(t.sessions).where(t.sessions.c.account_id == account_id,

@@ -93,8 +93,10 @@ class SqlReferenceData(SqlPort):
             "insurer_id": insurer_id, "code": contract.code, "config": contract_to_dict(contract),
         }, "code")
 
-    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
-        rows = self.conn.execute(select(t.reference_codes).where(t.reference_codes.c.code.in_(list(codes))))
+    def reference_codes(self, codes: Sequence[str], kinds: Sequence[ItemKind] = ()) -> list[ReferenceCode]:
+        c = t.reference_codes.c
+        rows = self.conn.execute(select(t.reference_codes).where(
+            or_(c.code.in_(list(codes)), c.kind.in_([k.value for k in kinds]))))
         return [
             ReferenceCode(
                 code=r.code, kind=ItemKind(r.kind), label=r.label, br=r.br, amo_rate=Decimal(r.amo_rate),

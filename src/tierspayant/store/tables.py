@@ -313,6 +313,8 @@ sessions = Table(
     #: What was new at sign-in (security/novelty.py) and the keyed fingerprint of the network.
     Column("novelty", Integer, nullable=False, default=0, server_default="0"),
     Column("network", String(40), nullable=True),
+    #: Pro Santé Connect sessions: the means of authentication (``authMode``: CARD, MOBILE).
+    Column("auth_means", String(20), nullable=True),
 )
 
 # The devices (passkey credentials) and networks each account has signed in from, keyed

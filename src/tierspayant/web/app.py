@@ -14,7 +14,7 @@ from tierspayant.security.policy import NotFound
 from tierspayant.services.errors import Contained, Forbidden, RateLimited
 from tierspayant.web.headers import PortalHeaders
 from tierspayant.web.render import HERE, page
-from tierspayant.web.routes import account, counter, sign_in
+from tierspayant.web.routes import account, care, counter, sign_in
 from tierspayant.web.session import (
     PORTAL,
     SIGN_IN,
@@ -24,7 +24,7 @@ from tierspayant.web.session import (
     close_session,
 )
 
-ROUTERS = (sign_in.router, account.router, counter.router)
+ROUTERS = (sign_in.router, account.router, counter.router, care.router)
 
 
 def _message(request: Request, status: int, title: str, text: str, link: str | None = None,

@@ -45,6 +45,8 @@ class SessionOut(BaseModel):
     last_seen_at: datetime
     expires_at: datetime
     aal: str
+    #: Pro Santé Connect sessions: how the professional authenticated (``authMode``: CARD, MOBILE).
+    auth_means: str | None = None
     current: bool
 
 
@@ -52,7 +54,7 @@ class SessionOut(BaseModel):
 def list_sessions(request: Request, principal: Principal = ANY_ACCOUNT) -> list[SessionOut]:
     """One's own live sessions."""
     return [SessionOut(id=s.id, created_at=s.created_at, last_seen_at=s.last_seen_at, expires_at=s.expires_at,
-                       aal=s.aal, current=s.id == principal.session_id)
+                       aal=s.aal, auth_means=s.auth_means, current=s.id == principal.session_id)
             for s in platform(request).accounts.sessions(principal)]
 
 
@@ -69,7 +71,7 @@ class OidcStartOut(BaseModel):
 
 @router.get("/oidc/start", dependencies=[PUBLIC], response_model=OidcStartOut, tags=["sessions"], responses=NOT_FOUND)
 def oidc_start(request: Request) -> OidcStartOut:
-    """Begin a Pro Santé Connect-style sign-in: send the browser to ``authorization_url``."""
+    """Begin a Pro Santé Connect sign-in: send the browser to ``authorization_url``."""
     return OidcStartOut(authorization_url=platform(request).accounts.oidc_start())
 
 

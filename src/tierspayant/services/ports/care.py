@@ -12,7 +12,7 @@ from tierspayant.detection.budgets import ProoflessDay
 from tierspayant.domain.adjudication import InvoiceStatus
 from tierspayant.domain.contracts import Contract
 from tierspayant.domain.payments import PayableInvoice
-from tierspayant.domain.reference import ReferenceCode
+from tierspayant.domain.reference import ItemKind, ReferenceCode
 from tierspayant.domain.renewal import LastPurchases, Parts
 from tierspayant.services.records import (
     BankChange,
@@ -62,9 +62,9 @@ class ReferenceData(Protocol):
         """A new contract's id. Raises ``Conflict("code")`` when the insurer already has this code."""
         ...
 
-    def reference_codes(self, codes: Sequence[str]) -> list[ReferenceCode]:
-        """Every dated row of the given codes (all periods, any order); the caller picks the
-        one valid at its date. Unknown codes are simply absent."""
+    def reference_codes(self, codes: Sequence[str], kinds: Sequence[ItemKind] = ()) -> list[ReferenceCode]:
+        """Every dated row of the given codes, and of the given kinds (all periods, any order);
+        the caller picks the one valid at its date. Unknown codes are simply absent."""
         ...
 
     def set_review_rules(self, insurer_id: int, config: Mapping[str, Any]) -> None:

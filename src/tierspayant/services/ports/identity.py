@@ -53,8 +53,10 @@ class Sessions(Protocol):
     """Sessions, stored by the hash of their token."""
 
     def add_session(self, account_id: int, token_hash: str, created_at: datetime, expires_at: datetime,
-                    aal: str = "password_totp", novelty: int = 0, network: str | None = None) -> int:
-        """A new session's id. Raises ``Conflict("token")`` when the hash exists."""
+                    aal: str = "password_totp", novelty: int = 0, network: str | None = None,
+                    auth_means: str | None = None) -> int:
+        """A new session's id (``auth_means``: a provider's means of authentication, kept as
+        given). Raises ``Conflict("token")`` when the hash exists."""
         ...
 
     def fingerprints(self, account_id: int) -> set[tuple[str, str]]:

@@ -7,21 +7,22 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Protocol
 
-from tierspayant.security.oidc import Pending
+from tierspayant.security.oidc import Identity, Pending
 from tierspayant.services.records import TransferLine
 
 
 class IdentityProvider(Protocol):
-    """A Pro Santé Connect-style OpenID Connect provider (delivery/identity_provider.py)."""
+    """Pro Santé Connect, an OpenID Connect provider (delivery/identity_provider.py)."""
 
     def authorization_url(self, pending: Pending) -> str:
         """Where to send the professional's browser (code flow, PKCE, our acr values). Raises
         ``OidcRejected`` when the provider cannot be reached or describes itself wrongly."""
         ...
 
-    def sign_in(self, code: str, pending: Pending) -> str:
-        """The professional's RPPS (or ADELI) number, once the code is exchanged and the ID
-        token and userinfo verified; ``OidcRejected`` for anything else."""
+    def sign_in(self, code: str, pending: Pending) -> Identity:
+        """Whom the provider vouched for -- an RPPS or ADELI number, their activities, the means
+        of authentication -- once the code is exchanged (the client authenticated as it is
+        registered) and the ID token and userinfo verified; ``OidcRejected`` for anything else."""
         ...
 
 
