@@ -35,7 +35,7 @@ UNLIMITED = {"TIERS_SESSION_RATE": "1e9", "TIERS_SESSION_BURST": "1e9", "TIERS_S
              "TIERS_DETECTION": json.dumps({"account_reads_hour": 10**9, "engagement_reads_hour": 10**9})}
 BASE = f"http://127.0.0.1:{PORT}"
 
-LUA = """
+POST_LUA = """
 -- Each wrk thread runs its own copy of this script: the threads take disjoint halves of the
 -- bodies, so that a single-use presence proof is never sent twice.
 local counter = 0
@@ -53,10 +53,12 @@ function init(args)
 end
 request = function()
   i = i %% #bodies + 1
-  return wrk.format("POST", "/v1/rights-checks", {["content-type"] = "application/json",
-    ["authorization"] = "Bearer %(token)s"}, bodies[i])
+  return wrk.format("POST", "%(path)s", %(headers)s, bodies[i])
 end
 """
+#: The rights check through the API, with a bearer token (``LUA % {"bodies": ..., "token": ...}``).
+LUA = POST_LUA.replace('"%(path)s", %(headers)s', '"/v1/rights-checks", {["content-type"] = "application/json", '
+                                                  '["authorization"] = "Bearer %(token)s"}')
 
 
 def wrk(args: list[str]) -> dict[str, float]:

@@ -229,7 +229,7 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     page.get_by_label("Date de naissance").fill(patient["birth_date"])
     page.get_by_label("Code de présence").fill(proof)
     page.get_by_role("button", name="Vérifier les droits").click()
-    _shows(page, "une preuve de présence est nécessaire")
+    _shows(page, "preuve de présence nécessaire, ou refusée")
     _accessible(page)
     page.set_viewport_size({"width": 360, "height": 740})  # a phone at the counter
     _accessible(page)
@@ -238,6 +238,19 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
 
     page.get_by_role("link", name="Relevés de paiement", exact=True).click()
     page.get_by_role("heading", name="Relevés de paiement").wait_for()
+
+    # New bank details: a fresh passkey assertion on the page, effective after 72 h, cancellable.
+    page.get_by_role("link", name="Coordonnées bancaires").click()
+    page.get_by_label("Nouvel IBAN").fill("FR7630006000011234567890189")
+    page.get_by_label("BIC").fill("AGRIFRPPXXX")
+    page.get_by_role("button", name="Confirmer avec ma clé d'accès").click()
+    _shows(page, "Demande enregistrée : le nouvel IBAN prend effet le")
+    page.reload()
+    _shows(page, "en attente", exact=True)
+    _accessible(page)
+    page.get_by_role("button", name="Annuler").click()
+    _shows(page, "annulée", exact=True)
+
     page.get_by_role("link", name="Sessions").click()
     assert page.get_by_text("(cette session)").count() == 1
     _accessible(page)

@@ -75,7 +75,7 @@ def test_source_limit_throttles_only_that_source(fresh: World) -> None:
 
 def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
     """No user enumeration by time (ASVS 6.3.8): unknown name, wrong password and wrong code
-    each verify one Argon2id hash. Interleaved samples, medians compared."""
+    each verify one Argon2id hash. Interleaved samples, lower quartiles compared."""
     import statistics
     import time
 
@@ -89,7 +89,7 @@ def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
     }
     samples: dict[str, list[float]] = {name: [] for name in cases}
     names = list(cases)
-    for n in range(12):
+    for n in range(24):
         # Each attempt from a source of its own (each records the source's first failure, an
         # insert), the cases in a rotating order: what differs is only what the attacker
         # chose (the first of a round once paid the source's insert alone, and was slower).
@@ -99,8 +99,10 @@ def test_sign_in_failures_take_the_same_time(fresh: World) -> None:
             with pytest.raises(Unauthenticated):
                 fresh.platform.accounts.sign_in(username, password, code, source=f"198.51.{100 + i}.{n}")
             samples[name].append(time.perf_counter() - started)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    assert max(medians.values()) / min(medians.values()) <= 1.35, medians
+    # The lower quartile of each case: what the work costs, without the spikes other tests'
+    # load adds (under make test's three workers the medians moved by 40 % from run to run).
+    quartiles = {name: statistics.quantiles(values, n=4)[0] for name, values in samples.items()}
+    assert max(quartiles.values()) / min(quartiles.values()) <= 1.35, quartiles
 
 
 def test_a_throttled_source_is_held_before_its_answer(new_world: Callable[..., World]) -> None:

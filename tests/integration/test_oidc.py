@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -296,3 +297,52 @@ def test_a_contained_account_gets_no_session_through_the_provider_until_lifted(
     assert lifted.status_code == 204
     world.clock.advance(seconds=3)  # the containment cache (2 s)
     assert sign_in(world).status_code == 200
+
+
+def test_the_portals_button_signs_in_with_psc_and_refuses_the_same_way(psc: Psc) -> None:
+    """The portal's "Pro Santé Connect" button (web/routes/sign_in.py): the browser goes to the
+    provider and back; the session it gets reaches the counter; a replayed code, an unknown
+    RPPS and a tampered token get the same refusal page."""
+    from tests.integration.test_portal_security import browser
+
+    def through_portal(client: Any) -> httpx.Response:
+        start = client.get("/portail/psc")
+        assert start.status_code == 303, start.text
+        redirect = httpx.get(start.headers["location"], follow_redirects=False)
+        query = parse_qs(urlparse(redirect.headers["location"]).query)
+        done: httpx.Response = client.get("/portail/psc/retour",
+                                          params={"code": query["code"][0], "state": query["state"][0]})
+        return done
+
+    client = browser(psc.world)
+    assert "Se connecter avec Pro Santé Connect" in client.get("/portail/connexion").text
+    done = through_portal(client)
+    assert done.status_code == 200 and 'data-next="/portail/"' in done.text, done.text
+    assert client.get("/portail/comptoir").status_code == 200  # PSC opens the pages with patients' data
+    used = dict(done.request.url.params)
+    assert set(used) == {"code", "state"}
+    replayed = client.get("/portail/psc/retour", params=used)
+    refusals = [replayed]
+    psc.provider.state.user = psc_userinfo("8" + rpps_with_key("1999999999"), [[psc.own_site]])
+    refusals.append(through_portal(browser(psc.world)))
+    reset(psc.provider, psc_userinfo("8" + psc.rpps, [[psc.own_site]]))
+    psc.provider.state.tamper_id_token = True
+    refusals.append(through_portal(browser(psc.world)))
+    for refused in refusals:
+        assert refused.status_code == 401 and "Connexion refusée." in refused.text
+        assert not any(c.startswith("__Host-tp_session") for c in refused.headers.get_list("set-cookie"))
+
+
+def test_an_attackers_psc_answer_opened_in_a_victims_browser_signs_nobody_in(psc: Psc) -> None:
+    """Login CSRF: the attacker starts a PSC sign-in, signs in as himself, and sends the victim
+    the link back to the portal; the victim's browser never started that sign-in."""
+    from tests.integration.test_portal_security import browser
+
+    attacker = browser(psc.world)
+    start = attacker.get("/portail/psc")
+    redirect = httpx.get(start.headers["location"], follow_redirects=False)
+    query = parse_qs(urlparse(redirect.headers["location"]).query)
+    victim = browser(psc.world)
+    opened = victim.get("/portail/psc/retour", params={"code": query["code"][0], "state": query["state"][0]})
+    assert opened.status_code == 401 and "Connexion refusée." in opened.text
+    assert "__Host-tp_session" not in victim.cookies

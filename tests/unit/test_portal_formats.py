@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,5 +17,7 @@ def test_amounts_are_written_the_french_way(amount: str, shown: str) -> None:
     assert euros(Decimal(amount)) == shown
 
 
-def test_dates_are_day_month_year() -> None:
+def test_dates_are_day_month_year_and_times_french() -> None:
     assert day(date(2026, 3, 2)) == "02/03/2026" and day("2026-12-31") == "31/12/2026" and day(None) == "—"
+    assert day(datetime(2026, 7, 1, 22, 30, tzinfo=UTC)) == "02/07/2026 00:30"  # summer: UTC+2
+    assert day(datetime(2026, 1, 15, 8, 0, tzinfo=UTC)) == "15/01/2026 09:00"  # winter: UTC+1

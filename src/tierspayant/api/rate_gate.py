@@ -40,14 +40,26 @@ _BODIES = {
 }
 
 
+#: The portal's session cookie (web/session.py): its token is limited like a bearer token.
+PORTAL_SESSION_COOKIE = "__Host-tp_session"
+_COOKIE_PREFIX = PORTAL_SESSION_COOKIE.encode() + b"="
+
+
 def _bearer(scope: Scope) -> str | None:
+    """The request's session token: its bearer token, else the portal's session cookie."""
+    cookie = None
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text = value.decode("latin-1")
             if text[:7].lower() != "bearer ":
                 return None
             return text[7:].strip() or None
-    return None
+        if name == b"cookie":
+            for part in value.split(b";"):
+                part = part.strip()
+                if part.startswith(_COOKIE_PREFIX):
+                    cookie = part[len(_COOKIE_PREFIX):].decode("latin-1") or None
+    return cookie
 
 
 class RateGate:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -15,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from tierspayant.web.session import CSRF_FIELD, PORTAL, csrf_token, keep_csrf
 
 HERE = Path(__file__).parent
+PARIS = ZoneInfo("Europe/Paris")
 NBSP, THIN_NBSP = "\u00a0", "\u202f"
 
 
@@ -32,13 +34,14 @@ def euros(amount: Decimal | str) -> str:
 
 
 def day(value: date | datetime | str | None) -> str:
-    """dd/mm/yyyy; a datetime in the platform's zone with its time (hh:mm)."""
+    """dd/mm/yyyy; a datetime (stored in UTC) in French time, with its hour: 01/07/2026 22:30
+    UTC is shown 02/07/2026 00:30."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = date.fromisoformat(value)
     if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
+        return value.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
     return value.strftime("%d/%m/%Y")
 
 

@@ -17,19 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
+from tierspayant.api.rate_gate import PORTAL_SESSION_COOKIE
 from tierspayant.bootstrap import Platform
 from tierspayant.security.policy import PHISHING_RESISTANT, Principal, Role
 from tierspayant.security.tokens import new_session_token, same_token
-from tierspayant.services.errors import Contained, RateLimited, Unauthenticated
+from tierspayant.services.errors import Unauthenticated
 
 PORTAL = "/portail"
-SESSION_COOKIE = "__Host-tp_session"
+#: The session token's cookie (the API's rate gate reads it too: a portal session's requests
+#: are limited as a bearer token's, before any work).
+SESSION_COOKIE = PORTAL_SESSION_COOKIE
 CSRF_COOKIE = "__Host-tp_csrf"
+#: Binds a Pro Santé Connect sign-in to the browser that started it (web/routes/sign_in.py).
+PSC_COOKIE = "__Host-tp_psc"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SIGN_IN = f"{PORTAL}/connexion"
@@ -56,8 +61,26 @@ def source_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _set(response: Response, name: str, value: str, max_age: int | None = None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict")
+def _set(response: Response, name: str, value: str, max_age: int | None = None,
+         samesite: Literal["strict", "lax"] = "strict") -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite=samesite)
+
+
+def bind_psc(response: Response, state: str) -> None:
+    """The sign-in's state, kept by this browser for 10 minutes. SameSite=Lax: PSC's redirect
+    back is a cross-site top-level navigation, on which a Strict cookie is not sent."""
+    _set(response, PSC_COOKIE, state, max_age=600, samesite="lax")
+
+
+def psc_bound(request: Request, state: str) -> bool:
+    """Whether this browser started the sign-in that ``state`` finishes (login CSRF: an
+    attacker's own code and state, opened in a victim's browser, must not sign it in)."""
+    kept = request.cookies.get(PSC_COOKIE)
+    return bool(kept) and bool(state) and same_token(state, str(kept))
+
+
+def unbind_psc(response: Response) -> None:
+    response.delete_cookie(PSC_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
 
 
 def csrf_token(request: Request) -> str:
@@ -134,8 +157,8 @@ def _signed_in(strong: bool) -> Callable[..., Awaitable[Principal]]:
             raise SignInRequired()
         try:
             principal = platform(request).accounts.authenticate(token, source_of(request))
-        except (Unauthenticated, Contained, RateLimited):
-            raise SignInRequired() from None
+        except Unauthenticated:
+            raise SignInRequired() from None  # a throttle or a containment answers 429 (web/app.py)
         if principal.role is not Role.PROFESSIONAL:
             raise SignInRequired()  # the portal is for professionals; other roles use the API
         if strong and principal.aal not in PHISHING_RESISTANT:

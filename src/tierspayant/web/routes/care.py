@@ -122,10 +122,13 @@ async def invoice_pec(request: Request, principal: Principal = STRONG) -> HTMLRe
     if errors:
         return _quote_page(request, form, 422, errors=errors, quote=pec, result=pec.result)
     claimed = [Decimal(line["amc"]) for line in pec.result["lines"]]
+    if [line.code for line in lines] != list(pec.result["codes"]):
+        return _quote_page(request, form, 422, errors=[("pec_number", "les lignes diffèrent de la prise en charge")],
+                           quote=pec, result=pec.result)
     try:
         sent = platform(request).claims.submit(principal, claims.InvoiceRequest(
             invoice_number=form["invoice_number"], date_of_care=pec.date_of_care, pec_number=pec.number,
-            lines=tuple(claims.InvoiceLine(line, amc) for line, amc in zip(lines, claimed, strict=False))))
+            lines=tuple(claims.InvoiceLine(line, amc) for line, amc in zip(lines, claimed, strict=True))))
     except DomainError as refused:
         return _quote_page(request, form, 422, errors=[(_field(refused), refused.message)], quote=pec,
                            result=pec.result)

@@ -15,7 +15,7 @@ from tierspayant.domain.errors import InvalidField
 from tierspayant.security.policy import Principal
 from tierspayant.services import rights
 from tierspayant.web.render import page
-from tierspayant.web.session import CSRF, CSRF_FIELD, PORTAL, STRONG, platform
+from tierspayant.web.session import CSRF, PORTAL, STRONG, platform
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False)
 FIELDS = ("amc_number", "member_number", "nir", "birth_date", "date_of_care", "category", "presence_proof")
@@ -23,15 +23,16 @@ LABELS = {"amc_number": "Numéro AMC", "member_number": "Numéro d'adhérent", "
           "birth_date": "Date de naissance", "date_of_care": "Date des soins", "category": "Catégorie",
           "presence_proof": "Code de présence"}
 CATEGORIES = (("optical", "Optique"), ("consultation", "Consultation"), ("pharmacy", "Pharmacie"))
-#: What the service's refusals say, in French, without saying more than the API does.
-PRESENCE_REQUIRED = ("presence_proof", "une preuve de présence est nécessaire : le nombre de patients sans preuve "
-                     "de la journée est atteint")
+#: What the service's refusal says, in French, without saying more than the API does: a proof
+#: is needed (the day's patients without one are counted), or the one given was refused.
+PRESENCE_REQUIRED = ("presence_proof", "preuve de présence nécessaire, ou refusée (expirée, déjà utilisée, ou "
+                     "d'un autre patient) : demandez au patient d'afficher un nouveau code")
 
 
 def _counter(request: Request, form: dict[str, str], status_code: int = 200, answer: Any = None,
              errors: list[tuple[str, str]] | None = None) -> HTMLResponse:
     return page(request, "counter.html", status_code=status_code, signed_in=True, form=form, answer=answer,
-                errors=errors or [], labels=LABELS, categories=CATEGORIES, quota=20)
+                errors=errors or [], labels=LABELS, categories=CATEGORIES)
 
 
 def _blank(request: Request) -> dict[str, str]:
@@ -52,7 +53,7 @@ def _french(message: str) -> str:
 async def check_rights(request: Request, principal: Principal = STRONG) -> HTMLResponse:
     raw = await request.form()
     form = {name: str(raw.get(name, "")).strip() for name in FIELDS}
-    given = {k: v for k, v in form.items() if v != "" and k != CSRF_FIELD}
+    given = {k: v for k, v in form.items() if v != ""}
     try:
         body = RightsCheckRequest.model_validate(given)
     except ValidationError as invalid:

@@ -52,8 +52,30 @@ async function enrolPasskey(form) {
   }
 }
 
+// A new IBAN, confirmed by a fresh passkey assertion (step-up, docs/THREATS.md T7).
+async function changeBankDetails(form) {
+  const failed = document.getElementById("changement-iban-erreur");
+  failed.hidden = true;
+  try {
+    const options = await post(form.dataset.options);
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+    const credential = await navigator.credentials.get({ publicKey });
+    const done = await post(form.dataset.finish, {
+      iban: form.elements.iban.value.trim(), bic: form.elements.bic.value.trim(), credential: credential.toJSON(),
+    });
+    const shown = document.getElementById("changement-iban-fait");
+    shown.textContent = "Demande enregistrée : le nouvel IBAN prend effet le " + done.effective_at + ".";
+    shown.hidden = false;
+    form.reset();
+  } catch (error) {
+    failed.textContent = error.message === "refused" ? "Demande refusée." : error.message;
+    failed.hidden = false;
+  }
+}
+
 // Idle sign-out (docs/THREATS.md, "The portal"): the server ends an idle session after 15
-// minutes in any case; the page warns 2 minutes before and then signs out itself.
+// minutes in any case; the page warns 2 minutes before ("Rester connecté" asks the server
+// again) and then signs out itself.
 function idleTimer(body) {
   const minutes = Number(body.dataset.idleMinutes);
   if (!minutes) return;
@@ -79,7 +101,8 @@ function idleTimer(body) {
     warn = setTimeout(() => show("inactivite", true), warnAfter);
     end = setTimeout(signOut, endAfter);
   };
-  for (const name of ["keydown", "pointerdown"]) document.addEventListener(name, restart, { passive: true });
+  // Only a request to the server keeps the session alive (it counts the idle time too):
+  // typing alone does not, so the page's clock and the server's agree.
   const stay = document.getElementById("inactivite-rester");
   if (stay) stay.addEventListener("click", () => { fetch(window.location.pathname, { credentials: "same-origin" }); restart(); });
   restart();
@@ -121,9 +144,14 @@ document.addEventListener("DOMContentLoaded", () => {
   if (signIn) signIn.addEventListener("click", () => signInWithPasskey(signIn));
   const enrol = document.getElementById("enrolement");
   if (enrol) enrol.addEventListener("submit", (event) => { event.preventDefault(); enrolPasskey(enrol); });
+  const iban = document.getElementById("changement-iban");
+  if (iban) iban.addEventListener("submit", (event) => { event.preventDefault(); changeBankDetails(iban); });
   const scan = document.getElementById("scanner");
   if (scan) scanner(scan);
   const result = document.getElementById("resultat");
   if (result) result.focus();
   idleTimer(document.body);
+  // After Pro Santé Connect: move on as this origin's own navigation (web/routes/sign_in.py).
+  const next = document.getElementById("suite");
+  if (next && next.dataset.next) window.location.replace(next.dataset.next);
 });
