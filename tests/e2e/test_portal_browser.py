@@ -70,10 +70,12 @@ class Portal:
         raise AssertionError("no adult in the seeded population")
 
     def presence_proof(self, patient: dict[str, str]) -> str:
-        """What the insurer's app shows, issued by the operator's command."""
+        """What the insurer's app shows, in the form a person types, issued by the operator's
+        command."""
         issued = subprocess.run(
             [sys.executable, "-m", "tierspayant.cli.main", "presence", "issue", "--amc", patient["amc_number"],
-             "--member", patient["member_number"], "--nir", patient["nir"], "--birth-date", patient["birth_date"]],
+             "--member", patient["member_number"], "--nir", patient["nir"], "--birth-date", patient["birth_date"],
+             "--typed"],
             env=self.env, capture_output=True, text=True, timeout=60, check=True)
         return issued.stdout.strip()
 
@@ -120,7 +122,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
                         webauthn_rp_id="localhost", detection=LENIENT_DETECTION, sign_in_hold_seconds=0.0)
     platform = build(settings)
     spec = PopulationSpec(beneficiaries=120, professionals=6, seed=11, today=platform.clock.now().date(),
-                          proofless_quota=1, detection=LENIENT_DETECTION)
+                          detection=LENIENT_DETECTION)  # the default day quota: 20
     seed(platform.loader, platform.reference, platform.accounts, spec, var / "demo.json")
     server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -180,12 +182,19 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
 
     patient = portal.patient()
     proof = portal.presence_proof(patient)
+    assert proof.count("-") == 40 and proof.replace("-", "").isalnum()  # 40 groups of 4 and a check character
     page.goto(f"{portal.url}/portail/comptoir")
     _accessible(page)
+    assert page.get_by_text("Sans preuve, encore 20 nouveaux patients aujourd'hui").count() == 1
     page.get_by_label("Numéro AMC").fill(patient["amc_number"])
     page.get_by_label("Numéro d'adhérent").fill(patient["member_number"])
     page.get_by_label("Numéro de sécurité sociale").fill(patient["nir"])
     page.get_by_label("Date de naissance").fill(patient["birth_date"])
+    # A typo in the typed proof is caught by its check character before anything is sent.
+    swap = next(i for i in range(len(proof) - 1) if proof[i] != proof[i + 1] and "-" not in proof[i:i + 2])
+    page.get_by_label("Code de présence").fill(proof[:swap] + proof[swap + 1] + proof[swap] + proof[swap + 2:])
+    page.get_by_role("button", name="Vérifier les droits").click()
+    assert "mal saisi" in page.locator("#presence_proof").evaluate("e => e.validationMessage")
     page.get_by_label("Code de présence").fill(proof)
     page.get_by_role("button", name="Vérifier les droits").click()
     _shows(page, "Couvert", exact=True)

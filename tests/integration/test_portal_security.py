@@ -8,6 +8,7 @@ through the portal reaching the counter."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -235,3 +236,24 @@ def test_portal_errors_are_pages_and_api_errors_stay_problems(world: World) -> N
         assert answer.status_code in (status, 422) and answer.headers["content-type"].startswith("text/html"), path
     missing = world.client.get("/v1/quotes/PNOPE", headers=world.headers("optique.demo"))
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_counter_shows_how_many_new_patients_are_left_without_a_proof(new_world: Callable[..., World]) -> None:
+    """The day's budget of proof-less checks (detection/budgets.py) as the counter shows it: a
+    new patient takes one, the same patient again takes none."""
+    world = new_world(beneficiaries=40)
+    client = passkey_session(world)
+
+    def left() -> int:
+        found = re.search(r"Sans preuve, encore (\d+) nouveau", client.get(f"{PORTAL}/comptoir").text)
+        assert found
+        return int(found.group(1))
+
+    before = left()
+    assert before == 20  # the default day quota, nothing checked yet
+    patient = fresh_patients(world)[0]
+    form = {**patient, "date_of_care": world.clock.now().date().isoformat(), "category": "optical",
+            "csrf": client.cookies[CSRF_COOKIE]}
+    for _ in range(2):
+        assert client.post(f"{PORTAL}/comptoir", data=form).status_code == 200
+        assert left() == before - 1

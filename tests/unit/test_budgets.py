@@ -73,3 +73,11 @@ def test_the_tally_never_counts_more_than_was_admitted_in_its_windows(rows: list
     assert 0 <= result.unfollowed_week <= result.unfollowed_month <= result.admitted_month
     assert result.admitted_month == sum(d.admitted for d in in_month)
     assert result.today == sum(d.admitted for d in days if d.day == today)
+
+
+def test_the_room_left_is_the_tightest_window() -> None:
+    budget = Budget(day=20, week=60, month=100, unfollowed=10, followed_share=0.1)
+    assert Tally(0, 0, 0, 0).room(budget) == 20
+    assert Tally(5, 58, 58, 80).room(budget) == 2  # the week is tighter than the day
+    assert Tally(25, 0, 0, 25).room(budget) == 0  # never negative
+    assert Tally(1, 10, 10, 10).room(budget) == 0  # never followed: proofs needed

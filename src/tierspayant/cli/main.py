@@ -201,6 +201,8 @@ def presence_issue(
     member: Annotated[str, typer.Option(help="Member number")],
     nir: Annotated[str, typer.Option(help="NIR")],
     birth_date: Annotated[str, typer.Option(help="Birth date, YYYY-MM-DD")],
+    typed: Annotated[bool, typer.Option("--typed", help="The form a person types: groups of four, a check "
+                                                         "character (when the QR code cannot be read)")] = False,
 ) -> None:
     """Issue a patient's presence proof, as the insurer's app would show it (valid 20 min, single use)."""
     from datetime import date
@@ -209,7 +211,7 @@ def presence_issue(
 
     platform = build(Settings.from_env())
     try:
-        print(platform.presence.issue(amc, member, nir, date.fromisoformat(birth_date)))
+        print(platform.presence.issue(amc, member, nir, date.fromisoformat(birth_date), typed=typed))
     except NotFound:
         console.print("[red]no such beneficiary[/red]")
         raise typer.Exit(2) from None

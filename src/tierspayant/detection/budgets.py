@@ -80,6 +80,13 @@ class Tally:
             return "unfollowed"
         return None
 
+    def room(self, budget: Budget) -> int:
+        """How many more new patients fit in every window today (0 once one is full)."""
+        if self.never_followed(budget):
+            return 0
+        return max(0, min(budget.day - self.today, budget.week - self.unfollowed_week,
+                          budget.month - self.unfollowed_month))
+
     def never_followed(self, budget: Budget) -> bool:
         """Almost nothing invoiced nor even quoted (a PEC: the glasses are delivered days later)."""
         return (self.unfollowed_month >= budget.unfollowed

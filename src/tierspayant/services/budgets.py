@@ -32,6 +32,17 @@ KNOWN = Admission(True)  # already checked by this account in the memory window:
 STEPPED_UP = Admission(False, "organisation:step_up")
 
 
+def proofless_room(tx: HasPresence, account_id: int, organisation_id: int | None, day: date,
+                   account: Budget, organisation: Budget) -> int:
+    """How many new patients the account may still check without a proof today, under its own
+    budgets and its organisation's (what the counter shows; the admission decides)."""
+    since = first_day(day)
+    room = tally(tx.presence.proofless_days(ACCOUNT, account_id, since), day).room(account)
+    if organisation_id is not None:
+        room = min(room, tally(tx.presence.proofless_days(ORGANISATION, organisation_id, since), day).room(organisation))
+    return room
+
+
 def admit_proofless(tx: HasPresence, account_id: int, organisation_id: int | None, subject: str, day: date,
                     account: Budget, organisation: Budget) -> Admission:
     """Admit ``subject`` for the account today, counting it for the account and its

@@ -24,8 +24,9 @@ class PresenceService(UseCase[PresenceStore]):
         super().__init__(uow, clock, recorder)
         self.issuer = issuer
 
-    def issue(self, amc_number: str, member_number: str, nir: str, birth_date: date) -> str:
-        """A proof for the beneficiary these identifiers designate (NotFound if none)."""
+    def issue(self, amc_number: str, member_number: str, nir: str, birth_date: date, typed: bool = False) -> str:
+        """A proof for the beneficiary these identifiers designate (NotFound if none); ``typed``:
+        in the form a person types at the counter (grouped, with a check character)."""
         amc, member, nir = parse_amc_number(amc_number), parse_member_number(member_number), parse_nir(nir)
         with self.uow(readonly=True) as tx:
             insurer = tx.reference.insurer_by_amc(amc)
@@ -33,4 +34,5 @@ class PresenceService(UseCase[PresenceStore]):
         beneficiary, _ = matching(found, member, birth_date)
         if insurer is None or beneficiary is None:
             raise NotFound()
-        return self.issuer.issue(amc, self.recorder.pseudonym(insurer.id, beneficiary.id), self.clock.now())
+        issue = self.issuer.issue_typed if typed else self.issuer.issue
+        return issue(amc, self.recorder.pseudonym(insurer.id, beneficiary.id), self.clock.now())

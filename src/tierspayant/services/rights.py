@@ -22,7 +22,15 @@ from tierspayant.security.policy import Principal
 from tierspayant.security.presence import InvalidPresenceProof, PresenceVerifier
 from tierspayant.security.tokens import new_reference
 from tierspayant.services.audit import Recorder
-from tierspayant.services.budgets import BAD_PROOF, KNOWN, STEPPED_UP, WITH_PROOF, Admission, admit_proofless
+from tierspayant.services.budgets import (
+    BAD_PROOF,
+    KNOWN,
+    STEPPED_UP,
+    WITH_PROOF,
+    Admission,
+    admit_proofless,
+    proofless_room,
+)
 from tierspayant.services.common import check_date_of_care, require_professional
 from tierspayant.services.detection import PARIS, DetectionService, DetectionStore
 from tierspayant.services.errors import ServiceError
@@ -164,6 +172,17 @@ class RightsService:
             raise PresenceRequired()
         self.detection.refuse(action)  # a throttle, or the session (or more) just ended
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
+
+    def proofless_left(self, principal: Principal) -> int:
+        """New patients this account may still check today without a proof, under the default
+        day quota (an insurer may set a lower one) and its organisation's budgets; none while
+        its organisation must show proofs."""
+        require_professional(principal)
+        if principal.organisation_id is not None and self.detection.stepped_up(principal.organisation_id):
+            return 0
+        day = self.clock.now().astimezone(PARIS).date()
+        with self.uow(readonly=True) as tx:
+            return proofless_room(tx, principal.account_id, principal.organisation_id, day, *self._budgets(None))
 
     def _budgets(self, insurer: Insurer | None) -> tuple[Budget, Budget]:
         """(account, organisation) budgets: the insurer's day quota and thresholds (docs/THREATS.md T2)."""

@@ -29,10 +29,11 @@ PRESENCE_REQUIRED = ("presence_proof", "preuve de présence nécessaire, ou refu
                      "d'un autre patient) : demandez au patient d'afficher un nouveau code")
 
 
-def _counter(request: Request, form: dict[str, str], status_code: int = 200, answer: Any = None,
-             errors: list[tuple[str, str]] | None = None) -> HTMLResponse:
+def _counter(request: Request, principal: Principal, form: dict[str, str], status_code: int = 200,
+             answer: Any = None, errors: list[tuple[str, str]] | None = None) -> HTMLResponse:
+    left = platform(request).rights.proofless_left(principal)
     return page(request, "counter.html", status_code=status_code, signed_in=True, form=form, answer=answer,
-                errors=errors or [], labels=LABELS, categories=CATEGORIES)
+                errors=errors or [], labels=LABELS, categories=CATEGORIES, left=left)
 
 
 def _blank(request: Request) -> dict[str, str]:
@@ -42,7 +43,7 @@ def _blank(request: Request) -> dict[str, str]:
 
 @router.get("/comptoir", response_class=HTMLResponse)
 def counter_page(request: Request, principal: Principal = STRONG) -> HTMLResponse:
-    return _counter(request, _blank(request))
+    return _counter(request, principal, _blank(request))
 
 
 def _french(message: str) -> str:
@@ -58,14 +59,14 @@ async def check_rights(request: Request, principal: Principal = STRONG) -> HTMLR
         body = RightsCheckRequest.model_validate(given)
     except ValidationError as invalid:
         errors = [(str(e["loc"][0]) if e["loc"] else "formulaire", _french(e["msg"])) for e in invalid.errors()]
-        return _counter(request, form, 422, errors=errors)
+        return _counter(request, principal, form, 422, errors=errors)
     try:
         answer = await platform(request).rights.check(principal, rights.RightsRequest(
             body.amc_number, body.member_number, body.nir, body.birth_date, body.date_of_care, body.category,
             body.presence_proof))
     except InvalidField as bad:
-        return _counter(request, form, 422, errors=[(bad.field, bad.message)])
+        return _counter(request, principal, form, 422, errors=[(bad.field, bad.message)])
     except rights.PresenceRequired:
-        return _counter(request, form, 403, errors=[PRESENCE_REQUIRED])
+        return _counter(request, principal, form, 403, errors=[PRESENCE_REQUIRED])
     # The patient's identifiers are not shown back once answered: the next patient starts blank.
-    return _counter(request, _blank(request), answer=answer)
+    return _counter(request, principal, _blank(request), answer=answer)

@@ -73,6 +73,36 @@ async function changeBankDetails(form) {
   }
 }
 
+// The typed presence proof (security/typed_codes.py): its check character is verified here,
+// before sending, so that a typo is shown at once: 159 characters of Crockford's base32 (99
+// bytes and 3 padding bits), then the value mod 37 as one of the check symbols.
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CHECK_SYMBOLS = ALPHABET + "*~$=U";
+function typedProofLooksRight(raw) {
+  const text = raw.toUpperCase().replace(/[\s-]/g, "").replace(/[IL]/g, "1").replace(/O/g, "0");
+  if (text.length !== 160) return false;
+  let value = 0n;
+  for (const c of text.slice(0, -1)) {
+    const digit = ALPHABET.indexOf(c);
+    if (digit < 0) return false;
+    value = (value << 5n) | BigInt(digit);
+  }
+  return CHECK_SYMBOLS.indexOf(text.slice(-1)) === Number((value >> 3n) % 37n);
+}
+
+function checkTypedProof(form) {
+  const field = form.elements.presence_proof;
+  if (!field) return;
+  form.addEventListener("submit", (event) => {
+    const value = field.value.trim();
+    const typed = value !== "" && !value.startsWith("TPP1.");
+    field.setCustomValidity(typed && !typedProofLooksRight(value)
+      ? "Code de présence mal saisi : vérifiez les caractères (le dernier est un caractère de contrôle)." : "");
+    if (!field.reportValidity()) event.preventDefault();
+  });
+  field.addEventListener("input", () => field.setCustomValidity(""));
+}
+
 // Idle sign-out (docs/THREATS.md, "The portal"): the server ends an idle session after 15
 // minutes in any case; the page warns 2 minutes before ("Rester connecté" asks the server
 // again) and then signs out itself.
@@ -146,6 +176,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (enrol) enrol.addEventListener("submit", (event) => { event.preventDefault(); enrolPasskey(enrol); });
   const iban = document.getElementById("changement-iban");
   if (iban) iban.addEventListener("submit", (event) => { event.preventDefault(); changeBankDetails(iban); });
+  const counter = document.querySelector('form[action$="/comptoir"]');
+  if (counter) checkTypedProof(counter);
   const scan = document.getElementById("scanner");
   if (scan) scanner(scan);
   const result = document.getElementById("resultat");
