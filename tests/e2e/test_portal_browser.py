@@ -252,10 +252,10 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     page.get_by_role("link", name="Coordonnées bancaires").click()
     page.get_by_label("Nouvel IBAN").fill("FR7630006000011234567890189")
     page.get_by_label("BIC").fill("AGRIFRPPXXX")
+    before = {c["name"]: c["value"] for c in context.cookies()}["__Host-tp_session"]
     page.get_by_role("button", name="Confirmer avec ma clé d'accès").click()
-    _shows(page, "Demande enregistrée : le nouvel IBAN prend effet le")
-    page.reload()
     _shows(page, "en attente", exact=True)
+    assert {c["name"]: c["value"] for c in context.cookies()}["__Host-tp_session"] != before  # renewed at step-up
     _accessible(page)
     page.get_by_role("button", name="Annuler").click()
     _shows(page, "annulée", exact=True)

@@ -257,3 +257,21 @@ def test_the_counter_shows_how_many_new_patients_are_left_without_a_proof(new_wo
     for _ in range(2):
         assert client.post(f"{PORTAL}/comptoir", data=form).status_code == 200
         assert left() == before - 1
+
+
+def test_the_session_is_renewed_at_the_step_up(world: World) -> None:
+    """A new IBAN confirmed with a fresh assertion: the session goes on under a new token and
+    the old one opens nothing any more."""
+    client = passkey_session(world, "pharmacie.demo")
+    old = client.cookies[SESSION_COOKIE]
+    token = client.cookies[CSRF_COOKIE]
+    options = client.post(f"{PORTAL}/cle/options", headers={"x-csrf-token": token}).json()
+    assertion = world.authenticator("pharmacie.demo").get(options, world.platform.settings.webauthn_origin)
+    asked = client.post(f"{PORTAL}/coordonnees-bancaires", headers={"x-csrf-token": token}, json={
+        "iban": "FR7630006000011234567890189", "bic": "AGRIFRPPXXX", "credential": assertion})
+    assert asked.status_code == 201, asked.text
+    assert client.cookies[SESSION_COOKIE] != old and client.cookies[CSRF_COOKIE] != token
+    assert client.get(f"{PORTAL}/coordonnees-bancaires").status_code == 200
+    stale = browser(world)
+    stale.cookies.set(SESSION_COOKIE, old)
+    assert stale.get(f"{PORTAL}/").status_code == 303  # back to the sign-in page

@@ -339,6 +339,17 @@ class AccountsService:
         if self._verify_assertion(credential).id != principal.account_id:
             raise Unauthenticated()
 
+    def renew(self, principal: Principal, source: str | None = None) -> SignedIn:
+        """After a step-up, the session goes on under a new token (ASVS 7.2.4): the old one is
+        revoked in the same transaction, the assurance kept."""
+        now = self.clock.now()
+        with self.uow() as tx:
+            account, session = tx.accounts.account(principal.account_id), tx.sessions.session(principal.session_id)
+            if account is None or session is None or session.revoked:
+                raise Unauthenticated()
+            tx.sessions.revoke_session(session.id)
+            return _open_session(tx, account, now, Assurance(session.aal), self._seen(None, source), session.auth_means)
+
     # -- Pro Santé Connect (OpenID Connect) ----------------------------------------------
     def oidc_start(self) -> str:
         """The provider URL to send the professional's browser to (state, nonce, PKCE kept here)."""

@@ -16,7 +16,7 @@ from tierspayant.domain.errors import DomainError
 from tierspayant.security.policy import PHISHING_RESISTANT, NotFound, Principal
 from tierspayant.services.errors import Unauthenticated
 from tierspayant.web.render import day, page
-from tierspayant.web.session import CSRF, PORTAL, SIGNED_IN, STRONG, platform
+from tierspayant.web.session import CSRF, PORTAL, SIGNED_IN, STRONG, open_session, platform, source_of
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False)
 PAGE = f"{PORTAL}/coordonnees-bancaires"
@@ -45,7 +45,10 @@ async def request_change(request: Request, principal: Principal = STRONG) -> JSO
         return JSONResponse({"error": "Confirmation par clé d'accès refusée."}, status_code=401)
     except DomainError as bad:
         return JSONResponse({"error": f"{bad.field} : {bad.message}", "field": bad.field}, status_code=422)
-    return JSONResponse({"effective_at": day(change.effective_at), "next": PAGE}, status_code=201)
+    answer = JSONResponse({"effective_at": day(change.effective_at), "next": PAGE}, status_code=201)
+    # Stepped up: the session goes on under a new token (ASVS 7.2.4; web/session.py).
+    open_session(answer, platform(request).accounts.renew(principal, source_of(request)).token)
+    return answer
 
 
 @router.post("/coordonnees-bancaires/{change_id}/annulation", dependencies=[CSRF], response_model=None)

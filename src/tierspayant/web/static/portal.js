@@ -63,10 +63,9 @@ async function changeBankDetails(form) {
     const done = await post(form.dataset.finish, {
       iban: form.elements.iban.value.trim(), bic: form.elements.bic.value.trim(), credential: credential.toJSON(),
     });
-    const shown = document.getElementById("changement-iban-fait");
-    shown.textContent = "Demande enregistrée : le nouvel IBAN prend effet le " + done.effective_at + ".";
-    shown.hidden = false;
-    form.reset();
+    // The session (and its CSRF token) was renewed at the step-up: the page is read again,
+    // the request in its list with the date it takes effect.
+    window.location.assign(done.next);
   } catch (error) {
     failed.textContent = error.message === "refused" ? "Demande refusée." : error.message;
     failed.hidden = false;
