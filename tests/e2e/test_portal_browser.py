@@ -51,6 +51,27 @@ class Portal:
     platform: Platform
     demo: dict[str, Any]
     env: dict[str, str]
+    app: Any
+
+    def pages(self) -> list[tuple[str, str]]:
+        """Every page of the portal one can open (GET, no parameter in its path), with its policy."""
+        from fastapi.routing import APIRoute
+
+        from tierspayant.web.session import policy_of
+
+        out: list[tuple[str, str]] = []
+
+        def walk(routes: list[Any]) -> None:
+            for route in routes:
+                if hasattr(route, "original_router"):  # included routers are wrapped
+                    walk(route.original_router.routes)
+                elif isinstance(route, APIRoute) and route.path.startswith("/portail") and "GET" in route.methods \
+                        and "{" not in route.path:
+                    out.extend((route.path, policy_of(d.call)) for d in route.dependant.dependencies
+                               if policy_of(d.call))
+
+        walk(list(self.app.routes))
+        return out
 
     def patient(self, index: int = 0) -> dict[str, str]:
         """A covered adult of the seeded population (identities read through the store)."""
@@ -124,13 +145,14 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     spec = PopulationSpec(beneficiaries=120, professionals=6, seed=11, today=platform.clock.now().date(),
                           detection=LENIENT_DETECTION)  # the default day quota: 20
     seed(platform.loader, platform.reference, platform.accounts, spec, var / "demo.json")
-    server = uvicorn.Server(uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(platform)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Portal(origin, platform, json.loads((var / "demo.json").read_text()), env)
+    yield Portal(origin, platform, json.loads((var / "demo.json").read_text()), env, app)
     server.should_exit = True
     thread.join(10)
     platform.engine.dispose()
@@ -173,7 +195,15 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
     page.goto(f"{portal.url}/portail/connexion")
     page.screenshot(path=str(SCREENSHOTS / "connexion.png"), full_page=True)
     _accessible(page)
-    page.get_by_role("button", name="Se connecter avec une clé d'accès").click()
+    # By keyboard alone: the skip link first, then the page in reading order to the passkey button.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "connexion-cle":
+            break
+    assert page.evaluate("document.activeElement.id") == "connexion-cle"
+    page.keyboard.press("Enter")
     page.wait_for_url(f"{portal.url}/portail/")
     _accessible(page)
     cookies = {c["name"]: c for c in context.cookies()}
@@ -299,4 +329,21 @@ def test_a_phished_password_opens_no_page_with_beneficiary_data(portal: Portal, 
     assert answer is not None and answer.status == 403
     assert page.get_by_role("heading", name="Connexion renforcée requise").count() == 1
     _accessible(page)
+    # Every page: those without beneficiary data open, the others refuse (and show nothing).
+    pages = portal.pages()
+    assert len(pages) >= 9
+    for path, policy in pages:
+        if path.startswith("/portail/psc"):
+            continue  # leaves for the provider
+        shown = page.goto(portal.url + path)
+        assert shown is not None and shown.status == (403 if policy == "strong" else 200), (path, policy)
+
+    # Idle: a warning after 13 minutes without a request, signed out at 15 (the page's clock).
+    page.clock.install()
+    page.goto(f"{portal.url}/portail/releves")
+    assert not page.locator("#inactivite").is_visible()
+    page.clock.run_for("13:01")
+    assert page.locator("#inactivite").is_visible()
+    page.clock.run_for("02:00")
+    page.wait_for_url(f"{portal.url}/portail/connexion")
     context.close()

@@ -302,7 +302,7 @@ def test_a_contained_account_gets_no_session_through_the_provider_until_lifted(
 def test_the_portals_button_signs_in_with_psc_and_refuses_the_same_way(psc: Psc) -> None:
     """The portal's "Pro Santé Connect" button (web/routes/sign_in.py): the browser goes to the
     provider and back; the session it gets reaches the counter; a replayed code, an unknown
-    RPPS and a tampered token get the same refusal page."""
+    RPPS, a wrong prefix and a tampered token get the same refusal page."""
     from tests.integration.test_portal_security import browser
 
     def through_portal(client: Any) -> httpx.Response:
@@ -324,6 +324,8 @@ def test_the_portals_button_signs_in_with_psc_and_refuses_the_same_way(psc: Psc)
     replayed = client.get("/portail/psc/retour", params=used)
     refusals = [replayed]
     psc.provider.state.user = psc_userinfo("8" + rpps_with_key("1999999999"), [[psc.own_site]])
+    refusals.append(through_portal(browser(psc.world)))
+    psc.provider.state.user = psc_userinfo("3" + psc.rpps, [[psc.own_site]])  # not an RPPS's prefix
     refusals.append(through_portal(browser(psc.world)))
     reset(psc.provider, psc_userinfo("8" + psc.rpps, [[psc.own_site]]))
     psc.provider.state.tamper_id_token = True
