@@ -212,7 +212,7 @@ def test_an_opticians_day_in_the_browser(portal: Portal, chromium: Any) -> None:
 
     patient = portal.patient()
     proof = portal.presence_proof(patient)
-    assert proof.count("-") == 40 and proof.replace("-", "").isalnum()  # 40 groups of 4 and a check character
+    assert proof.count("-") == 40 and proof.replace("-", "")[:-1].isalnum()  # 40 groups of 4, a check symbol (may be * ~ $ = U)
     page.goto(f"{portal.url}/portail/comptoir")
     _accessible(page)
     assert page.get_by_text("Sans preuve, encore 20 nouveaux patients aujourd'hui").count() == 1
