@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run reset-demo test lint unit integration bench services browser demo clean
+.PHONY: install run reset-demo test lint unit integration bench services browser tools demo clean
 
 $(STAMP): pyproject.toml
 	@# weasyprint (the breach reports' PDF) draws with Debian's pango
@@ -35,7 +35,7 @@ reset-demo:
 # Three workers on this 2-core machine: the two simulation tests (~200 s each) mostly wait on
 # their accelerated clocks (about a third of a core each), and the third worker uses what they
 # leave (measured: 537 s with -n 3, 623-710 s with -n 2, same tests).
-test: install services browser lint
+test: install services browser tools lint
 	TIERS_TEST_PG_URL=$(PG_URL) $(BIN)/python -m pytest -n 3 --dist loadgroup
 
 ## make unit: the unit tier alone -- rules, and use cases over in-memory fakes (no socket, no file)
@@ -62,6 +62,12 @@ services:
 # The portal's browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# SoftHSM2 (the PKCS#11 key-encryption key's tests) and HAProxy (the load balancer in front of
+# several API processes in the multi-process test), both from Debian.
+tools:
+	@(test -e /usr/lib/softhsm/libsofthsm2.so && command -v haproxy >/dev/null) || \
+	  (apt-get update -qq && apt-get install -y -qq softhsm2 haproxy >/dev/null)
 
 ## make bench: rights-check and claim-flow throughput against the trivial endpoint (bench/RESULTS.md)
 bench: install
