@@ -45,6 +45,7 @@ from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
 from tierspayant.services.ports.delivery import Channel, Connector, Transport
+from tierspayant.services.ports.operations import Operations
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
@@ -55,6 +56,7 @@ from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine, refresh_statistics
 from tierspayant.store.key_files import load_or_create_secret, load_or_create_signing_seed
 from tierspayant.store.migrate import upgrade
+from tierspayant.store.operations import SqlOperations
 from tierspayant.store.protection import Protection
 from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
@@ -103,6 +105,8 @@ class Platform:
     relay: Relay
     #: Every port over one transaction: for tools and tests that read the store as it is.
     uow: SqlUnitOfWork
+    #: What /metrics and /v1/health/ready read from the store (api/metrics.py, api/readiness.py).
+    operations: Operations
 
     def refresh_statistics(self) -> None:
         """The database's planner statistics of the fast-growing tables (store/database.py)."""
@@ -178,6 +182,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         delivery=DeliveryService(uow, clock, recorder, connectors),
         relay=Relay(uow, clock, dict(connectors), relay_settings, transport=transport_of(settings, relay_settings)),
         uow=uow,
+        operations=SqlOperations(uow),
     )
 
 

@@ -207,6 +207,17 @@ class Settings(BaseSettings):
     account_burst: float = Field(default=100.0, ge=1)
     invalid_tokens_per_source: int = Field(default=20, ge=1)
     flood_hold_seconds: float = Field(default=1.0, ge=0)
+    #: Operations (issue 19, point 4; README "Operations"). Logs of ``tiers serve`` (its workers
+    #: and granian's own) and of the other commands: ``json`` writes one object per line (time
+    #: in UTC, level, logger, message, extra fields; an exception by its type and frames, never
+    #: its text, which may quote values), ``text`` lines for a terminal; at ``log_level`` and
+    #: above. ``/metrics`` (Prometheus) answers a bearer token whose SHA-256 (hex) is
+    #: ``metrics_token_sha256``, compared in constant time -- the server holds no usable secret,
+    #: as with session tokens (security/tokens.py); without one, only direct loopback clients (no proxy's
+    #: forwarding header).
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    metrics_token_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
 
     def __init__(self, **values: Any) -> None:
         try:

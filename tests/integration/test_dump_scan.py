@@ -1,10 +1,13 @@
 """A stolen database is useless (docs/THREATS.md T5): after seeding and a day's flows, the SQLite
-file, a pg_dump of the PostgreSQL database and the logs hold none of the seeded NIRs, member
-numbers or names, nor any valid IBAN (professionals' bank details, SEPA files, bank-detail
-changes)."""
+file, a pg_dump of the PostgreSQL database and the logs -- as captured, and as the JSON lines
+`tiers serve` writes with TIERS_LOG_FORMAT=json (api/logs.py) -- hold none of the seeded NIRs,
+member numbers or names, nor any valid IBAN (professionals' bank details, SEPA files,
+bank-detail changes)."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 import shutil
@@ -17,6 +20,7 @@ from stdnum import iban as std_iban
 
 from tests.conftest import World, fresh_patients
 from tests.integration.test_care_flow import GLASSES, engagement, invoice_lines
+from tierspayant.api.logs import JsonFormatter
 from tierspayant.simulate.population import Population, PopulationSpec
 
 IBAN_LIKE = re.compile(r"[A-Z]{2}[0-9]{2}[0-9A-Z]{11,30}")
@@ -45,6 +49,18 @@ def seeded_identities(world: World) -> tuple[set[str], set[str], set[str]]:
 def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCaptureFixture,
                                               tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG)
+    # The JSON lines `tiers serve` writes with TIERS_LOG_FORMAT=json (api/logs.py), scanned below too.
+    json_lines = io.StringIO()
+    json_handler = logging.StreamHandler(json_lines)
+    json_handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(json_handler)
+    try:
+        _day_of_flows(world, caplog, tmp_path, json_lines)
+    finally:
+        logging.getLogger().removeHandler(json_handler)
+
+
+def _day_of_flows(world: World, caplog: pytest.LogCaptureFixture, tmp_path: Path, json_lines: io.StringIO) -> None:
     optician = world.headers("optique.demo")
     for i, patient in enumerate(fresh_patients(world, count=2)):
         eng = engagement(world, optician, patient)
@@ -86,6 +102,12 @@ def test_no_identity_in_the_store_or_the_logs(world: World, caplog: pytest.LogCa
     assert named(sepa)  # control: professionals' names are in the SEPA file, and the scan finds them
     assert named(text) == []
     assert valid_ibans(text) == set()
-    logs = set(re.findall(r"(?<![0-9A-Z])[0-9AB]{10,15}(?![0-9A-Z])", caplog.text))
-    assert nirs & logs == set() and members & logs == set()
-    assert valid_ibans(caplog.text) == set()
+    logging.getLogger("tierspayant.test").warning("scan control", extra={"amount": 12})  # one line at least
+    logged = [json.loads(line) for line in json_lines.getvalue().splitlines()]  # one object per line
+    assert logged and all({"time", "level", "logger", "message"} <= set(line) for line in logged)
+    assert logged[-1]["amount"] == 12 and logged[-1]["time"].endswith("Z")
+    for text_logs in (caplog.text, json_lines.getvalue()):
+        logs = set(re.findall(r"(?<![0-9A-Z])[0-9AB]{10,15}(?![0-9A-Z])", text_logs))
+        assert nirs & logs == set() and members & logs == set()
+        assert valid_ibans(text_logs) == set()
+        assert named(text_logs) == []

@@ -34,10 +34,11 @@ def test_every_route_declares_a_policy(world: World) -> None:
         if "public" in policies:
             public.append(route.path)
     assert missing == []
-    # Public: health, sign-in, and the transparency log's checkpoints and proofs (hashes only,
-    # RFC 9162) and witness cosignatures (accepted only when signed by a configured witness).
+    # Public: health (and readiness: what is writable, no data), sign-in, and the transparency
+    # log's checkpoints and proofs (hashes only, RFC 9162) and witness cosignatures (accepted
+    # only when signed by a configured witness).
     # And the passkey ceremonies, which are how one signs in.
-    assert sorted(public) == ["/v1/health", "/v1/log/checkpoint", "/v1/log/cosignatures",
+    assert sorted(public) == ["/v1/health", "/v1/health/ready", "/v1/log/checkpoint", "/v1/log/cosignatures",
                               "/v1/log/proofs/consistency", "/v1/log/proofs/inclusion",
                               "/v1/oidc/callback", "/v1/oidc/start",
                               "/v1/passkeys/authentication", "/v1/passkeys/authentication/options",

@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from tierspayant import __version__
-from tierspayant.api import openapi, problems
+from tierspayant.api import metrics, openapi, problems
 from tierspayant.api.rate_gate import RateGate
+from tierspayant.api.readiness import Readiness
 from tierspayant.api.routers import (
     accounts,
     bank_details,
@@ -166,4 +167,6 @@ def create_app(platform: Platform) -> FastAPI:
                        hold=settings.flood_hold_seconds)
     app.add_middleware(SourceGate, clock=platform.clock,  # outermost: a throttled source costs nothing more
                        hold=timedelta(seconds=platform.settings.sign_in_hold_seconds))
+    app.state.readiness = Readiness(platform)  # /v1/health/ready (api/readiness.py)
+    metrics.install(app, platform)  # /metrics; its middleware outermost: the gates' answers are counted too
     return app

@@ -47,6 +47,20 @@ app.command("witness")(witness)
 console = Console(soft_wrap=True)
 
 
+@app.callback()
+def _logs() -> None:
+    # Every command logs as TIERS_LOG_FORMAT and TIERS_LOG_LEVEL say (api/logs.py); a bad
+    # setting is left for the command itself to report (tiers config show lists them all).
+    from tierspayant.api import logs
+    from tierspayant.config import SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return
+    logs.configure(settings.log_format, settings.log_level)
+
+
 def _credentials(settings: Settings) -> Path:
     return settings.var_dir / "demo-credentials.json"
 
@@ -123,13 +137,22 @@ def serve(
     if _credentials(settings).exists():
         _print_demo_help(settings, f"http://{bind_host}:{bind_port}")
     os.environ.setdefault("TIERS_DATABASE_URL", settings.database_url)
+    # /metrics adds up every worker's counts (api/metrics.py): prometheus-client's multiprocess
+    # files, one directory per server (its port), emptied now; set before the module is imported.
+    metrics_dir = settings.var_dir / "metrics" / str(bind_port)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from tierspayant.api import logs, metrics
+
+    metrics.prepare_directory(metrics_dir)
     # granian (Rust HTTP server): measured several times faster than uvicorn+h11 here (bench/).
     Granian("tierspayant.web.main:app_from_env", address=bind_host, port=bind_port, interface=Interfaces.ASGI,
             factory=True, workers=workers or settings.workers, log_access=False,
             # A worker that dies (a kill -9, a crash) is started again and the others keep
             # answering (issue 16, point 6): without it granian stopped them all and exited.
             respawn_failed_workers=True, respawn_interval=1.0,
-            log_level=LogLevels.warning).serve()
+            # Granian's own logs and, in each worker, the application's: TIERS_LOG_FORMAT.
+            log_level=LogLevels(settings.log_level),
+            log_dictconfig=logs.granian_config(settings.log_format, settings.log_level)).serve()
 
 
 def _port_free(host: str, port: int) -> bool:

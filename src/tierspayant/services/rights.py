@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from tierspayant.audit.events import Category, Outcome, Tag
@@ -33,7 +34,7 @@ from tierspayant.services.budgets import (
 )
 from tierspayant.services.common import check_date_of_care, require_professional
 from tierspayant.services.detection import PARIS, DetectionService, DetectionStore
-from tierspayant.services.errors import ServiceError
+from tierspayant.services.errors import Contained, ServiceError
 from tierspayant.services.ports import (
     Clock,
     HasBeneficiaries,
@@ -73,6 +74,21 @@ class RightsAnswer:
     valid_until: date | None
 
 
+class RightsOutcome(StrEnum):
+    """How a check ended, for operations' counts (``RightsService.observe``); the caller is
+    only ever told covered or not (docs/THREATS.md T3), so these counts are for operators."""
+
+    COVERED = "covered"
+    NOT_COVERED = "not_covered"  # the beneficiary matched, no rights for this care on this date
+    NOT_FOUND = "not_found"  # nobody matched (unknown insurer, NIR, member number or birth date)
+    PRESENCE_REQUIRED = "presence_required"  # a proof-less budget spent, or the proof refused
+    CONTAINED = "contained"  # detection or an officer's kill switch refused it
+
+
+def _unobserved(_: RightsOutcome) -> None:
+    pass
+
+
 NOT_COVERED = RightsAnswer(False, None, None)
 PURPOSE = "tiers payant: rights check for care"
 PRESENCE_PURPOSE = "tiers payant: rights check refused (presence proof required)"
@@ -101,6 +117,9 @@ class RightsService:
         #: (account, day, subject) already admitted without a proof: admissions are never
         #: withdrawn within a day, so a hit here needs no query inside the write lock.
         self._admitted: set[tuple[int, date, str]] = set()
+        #: Told how each check ended: an entry point counts them (api/metrics.py), so this
+        #: module imports no metrics library (the layers, docs/ARCHITECTURE.md).
+        self.observe: Callable[[RightsOutcome], None] = _unobserved
 
     async def check(self, principal: Principal, request: RightsRequest) -> RightsAnswer:
         """Reads run inline (a few indexed lookups); the engagement is written by group commit
@@ -119,7 +138,11 @@ class RightsService:
             candidates = tx.beneficiaries.beneficiaries_with_rights(insurer.id if insurer is not None else -1, nir)
             activity = self.detection.snapshot(tx, principal, now, subject, neighbourhood)
         if insurer is not None:
-            self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
+            try:
+                self.detection.check_insurer_route(insurer.id)  # a security officer's kill switch
+            except Contained:
+                self.observe(RightsOutcome.CONTAINED)
+                raise
         match, periods = matching(candidates, member, request.birth_date)
         found = insurer is not None and match is not None and any(
             p.covers(request.date_of_care, request.category) for p in periods)
@@ -169,8 +192,13 @@ class RightsService:
 
         action = await self.writes.run(write)
         if action is None:
+            self.observe(RightsOutcome.PRESENCE_REQUIRED)
             raise PresenceRequired()
+        if action is not Action.NONE:
+            self.observe(RightsOutcome.CONTAINED)
         self.detection.refuse(action)  # a throttle, or the session (or more) just ended
+        self.observe(RightsOutcome.COVERED if found else RightsOutcome.NOT_FOUND if match is None
+                     else RightsOutcome.NOT_COVERED)
         return RightsAnswer(True, number, valid_until) if found else NOT_COVERED
 
     def proofless_left(self, principal: Principal) -> int:

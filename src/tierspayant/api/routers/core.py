@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tierspayant.api.auth import ANY_ACCOUNT, PUBLIC
 from tierspayant.api.deps import platform
+from tierspayant.api.problems import PROBLEM
+from tierspayant.api.readiness import Readiness
 from tierspayant.api.responses import NOT_FOUND
 from tierspayant.api.schemas import ObjectId, SignInRequest, SignInResponse
 from tierspayant.security.policy import Principal
@@ -21,6 +24,27 @@ router = APIRouter(prefix="/v1")
 async def health() -> dict[str, str]:
     """The trivial endpoint: benchmarks compare every other route to it."""
     return {"status": "ok"}
+
+
+class ReadyOut(BaseModel):
+    database: str = "writable"
+    log: str = "writable"
+
+
+@router.get("/health/ready", dependencies=[PUBLIC], tags=["core"], response_model=ReadyOut, responses={
+    503: {"description": "Not ready: `database` or `log` says which is not writable (`unwritable`; "
+                         "`unknown`: not tried, the database refusing)"}})
+def ready(request: Request) -> JSONResponse:
+    """Whether this server can work: a write transaction and the transparency log's append path
+    (tried in a transaction rolled back: nothing is written), at most once a second per process."""
+    readiness: Readiness = request.app.state.readiness
+    ok, parts = readiness.check()
+    if ok:
+        return JSONResponse(parts)
+    # RFC 9457 with extension members: which part failed, nothing else (no error text).
+    body = {"type": "about:blank", "title": "Service unavailable", "status": 503,
+            "detail": "not ready: " + ", ".join(f"{k} {v}" for k, v in parts.items()), **parts}
+    return JSONResponse(body, status_code=503, media_type=PROBLEM, headers={"Retry-After": "2"})
 
 
 @router.post("/sessions", dependencies=[PUBLIC], tags=["sessions"], response_model=SignInResponse,
