@@ -198,8 +198,8 @@ def main() -> None:
         # Both sides on databases seeded alike and untouched since (this checkout's first one
         # holds the writes of the runs above: an unequal start on PostgreSQL).
         here_env = {**env, "TIERS_VAR_DIR": str(work / "here"), "TIERS_DATABASE_URL": f"sqlite:///{work / 'here' / 'bench.db'}"}
-        tree_env = {**{k: v for k, v in env.items() if k not in UNLIMITED},  # settings the other tree may not know
-                    "PYTHONPATH": str(Path(args.compare_tree).resolve() / "src"),
+        # Every tree since issue 3 knows the rate settings: without them the other side is throttled.
+        tree_env = {**env, "PYTHONPATH": str(Path(args.compare_tree).resolve() / "src"),
                     "TIERS_VAR_DIR": str(work / "tree"), "TIERS_DATABASE_URL": f"sqlite:///{work / 'tree' / 'bench.db'}"}
         if args.postgres:
             here_env["TIERS_DATABASE_URL"] = fresh_postgres(args.postgres, "tiers_bench_here")

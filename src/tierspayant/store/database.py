@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 #: How long a writer waits for SQLite's write lock before giving up, and how often it retries.
 WRITE_LOCK_TIMEOUT = 30.0
@@ -101,7 +103,8 @@ def make_engine(url: str) -> Engine:
                 raise ReadOnlyViolation("a read-only unit of work wrote; rolled back")
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
 
     @event.listens_for(engine, "begin")
     def _serialise_writers(connection: Any) -> None:
@@ -113,3 +116,51 @@ def make_engine(url: str) -> Engine:
             connection.connection.driver_connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
 
     return engine
+
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use (below).
+PING_AFTER_IDLE = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection before use only if it sat idle in the pool (SQLAlchemy's "pessimistic"
+    recipe, narrowed). ``pool_pre_ping`` pinged on every checkout: a round trip per unit of
+    work, three per rights check (bench/README.md, issue 19). A connection in constant use is
+    known good; one that waited past ``PING_AFTER_IDLE`` may have been cut (a database restart,
+    a proxy's idle timeout) and is replaced before a request sees it. A connection cut while in
+    use fails that unit of work, and SQLAlchemy then discards every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_return(_dbapi_connection: Any, record: Any) -> None:
+        record.info["tiers_returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("tiers_returned", 0.0) <= PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError() from exc  # the pool retries with a new connection
+
+
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def reader_of(engine: Engine) -> Engine | None:
+    """PostgreSQL: an engine for read-only units of work, on connections in autocommit whose
+    every statement is a read-only transaction of its own (``default_transaction_read_only``):
+    no BEGIN and COMMIT round trips (two of a unit of work's four), a stray write still refused
+    by the database. What readers see is unchanged: under READ COMMITTED each statement already
+    takes its own snapshot inside a transaction (PostgreSQL manual, 13.2.1). Disposed with its
+    engine. None on SQLite, whose read transaction keeps one snapshot across statements (WAL)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    reader = _READERS.get(engine)
+    if reader is None:
+        reader = create_engine(engine.url, pool_size=10, max_overflow=10, isolation_level="AUTOCOMMIT",
+                               connect_args={"options": "-c default_transaction_read_only=on"})
+        _ping_when_idle(reader)
+        _READERS[engine] = reader
+        event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
+    return reader

@@ -4,16 +4,32 @@ SQLAlchemy's execution layer (events, cache keys, result objects) cost more than
 lookups themselves on the rights check's path (profiled in bench/). These few statements skip
 it: same SQL, same column types (result processors applied), none of the per-call machinery.
 Parameters are plain ``str`` / ``int``, except those named in ``bind_types``, which go through
-their type's bind processing (a datetime, for instance)."""
+their type's bind processing (a datetime, for instance).
+
+On PostgreSQL the statements are compiled with PostgreSQL's own ``$n`` placeholders and run on
+psycopg's ``RawCursor``, which sends them as they are: psycopg's default cursor parses every
+statement's ``%(name)s`` placeholders on each call and caches that parse only for statements
+under 4 KB (psycopg discussion #628) -- detection's snapshot is longer, and its parse was 13 % of
+a worker's time on the rights check (py-spy, bench/README.md, issue 19)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Select, Table, bindparam, insert
+from psycopg import RawCursor
+from sqlalchemy import ClauseElement, Connection, Dialect, Select, Table, bindparam, insert
 from sqlalchemy.types import TypeEngine
+
+
+def _native_placeholders(dialect: Dialect) -> Dialect:
+    """The same PostgreSQL dialect compiling ``$1, $2 ...`` (a repeated name reuses its number)."""
+    native = copy.copy(dialect)
+    native.paramstyle = "numeric_dollar"
+    native.positional = True
+    return native
 
 
 @dataclass(frozen=True)
@@ -26,7 +42,9 @@ class _Compiled:
     slots: tuple[tuple[int, str, Callable[[Any], Any] | None], ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     binds: Mapping[str, Callable[[Any], Any]]
-    constants: Mapping[str, Any]  # named drivers (psycopg): literals the statement binds itself
+    constants: Mapping[str, Any]  # named drivers: literals the statement binds itself
+    #: PostgreSQL: run on psycopg's RawCursor (the SQL already has ``$n`` placeholders).
+    raw: bool = False
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
         if self.template is not None:
@@ -49,7 +67,8 @@ class Prepared:
 
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
-        compiled: Any = self.statement.compile(dialect=dialect)  # an SQLCompiler
+        raw = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        compiled: Any = self.statement.compile(dialect=_native_placeholders(dialect) if raw else dialect)
         processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                            for column in self._columns())
         binds = {name: process for name, type_ in self.bind_types.items()
@@ -61,7 +80,7 @@ class Prepared:
             order = tuple(compiled.positiontup)
             template = tuple(constants.get(name) for name in order)
             slots = [(i, name, binds.get(name)) for i, name in enumerate(order) if name not in constants]
-        return _Compiled(str(compiled), template, tuple(slots), processors, binds, constants)
+        return _Compiled(str(compiled), template, tuple(slots), processors, binds, constants, raw)
 
     def _columns(self) -> list[Any]:
         """What the statement returns: a SELECT's columns, or an INSERT ... RETURNING's."""
@@ -75,7 +94,7 @@ class Prepared:
             entry = self._compiled[conn.dialect.name] = self._compile(conn)
         driver = conn.connection.driver_connection
         assert driver is not None
-        cursor = driver.cursor()
+        cursor = RawCursor(driver) if entry.raw else driver.cursor()
         try:
             cursor.execute(entry.sql, entry.arguments(params))
             return cursor.fetchall() if fetch else []

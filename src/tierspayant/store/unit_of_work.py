@@ -39,6 +39,7 @@ from tierspayant.store.accounts import SqlAccounts, SqlSessions, SqlSignInFailur
 from tierspayant.store.bank_details import SqlBankDetails
 from tierspayant.store.beneficiaries import SqlBeneficiaries
 from tierspayant.store.claims import SqlClaims
+from tierspayant.store.database import reader_of
 from tierspayant.store.delivery import SqlDestinations, SqlOutbox
 from tierspayant.store.detection import SqlContainments, SqlDetectionCounters
 from tierspayant.store.incidents import SqlIncidents
@@ -93,17 +94,18 @@ class SqlUnitOfWork:
     def __init__(self, engine: Engine, protection: Protection, drop_events: bool = False,
                  insurers: InsurerCache | None = None) -> None:
         self.engine = engine
+        self.reader = reader_of(engine) or engine
         self.protection = protection
         self.insurers = insurers or InsurerCache()
         self.drop_events = drop_events
 
     @contextmanager
     def __call__(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
-        with self.engine.connect() as conn:
+        with (self.reader if readonly else self.engine).connect() as conn:
             if readonly:
                 # SQLite: a plain (deferred) BEGIN, so readers never queue behind writers (WAL).
-                # PostgreSQL: BEGIN READ ONLY (no extra round trip), so a stray write fails there too.
-                conn = conn.execution_options(tiers_readonly=True, postgresql_readonly=True)
+                # PostgreSQL: the reader's autocommit, read-only connections (store/database.py).
+                conn = conn.execution_options(tiers_readonly=True)
             with conn.begin():
                 tx = SqlTransaction(conn, self.protection, self.insurers, self.drop_events)
                 yield tx
