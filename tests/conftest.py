@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.fakes import START, FakeClock
 from tierspayant.bootstrap import Platform, build
-from tierspayant.config import Settings
+from tierspayant.config import Settings, env_name
 from tierspayant.security import totp
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import seed
@@ -58,6 +61,72 @@ def pg_url() -> Iterator[str]:
 
 #: The databases every storage test runs on (the rule: tests/integration, see pytest_collection_modifyitems).
 BACKENDS = ("sqlite", "postgresql")
+
+
+# -- the PostgreSQL worlds' key-encryption key, in SoftHSM2 (production is PostgreSQL + an HSM) ---
+SOFTHSM_LIBRARY = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@dataclass(frozen=True)
+class SoftHsm:
+    """This test process's SoftHSM2 token and the KEK inside it (docs/THREATS.md T5, "Key custody")."""
+
+    root: Path
+    conf: Path
+    token: str
+    pin_file: Path
+    key_label: str
+    so_pin: str
+
+    def settings(self) -> dict[str, Any]:
+        """``Settings`` keywords of a platform whose KEK is this token's."""
+        return {"kek": "pkcs11", "pkcs11_library": SOFTHSM_LIBRARY, "pkcs11_token": self.token,
+                "pkcs11_pin_file": self.pin_file, "pkcs11_key_label": self.key_label}
+
+    def env(self) -> dict[str, str]:
+        """The same as variables, for a ``tiers`` command (SOFTHSM2_CONF: where the token lives)."""
+        return {"SOFTHSM2_CONF": str(self.conf), **{env_name(k): str(v) for k, v in self.settings().items()}}
+
+
+_SOFTHSM: list[SoftHsm] = []
+
+
+def softhsm_token() -> SoftHsm:
+    """The token, made on first use in this process (each xdist worker has its own): its own
+    SOFTHSM2_CONF in a temporary directory, ``softhsm2-util --init-token``, and the KEK generated
+    by the code of ``tiers keys hsm-init``. Removed when the session ends (pytest_unconfigure)."""
+    if not _SOFTHSM:
+        if not Path(SOFTHSM_LIBRARY).exists() or shutil.which("softhsm2-util") is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("SoftHSM2 is not installed (make tools; required in CI)")
+            pytest.skip("SoftHSM2 not installed (make tools)")
+        from tierspayant.security.pkcs11_kek import Pkcs11Config, create_key
+
+        root = Path(tempfile.mkdtemp(prefix="tiers-softhsm-"))
+        (root / "tokens").mkdir()
+        conf = root / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        os.environ["SOFTHSM2_CONF"] = str(conf)  # read by the module when this process first loads it
+        token, pin, so_pin = "tiers-test", "test-user-pin-1", "test-so-pin-1"
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", token, "--so-pin", so_pin,
+                        "--pin", pin], check=True, capture_output=True)
+        pin_file = root / "user.pin"
+        pin_file.write_text(pin + "\n")
+        pin_file.chmod(0o600)
+        create_key(Pkcs11Config(SOFTHSM_LIBRARY, token, pin, "tierspayant-kek-test"))
+        _SOFTHSM.append(SoftHsm(root, conf, token, pin_file, "tierspayant-kek-test", so_pin))
+    return _SOFTHSM[0]
+
+
+@pytest.fixture(scope="session")
+def softhsm() -> SoftHsm:
+    """The session's SoftHSM2 token (``softhsm_token``)."""
+    return softhsm_token()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for made in _SOFTHSM:
+        shutil.rmtree(made.root, ignore_errors=True)
 
 
 def database_url(request: pytest.FixtureRequest, backend: str, var_dir: Path) -> str:
@@ -127,6 +196,18 @@ class World:
     demo: dict[str, Any]
     backend: str
     app: FastAPI
+
+    def env(self) -> dict[str, str]:
+        """The variables a ``tiers`` command needs to open this world's platform: its database,
+        its var directory and its key-encryption key (a token's: SOFTHSM2_CONF and TIERS_PKCS11_*)."""
+        settings = self.platform.settings
+        env = {"TIERS_DATABASE_URL": self.platform.engine.url.render_as_string(hide_password=False),
+               "TIERS_VAR_DIR": str(settings.var_dir)}
+        if settings.kek == "pkcs11":
+            env["SOFTHSM2_CONF"] = os.environ["SOFTHSM2_CONF"]
+            env.update({env_name(f): str(getattr(settings, f)) for f in Settings.model_fields
+                        if f == "kek" or (f.startswith("pkcs11_") and getattr(settings, f))})
+        return env
 
     def token(self, username: str) -> str:
         account = self.demo["accounts"][username]
@@ -206,6 +287,10 @@ def make_world(url: str, var_dir: Path, backend: str, beneficiaries: int = 300, 
     for name in ("session_rate", "session_burst", "account_rate", "account_burst"):
         settings_overrides.setdefault(name, 1e9)
     settings_overrides.setdefault("invalid_tokens_per_source", 10**9)  # route walks send many refused tokens
+    if backend == "postgresql" and "kek" not in settings_overrides:
+        # The production pairing, PostgreSQL with the KEK in an HSM: the whole integration suite's
+        # PostgreSQL half runs on SoftHSM2, its SQLite half on the key file (issue 19, point 6).
+        settings_overrides.update(softhsm_token().settings())
     settings = Settings(database_url=url, var_dir=var_dir, detection=detection, **settings_overrides)
     platform = build(settings, clock=clock)
     # The shared worlds check many patients with few accounts: a quota of proof-less checks

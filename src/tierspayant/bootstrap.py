@@ -7,11 +7,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from tierspayant.config import Settings, SettingsError
+from tierspayant.config import Settings, SettingsError, env_name
 from tierspayant.delivery.file_drop import FileDropConnector
 from tierspayant.delivery.identity_provider import OidcClient
 from tierspayant.delivery.jetstream import JetStreamTransport
@@ -19,7 +21,7 @@ from tierspayant.delivery.notices import EmailConnector, SmsConnector
 from tierspayant.delivery.sepa import SepaWriter
 from tierspayant.delivery.webhooks import WebhookConnector
 from tierspayant.detection.thresholds import Thresholds
-from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
+from tierspayant.security.fields import BlindIndex, KeyRing
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.oidc import OidcSettings, client_key
 from tierspayant.security.presence import PresenceIssuer, PresenceVerifier
@@ -54,18 +56,77 @@ from tierspayant.services.review import ReviewService
 from tierspayant.services.rights import RightsService
 from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine, refresh_statistics
-from tierspayant.store.key_files import load_or_create_secret, load_or_create_signing_seed
+from tierspayant.store.key_custody import CustodyProblem, KeyCustody, move_into_token, open_custody
+from tierspayant.store.key_files import load_or_create_signing_seed
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.operations import SqlOperations
 from tierspayant.store.protection import Protection
 from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
 
+if TYPE_CHECKING:  # imported when TIERS_KEK=pkcs11 only (pkcs11_kek)
+    from tierspayant.security.pkcs11_kek import Pkcs11Config, Pkcs11Kek, Pkcs11Problem
+
 
 def signing_seed(path: Path) -> bytes:
     """The Ed25519 seed kept at ``path`` (created once, 0600): for tools outside the platform
     that sign with a key file of their own (``tiers witness``)."""
     return load_or_create_signing_seed(path)
+
+
+# -- the key-encryption key (docs/THREATS.md T5, "Key custody"; TIERS_KEK) -----------------------
+def key_custody(settings: Settings, engine: Engine) -> KeyCustody:
+    """The KEK that TIERS_KEK names, checked against the database's data keys, and the secrets it
+    keeps (store/key_custody.py): a wrong one stops the start with one line naming the variable."""
+    token = partial(pkcs11_kek, settings) if settings.kek == "pkcs11" else None
+    try:
+        return open_custody(engine, settings.key_dir, token,
+                            f"key {settings.pkcs11_key_label!r} on token {settings.pkcs11_token!r}")
+    except CustodyProblem as exc:
+        raise SettingsError([f"{env_name(exc.setting)}: {exc.problem}"]) from None
+
+
+def pkcs11_kek(settings: Settings) -> Pkcs11Kek:
+    """The KEK inside the token of the TIERS_PKCS11_* settings, opened (module, token, PIN, key
+    checked at once); the PKCS#11 binding is imported only here (40-90 ms, bench/HSM-RESULTS.md)."""
+    from tierspayant.security.pkcs11_kek import Pkcs11Kek, Pkcs11Problem
+
+    try:
+        return Pkcs11Kek(pkcs11_config(settings))
+    except Pkcs11Problem as exc:
+        raise kek_problem(exc, settings) from None
+
+
+def pkcs11_config(settings: Settings) -> Pkcs11Config:
+    """The token's coordinates from TIERS_PKCS11_*, the PIN read from its file when one is named."""
+    from tierspayant.security.pkcs11_kek import Pkcs11Config, Pkcs11Problem, read_pin_file
+
+    pin = settings.pkcs11_pin
+    if settings.pkcs11_pin_file is not None:
+        try:
+            pin = read_pin_file(settings.pkcs11_pin_file)
+        except Pkcs11Problem as exc:
+            raise kek_problem(exc, settings) from None
+    return Pkcs11Config(settings.pkcs11_library, settings.pkcs11_token, pin, settings.pkcs11_key_label)
+
+
+def kek_problem(problem: Pkcs11Problem, settings: Settings) -> SettingsError:
+    """A token problem as the settings error naming the variable to fix (one line, no PIN)."""
+    setting = "pin_file" if problem.setting == "pin" and settings.pkcs11_pin_file is not None else problem.setting
+    return SettingsError([f"{env_name('pkcs11_' + setting)}: {problem.problem}"])
+
+
+def move_keys_into_token(settings: Settings) -> tuple[int, list[Path]]:
+    """``tiers keys hsm-adopt`` (store/key_custody.py ``move_into_token``): how many data keys
+    moved, and the plain files left."""
+    engine = make_engine(settings.database_url)
+    try:
+        return move_into_token(engine, settings.key_dir, pkcs11_kek(settings))
+    except CustodyProblem as exc:
+        raise SettingsError([f"{env_name(exc.setting)}: {exc.problem}"]) from None
+    finally:
+        engine.dispose()
+# -- end of the key-encryption key --
 
 
 class SystemClock:
@@ -122,16 +183,16 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     if settings.unsafe_plaintext_fields:
         logging.getLogger("tierspayant").warning("TIERS_UNSAFE_PLAINTEXT_FIELDS=1: personal fields stored in CLEAR "
                                                  "(benchmarks only)")
+    custody = key_custody(settings, engine)  # the KEK and the secrets it keeps (docs/THREATS.md T5)
     protection = Protection(
-        KeyRing(KeyEncryptionKey(load_or_create_secret(settings.key_dir / "kek.key"))),
-        BlindIndex({purpose: load_or_create_secret(settings.key_dir / f"blind-index-{purpose}.key")
-                    for purpose in ("nir", "member")}),
+        KeyRing(custody.kek),
+        BlindIndex({purpose: custody.secrets[f"blind-index-{purpose}"] for purpose in ("nir", "member")}),
         unsafe_plaintext=settings.unsafe_plaintext_fields,
     )
     uow = SqlUnitOfWork(engine, protection, drop_events=settings.unsafe_no_access_log)
     clock = clock or SystemClock()  # the entry point injects another (tests, the simulator's accelerated one)
     writer = SepaWriter(settings.debtor_name, settings.debtor_iban, settings.debtor_bic)
-    recorder = Recorder(Pseudonymizer(load_or_create_secret(settings.key_dir / "pseudonyms.key")))
+    recorder = Recorder(Pseudonymizer(custody.secrets["pseudonyms"]))
     signer = NoteSigner(settings.log_origin.split("/")[0],
                         load_or_create_signing_seed(settings.key_dir / "log-signing.ed25519"))
     witnesses = [Verifier.decode(k) for k in settings.witness_keys]

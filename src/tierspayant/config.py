@@ -47,7 +47,7 @@ DEFAULT_VAR = Path("var")
 ENV_PREFIX = "TIERS_"
 #: Fields whose value is never echoed back (not in errors, not in ``repr``; ``tiers config
 #: show`` masks them). A database URL's password is masked by ``tiers config show`` too.
-SECRET_FIELDS = frozenset({"oidc_client_secret"})
+SECRET_FIELDS = frozenset({"oidc_client_secret", "pkcs11_pin"})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -177,6 +177,40 @@ class Settings(BaseSettings):
     oidc_client_key_file: Path | None = Field(default=None, validate_default=True)
     #: A change of a professional's bank details takes effect this long after it is requested.
     bank_change_delay_hours: float = Field(default=72.0, ge=0)
+    # -- the key-encryption key (docs/THREATS.md T5, "Key custody"; bootstrap.key_custody) ---------
+    #: Which KEK wraps the data keys: ``file``, a 256-bit key in ``var/keys/kek.key`` beside the
+    #: database (the embedded default, ``make run``); ``pkcs11``, an AES-256 key inside a hardware
+    #: security module that never leaves it (security/pkcs11_kek.py). For ``pkcs11``: the module
+    #: (a shared library, e.g. /usr/lib/softhsm/libsofthsm2.so), the token's label, the user PIN
+    #: -- in a file (``pkcs11_pin_file``, mode 0600) rather than in TIERS_PKCS11_PIN, whose value
+    #: any process of the same account reads in /proc/PID/environ -- and the key's label (created
+    #: once by ``tiers keys hsm-init``, never at start-up).
+    kek: Literal["file", "pkcs11"] = "file"
+    pkcs11_library: str = Field(default="", validate_default=True)
+    pkcs11_token: str = Field(default="", validate_default=True)
+    pkcs11_pin: str = Field(default="", repr=False)
+    pkcs11_pin_file: Path | None = Field(default=None, validate_default=True)
+    pkcs11_key_label: str = Field(default="tierspayant-kek", min_length=1)
+
+    @field_validator("pkcs11_library", "pkcs11_token")
+    @classmethod
+    def _required_with_pkcs11(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kek") == "pkcs11" and not value.strip():
+            what = "the PKCS#11 module's path" if info.field_name == "pkcs11_library" else "the token's label"
+            raise ValueError(f"required with TIERS_KEK=pkcs11 ({what})")
+        return value
+
+    @field_validator("pkcs11_pin_file")
+    @classmethod
+    def _one_pin(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if info.data.get("kek") == "pkcs11":
+            if value is None and not info.data.get("pkcs11_pin"):
+                raise ValueError("required with TIERS_KEK=pkcs11 (a file holding the token's user PIN, mode "
+                                 "0600; or TIERS_PKCS11_PIN)")
+            if value is not None and info.data.get("pkcs11_pin"):
+                raise ValueError("give TIERS_PKCS11_PIN_FILE or TIERS_PKCS11_PIN, not both")
+        return value
+    # -- end of the key-encryption key's settings --
     #: Delivery (services/relay.py): the relay runs inside ``tiers serve`` (each worker: their
     #: leases keep them apart) unless this is false (then run ``tiers relay``); a message is
     #: tried for this many hours before it is dead (replayable).

@@ -217,8 +217,7 @@ def test_verify_scope_recomputes_from_the_log_alone_and_fails_when_an_event_is_r
     incident = on_the_optician(world, officer, start, "phished optician account")
     assert world.client.post(f"/v1/incidents/{incident['id']}/scope", headers=officer).status_code == 200
     tiers = Path(sys.executable).parent / "tiers"
-    env = {"TIERS_DATABASE_URL": world.platform.engine.url.render_as_string(hide_password=False),
-           "TIERS_VAR_DIR": str(world.platform.settings.var_dir), "PATH": str(tiers.parent)}
+    env = {**world.env(), "PATH": str(tiers.parent)}
 
     def verify() -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(tiers), "incident", "verify-scope", str(incident["id"])], env=env,

@@ -93,8 +93,7 @@ def test_shredding_one_insurer_leaves_the_others(fresh: World) -> None:
     quote = fresh.client.post("/v1/quotes", headers=headers, json={"engagement_number": eng, "kind": "pec",
                                                                    "lines": GLASSES}).json()
     assert fresh.client.get(f"/v1/quotes/{quote['number']}", headers=headers).status_code == 200
-    env = {"TIERS_DATABASE_URL": fresh.platform.engine.url.render_as_string(hide_password=False),
-           "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir), "PATH": str(TIERS.parent)}
+    env = {**fresh.env(), "PATH": str(TIERS.parent)}
     _, second_secret = fresh.platform.accounts.create("securite2.test", SECOND_OFFICER_PASSWORD,
                                                       Role.SECURITY_OFFICER)
 
@@ -146,8 +145,7 @@ def test_rotating_the_platform_key_keeps_professionals_payable(fresh: World) -> 
         "invoice_number": "F-ROT-1", "pec_number": quote["number"], "date_of_care": "2026-03-02",
         "lines": invoice_lines(GLASSES, quote)})
     assert sent.status_code == 201, sent.text
-    env = {"TIERS_DATABASE_URL": fresh.platform.engine.url.render_as_string(hide_password=False),
-           "TIERS_VAR_DIR": str(fresh.platform.settings.var_dir), "PATH": str(TIERS.parent)}
+    env = {**fresh.env(), "PATH": str(TIERS.parent)}
     done = subprocess.run([str(TIERS), "keys", "rotate", "--platform", "--batch", "7", "--officer", "securite.demo",
                            "--reason", "platform key yearly rotation"], env=env, capture_output=True, text=True,
                           input=officer_input(fresh, "securite.demo"))

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import database_url
 from tests.contracts import CHECKS, Uow
-from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
+from tierspayant.security.fields import BlindIndex, FileKek, KeyRing
 from tierspayant.store.database import make_engine
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.protection import Protection
@@ -24,7 +24,7 @@ def test_the_store_keeps_the_contract(request: pytest.FixtureRequest, backend: s
                                       check: Callable[[Uow], None]) -> None:
     engine = make_engine(database_url(request, backend, tmp_path))
     upgrade(engine)
-    protection = Protection(KeyRing(KeyEncryptionKey(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
+    protection = Protection(KeyRing(FileKek(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
     try:
         check(SqlUnitOfWork(engine, protection))
     finally:

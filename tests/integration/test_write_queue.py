@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tests.conftest import database_url
-from tierspayant.security.fields import BlindIndex, KeyEncryptionKey, KeyRing
+from tierspayant.security.fields import BlindIndex, FileKek, KeyRing
 from tierspayant.services.ports import Transaction
 from tierspayant.store import tables as t
 from tierspayant.store.database import make_engine
@@ -19,7 +19,7 @@ from tierspayant.store.protection import Protection
 from tierspayant.store.unit_of_work import SqlUnitOfWork
 from tierspayant.store.write_queue import SqlWriteQueue
 
-PROTECTION = Protection(KeyRing(KeyEncryptionKey(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
+PROTECTION = Protection(KeyRing(FileKek(bytes(32))), BlindIndex({"nir": bytes(32), "member": bytes(32)}))
 
 
 def add_insurer(number: int) -> Any:

@@ -29,7 +29,7 @@ def test_aes256gcm_known_answers(vector: dict[str, str]) -> None:
 
 
 def ring() -> tuple[KeyRing, FieldCipher]:
-    keys = KeyRing(fields.KeyEncryptionKey(bytes(range(32))))
+    keys = KeyRing(fields.FileKek(bytes(range(32))))
     for insurer in (1, 2):
         keys.new_version(insurer)
     return keys, FieldCipher(keys)
@@ -75,13 +75,13 @@ def test_rotation_and_shredding() -> None:
 
 
 def test_wrapped_keys_need_the_kek_and_their_own_slot() -> None:
-    kek = fields.KeyEncryptionKey(bytes(range(32)))
+    kek = fields.FileKek(bytes(range(32)))
     keys = KeyRing(kek)
     wrapped = keys.new_version(1)
     reloaded = KeyRing(kek, [wrapped])
     assert reloaded.key(1, 1) == keys.key(1, 1)
     with pytest.raises(InvalidCiphertext):
-        KeyRing(fields.KeyEncryptionKey(bytes(32)), [wrapped]).key(1, 1)  # another KEK
+        KeyRing(fields.FileKek(bytes(32)), [wrapped]).key(1, 1)  # another KEK
     with pytest.raises(InvalidCiphertext):
         kek.unwrap(wrapped.wrapped, 2, 1)  # moved to another insurer's slot
 

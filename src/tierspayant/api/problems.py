@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierspayant.domain.errors import DomainError
+from tierspayant.security.fields import KeyCustodyUnavailable
 from tierspayant.security.passwords import HashingBusy
 from tierspayant.security.policy import NotFound
 from tierspayant.services.errors import (
@@ -141,6 +142,14 @@ def _log_unavailable(_: Request, __: Exception) -> JSONResponse:
                    headers={"Retry-After": "5"})
 
 
+def _key_custody_unavailable(_: Request, __: Exception) -> JSONResponse:
+    # The HSM holding the key-encryption key does not answer (docs/THREATS.md T5, "Key custody"):
+    # fail closed, as when the database is away -- never "not found", which would say "shredded".
+    log.error("key-encryption key unavailable: request refused (fail closed)")
+    return problem(503, "Service unavailable", "a key is unavailable for a moment; nothing was done, retry later",
+                   headers={"Retry-After": "5"})
+
+
 def _presence_required(_: Request, __: Exception) -> JSONResponse:
     message = ("the patient's presence proof is required: a budget of checks without one is spent (the day's, "
                "or the checks of the last 7 or 30 days not followed by an invoice), your organisation must show "
@@ -207,6 +216,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AssuranceRequired, _assurance)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(LogUnavailable, _log_unavailable)
+    app.add_exception_handler(KeyCustodyUnavailable, _key_custody_unavailable)
     app.add_exception_handler(Throttled, _throttled)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(HashingBusy, _busy)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tierspayant.bootstrap import Platform, build
+from tierspayant.bootstrap import Platform, build, kek_problem, move_keys_into_token, pkcs11_config, pkcs11_kek
 from tierspayant.cli.officer import Officer, as_officer, fail
 from tierspayant.config import Settings
 from tierspayant.domain.errors import DomainError
@@ -102,3 +103,65 @@ def approve_shred(
     unreadable = ", ".join(f"{count:,} {table}" for table, count in done.unreadable.items() if count) or "no rows"
     console.print(f"shred request {request_id}: {done.versions} data key version(s) destroyed; now unreadable: "
                   f"{unreadable}; running servers drop their copies within 30 s")
+
+
+# -- the key-encryption key in a hardware security module (docs/THREATS.md T5, "Key custody") ------
+def _pkcs11_settings() -> Settings:
+    settings = Settings.from_env()
+    if settings.kek != "pkcs11":
+        raise fail("set TIERS_KEK=pkcs11 and its TIERS_PKCS11_* settings first (tiers config show)")
+    return settings
+
+
+@keys_app.command("hsm-init")
+def hsm_init() -> None:
+    """Create the key-encryption key inside the PKCS#11 token (TIERS_PKCS11_*): AES-256, generated
+    there, sensitive, never extractable, encrypt and decrypt only. Once, before the platform's
+    first start on the token; never done at start-up (a mistyped label must not make a second
+    KEK). Refuses when the label is taken."""
+    from tierspayant.security.pkcs11_kek import Pkcs11Problem, create_key
+
+    settings = _pkcs11_settings()
+    try:
+        facts = create_key(pkcs11_config(settings))
+    except Pkcs11Problem as exc:
+        raise kek_problem(exc, settings) from None
+    console.print(f"created {facts.describe()}")
+
+
+@keys_app.command("hsm-check")
+def hsm_check() -> None:
+    """Open the token as the platform does (module, token, PIN, key), show what the token says of
+    the key, wrap and unwrap a throwaway data key inside it, and time both."""
+    from tierspayant.security.keys import new_secret
+
+    settings = _pkcs11_settings()
+    started = time.perf_counter()
+    kek = pkcs11_kek(settings)
+    opened = time.perf_counter()
+    probe = new_secret(32)
+    wrapped = kek.wrap(probe, 0, 0)
+    wrapped_at = time.perf_counter()
+    if kek.unwrap(wrapped, 0, 0) != probe:
+        raise fail("the token's round trip does not give the key back", 1)
+    done = time.perf_counter()
+    console.print(kek.facts().describe())
+    console.print(f"opened in {(opened - started) * 1000:.1f} ms; wrap {(wrapped_at - opened) * 1000:.2f} ms, "
+                  f"unwrap {(done - wrapped_at) * 1000:.2f} ms, inside the token")
+
+
+@keys_app.command("hsm-adopt")
+def hsm_adopt(yes: Annotated[bool, typer.Option("--yes", help="Confirm: the platform is stopped")] = False) -> None:
+    """Move the data keys from the key file (var/keys/kek.key) into the token: each is unwrapped
+    by the file and wrapped again inside the token, in one transaction. Stop the platform first,
+    then start it with TIERS_KEK=pkcs11."""
+    if not yes:
+        raise fail("stop every process of the platform first, then add --yes")
+    settings = _pkcs11_settings()
+    moved, plain = move_keys_into_token(settings)
+    console.print(f"{moved} data key(s) now wrapped inside token {settings.pkcs11_token!r}, the other secrets of "
+                  f"{settings.key_dir} by it too (*.key.p11); start the platform with TIERS_KEK=pkcs11")
+    if plain:
+        console.print("these plain files now only open backups taken before: destroy them with those backups:")
+        for path in plain:
+            console.print(f"  {path}")

@@ -23,13 +23,14 @@ from tierspayant.cli.delivery import delivery_app, relay
 from tierspayant.cli.incident import incident_app
 from tierspayant.cli.keys import keys_app
 from tierspayant.cli.members import members_app
+from tierspayant.cli.settings_errors import TiersApp
 from tierspayant.cli.simulate import simulate
 from tierspayant.config import Settings
 from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
 
-app = typer.Typer(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
+app = TiersApp(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 presence_app = typer.Typer(help="Patients' presence proofs (simulating the insurer's app).", no_args_is_help=True)

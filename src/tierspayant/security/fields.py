@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from tierspayant.security._hazmat.primitives import (
     AuthenticationFailed,
@@ -40,9 +41,46 @@ class FieldRef:
         return f"tierspayant|{self.insurer_id}|{self.table}|{self.column}|{self.row_id}|v{version}".encode()
 
 
-class KeyEncryptionKey:
-    """Wraps data keys. The KEK itself lives outside the database (a 0600 file, or a KMS/HSM
-    behind the same two calls)."""
+class KeyCustodyUnavailable(Exception):
+    """The key-encryption key cannot be reached (a hardware security module that stopped
+    answering). Never an :class:`InvalidCiphertext`: data whose key cannot be unwrapped *now*
+    must fail closed as an error, not read as "not found" like shredded data (principle 5 is
+    about what a ciphertext says, not about an outage)."""
+
+
+class KeyEncryptionKey(Protocol):
+    """The port that wraps data keys (docs/THREATS.md T5, "Key custody"). The KEK itself never
+    enters the database: a key file beside it (:class:`FileKek`, the embedded default) or a key
+    inside a hardware security module that never leaves it (``security/pkcs11_kek.py``).
+
+    Both calls bind the wrapped key to its slot with the associated data
+    ``dek|<insurer id>|<version>``: a wrapped key copied to another insurer or version does not
+    unwrap. ``wrap`` returns text to store; ``unwrap`` returns the 32-byte data key, or raises
+    :class:`InvalidCiphertext` for anything that does not unwrap (another KEK, another slot, a
+    modified or malformed value) and :class:`KeyCustodyUnavailable` when the KEK cannot be
+    reached at all. Callers (the :class:`KeyRing`) cache what ``unwrap`` returns, in memory only."""
+
+    def wrap(self, data_key: bytes, insurer_id: int, version: int) -> str: ...
+
+    def unwrap(self, wrapped: str, insurer_id: int, version: int) -> bytes: ...
+
+
+#: How a data key wrapped inside a PKCS#11 token starts (``security/pkcs11_kek.py``); a key file's
+#: wrapped keys are bare base64url, which never holds a ".".
+TOKEN_WRAPPED_PREFIX = "p11."  # noqa: S105 -- a format marker, not a secret
+
+
+def data_key_aad(insurer_id: int, version: int) -> bytes:
+    """The associated data binding a wrapped data key to its slot (every KEK adapter uses it)."""
+    return f"dek|{insurer_id}|{version}".encode()
+
+
+class FileKek:
+    """The embedded KEK adapter (``TIERS_KEK=file``): a 256-bit key held in this process's
+    memory, loaded by the composition root from ``var/keys/kek.key`` (0600), AES-256-GCM with a
+    random nonce. A stolen server image holds it beside the database: production puts the KEK in
+    an HSM instead (``security/pkcs11_kek.py``). Its wrapped keys are bare base64url (no ``.``),
+    so they are never mistaken for a token's (:data:`TOKEN_WRAPPED_PREFIX`)."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
@@ -50,18 +88,20 @@ class KeyEncryptionKey:
         self._key = key
 
     @classmethod
-    def generate(cls) -> KeyEncryptionKey:
+    def generate(cls) -> FileKek:
         """A random KEK (for throwaway rings; the platform's is loaded from its key file)."""
         return cls(random_bytes(32))
 
     def wrap(self, data_key: bytes, insurer_id: int, version: int) -> str:
         nonce = random_bytes(12)
-        return b64url_encode(nonce + aesgcm_encrypt(self._key, nonce, data_key, f"dek|{insurer_id}|{version}".encode()))
+        return b64url_encode(nonce + aesgcm_encrypt(self._key, nonce, data_key, data_key_aad(insurer_id, version)))
 
     def unwrap(self, wrapped: str, insurer_id: int, version: int) -> bytes:
         try:
+            if "." in wrapped:  # another adapter's envelope (an HSM's): not this key's to open
+                raise ValueError("not a key file's wrapped key")
             raw = b64url_decode(wrapped)
-            return aesgcm_decrypt(self._key, raw[:12], raw[12:], f"dek|{insurer_id}|{version}".encode())
+            return aesgcm_decrypt(self._key, raw[:12], raw[12:], data_key_aad(insurer_id, version))
         except (AuthenticationFailed, ValueError):
             raise InvalidCiphertext() from None
 

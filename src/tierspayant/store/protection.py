@@ -24,8 +24,8 @@ from tierspayant.security.fields import (
     BlindIndex,
     FieldCipher,
     FieldRef,
+    FileKek,
     InvalidCiphertext,
-    KeyEncryptionKey,
     KeyRing,
     UnsafePlainCipher,
     WrappedKey,
@@ -97,7 +97,7 @@ class Protection:
         self._synced: dict[int, float] = {}
         # A sealed stand-in, opened when a lookup finds nobody: "unknown patient" then costs the
         # same decryptions as "found, but wrong birth date" (docs/THREATS.md T3, no timing oracle).
-        dummy_keys = KeyRing(KeyEncryptionKey.generate())
+        dummy_keys = KeyRing(FileKek.generate())
         dummy_keys.new_version(0)
         self._dummy_cipher = cipher(dummy_keys)
         self._dummy = {f: self._dummy_cipher.encrypt("2" * 15, FieldRef(0, "beneficiaries", f, 0))
