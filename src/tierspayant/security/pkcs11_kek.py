@@ -22,8 +22,11 @@ Concurrency (granian workers are forked processes, each with several threads):
 - login is per application, not per session: one logged-in session per (module, token) per
   process, shared by the adapters, never logged out while they live (closing a logged-in
   session logs every session of the application out);
-- a forked child may not use its parent's module state (PKCS#11 v2.40, "applications and
-  processes"): a process that finds it was forked initialises the module again and logs in.
+- a forked child may not use its parent's module state (PKCS#11 v2.40, C_Initialize: a child
+  initialises Cryptoki for itself): before a fork the process closes its sessions and finalises
+  the modules (``reset``, registered with ``os.register_at_fork``; its adapters reopen on their
+  next call), so the child starts from nothing; a child that finds it was forked anyway (its
+  parent's pid on the state) initialises the module again.
 
 Failures: a bad setting is a :class:`Pkcs11Problem` naming it (one line, never the PIN); a value
 that does not decrypt is ``InvalidCiphertext``; a token that stops answering, after one new
@@ -86,9 +89,9 @@ class Pkcs11Problem(Exception):
     ``token``, ``pin``, ``pin_file``, ``key_label``); ``problem`` says what is wrong in one line
     (never the PIN)."""
 
-    def __init__(self, setting: str, problem: str, *, missing_key: bool = False) -> None:
+    def __init__(self, setting: str, problem: str) -> None:
         super().__init__(f"{setting}: {problem}")
-        self.setting, self.problem, self.missing_key = setting, problem, missing_key
+        self.setting, self.problem = setting, problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +222,7 @@ def _find_key(session: Any, config: Pkcs11Config) -> Any:
         key = session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, label=config.key_label)
     except p11.NoSuchKey:
         raise Pkcs11Problem("key_label", f"no AES key labelled {config.key_label!r} {where}: create it once with "
-                                         "`tiers keys hsm-init`", missing_key=True) from None
+                                         "`tiers keys hsm-init`") from None
     except p11.MultipleObjectsReturned:
         raise Pkcs11Problem("key_label", f"several keys are labelled {config.key_label!r} {where}") from None
     facts = _facts(key, session)
@@ -319,10 +322,19 @@ def create_key(config: Pkcs11Config) -> KeyFacts:
         return _facts(_find_key(session, config), session)
 
 
+def _in_child() -> None:
+    global _LOCK  # a lock held by another thread of the parent at the fork would never be released here
+    _LOCK = threading.RLock()
+
+
+# Registering is not opening: nothing is loaded at import (docs/ARCHITECTURE.md principle 3).
+os.register_at_fork(before=lambda: reset(), after_in_child=_in_child)
+
+
 def reset() -> None:
-    """Close every session and finalise every module this process opened (tests and benchmarks:
-    the next adapter pays the whole opening again; adapters opened before reopen on their next
-    call)."""
+    """Close every session and finalise every module this process opened: before a fork (the
+    child starts from nothing), and for tests and benchmarks (the next adapter pays the whole
+    opening again). Adapters opened before reopen on their next call."""
     with _LOCK:
         for session, _, pid in _LOGINS.values():
             if pid == os.getpid():
