@@ -47,7 +47,7 @@ from tierspayant.services.onboarding import OnboardingService
 from tierspayant.services.payments import PaymentsService
 from tierspayant.services.ports import Clock
 from tierspayant.services.ports.delivery import Channel, Connector, Transport
-from tierspayant.services.ports.operations import Operations
+from tierspayant.services.ports.operations import Lease, Operations
 from tierspayant.services.ports.outside import BulkLoader
 from tierspayant.services.presence import PresenceService
 from tierspayant.services.reference import ReferenceService
@@ -58,6 +58,7 @@ from tierspayant.store.bulk import SqlBulkLoader
 from tierspayant.store.database import make_engine, refresh_statistics
 from tierspayant.store.key_custody import CustodyProblem, KeyCustody, move_into_token, open_custody
 from tierspayant.store.key_files import load_or_create_signing_seed
+from tierspayant.store.leases import signer_lease
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.operations import SqlOperations
 from tierspayant.store.protection import Protection
@@ -168,6 +169,8 @@ class Platform:
     uow: SqlUnitOfWork
     #: What /metrics and /v1/health/ready read from the store (api/metrics.py, api/readiness.py).
     operations: Operations
+    #: Held by exactly one process on the database: the checkpoint signer (store/leases.py).
+    signer: Lease
 
     def refresh_statistics(self) -> None:
         """The database's planner statistics of the fast-growing tables (store/database.py)."""
@@ -244,6 +247,7 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
         relay=Relay(uow, clock, dict(connectors), relay_settings, transport=transport_of(settings, relay_settings)),
         uow=uow,
         operations=SqlOperations(uow),
+        signer=signer_lease(engine, settings.var_dir),
     )
 
 

@@ -132,6 +132,10 @@ class FakeWriteQueue:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
 
+    @property
+    def depth(self) -> int:
+        return 0  # nothing waits: each work runs at once
+
     async def run(self, work: Callable[[FakeTransaction], T]) -> T:
         with self.uow() as tx:
             return work(tx)

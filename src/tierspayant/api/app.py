@@ -92,9 +92,10 @@ class _TooLarge(Exception):
 async def _checkpoints(platform: Platform) -> None:
     """Sign a checkpoint once ``checkpoint_seconds`` passed or ``checkpoint_events`` events were
     appended since the last one, whichever comes first (docs/THREATS.md, "Breach response":
-    events not yet covered by a signed checkpoint could be deleted unseen). Every worker runs
-    it; a checkpoint of an existing size is not written twice. Looks at the log's size every
-    tick (one indexed read)."""
+    events not yet covered by a signed checkpoint could be deleted unseen). Every worker of
+    every instance runs it; only the holder of the signer's lease signs (store/leases.py: one
+    process on the database), the others take the lease over when it dies. Looks at the log's
+    size every tick (one indexed read)."""
     settings = platform.settings
     tick = min(0.25, settings.checkpoint_seconds / 5)
     loop = asyncio.get_running_loop()
@@ -102,6 +103,8 @@ async def _checkpoints(platform: Platform) -> None:
     while True:
         await asyncio.sleep(tick)
         try:
+            if not await asyncio.to_thread(platform.signer.hold):
+                continue
             size = await asyncio.to_thread(platform.audit.size)
             due = size - max(signed, 0) >= settings.checkpoint_events or loop.time() - since >= settings.checkpoint_seconds
             if size != signed and due:
@@ -142,6 +145,7 @@ def create_app(platform: Platform) -> FastAPI:
         stop.set()
         for task in tasks:
             task.cancel()
+        platform.signer.release()  # another process signs at once
 
     app = FastAPI(
         lifespan=lifespan,

@@ -275,12 +275,7 @@ class RequestMetrics:
 
 def queue_depth(platform: Platform) -> int:
     """Writes waiting in this process's group commit (store/write_queue.py)."""
-    queue = platform.rights.writes
-    depth = getattr(queue, "depth", None)
-    if isinstance(depth, int):
-        return depth
-    pending = getattr(queue, "_pending", ())  # read only; no public property yet
-    return len(pending) if isinstance(pending, list) else 0
+    return platform.rights.writes.depth
 
 
 def install(app: FastAPI, platform: Platform) -> Metrics:

@@ -28,6 +28,11 @@ class SqlWriteQueue(Generic[S]):
         self._pending: list[tuple[Callable[[S], Any], asyncio.Future[Any]]] = []
         self._scheduled = False
 
+    @property
+    def depth(self) -> int:
+        """Writes waiting for the next flush (a gauge of /metrics)."""
+        return len(self._pending)
+
     async def run(self, work: Callable[[S], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()

@@ -248,3 +248,8 @@ class WriteQueue(Protocol[S]):
         to run twice when the first run was rolled back (a pure insert is). Raises what ``work``
         raised when it fails alone."""
         ...
+
+    @property
+    def depth(self) -> int:
+        """Writes waiting for the next shared transaction (a gauge of /metrics)."""
+        ...

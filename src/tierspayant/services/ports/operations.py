@@ -56,3 +56,17 @@ class Operations(Protocol):
         path work, by a transaction that takes them and is rolled back: nothing is written,
         no event enters the log. Never raises."""
         ...
+
+
+class Lease(Protocol):
+    """A role exactly one process holds at a time among every process on the same database
+    (issue 19, point 5): the checkpoint signer. Held until the process (or its connection to
+    the database) ends; then another process takes it at its next ``hold``."""
+
+    def hold(self) -> bool:
+        """Whether this process holds the role now, taking it if nobody does."""
+        ...
+
+    def release(self) -> None:
+        """Give the role up (at shutdown), so that another process takes it at once."""
+        ...
