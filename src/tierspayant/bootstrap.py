@@ -209,7 +209,10 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
                                                          settings.webauthn_origin), oidc, detection,
                                TokenBuckets(settings.account_rate, settings.account_burst), time.monotonic,
                                recorder.pseudonyms, recorder)
-    audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses)
+    # The log's read-only queries on a streaming replica when there is one (never migrated here).
+    replica = (SqlUnitOfWork(make_engine(settings.database_replica_url), protection, insurers=uow.insurers)
+               if settings.database_replica_url else None)
+    audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses, replica)
     incidents = IncidentService(uow, clock, recorder, audit)
     connectors = connectors_of()
     relay_settings = RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours),

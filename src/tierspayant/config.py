@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     var_dir: Path = DEFAULT_VAR
     #: SQLAlchemy URL; SQLite under var_dir by default, e.g. postgresql+psycopg://user@host/db.
     database_url: str = Field(default_factory=_default_database_url, repr=False)  # may hold a password
+    #: PostgreSQL: a streaming replica of that database for the log's read-only queries (one
+    #: beneficiary's history, an account's exposure, key operations: seconds of lag do not
+    #: matter there; README "Deployment"). Empty: they run on the primary.
+    database_replica_url: str = Field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=2, ge=1)

@@ -67,8 +67,10 @@ LOG_READERS = (Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN)
 
 class AuditService:
     def __init__(self, uow: UnitOfWork[AuditStore], clock: Clock, signer: NoteSigner, origin: str, recorder: Recorder,
-                 witnesses: Sequence[Verifier] = ()) -> None:
+                 witnesses: Sequence[Verifier] = (), replica: UnitOfWork[AuditStore] | None = None) -> None:
         self.uow = uow
+        #: Where the log's read-only queries run: a streaming replica when one is configured.
+        self.replica = replica or uow
         self.clock = clock
         self.signer = signer
         self.origin = origin
@@ -177,7 +179,7 @@ class AuditService:
         their insurer's keys included (a rotation re-sealed it, a shred made it unreadable)."""
         if principal.role not in LOG_READERS:
             raise Forbidden()
-        with self.uow(readonly=True) as tx:
+        with self.replica(readonly=True) as tx:
             rows = tx.log.events_of_beneficiary(self.recorder.pseudonym(insurer_id, beneficiary_id))
             rows = sorted([*rows, *tx.log.key_events(insurer_id)], key=lambda e: e.seq)
         return _decoded(rows)
@@ -202,7 +204,7 @@ class AuditService:
         """The key operations on the log (one owner's, or every owner's), in order."""
         if principal.role not in LOG_READERS:
             raise Forbidden()
-        with self.uow(readonly=True) as tx:
+        with self.replica(readonly=True) as tx:
             return _decoded(tx.log.key_events(owner))
 
     def exposure(self, principal: Principal, *, account_id: int | None = None, organisation_id: int | None = None,
@@ -212,7 +214,7 @@ class AuditService:
             raise Forbidden()
         if (account_id is None) == (organisation_id is None):
             raise InvalidField("account_id", "give exactly one of account_id or organisation_id")
-        with self.uow(readonly=True) as tx:
+        with self.replica(readonly=True) as tx:
             rows = tx.log.events_of_actor(account_id=account_id, organisation_id=organisation_id, start=start, end=end)
         return _decoded(rows)
 
