@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from tierspayant.bootstrap import build
@@ -29,6 +30,7 @@ from tierspayant.config import Settings
 from tierspayant.simulate.authenticator import SoftAuthenticator
 from tierspayant.simulate.population import PopulationSpec
 from tierspayant.simulate.seed import current_totp, read_demo, save_demo, seed
+from tierspayant.simulate.seed_scale import SEQUENTIAL_MAX, seed_at_scale
 
 app = TiersApp(help="tierspayant: breach-resistant tiers payant platform.", no_args_is_help=True)
 demo_app = typer.Typer(help="Helpers for the synthetic demo platform.", no_args_is_help=True)
@@ -66,18 +68,36 @@ def _credentials(settings: Settings) -> Path:
     return settings.var_dir / "demo-credentials.json"
 
 
-def _seed(settings: Settings, beneficiaries: int, professionals: int, seed_value: int) -> None:
+class _RateColumn(ProgressColumn):
+    """Beneficiaries a second over the last 30 s (rich's estimate, which the ETA uses too)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "")
+
+
+def _seed(settings: Settings, beneficiaries: int, professionals: int, seed_value: int,
+          workers: int | None = None, chunk_size: int = PopulationSpec.batch_size) -> None:
     platform = build(settings)
     # The population is drawn relative to a fixed day (PopulationSpec.today), so that a seed gives
     # the same people on every machine and every day: the README's sample patient stays valid.
-    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value)
+    spec = PopulationSpec(beneficiaries=beneficiaries, professionals=professionals, seed=seed_value,
+                          batch_size=chunk_size)
+    if workers is None and beneficiaries > SEQUENTIAL_MAX:
+        workers = os.cpu_count() or 1  # encryption is CPU-bound: a process per core
     with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("beneficiaries"),
-                  TimeRemainingColumn(), console=console) as progress:
+                  _RateColumn(), TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("seed", total=beneficiaries)
-        report = seed(platform.loader, platform.reference, platform.accounts, spec,
-                      _credentials(settings), on_progress=lambda n: progress.advance(task, n))
-    console.print(f"loaded {report.beneficiaries:,} beneficiaries and {report.professionals} professionals "
-                  f"in {report.seconds:.1f} s ({report.rate:,.0f} beneficiaries/s)")
+        if workers is None:  # the sequential seed: the demo's population (the README's patients)
+            report = seed(platform.loader, platform.reference, platform.accounts, spec,
+                          _credentials(settings), on_progress=lambda n: progress.advance(task, n))
+        else:  # in chunks, resumable (simulate/seed_scale.py); only counts reach the bar
+            report = seed_at_scale(platform, spec, _credentials(settings), workers,
+                                   on_start=lambda n: progress.reset(task, total=beneficiaries, completed=n),
+                                   on_progress=lambda n: progress.advance(task, n))
+    resumed = f" ({report.resumed:,} were written by an earlier run)" if report.resumed else ""
+    size = f"; database {report.size_bytes / 1e9:,.2f} GB" if report.size_bytes is not None else ""
+    console.print(f"loaded {report.beneficiaries:,} beneficiaries{resumed} and {report.professionals} professionals "
+                  f"in {report.seconds:.1f} s ({report.rate:,.0f} beneficiaries/s){size}")
     console.print(f"demo credentials (synthetic, mode 0600): {_credentials(settings)}")
     platform.engine.dispose()
 
@@ -87,14 +107,28 @@ def seed_command(
     beneficiaries: Annotated[int, typer.Option(help="Number of beneficiaries")] = 2_000,
     professionals: Annotated[int, typer.Option(help="Number of professionals")] = 60,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed (deterministic population)")] = 42,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes generating, sealing and loading the population in chunks, resumably (run the "
+                    f"same command again after an interruption); default: the CPU count above {SEQUENTIAL_MAX:,} "
+                    "beneficiaries, else the sequential demo seed")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        min=1, help="Beneficiaries per chunk (one transaction); with --workers it is part of the population: "
+                    "resume with the same")] = PopulationSpec.batch_size,
 ) -> None:
     """Load a synthetic population into an empty database (TIERS_DATABASE_URL)."""
     settings = Settings.from_env()
     try:
-        _seed(settings, beneficiaries, professionals, seed_value)
+        _seed(settings, beneficiaries, professionals, seed_value, workers, chunk_size)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        if workers is None and beneficiaries <= SEQUENTIAL_MAX:
+            console.print("[yellow]interrupted: the sequential seed does not resume; seed an empty database[/yellow]")
+        else:
+            console.print("[yellow]interrupted: the chunks committed are kept; run the same command again to "
+                          "resume[/yellow]")
+        raise typer.Exit(130) from None
 
 
 @app.command()

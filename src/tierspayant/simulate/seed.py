@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +28,15 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class SeedReport:
+    #: Beneficiaries written by this run.
     beneficiaries: int
     professionals: int
     seconds: float
     demo: dict[str, Any]
+    #: Beneficiaries a resumed seed found written already (simulate/seed_scale.py).
+    resumed: int = 0
+    #: The database's size at the end, in bytes (the chunked seed).
+    size_bytes: int | None = None
 
     @property
     def rate(self) -> float:
@@ -47,6 +53,31 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
         raise RuntimeError("the database already holds data; seed an empty database")
     started = time.perf_counter()
     population = Population(spec)
+    professionals, export_keys = load_setup(loader, reference, spec, population)
+    done = 0
+    patients: list[dict[str, str]] = []
+    for beneficiaries, periods, purchases in population.beneficiary_batches():
+        if not patients:
+            patients = demo_patients(beneficiaries, periods, purchases, spec)
+        loader.insert("beneficiaries", beneficiaries)
+        loader.insert("rights_periods", periods)
+        loader.insert("optical_purchases", purchases)
+        done += len(beneficiaries)
+        if on_progress:
+            on_progress(len(beneficiaries))
+    loader.reset_sequences()
+    demo: dict[str, Any] = {"accounts": demo_accounts(accounts, professionals, population.rng),
+                            "patients": patients, "insurer_export_keys": export_keys}
+    if credentials_file is not None:
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        save_demo(credentials_file, demo)
+    return SeedReport(done, len(professionals), time.perf_counter() - started, demo)
+
+
+def load_setup(loader: BulkLoader, reference: ReferenceService, spec: PopulationSpec,
+               population: Population) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """What comes before the beneficiaries: the code tables, insurers, contracts, organisations
+    and professionals, the care network. (professionals, each insurer's private export key)."""
     reference.load_codes(default_codes())
     insurers = population.insurers()
     # Each insurer's breach-export key pair (security/sealed_box.py): the platform keeps the
@@ -73,29 +104,12 @@ def seed(loader: BulkLoader, reference: ReferenceService, accounts: AccountsServ
                                       for pid in opticians[::2]])
     loader.insert("network_price_caps", [{"network_id": 1, "code": c, "cap": Decimal(v), "valid_from": since,
                                           "valid_to": None} for c, v in NETWORK_CAPS.items()])
-    done = 0
-    patients: list[dict[str, str]] = []
-    for beneficiaries, periods, purchases in population.beneficiary_batches():
-        if not patients:
-            patients = _demo_patients(beneficiaries, periods, purchases, spec)
-        loader.insert("beneficiaries", beneficiaries)
-        loader.insert("rights_periods", periods)
-        loader.insert("optical_purchases", purchases)
-        done += len(beneficiaries)
-        if on_progress:
-            on_progress(len(beneficiaries))
-    loader.reset_sequences()
-    demo: dict[str, Any] = {"accounts": _demo_accounts(accounts, professionals, population),
-                            "patients": patients, "insurer_export_keys": export_keys}
-    if credentials_file is not None:
-        credentials_file.parent.mkdir(parents=True, exist_ok=True)
-        save_demo(credentials_file, demo)
-    return SeedReport(done, len(professionals), time.perf_counter() - started, demo)
+    return professionals, export_keys
 
 
-def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]],
-                   population: Population) -> dict[str, dict[str, Any]]:
-    rng = population.rng
+def demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]],
+                  rng: random.Random) -> dict[str, dict[str, Any]]:
+    """The demo's accounts, each with a password, a TOTP secret and an enrolled passkey."""
     first = {p["profession"]: p for p in reversed(professionals)}
     wanted: list[tuple[str, Role, dict[str, Any]]] = [
         ("optique.demo", Role.PROFESSIONAL, first["optician"]),
@@ -124,8 +138,8 @@ def _demo_accounts(accounts: AccountsService, professionals: list[dict[str, Any]
     return out
 
 
-def _demo_patients(beneficiaries: list[dict[str, Any]], periods: list[dict[str, Any]],
-                   purchases: list[dict[str, Any]], spec: PopulationSpec) -> list[dict[str, str]]:
+def demo_patients(beneficiaries: list[dict[str, Any]], periods: list[dict[str, Any]],
+                  purchases: list[dict[str, Any]], spec: PopulationSpec) -> list[dict[str, str]]:
     """A few covered adults of the first insurer with no recent glasses: what their insurer's
     attestation would show (all synthetic)."""
     open_rights = {p["beneficiary_id"] for p in periods if p["end_date"] is None}
