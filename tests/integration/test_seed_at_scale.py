@@ -87,10 +87,12 @@ def test_two_workers_write_what_one_process_writes(backend: str, tmp_path: Path,
     from fastapi.testclient import TestClient
 
     world = World(parallel, TestClient(app), clock, demo, backend, app)
-    last = ChunkedPopulation(spec).chunk(chunk_count(spec) - 1)
+    population = ChunkedPopulation(spec)
+    last = population.chunk(chunk_count(spec) - 1)
+    assert population.chunk(5, limit=100).beneficiaries == last.beneficiaries[:100]  # a head is the same rows
     patients = [demo["patients"][0], demo_patients(last.beneficiaries, last.rights_periods,
-                                                   last.optical_purchases, spec)[0]]
-    assert int(patients[1]["member_number"]) > 2_500
+                                                   last.optical_purchases, spec)[0], demo["patients_spread"][-1]]
+    assert int(patients[1]["member_number"]) > 2_500 and int(patients[2]["member_number"]) > 2_500
     headers = world.headers("optique.demo")
     for patient in patients:
         response = world.client.post("/v1/rights-checks", headers=headers, json={

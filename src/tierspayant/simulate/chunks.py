@@ -65,14 +65,16 @@ class ChunkedPopulation:
         self.spec = spec
         self.pools = pools or Population(spec)
 
-    def chunk(self, number: int) -> Chunk:
+    def chunk(self, number: int, limit: int | None = None) -> Chunk:
+        """Chunk ``number``; with ``limit``, only its first rows up to that many beneficiaries
+        (the same rows: the chunk's generator draws them first)."""
         spec, pools = self.spec, self.pools
         # A string seed is hashed with SHA-512 by random.seed (version 2): the same generator in
         # every process, whatever PYTHONHASHSEED.
         rng = random.Random(f"tierspayant:{spec.seed}:chunk:{number}")
         contracts = pools.contract_configs()
         first = number * spec.batch_size + 1
-        last = min(first + spec.batch_size - 1, spec.beneficiaries)
+        last = min(first + spec.batch_size - 1, spec.beneficiaries, first + (limit or spec.batch_size) - 1)
         out = Chunk(number, [], [], [])
         next_id = first
         # Ids in a block per chunk: a member number per family, at most one per beneficiary, so

@@ -55,7 +55,7 @@ def seed_at_scale(platform: Platform, spec: PopulationSpec, credentials_file: Pa
         demo: dict[str, Any] = {
             "accounts": demo_accounts(platform.accounts, professionals, pools.rng),
             "patients": demo_patients(first.beneficiaries, first.rights_periods, first.optical_purchases, spec),
-            "insurer_export_keys": export_keys}
+            "patients_spread": spread_patients(spec, pools), "insurer_export_keys": export_keys}
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         save_demo(credentials_file, demo)
         # Every owner's data key made once here: parallel workers must never make two.
@@ -82,6 +82,18 @@ def seed_at_scale(platform: Platform, spec: PopulationSpec, credentials_file: Pa
         loader.finish_seed()
     return SeedReport(spec.beneficiaries - already, spec.professionals, time.perf_counter() - started, demo,
                       resumed=already, size_bytes=loader.database_size())
+
+
+def spread_patients(spec: PopulationSpec, pools: Population, regions: int = 200) -> list[dict[str, str]]:
+    """Up to five demo patients from the start of each of ``regions`` chunks spread over the
+    population: a benchmark's rights checks then reach the whole table and its indexes, not the
+    few pages of chunk 0 (what the cache hides at 20 M beneficiaries would stay hidden)."""
+    population, chunks = ChunkedPopulation(spec, pools), chunk_count(spec)
+    out: list[dict[str, str]] = []
+    for k in sorted({k * chunks // regions for k in range(regions)}):
+        head = population.chunk(k, limit=100)
+        out += demo_patients(head.beneficiaries, head.rights_periods, head.optical_purchases, spec)
+    return out
 
 
 def _check(state: SeedState, spec: PopulationSpec) -> None:
