@@ -59,6 +59,7 @@ from tierspayant.store.database import make_engine, refresh_statistics
 from tierspayant.store.key_custody import CustodyProblem, KeyCustody, move_into_token, open_custody
 from tierspayant.store.key_files import load_or_create_signing_seed
 from tierspayant.store.leases import signer_lease
+from tierspayant.store.log_archive import SqlLogStorage
 from tierspayant.store.migrate import upgrade
 from tierspayant.store.operations import SqlOperations
 from tierspayant.store.protection import Protection
@@ -212,7 +213,8 @@ def build(settings: Settings, clock: Clock | None = None, migrate: bool = True) 
     # The log's read-only queries on a streaming replica when there is one (never migrated here).
     replica = (SqlUnitOfWork(make_engine(settings.database_replica_url), protection, insurers=uow.insurers)
                if settings.database_replica_url else None)
-    audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses, replica)
+    audit = AuditService(uow, clock, signer, settings.log_origin, recorder, witnesses, replica,
+                         storage=SqlLogStorage(engine, settings.var_dir / "archive"))
     incidents = IncidentService(uow, clock, recorder, audit)
     connectors = connectors_of()
     relay_settings = RelaySettings(horizon=timedelta(hours=settings.delivery_horizon_hours),

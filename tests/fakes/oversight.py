@@ -10,6 +10,7 @@ from typing import Any
 from tests.fakes.state import FakeState
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
+from tierspayant.audit.tree import FLOOR
 from tierspayant.detection.baselines import Baseline
 from tierspayant.detection.counting import HOUR, MINUTE, slot, window_slots
 from tierspayant.services.records import (
@@ -71,6 +72,9 @@ class FakeAccessLog:
         return [e for e, a in self.s.events if start <= a.at < end and (
             a.account_id == account_id if account_id is not None else a.organisation_id == organisation_id)]
 
+    def archived_until(self) -> tuple[int, datetime | None]:
+        return 0, None  # the fakes never archive (a PostgreSQL partition's affair)
+
 
 class FakeCheckpoints:
     def __init__(self, state: FakeState) -> None:
@@ -82,6 +86,14 @@ class FakeCheckpoints:
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         for level, idx, value in nodes:
             self.s.nodes[(level, idx)] = value
+
+    def hashed_size(self) -> int:
+        tops = [idx for level, idx in self.s.nodes if level == FLOOR]
+        return (max(tops) + 1) << FLOOR if tops else 0
+
+    def checkpoint_before(self, size: int, at: datetime | None = None) -> StoredCheckpoint | None:
+        found = [c for s, c in self.s.checkpoints.items() if s <= size and (at is None or c.created_at < at)]
+        return max(found, key=lambda c: c.size) if found else None
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         return self.s.checkpoints[max(self.s.checkpoints)] if self.s.checkpoints else None

@@ -122,6 +122,7 @@ async def _housekeeping(platform: Platform) -> None:
         await asyncio.sleep(platform.settings.housekeeping_seconds)
         try:
             await asyncio.to_thread(platform.detection.forget_old)
+            await asyncio.to_thread(platform.audit.archiving.ensure_partitions)  # the log's months ahead
             await asyncio.to_thread(platform.refresh_statistics)  # PostgreSQL's planner, on the same beat
             for alert in await asyncio.to_thread(platform.detection.watch):  # baselines, insurer-wide volumes
                 logger.warning("%s", alert)  # ids and counts only
@@ -135,6 +136,10 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         member_files.clear_uploads(platform.settings.var_dir / "uploads")  # left by a stopped process
+        try:  # the log's partitions of this month and the next two (PostgreSQL), before any traffic
+            await asyncio.to_thread(platform.audit.archiving.ensure_partitions)
+        except Exception as exc:  # the DEFAULT partition takes the events meanwhile: never fatal
+            logger.error("log partitions not ensured: %s", type(exc).__name__)
         tasks = [asyncio.create_task(_housekeeping(platform))]
         if platform.settings.checkpoint_seconds > 0:
             tasks.append(asyncio.create_task(_checkpoints(platform)))

@@ -72,6 +72,9 @@ class Tag(StrEnum):
     INCIDENT_EXPORT_REQUEST = "incidents:export:request"
     INCIDENT_EXPORT_APPROVE = "incidents:export:approve"
     INCIDENT_EXPORT_DOWNLOAD = "incidents:export:read"
+    # The log's own months moved out to files and back (services/log_archive.py).
+    LOG_ARCHIVE = "audit:archive:create"
+    LOG_RESTORE = "audit:archive:restore"
 
 
 @dataclass(frozen=True, slots=True)

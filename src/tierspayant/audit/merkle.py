@@ -40,6 +40,18 @@ class IncrementalRoot:
         self.size = 0
         self._stack: list[tuple[int, bytes]] = []  # (size, hash), sizes decreasing
 
+    @classmethod
+    def resume(cls, size: int, frontier: Sequence[bytes]) -> IncrementalRoot:
+        """The tree of ``size`` leaves from its frontier: the hashes of its perfect subtrees,
+        largest first (one per bit set in ``size``, RFC 9162 §2.1.1's left subtrees): how a
+        verifier goes on from leaves it no longer holds (an archived prefix)."""
+        sizes = [1 << bit for bit in reversed(range(size.bit_length())) if size >> bit & 1]
+        if len(sizes) != len(frontier):
+            raise ValueError("a frontier has one hash per bit set in the size")
+        tree = cls()
+        tree.size, tree._stack = size, list(zip(sizes, frontier, strict=True))
+        return tree
+
     def add(self, leaf: bytes) -> None:
         size, value = 1, leaf
         while self._stack and self._stack[-1][0] == size:

@@ -24,6 +24,10 @@ class Report:
     #: Indexes of the key operations found (rotations, shred requests, shreds: services/keys.py),
     #: verified like every other event, listed so that an auditor sees them.
     key_operations: list[int] = field(default_factory=list)
+    #: The first leaf rehashed: above 0 when the leaves before are archived (the tree resumed
+    #: from their stored frontier), and the checkpoints smaller than it are not rechecked.
+    from_leaf: int = 0
+    unchecked_checkpoints: int = 0
 
     @property
     def ok(self) -> bool:
@@ -31,8 +35,14 @@ class Report:
 
 
 def verify_log(batches: Iterable[Sequence[tuple[int, bytes, bytes]]], checkpoints: Sequence[tuple[int, str]],
-               verifier: Verifier, origin: str, on_progress: Callable[[int], None] | None = None) -> Report:
-    """``batches``: (seq, entry, stored leaf hash) in seq order; ``checkpoints``: (size, note)."""
+               verifier: Verifier, origin: str, on_progress: Callable[[int], None] | None = None,
+               resume: IncrementalRoot | None = None) -> Report:
+    """``batches``: (seq, entry, stored leaf hash) in seq order; ``checkpoints``: (size, note).
+
+    ``resume``: the tree of the archived leaves [0, resume.size), from their stored frontier;
+    the batches then start at that leaf. Sound for what follows: a root recomputed from a forged
+    frontier and the real leaves matches no signed checkpoint (SHA-256's collision resistance),
+    so every checkpoint from there on still binds the events still held."""
     report = Report()
     pending = sorted(checkpoints)
     parsed: dict[int, Checkpoint] = {}
@@ -48,13 +58,15 @@ def verify_log(batches: Iterable[Sequence[tuple[int, bytes, bytes]]], checkpoint
         if size in parsed and parsed[size].root != checkpoint.root:
             report.problems.append(f"fork: two checkpoints of size {size} with different roots")
         parsed[size] = checkpoint
-    tree = IncrementalRoot()
+    tree = resume if resume is not None else IncrementalRoot()
+    report.from_leaf = tree.size
+    report.unchecked_checkpoints = sum(1 for size in parsed if size < tree.size)
 
     def check_at(size: int) -> None:
         if size in parsed and tree.root() != parsed[size].root:
             report.problems.append(f"checkpoint {size}: root does not match the events")
 
-    check_at(0)
+    check_at(tree.size)
     for batch in batches:
         for seq, entry, stored in batch:
             if seq != tree.size:

@@ -21,6 +21,8 @@ from tierspayant.config import Settings
 from tierspayant.domain.errors import DomainError
 from tierspayant.security.notes import NoteSigner, Verifier
 from tierspayant.security.policy import NotFound, Principal, Role
+from tierspayant.services.audit import ProofArchived
+from tierspayant.services.ports.log_storage import ArchiveRefused
 
 audit_app = typer.Typer(help="The transparency log: checkpoints, proofs, verification, queries.",
                         no_args_is_help=True)
@@ -47,7 +49,7 @@ def key() -> None:
 def verify(batch: Annotated[int, typer.Option(help="Events per read")] = 20_000) -> None:
     """Recompute every leaf and the tree from the stored events and check every checkpoint."""
     platform = build(Settings.from_env())
-    total = platform.audit.size()
+    total = platform.audit.size() - platform.audit.archived_until()[0]  # the archived leaves are not reread
     started = time.perf_counter()
     with Progress(TextColumn("[bold]verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                   TimeRemainingColumn(), console=console) as progress:
@@ -55,6 +57,10 @@ def verify(batch: Annotated[int, typer.Option(help="Events per read")] = 20_000)
         report = platform.audit.verify(batch=batch, on_progress=lambda n: progress.advance(task, n))
     seconds = time.perf_counter() - started
     console.print(f"{report.events:,} events, {report.checkpoints} checkpoints, {seconds:.1f} s")
+    if report.from_leaf:
+        console.print(f"leaves 0..{report.from_leaf - 1:,} archived: rehashed from their stored frontier on; "
+                      f"{report.unchecked_checkpoints} checkpoints among them not rechecked (`tiers audit restore` "
+                      "brings them back)")
     if report.key_operations:
         shown = ", ".join(map(str, report.key_operations[:20])) + (" ..." if len(report.key_operations) > 20 else "")
         console.print(f"key operations on the log: {len(report.key_operations)} (events {shown}; "
@@ -75,6 +81,9 @@ def prove(index: int, tree_size: Annotated[int | None, typer.Option(help="Checkp
     platform = build(Settings.from_env())
     try:
         proof = platform.audit.inclusion(index, tree_size)
+    except ProofArchived:
+        console.print("[red]this event is archived: `tiers audit restore` brings it back to prove it[/red]")
+        raise typer.Exit(2) from None
     except NotFound:
         console.print("[red]no such event in a signed checkpoint (run `tiers audit checkpoint` first?)[/red]")
         raise typer.Exit(2) from None
@@ -105,6 +114,10 @@ def history(
     for seq, event in rows:
         print(json.dumps({"index": seq, **event.to_dict()}))
     print(f"{len(rows)} event{'s' if len(rows) != 1 else ''}", file=sys.stderr)
+    _, archived = platform.audit.archived_until()
+    if archived is not None:
+        print(f"events dated up to {archived.isoformat()} are archived and not shown (tiers audit restore)",
+              file=sys.stderr)
 
 
 @audit_app.command()
@@ -121,13 +134,91 @@ def exposure(start: datetime, end: datetime,
              organisation: Annotated[int | None, typer.Option(help="Organisation id")] = None) -> None:
     """Everything one account or organisation touched in [START, END) (UTC)."""
     platform = build(Settings.from_env())
-    rows = platform.audit.exposure(OPERATOR, account_id=account, organisation_id=organisation,
-                                   start=start.replace(tzinfo=start.tzinfo or UTC),
-                                   end=end.replace(tzinfo=end.tzinfo or UTC))
+    try:
+        rows = platform.audit.exposure(OPERATOR, account_id=account, organisation_id=organisation,
+                                       start=start.replace(tzinfo=start.tzinfo or UTC),
+                                       end=end.replace(tzinfo=end.tzinfo or UTC))
+    except DomainError as exc:  # the window reaches archived months, or both ids given
+        console.print(f"[red]{exc.field}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
     people = {e.beneficiary for _, e in rows if e.beneficiary}
     for seq, event in rows:
         print(json.dumps({"index": seq, **event.to_dict()}))
     print(f"{len(rows)} events, {len(people)} distinct beneficiaries", file=sys.stderr)
+
+
+@audit_app.command()
+def partitions(adopt: Annotated[bool, typer.Option(help="Move every event of the DEFAULT partition to its month's "
+                                                        "(the server moves up to 50,000 itself)")] = False) -> None:
+    """Create this month's and the next two months' partitions (PostgreSQL), then list them."""
+    platform = build(Settings.from_env())
+    archiving = platform.audit.archiving
+    if archiving.storage is None or not archiving.storage.partitioned:
+        console.print("SQLite keeps the log in one table: no partitions")
+        return
+    ensured = archiving.ensure_partitions(**({"adopt_limit": 2**62} if adopt else {}))
+    for name in ensured.created:
+        console.print(f"created {name}")
+    for p in archiving.partitions():
+        span = f"{p.lower:%Y-%m-%d} .. {p.upper:%Y-%m-%d}" if p.lower and p.upper else "DEFAULT"
+        print(f"{p.name:28} {span:24} {p.events:>14,} events {p.bytes / 2**20:>10,.1f} MiB")
+    for a in archiving.archives():
+        state = f"restored {a.restored_at:%Y-%m-%d}" if a.restored_at else "archived"
+        print(f"archive {a.id}: leaves {a.seq_from:,}..{a.seq_to - 1:,}, before {a.before:%Y-%m}, {state}")
+    if ensured.default_events:
+        console.print(f"[yellow]{ensured.default_events:,} events wait in the DEFAULT partition "
+                      "(`--adopt` moves them)[/yellow]")
+
+
+def _month(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise typer.BadParameter("expected YYYY-MM") from None
+
+
+@audit_app.command()
+def archive(before: Annotated[str, typer.Option(help="Archive the months before this one (YYYY-MM)")],
+            yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False) -> None:
+    """Move the log's months before BEFORE out to compressed files under var/archive (PostgreSQL),
+    keeping every signed checkpoint and the subtree hashes that the remaining events' proofs need."""
+    platform = build(Settings.from_env())
+    archiving = platform.audit.archiving
+    try:
+        plan = archiving.plan(_month(before))
+        names = ", ".join(p.name for p in plan.partitions)
+        console.print(f"{names}: leaves {plan.seq_from:,}..{plan.seq_to - 1:,} ({plan.seq_to - plan.seq_from:,} events)")
+        if not yes:
+            typer.confirm("archive them (they leave the database)?", abort=True)
+        done = archiving.archive(OPERATOR, plan.before)
+    except ArchiveRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for f in done.files:
+        print(f"{f.file}  sha256 {f.sha256}  {f.events:,} events")
+    console.print(f"archive {done.id}: {done.events:,} events in {platform.settings.var_dir / 'archive'}. Still "
+                  "provable: every signed checkpoint, the remaining events' inclusion, consistency from the last "
+                  "checkpoint of each archived month. Needs `tiers audit restore`: the archived events (history, "
+                  "exposure), their proofs, consistency from other checkpoints among them, verification from leaf 0.")
+
+
+@audit_app.command()
+def restore() -> None:
+    """Load the latest archive back into the log (its files checked against their SHA-256, every
+    block of 64 restored events against its stored subtree hash)."""
+    platform = build(Settings.from_env())
+    try:
+        with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task("check", total=None)
+            done, problems = platform.audit.archiving.restore(OPERATOR, lambda n: progress.advance(task, n))
+    except ArchiveRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"archive {done.id}: {done.events:,} events restored (leaves {done.seq_from:,}..{done.seq_to - 1:,})")
+    for problem in problems:
+        console.print(f"[red]{problem}[/red]")
+    if problems:
+        raise typer.Exit(1)
 
 
 def witness(

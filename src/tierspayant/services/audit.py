@@ -10,8 +10,8 @@ from typing import Protocol
 
 from tierspayant.audit.checkpoints import Checkpoint
 from tierspayant.audit.events import AccessEvent, Category, Outcome, Tag
-from tierspayant.audit.merkle import consistency_proof, inclusion_proof
-from tierspayant.audit.tree import completed_nodes, range_hash
+from tierspayant.audit.merkle import IncrementalRoot, consistency_proof, inclusion_proof
+from tierspayant.audit.tree import FLOOR, MissingHash, Subtrees, completed_nodes, pieces
 from tierspayant.audit.verifier import Report, verify_log
 from tierspayant.domain.errors import InvalidField
 from tierspayant.domain.identifiers import parse_amc_number, parse_member_number
@@ -19,7 +19,9 @@ from tierspayant.security.notes import NoteSigner, Verifier, split_note, verify_
 from tierspayant.security.policy import NotFound, Principal, Role
 from tierspayant.security.pseudonyms import Pseudonymizer
 from tierspayant.services.errors import Forbidden
+from tierspayant.services.log_archive import LogArchiving
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasCheckpoints, HasLog, HasReference, UnitOfWork
+from tierspayant.services.ports.log_storage import LogStorage
 from tierspayant.services.records import StoredCheckpoint, StoredEvent
 
 
@@ -27,8 +29,18 @@ class AuditStore(HasLog, HasCheckpoints, HasReference, HasBeneficiaries, Protoco
     """The ports this use case works with (services/ports/)."""
 
 
+#: Leaves hashed per committed step when the stored tree lags far behind the log (a block multiple).
+CATCH_UP = 1 << 17
+
+
 class LogCorrupted(Exception):
     """The stored log is not a well-formed sequence (an index is missing)."""
+
+
+class ProofArchived(NotFound):
+    """The proof needs leaves moved to the archive (``tiers audit restore`` brings them back):
+    an archived event's inclusion, or consistency from a checkpoint among them that was not
+    kept provable. Outside, a 404 like any proof that cannot be given."""
 
 
 class Recorder:
@@ -67,7 +79,8 @@ LOG_READERS = (Role.SECURITY_OFFICER, Role.DPO, Role.PLATFORM_ADMIN)
 
 class AuditService:
     def __init__(self, uow: UnitOfWork[AuditStore], clock: Clock, signer: NoteSigner, origin: str, recorder: Recorder,
-                 witnesses: Sequence[Verifier] = (), replica: UnitOfWork[AuditStore] | None = None) -> None:
+                 witnesses: Sequence[Verifier] = (), replica: UnitOfWork[AuditStore] | None = None,
+                 storage: LogStorage | None = None) -> None:
         self.uow = uow
         #: Where the log's read-only queries run: a streaming replica when one is configured.
         self.replica = replica or uow
@@ -76,32 +89,58 @@ class AuditService:
         self.origin = origin
         self.recorder = recorder
         self.witnesses = {w.name: w for w in witnesses}
+        #: Partitions created ahead, months archived and restored (services/log_archive.py).
+        self.archiving = LogArchiving(uow, clock, storage, self)
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> StoredCheckpoint:
-        """Sign the current tree head (a no-op when nothing was appended since the last one)."""
+        """Sign the current tree head (a no-op when nothing was appended since the last one).
+
+        The hashing reads committed events only (they never change) in read-only units of
+        work; the one write is short: the subtrees the new size completes and the signed
+        checkpoint, so the rights check's group commits never wait behind the hashing. A stored
+        tree far behind the log (a log loaded in bulk or migrated, never checkpointed) is first
+        caught up in committed steps of CATCH_UP leaves: a restart goes on from the last step,
+        and once caught up a checkpoint costs O(new events + log n), never O(n) per restart."""
         with self.uow(readonly=True) as tx:  # every worker asks; only one needs the writers' lock
             size = tx.log.log_size()
             latest = tx.checkpoints.latest_checkpoint()
             if latest is not None and latest.size == size:
                 return latest
+            hashed = max(latest.size if latest else 0, tx.checkpoints.hashed_size())
+        while size - hashed > CATCH_UP:
+            step = ((hashed + CATCH_UP) >> FLOOR) << FLOOR
+            with self.uow(readonly=True) as tx:
+                nodes, _ = self._extend(tx, hashed, step, to_end=False)
+            with self.uow() as tx:
+                tx.checkpoints.add_nodes(nodes)
+            hashed = step
+        with self.uow(readonly=True) as tx:
+            nodes, tree = self._extend(tx, hashed, size, to_end=True)
+            root = tree.range_hash(0, size)
+        note = self.signer.sign(Checkpoint(self.origin, size, root).text())
+        stored = StoredCheckpoint(size, root, self.clock.now(), note)
         with self.uow() as tx:
-            size = tx.log.log_size()
             latest = tx.checkpoints.latest_checkpoint()
-            old = latest.size if latest else 0
-            if latest is not None and latest.size == size:
+            if latest is not None and latest.size >= size:  # another worker signed meanwhile
                 return latest
-            start = (old >> 1) << 1
-            leaves = tx.log.leaf_hashes(start, size)
-            if len(leaves) != size - start:
-                raise LogCorrupted(f"events {start}..{size - 1}: {size - start - len(leaves)} missing")
-            tx.checkpoints.add_nodes(completed_nodes(old, size, leaves, start, tx.checkpoints.node_hashes))
-            root = range_hash(0, size, lambda i: leaves[i - start] if i >= start else tx.log.leaf_hashes(i, i + 1)[0],
-                              tx.checkpoints.node_hashes)
-            note = self.signer.sign(Checkpoint(self.origin, size, root).text())
-            stored = StoredCheckpoint(size, root, self.clock.now(), note)
+            tx.checkpoints.add_nodes(nodes)
             tx.checkpoints.add_checkpoint(stored)
-            return stored
+        return stored
+
+    def _extend(self, tx: AuditStore, old: int, new: int, to_end: bool) -> tuple[list[tuple[int, int, bytes]], Subtrees]:
+        """The stored subtrees ``new`` completes beyond ``old``, from the leaves of ``old``'s
+        block on (RFC 9162 §2.1.1: a node's hash is its children's)."""
+        start = (old >> FLOOR) << FLOOR
+        leaves = tx.log.leaf_hashes(start, new)
+        if len(leaves) != new - start:
+            raise LogCorrupted(f"events {start}..{new - 1}: {new - start - len(leaves)} missing")
+        tree = self.subtrees(tx)
+        tree.know_leaves(start, leaves, to_end=to_end)
+        return completed_nodes(old, new, tree), tree
+
+    def subtrees(self, tx: AuditStore) -> Subtrees:
+        return Subtrees(tx.checkpoints.node_hashes, lambda a, b: {e.seq: e.leaf_hash for e in tx.log.events(a, b)})
 
     def latest(self) -> tuple[StoredCheckpoint, list[str]]:
         with self.uow(readonly=True) as tx:
@@ -125,40 +164,51 @@ class AuditService:
             tx.checkpoints.add_cosignature(size, name, line, self.clock.now())
 
     # -- proofs ----------------------------------------------------------------------------
-    def _hasher(self, tx: AuditStore) -> Callable[[int, int], bytes]:
-        def leaf(i: int) -> bytes:
-            found = tx.log.leaf_hashes(i, i + 1)
-            if not found:
-                raise LogCorrupted(f"event {i} missing")
-            return found[0]
-
-        return lambda start, end: range_hash(start, end, leaf, tx.checkpoints.node_hashes)
-
     def inclusion(self, index: int, size: int | None = None) -> Proof:
-        """Inclusion proof of event ``index`` in the checkpoint of ``size`` (latest by default)."""
+        """Inclusion proof of event ``index`` in the checkpoint of ``size`` (latest by default).
+        ``ProofArchived`` when the event is archived."""
         with self.uow(readonly=True) as tx:
             checkpoint = tx.checkpoints.checkpoint_at(size) if size is not None else tx.checkpoints.latest_checkpoint()
             if checkpoint is None or not 0 <= index < checkpoint.size:
                 raise NotFound()
+            if index < tx.log.archived_until()[0]:
+                raise ProofArchived()
             leaf = tx.log.leaf_hashes(index, index + 1)
             if not leaf:
                 raise LogCorrupted(f"event {index} missing")
             return Proof(index, checkpoint.size, leaf[0],
-                         inclusion_proof(self._hasher(tx), index, checkpoint.size), checkpoint)
+                         _proof(lambda: inclusion_proof(self.subtrees(tx).range_hash, index, checkpoint.size)),
+                         checkpoint)
 
     def consistency(self, first: int, second: int) -> list[bytes]:
+        """RFC 9162 §2.1.4 from ``first`` to the checkpoint ``second``. ``ProofArchived`` when
+        ``first`` lies in the archived leaves but for the checkpoints kept provable there
+        (services/log_archive.py)."""
         with self.uow(readonly=True) as tx:
             if not 0 <= first <= second or tx.checkpoints.checkpoint_at(second) is None:
                 raise NotFound()
-            return consistency_proof(self._hasher(tx), first, second)
+            return _proof(lambda: consistency_proof(self.subtrees(tx).range_hash, first, second))
+
+    def frontier(self) -> IncrementalRoot | None:
+        """The tree of the archived leaves, from their stored frontier (None: nothing archived),
+        where a verifier of the remaining log starts (audit/verifier.py)."""
+        with self.uow(readonly=True) as tx:
+            cut = tx.log.archived_until()[0]
+            if not cut:
+                return None
+            tree = self.subtrees(tx)
+            return IncrementalRoot.resume(cut, [tree.node(level, idx) for level, idx in pieces(0, cut)])
 
     # -- verifier --------------------------------------------------------------------------
     def verify(self, batch: int = 10_000, on_progress: Callable[[int], None] | None = None) -> Report:
+        """Every leaf rehashed, every checkpoint checked; from the archived leaves' frontier on
+        when some are archived (those checkpoints smaller are counted, not rechecked)."""
         with self.uow(readonly=True) as tx:
             checkpoints = [(c.size, c.note) for c in tx.checkpoints.checkpoints()]
+        resume = self.frontier()
 
         def batches() -> Iterator[list[tuple[int, bytes, bytes]]]:
-            start = 0
+            start = resume.size if resume is not None else 0
             while True:
                 with self.uow(readonly=True) as tx:
                     rows = tx.log.events_page(start, batch)
@@ -167,7 +217,7 @@ class AuditService:
                 yield [(e.seq, e.entry, e.leaf_hash) for e in rows]
                 start = rows[-1].seq + 1
 
-        return verify_log(batches(), checkpoints, self.signer.verifier, self.origin, on_progress)
+        return verify_log(batches(), checkpoints, self.signer.verifier, self.origin, on_progress, resume)
 
     def size(self) -> int:
         with self.uow(readonly=True) as tx:
@@ -217,6 +267,18 @@ class AuditService:
         with self.replica(readonly=True) as tx:
             rows = tx.log.events_of_actor(account_id=account_id, organisation_id=organisation_id, start=start, end=end)
         return _decoded(rows)
+
+    def archived_until(self) -> tuple[int, datetime | None]:
+        """(cut, last_at): the leaves [0, cut) are archived, dated up to ``last_at``."""
+        with self.uow(readonly=True) as tx:
+            return tx.log.archived_until()
+
+
+def _proof(compute: Callable[[], list[bytes]]) -> list[bytes]:
+    try:
+        return compute()
+    except MissingHash:
+        raise ProofArchived() from None
 
 
 def _decoded(rows: Sequence[StoredEvent]) -> list[tuple[int, AccessEvent]]:

@@ -47,11 +47,18 @@ def verify_stored_scope(uow: UnitOfWork[LogStore], audit: AuditService, scope_js
     if checkpoint is None and stored["leaves"][0] is not None:
         return ScopeCheck(False, [f"no signed checkpoint of size {size} in the log"])
     start, end = datetime.fromisoformat(stored["window"][0]), datetime.fromisoformat(stored["window"][1])
+    # Archived leaves (services/log_archive.py): rehashed from their stored frontier on; a scope
+    # over archived months needs them restored first.
+    cut, last_at = audit.archived_until()
+    if last_at is not None and start <= last_at:
+        return ScopeCheck(False, [f"events dated up to {last_at.isoformat()} are archived: restore them first "
+                                  "(tiers audit restore)"])
+    resume = audit.frontier() if cut else None
     recomputed = Scope(start, end, Compromised.from_dict(stored["compromised"]), checkpoint_size=size)
     window: list[tuple[int, AccessEvent]] = []
 
     def batches() -> Iterator[list[tuple[int, bytes, bytes]]]:
-        after = 0
+        after = cut
         while after < size:
             with uow(readonly=True) as tx:
                 rows = [r for r in tx.log.events_page(after, min(batch, size - after)) if r.seq < size]
@@ -64,7 +71,7 @@ def verify_stored_scope(uow: UnitOfWork[LogStore], audit: AuditService, scope_js
             after = rows[-1].seq + 1
 
     notes = [(checkpoint.size, checkpoint.note)] if checkpoint else []
-    report = verify_log(batches(), notes, audit.signer.verifier, audit.origin, on_progress)
+    report = verify_log(batches(), notes, audit.signer.verifier, audit.origin, on_progress, resume)
     lines.append(f"{report.events} events rehashed against the signed checkpoint of size {size}")
     lines += report.problems
     leaves = (min(s for s, _ in window), max(s for s, _ in window)) if window else (None, None)

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Integer, and_, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from tierspayant.audit.events import AccessEvent
 from tierspayant.audit.merkle import leaf_hash
+from tierspayant.audit.tree import FLOOR
+from tierspayant.services.ports.log_storage import EventsArchived
 from tierspayant.services.records import PLATFORM_KEY_OWNER, StoredCheckpoint, StoredEvent
 from tierspayant.store import tables as t
 from tierspayant.store.base import SqlPort, dialect_insert
@@ -45,14 +47,12 @@ class SqlAccessLog(SqlPort):
         # The row lock on audit_head orders concurrent appenders: contiguous leaf indexes.
         new_size = int(self.conn.execute(_GROW_LOG, {"n": len(events)}).scalar_one())
         start = new_size - len(events)
-        rows = []
-        for offset, event in enumerate(events):
-            entry = event.canonical()
-            rows.append({
-                "seq": start + offset, "at": event.at, "tag": event.tag.value, "account_id": event.account_id,
-                "organisation_id": event.organisation_id, "beneficiary": event.beneficiary,
-                "insurer_id": event.insurer_id, "entry": entry.decode(), "leaf_hash": leaf_hash(entry).hex(),
-            })
+        # On PostgreSQL the parent routes each row to its month's partition (or the DEFAULT one:
+        # an access is never refused for want of a partition); the statement stays prepared.
+        rows = [{"seq": start + offset, "at": event.at, "tag": event.tag.value, "account_id": event.account_id,
+                 "organisation_id": event.organisation_id, "beneficiary": event.beneficiary,
+                 "insurer_id": event.insurer_id, "entry": event.canonical().decode()}
+                for offset, event in enumerate(events)]
         _INSERT_EVENTS.run(self.conn, rows)
 
     def log_size(self) -> int:
@@ -68,10 +68,23 @@ class SqlAccessLog(SqlPort):
         return [e.leaf_hash for e in self.events(start, end)]
 
     def _stored(self, where: Any, limit: int | None = None) -> list[StoredEvent]:
-        query = (select(t.audit_events.c.seq, t.audit_events.c.entry, t.audit_events.c.leaf_hash)
-                 .where(where).order_by(t.audit_events.c.seq))
+        query = select(t.audit_events.c.seq, t.audit_events.c.entry).where(where).order_by(t.audit_events.c.seq)
         rows = self.conn.execute(query.limit(limit) if limit is not None else query)
-        return [StoredEvent(r.seq, r.entry.encode(), bytes.fromhex(r.leaf_hash)) for r in rows]
+        # The leaf hash is H(0x00 || entry) (RFC 9162 §2.1.1): computed, not stored (migration 0026).
+        return [StoredEvent(seq, data, leaf_hash(data)) for seq, data in ((r.seq, r.entry.encode()) for r in rows)]
+
+    def archived_until(self) -> tuple[int, datetime | None]:
+        a = t.audit_archives.c
+        row = self.conn.execute(select(a.seq_to, a.last_at).where(a.restored_at.is_(None))
+                                .order_by(a.seq_to.desc()).limit(1)).first()
+        return (int(row.seq_to), row.last_at) if row else (0, None)
+
+    def _not_archived(self, start: datetime) -> None:
+        """A query from ``start`` on must not silently miss archived events (an incident's
+        scope, an account's exposure): refused when it reaches the archived months."""
+        _, last_at = self.archived_until()
+        if last_at is not None and start <= last_at:
+            raise EventsArchived(last_at)
 
     def events_of_beneficiary(self, pseudonym: str) -> list[StoredEvent]:
         return self._stored(t.audit_events.c.beneficiary == pseudonym)
@@ -91,6 +104,7 @@ class SqlAccessLog(SqlPort):
         # those two leaves the primary key is walked inwards, in order, to the first and the last
         # leaf dated in the window: a few rows read, never the window itself (30 days of a busy
         # log: millions). No index on the date: it would cost every rights check a b-tree more.
+        self._not_archived(start)
         size = self.log_size()
         if size == 0:
             return None
@@ -111,7 +125,7 @@ class SqlAccessLog(SqlPort):
         """The first leaf index whose event is dated at or after ``at`` (``size`` if none), by
         bisection on the primary key."""
         e = t.audit_events.c
-        low, high = 0, size
+        low, high = self.archived_until()[0], size  # the archived leaves are dated before
         while low < high:
             middle = (low + high) // 2
             dated = self.conn.execute(select(e.at).where(e.seq >= middle).order_by(e.seq).limit(1)).scalar()
@@ -123,13 +137,27 @@ class SqlAccessLog(SqlPort):
 
     def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
                         end: datetime) -> list[StoredEvent]:
+        self._not_archived(start)
         column, value = ((t.audit_events.c.account_id, account_id) if account_id is not None
                          else (t.audit_events.c.organisation_id, organisation_id))
+        # Bounded in time: PostgreSQL reads only the partitions of [start, end) (pruning).
         return self._stored(and_(column == value, t.audit_events.c.at >= start, t.audit_events.c.at < end))
 
 
 class SqlCheckpoints(SqlPort):
     """Checkpoints, cosignatures and subtree hashes."""
+
+    def hashed_size(self) -> int:
+        n = t.audit_nodes.c
+        top = self.conn.execute(select(func.max(n.idx)).where(n.level == FLOOR)).scalar()
+        return 0 if top is None else (int(top) + 1) << FLOOR
+
+    def checkpoint_before(self, size: int, at: datetime | None = None) -> StoredCheckpoint | None:
+        c = t.audit_checkpoints.c
+        query = select(t.audit_checkpoints).where(c.size <= size)
+        row = self.conn.execute((query if at is None else query.where(c.created_at < at))
+                                .order_by(c.size.desc()).limit(1)).first()
+        return self._checkpoint(row) if row else None
 
     def node_hashes(self, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         # One statement for all of them (a checkpoint asks for ~2 log2(n) nodes: one query each

@@ -337,6 +337,12 @@ audit_head = Table(
     Column("size", BigInteger, nullable=False),
 )
 
+# On SQLite one table, as declared here. On PostgreSQL (migration 0026, store/log_partitions.py)
+# a table partitioned by RANGE (at), one partition a month and a DEFAULT one: a unique index on
+# seq in each partition (a unique index of a partitioned table must hold the partition key; the
+# leaf indexes stay unique across partitions by construction, audit_head's row lock, and the
+# verifier refuses a repeated one), and the indexes below on the parent, partition-local: the
+# beneficiary's a hash index (a third of the b-tree's size, equality is all it serves).
 audit_events = Table(
     "audit_events", metadata,
     # Leaf index, from 0. On SQLite an INTEGER PRIMARY KEY is the rowid itself: one b-tree less
@@ -348,8 +354,9 @@ audit_events = Table(
     Column("organisation_id", Integer, nullable=True),
     Column("beneficiary", String(40), nullable=True),
     Column("insurer_id", Integer, nullable=True),
-    Column("entry", Text, nullable=False),  # canonical JSON: the Merkle leaf entry
-    Column("leaf_hash", String(64), nullable=False),
+    # Canonical JSON: the Merkle leaf entry. Its leaf hash, H(0x00 || entry) (RFC 9162 §2.1.1),
+    # is computed when read, not stored (66 bytes an event, a tenth of the log: migration 0026).
+    Column("entry", Text, nullable=False),
     Index("ix_audit_events_beneficiary", "beneficiary", "seq"),
     Index("ix_audit_events_account", "account_id", "at"),
     Index("ix_audit_events_organisation", "organisation_id", "at"),
@@ -374,6 +381,23 @@ audit_checkpoints = Table(
     Column("root", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("note", Text, nullable=False),
+)
+
+# Events moved out of the database (tiers audit archive): the leaves [seq_from, seq_to), in
+# compressed files under var/archive with their SHA-256; restored from them (tiers audit restore).
+audit_archives = Table(
+    "audit_archives", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq_from", BigInteger, nullable=False),
+    Column("seq_to", BigInteger, nullable=False),
+    Column("before", UtcDateTime, nullable=False),  # the months archived: every partition before it
+    # The latest date of an event archived (a few dated after ``before`` may go with them: those
+    # a group commit sequenced before the month's last); from it on, every event is held.
+    Column("last_at", UtcDateTime, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("files", Text, nullable=False),  # JSON: [{partition, lower, upper, file, sha256, events}]
+    Column("archived_at", UtcDateTime, nullable=False),
+    Column("restored_at", UtcDateTime, nullable=True),
 )
 
 audit_cosignatures = Table(

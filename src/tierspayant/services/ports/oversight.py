@@ -68,7 +68,13 @@ class AccessLog(Protocol):
     def events_of_actor(self, *, account_id: int | None, organisation_id: int | None, start: datetime,
                         end: datetime) -> list[StoredEvent]:
         """Events of one account (or, when ``account_id`` is None, one organisation) with
-        start <= at < end, in order."""
+        start <= at < end, in order. Raises ``EventsArchived`` (services/ports/log_storage.py)
+        when ``start`` reaches archived months, as ``window_leaves`` does."""
+        ...
+
+    def archived_until(self) -> tuple[int, datetime | None]:
+        """(cut, last_at): the leaves [0, cut) are archived, the latest dated ``last_at``;
+        (0, None) when nothing is."""
         ...
 
 
@@ -81,6 +87,16 @@ class Checkpoints(Protocol):
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         """Store perfect-subtree hashes (level, idx, hash); each is computed once."""
+        ...
+
+    def hashed_size(self) -> int:
+        """How far the stored tree reaches: every subtree of level >= FLOOR (audit/tree.py)
+        within the first ``hashed_size()`` leaves is stored (0 when none is)."""
+        ...
+
+    def checkpoint_before(self, size: int, at: datetime | None = None) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree of at most ``size`` leaves (signed before ``at``
+        when given), or None."""
         ...
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
