@@ -2,9 +2,13 @@
 queries (one beneficiary's history, one account's exposure in a window) over a large log.
 
     .venv/bin/python bench/log_bench.py [--events 1000000] [--query-events 10000000]
+    .venv/bin/python bench/log_bench.py --append-only [--postgres] [--rounds 3]
 
 Builds the log on a fresh SQLite database through the platform's own append path (access events
-buffered in a unit of work, written at commit), then writes bench/LOG-RESULTS.md."""
+buffered in a unit of work, written at commit), then writes bench/LOG-RESULTS.md.
+``--append-only`` measures the append alone (one event a transaction, then 100: the rights
+check's group commit), on SQLite or a fresh PostgreSQL database (its monthly partitions since
+migration 0026), and prints it: run it with PYTHONPATH on two trees to compare them."""
 
 from __future__ import annotations
 
@@ -25,36 +29,72 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 OFFICER = Principal(0, 0, Role.SECURITY_OFFICER)
 
 
-def synthetic(rng: random.Random, n: int, offset: int) -> list[AccessEvent]:
+def synthetic(rng: random.Random, n: int, offset: int, start: datetime = START) -> list[AccessEvent]:
     out = []
     for i in range(n):
         account = rng.randrange(1, 5001)
         out.append(AccessEvent(
-            at=START + timedelta(seconds=(offset + i) * 0.25), tag=Tag.RIGHTS_CHECK, account_id=account,
+            at=start + timedelta(seconds=(offset + i) * 0.25), tag=Tag.RIGHTS_CHECK, account_id=account,
             organisation_id=account // 3 + 1, professional_id=account, beneficiary=f"b_{rng.randrange(200_000):06d}",
             insurer_id=rng.randrange(1, 4), categories=(Category.COVERAGE,), purpose="tiers payant: rights check for care",
             outcome=Outcome.OK, request_id=f"{offset + i:032x}", ref=None))
     return out
 
 
-def append(platform: object, total: int, batch: int, rng: random.Random, already: int) -> float:
+def append(platform: object, total: int, batch: int, rng: random.Random, already: int,
+           start: datetime = START) -> float:
     uow = platform.uow  # type: ignore[attr-defined]
     started = time.perf_counter()
     done = 0
     while done < total:
         n = min(batch, total - done)
-        events = synthetic(rng, n, already + done)
+        events = synthetic(rng, n, already + done, start)
         with uow() as repos:
             repos.log.append_events(events)
         done += n
     return total / (time.perf_counter() - started)
 
 
+def append_only(postgres: bool, rounds: int) -> None:
+    """The append rate alone, ``rounds`` times, the median printed (PostgreSQL: one fresh
+    database, its events dated now, in the current month's partition)."""
+    import statistics
+
+    from sqlalchemy import create_engine, text
+
+    from bench.databases import ADMIN_URL, fresh_database
+
+    work, url = fresh_database("log-append", postgres)
+    platform = build(Settings(database_url=url, var_dir=work))
+    rng = random.Random(7)
+    now = datetime.now(UTC).replace(microsecond=0)  # dated now: in the partition created ahead
+    single, grouped, done = [], [], 0
+    for _ in range(rounds):
+        single.append(append(platform, 2_000, 1, rng, done, now))
+        done += 2_000
+        grouped.append(append(platform, 50_000, 100, rng, done, now))
+        done += 50_000
+    where = "PostgreSQL" if postgres else "SQLite"
+    print(f"{where}: one event a transaction {statistics.median(single):,.0f} events/s "
+          f"(rounds {', '.join(f'{x:,.0f}' for x in single)}); 100 a transaction {statistics.median(grouped):,.0f} "
+          f"events/s (rounds {', '.join(f'{x:,.0f}' for x in grouped)})")
+    platform.engine.dispose()
+    if postgres:
+        with create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--query-events", type=int, default=10_000_000)
+    parser.add_argument("--append-only", action="store_true", help="measure the append alone and print it")
+    parser.add_argument("--postgres", action="store_true", help="with --append-only: on a fresh PostgreSQL database")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.append_only:
+        append_only(args.postgres, args.rounds)
+        return
     work = Path(tempfile.mkdtemp(prefix="tiers-log-bench-"))
     platform = build(Settings(database_url=f"sqlite:///{work / 'log.db'}", var_dir=work))
     rng = random.Random(7)
