@@ -64,6 +64,11 @@ def test_metrics_add_up_both_workers_and_the_logs_are_json(tmp_path: Path) -> No
                                                       range(32)))
                 workers = per_worker_health(directory)
         assert len(workers) == 2, f"one worker answered every request: {workers}"
+        # A request is counted once its answer is sent: the client may read the answer before
+        # the worker's file has it. Settle on two equal readings before comparing.
+        while (again := per_worker_health(directory)) != workers and time.monotonic() < deadline + 5:
+            workers = again
+            time.sleep(0.2)
         totals = {scraped_health(base) for _ in range(8)}  # 8 scrapes: both workers scraped, surely
         assert totals == {sum(workers.values())}, (totals, workers)
     finally:
