@@ -89,6 +89,21 @@ def test_the_log_is_read_on_the_replica(primary_and_replica: tuple[str, str], tm
         while not (seen := audit.exposure(officer, account_id=account, **window)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [event.tag.value for _, event in seen] == ["rights:beneficiary:read"]
+        standby = create_engine(replica, isolation_level="AUTOCOMMIT")
+        with standby.connect() as conn:  # the platform's own connections to the standby: it was read there
+            assert conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")).scalar_one() >= 1
+            conn.execute(text("SELECT pg_wal_replay_pause()"))  # the standby stops replaying: it lags
+        second = world.demo["patients"][1]
+        answer = world.client.post("/v1/rights-checks", headers={"authorization": f"Bearer {optician}"},
+                                   json={**{k: second[k] for k in ("amc_number", "member_number", "nir", "birth_date")},
+                                         "date_of_care": world.clock.now().date().isoformat(), "category": "optical"})
+        assert answer.status_code == 200, answer.text
+        # A lagging replica never answers short: the primary answers, with both checks.
+        assert len(audit.exposure(officer, account_id=account, **window)) == 2
+        with standby.connect() as conn:
+            conn.execute(text("SELECT pg_wal_replay_resume()"))
+        standby.dispose()
         with pytest.raises(Forbidden):  # the replica changes where, not who
             audit.exposure(world.platform.accounts.authenticate(optician), account_id=account, **window)
     finally:

@@ -3,10 +3,11 @@ when the holder lets go -- on both databases."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from tests.conftest import database_url
 from tierspayant.store.leases import signer_lease
@@ -24,10 +25,11 @@ def test_one_holder_at_a_time_and_a_successor(request: pytest.FixtureRequest, ba
         leases[0].release()
         held = [lease.hold() for lease in leases[1:]]
         assert sorted(held) == [False, True]  # exactly one successor
-        winner = leases[1 + held.index(True)]
-        assert not leases[0].hold()  # the old holder does not take it back
+        winner, other = (leases[1], leases[2]) if held[0] else (leases[2], leases[1])
+        assert not leases[0].hold()  # released for good (a process shutting down)
+        assert not other.hold()
         winner.release()
-        assert leases[0].hold()
+        assert other.hold()
     finally:
         for lease in leases:
             lease.release()
@@ -47,3 +49,33 @@ def test_another_database_has_its_own_signer(request: pytest.FixtureRequest, bac
         two.release()
         first.dispose()
         second.dispose()
+
+
+def test_a_holder_cut_off_from_the_database_loses_the_role(request: pytest.FixtureRequest, backend: str,
+                                                            tmp_path: Path) -> None:
+    """PostgreSQL ends the holder's session (an administrator, a network cut, the server's
+    idle_session_timeout for a stuck process): the holder learns it at its next ``hold`` and
+    another takes over."""
+    if backend != "postgresql":
+        pytest.skip("a SQLite lease is a flock: it ends only with its process")
+    url = database_url(request, backend, tmp_path)
+    engines = [create_engine(url) for _ in range(3)]
+    leases = [signer_lease(engine, tmp_path) for engine in engines]
+    try:
+        assert [lease.hold() for lease in leases[:2]] == [True, False]
+        with engines[2].connect() as conn:
+            ended = conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tierspayant-lease' "
+                "AND datname = current_database() AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted)")).scalars().all()
+        assert ended == [True]
+        deadline = time.monotonic() + 10
+        while not leases[1].hold():
+            assert time.monotonic() < deadline, "nobody took the role over"
+            time.sleep(0.05)
+        assert not leases[0].hold()  # its session is gone: it knows it is no longer the signer
+    finally:
+        for lease in leases:
+            lease.release()
+        for engine in engines:
+            engine.dispose()

@@ -60,7 +60,7 @@ def shown_value(field: str, value: Any) -> str:
     if field in SECRET_FIELDS:
         return MASK if value else ""
     text = _as_written(value, field)
-    if field == "database_url":
+    if field in ("database_url", "database_replica_url"):
         return mask_url(text)
     if field == "debtor_iban":
         return mask_iban(text)

@@ -3,6 +3,7 @@ checkpoints, proofs, the verifier, per-beneficiary and per-actor queries."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from tierspayant.services.log_archive import LogArchiving
 from tierspayant.services.ports import Clock, HasBeneficiaries, HasCheckpoints, HasLog, HasReference, UnitOfWork
 from tierspayant.services.ports.log_storage import LogStorage
 from tierspayant.services.records import StoredCheckpoint, StoredEvent
+
+logger = logging.getLogger("tierspayant.audit")
 
 
 class AuditStore(HasLog, HasCheckpoints, HasReference, HasBeneficiaries, Protocol):
@@ -91,6 +94,24 @@ class AuditService:
         self.witnesses = {w.name: w for w in witnesses}
         #: Partitions created ahead, months archived and restored (services/log_archive.py).
         self.archiving = LogArchiving(uow, clock, storage, self)
+
+    def _log_reader(self) -> UnitOfWork[AuditStore]:
+        """Where a read-only query of the log runs: the replica when it holds every event the
+        primary had a moment ago, else the primary -- a replica that stopped replaying, lags or
+        is away never answers short, least of all during an incident (issue 19, point 5). Two
+        one-row reads (the log's head on each)."""
+        if self.replica is self.uow:
+            return self.uow
+        with self.uow(readonly=True) as tx:
+            size = tx.log.log_size()
+        try:
+            with self.replica(readonly=True) as tx:
+                if tx.log.log_size() >= size:
+                    return self.replica
+            logger.warning("the log's replica lags the primary: this query reads the primary")
+        except Exception as exc:  # whatever the replica's driver raises: the primary answers instead
+            logger.warning("the log's replica is unavailable (%s): this query reads the primary", type(exc).__name__)
+        return self.uow
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> StoredCheckpoint:
@@ -229,7 +250,7 @@ class AuditService:
         their insurer's keys included (a rotation re-sealed it, a shred made it unreadable)."""
         if principal.role not in LOG_READERS:
             raise Forbidden()
-        with self.replica(readonly=True) as tx:
+        with self._log_reader()(readonly=True) as tx:
             rows = tx.log.events_of_beneficiary(self.recorder.pseudonym(insurer_id, beneficiary_id))
             rows = sorted([*rows, *tx.log.key_events(insurer_id)], key=lambda e: e.seq)
         return _decoded(rows)
@@ -254,7 +275,7 @@ class AuditService:
         """The key operations on the log (one owner's, or every owner's), in order."""
         if principal.role not in LOG_READERS:
             raise Forbidden()
-        with self.replica(readonly=True) as tx:
+        with self._log_reader()(readonly=True) as tx:
             return _decoded(tx.log.key_events(owner))
 
     def exposure(self, principal: Principal, *, account_id: int | None = None, organisation_id: int | None = None,
@@ -264,7 +285,7 @@ class AuditService:
             raise Forbidden()
         if (account_id is None) == (organisation_id is None):
             raise InvalidField("account_id", "give exactly one of account_id or organisation_id")
-        with self.replica(readonly=True) as tx:
+        with self._log_reader()(readonly=True) as tx:
             rows = tx.log.events_of_actor(account_id=account_id, organisation_id=organisation_id, start=start, end=end)
         return _decoded(rows)
 

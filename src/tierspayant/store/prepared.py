@@ -29,6 +29,9 @@ def _native_placeholders(dialect: Dialect) -> Dialect:
     native = copy.copy(dialect)
     native.paramstyle = "numeric_dollar"
     native.positional = True
+    # Its own preparer: the pyformat dialect's doubles every "%" (for psycopg's parse), which
+    # RawCursor would send as it is ("size %% $1").
+    native.identifier_preparer = native.preparer(native)
     return native
 
 
@@ -47,8 +50,8 @@ class _Compiled:
     raw: bool = False
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
-        if self.template is not None:
-            args = list(self.template)
+        if self.template is not None or self.raw:
+            args = list(self.template or ())
             for position, name, process in self.slots:
                 value = params[name]
                 args[position] = value if process is None else process(value)
@@ -63,7 +66,7 @@ class Prepared:
                  ) -> None:
         self.statement = statement
         self.bind_types = dict(bind_types or {})
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
@@ -89,9 +92,10 @@ class Prepared:
         return list(getattr(self.statement, "exported_columns", ()))
 
     def _run(self, conn: Connection, params: Mapping[str, Any], fetch: bool) -> list[Any]:
-        entry = self._compiled.get(conn.dialect.name)
+        key = (conn.dialect.name, conn.dialect.driver)
+        entry = self._compiled.get(key)
         if entry is None:
-            entry = self._compiled[conn.dialect.name] = self._compile(conn)
+            entry = self._compiled[key] = self._compile(conn)
         driver = conn.connection.driver_connection
         assert driver is not None
         cursor = RawCursor(driver) if entry.raw else driver.cursor()
@@ -119,9 +123,10 @@ class Prepared:
 
     def processed(self, conn: Connection, rows: list[Any]) -> list[tuple[Any, ...]]:
         """Driver rows with the columns' result processing applied."""
-        entry = self._compiled.get(conn.dialect.name)
+        key = (conn.dialect.name, conn.dialect.driver)
+        entry = self._compiled.get(key)
         if entry is None:
-            entry = self._compiled[conn.dialect.name] = self._compile(conn)
+            entry = self._compiled[key] = self._compile(conn)
         return [
             tuple(value if process is None else process(value) for process, value in zip(entry.processors, row, strict=True))
             for row in rows

@@ -68,5 +68,5 @@ class Lease(Protocol):
         ...
 
     def release(self) -> None:
-        """Give the role up (at shutdown), so that another process takes it at once."""
+        """Give the role up for good (at shutdown), so that another process takes it at once."""
         ...
