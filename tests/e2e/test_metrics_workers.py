@@ -20,11 +20,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.test_readme_tour import TIERS, free_port
 from tierspayant.simulate.driver import wait_until_serving
 
-HEALTH = {"route": "/v1/health", "method": "GET", "status": "2xx"}
+# The readiness route, not the trivial one: wait_until_serving polls /v1/health while the
+# workers start, and those polls are no part of what the test counts.
+HEALTH = {"route": "/v1/health/ready", "method": "GET", "status": "2xx"}
 
 
 def scraped_health(base: str) -> float:
-    """The server's count of answered /v1/health, from one scrape (a new connection: any worker)."""
+    """The server's count of answered /v1/health/ready, from one scrape (a new connection: any worker)."""
     answer = httpx.get(f"{base}/metrics", timeout=5)  # loopback, no token configured: allowed
     assert answer.status_code == 200, answer.text
     return sum(s.value for family in text_string_to_metric_families(answer.text) for s in family.samples
@@ -60,7 +62,7 @@ def test_metrics_add_up_both_workers_and_the_logs_are_json(tmp_path: Path) -> No
         deadline = time.monotonic() + 10
         with ThreadPoolExecutor(8) as pool:  # fresh connections at once: both workers take some
             while len(workers) < 2 and time.monotonic() < deadline:
-                assert all(s == 200 for s in pool.map(lambda _: httpx.get(f"{base}/v1/health").status_code,
+                assert all(s == 200 for s in pool.map(lambda _: httpx.get(f"{base}/v1/health/ready").status_code,
                                                       range(32)))
                 workers = per_worker_health(directory)
         assert len(workers) == 2, f"one worker answered every request: {workers}"

@@ -128,3 +128,25 @@ def test_a_ten_percent_sampling_rate_holds_about_a_tenth_until_decided(new_world
     paid_after = {i["invoice_number"] for s in world.client.get("/v1/payment-statements", headers=optician).json()
                   for i in s["statement"]["invoices"]}
     assert not paid_after & waiting  # a rejected invoice is never paid
+
+
+def test_care_given_after_midnight_in_france_is_invoiced_that_day(new_world: Callable[..., World]) -> None:
+    """At 00:30 in Paris it is still yesterday in UTC: the care given since midnight is today's
+    (the drill that found it ran at 00:15 Paris time)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    world = new_world(beneficiaries=40)
+    paris = world.clock.now().astimezone(ZoneInfo("Europe/Paris"))
+    midnight = datetime.combine(paris.date() + timedelta(days=1), datetime.min.time(), ZoneInfo("Europe/Paris"))
+    world.clock.advance(seconds=(midnight - paris).total_seconds() + 30 * 60)  # 00:30 in Paris
+    assert world.clock.now().date() < world.clock.now().astimezone(ZoneInfo("Europe/Paris")).date()
+    headers = world.headers("optique.demo")
+    patient = fresh_patients(world)[0]
+    pec = world.client.post("/v1/quotes", headers=headers, json={
+        "engagement_number": engagement(world, headers, patient), "kind": "pec", "lines": GLASSES}).json()
+    today_in_france = world.clock.now().astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
+    sent = world.client.post("/v1/invoices", headers=headers, json={
+        "invoice_number": "F-MIDNIGHT", "pec_number": pec["number"], "date_of_care": today_in_france,
+        "lines": invoice_lines(GLASSES, pec)})
+    assert sent.status_code == 201, sent.text

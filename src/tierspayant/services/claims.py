@@ -30,6 +30,7 @@ from tierspayant.security.policy import NotFound, Principal
 from tierspayant.services.announcements import announce_invoice
 from tierspayant.services.calculation import CalculationStore, CareFacts, ReadCounted, compute_for, own_engagement
 from tierspayant.services.common import check_date_of_care, require_professional
+from tierspayant.services.detection import PARIS
 from tierspayant.services.ports import Conflict, HasDestinations, HasOutbox
 from tierspayant.services.records import Invoice, Quote
 
@@ -83,8 +84,11 @@ class ClaimsService(ReadCounted[ClaimsStore]):
         if (request.engagement_number is None) == (request.pec_number is None):
             raise InvalidField("engagement_number", "give exactly one of engagement_number or pec_number")
         now = self.clock.now()
-        check_date_of_care(request.date_of_care, now.date())
-        if request.date_of_care > now.date():
+        # The day of care is a day in France: at 00:30 in Paris (23:30 UTC) a care given since
+        # midnight is today's, not tomorrow's (found by the delivery drill run after midnight).
+        today = now.astimezone(PARIS).date()
+        check_date_of_care(request.date_of_care, today)
+        if request.date_of_care > today:
             raise InvalidField("date_of_care", "an invoice is for care already given")
         return now
 
