@@ -12,11 +12,11 @@ import dataclasses
 import json
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tierspayant.security.digests import content_digest
-from tierspayant.simulate.population import CATEGORIES, Population, PopulationSpec, Row, make_nir
+from tierspayant.simulate.population import CATEGORIES, Population, PopulationSpec, Row
 
 #: The chunked generator's version: part of a seed's fingerprint, so that a database half
 #: seeded by an older generator is refused rather than completed with different people.
@@ -82,27 +82,15 @@ class ChunkedPopulation:
         member_seq = first - 1
         while next_id <= last:
             member_seq += 1
-            contract_id, insurer_id, _ = contracts[rng.randrange(len(contracts))]
+            contract_id, insurer_id, last_name, family, start, end = pools.family(rng, contracts)
             member_number = f"{member_seq:010d}"
-            last_name = rng.choice(pools.last_names)
-            adult_age = rng.randint(20, 85)
-            family = [(0, adult_age)]
-            if rng.random() < 0.5:
-                family.append((1, max(18, adult_age + rng.randint(-5, 5))))
-            if adult_age < 55:
-                for _ in range(rng.choice((0, 0, 1, 2, 3))):
-                    family.append((len(family), rng.randint(0, min(25, adult_age - 18))))
-            start = date(rng.choice((2019, 2021, 2023, 2024, 2025)), rng.randint(1, 12), 1)
-            end = spec.today - timedelta(days=rng.randint(30, 400)) if rng.random() < 0.05 else None
             for rank, age in family:
                 if next_id > last:
                     break
-                sex = rng.choice((1, 2))
-                birth = spec.today - timedelta(days=age * 365 + rng.randint(0, 364))
-                first_name = rng.choice(pools.male_names if sex == 1 else pools.female_names)
+                birth, first_name, nir = pools.person(rng, age)
                 out.beneficiaries.append({
                     "id": next_id, "insurer_id": insurer_id, "contract_id": contract_id,
-                    "member_number": member_number, "rank": rank, "nir": make_nir(rng, sex, birth),
+                    "member_number": member_number, "rank": rank, "nir": nir,
                     "birth_date": birth, "last_name": last_name, "first_name": first_name,
                 })
                 out.rights_periods.append({"id": next_id, "beneficiary_id": next_id, "start_date": start,

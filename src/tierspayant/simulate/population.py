@@ -172,6 +172,31 @@ class Population:
             })
         return organisations, professionals
 
+    def family(self, rng: random.Random, contracts: list[tuple[int, int, Row]],
+               ) -> tuple[int, int, str, list[tuple[int, int]], date, date | None]:
+        """One membership: its contract and insurer, the family name, (rank, age) of each member
+        (an adult, a partner half the time, children under 55), its rights' start and end.
+        The draws' order is the population's: the sequential and the chunked seeds share it."""
+        contract_id, insurer_id, _ = contracts[rng.randrange(len(contracts))]
+        last_name = rng.choice(self.last_names)
+        adult_age = rng.randint(20, 85)
+        family = [(0, adult_age)]
+        if rng.random() < 0.5:
+            family.append((1, max(18, adult_age + rng.randint(-5, 5))))
+        if adult_age < 55:
+            for _ in range(rng.choice((0, 0, 1, 2, 3))):
+                family.append((len(family), rng.randint(0, min(25, adult_age - 18))))
+        start = date(rng.choice((2019, 2021, 2023, 2024, 2025)), rng.randint(1, 12), 1)
+        end = self.spec.today - timedelta(days=rng.randint(30, 400)) if rng.random() < 0.05 else None
+        return contract_id, insurer_id, last_name, family, start, end
+
+    def person(self, rng: random.Random, age: int) -> tuple[date, str, str]:
+        """One member of ``age``: birth date, first name, NIR (valid key, of the drawn sex)."""
+        sex = rng.choice((1, 2))
+        birth = self.spec.today - timedelta(days=age * 365 + rng.randint(0, 364))
+        first = rng.choice(self.male_names if sex == 1 else self.female_names)
+        return birth, first, make_nir(rng, sex, birth)
+
     def beneficiary_batches(self) -> Iterator[tuple[list[Row], list[Row], list[Row]]]:
         """Batches of (beneficiaries, rights periods, optical purchases), families kept whole."""
         rng, spec = self.rng, self.spec
@@ -183,27 +208,15 @@ class Population:
         member_seq = 0
         while next_id <= spec.beneficiaries:
             member_seq += 1
-            contract_id, insurer_id, _ = contracts[rng.randrange(len(contracts))]
+            contract_id, insurer_id, last_name, family, start, end = self.family(rng, contracts)
             member_number = f"{member_seq:010d}"
-            last_name = rng.choice(self.last_names)
-            adult_age = rng.randint(20, 85)
-            family = [(0, adult_age)]
-            if rng.random() < 0.5:
-                family.append((1, max(18, adult_age + rng.randint(-5, 5))))
-            if adult_age < 55:
-                for _ in range(rng.choice((0, 0, 1, 2, 3))):
-                    family.append((len(family), rng.randint(0, min(25, adult_age - 18))))
-            start = date(rng.choice((2019, 2021, 2023, 2024, 2025)), rng.randint(1, 12), 1)
-            end = spec.today - timedelta(days=rng.randint(30, 400)) if rng.random() < 0.05 else None
             for rank, age in family:
                 if next_id > spec.beneficiaries:
                     break
-                sex = rng.choice((1, 2))
-                birth = spec.today - timedelta(days=age * 365 + rng.randint(0, 364))
-                first = rng.choice(self.male_names if sex == 1 else self.female_names)
+                birth, first, nir = self.person(rng, age)
                 beneficiaries.append({
                     "id": next_id, "insurer_id": insurer_id, "contract_id": contract_id,
-                    "member_number": member_number, "rank": rank, "nir": make_nir(rng, sex, birth),
+                    "member_number": member_number, "rank": rank, "nir": nir,
                     "birth_date": birth, "last_name": last_name, "first_name": first,
                 })
                 periods.append({"id": next_id, "beneficiary_id": next_id, "start_date": start, "end_date": end,
